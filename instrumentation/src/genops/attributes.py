@@ -1,0 +1,73 @@
+"""Span names and attribute keys shared by the instrumentation and the processor.
+
+This module is the wire contract between the two sides: the instrumentation
+writes these keys, the processor's decoder reads them, and
+``tests/contract/test_attributes_contract.py`` proves both agree. Change a value
+here and you change the protocol: add keys freely, never rename one.
+
+Times are integers in nanoseconds since the epoch; sizes in bytes; counts are
+integers. Usage on run and heartbeat spans is *cumulative* for the run, so a
+lost heartbeat costs nothing and a duplicate changes nothing.
+"""
+
+from __future__ import annotations
+
+# Span names -----------------------------------------------------------------
+SPAN_RUN = "wandb.run"  # from wandb.init to the run's finish
+SPAN_HEARTBEAT = "wandb.run.heartbeat"  # periodic, child of the run span
+SPAN_ARTIFACT = "wandb.artifact"  # one per Run.log_artifact, child of the run span
+
+# Attribution (from GENOPS_* and OTEL_RESOURCE_ATTRIBUTES) --------------------
+TEAM = "genops.team"
+PROJECT = "genops.project"
+CUSTOMER_ID = "genops.customer_id"
+COST_CENTER = "genops.cost_center"
+ENVIRONMENT = "genops.environment"
+ATTRIBUTION_KEYS = (TEAM, PROJECT, CUSTOMER_ID, COST_CENTER, ENVIRONMENT)
+
+# The W&B run ------------------------------------------------------------------
+WANDB_RUN_ID = "wandb.run.id"
+WANDB_RUN_NAME = "wandb.run.name"
+WANDB_PROJECT = "wandb.project"
+WANDB_MODE = "wandb.mode"
+
+# Run lifecycle ------------------------------------------------------------------
+# running | finished | failed
+RUN_STATUS = "genops.run.status"
+# When the run's compute began: the process start for the first run of a
+# process, else the end of the previous run (the hardware was held meanwhile).
+RUN_COMPUTE_START_NS = "genops.run.compute_start_ns"
+# Monotonic heartbeat counter within a run (0 on the run span's start).
+RUN_SEQUENCE = "genops.run.sequence"
+# A short text when the run failed (exception type and message).
+RUN_ERROR = "genops.run.error"
+
+# Cumulative usage (run span at its end, every heartbeat) ------------------------
+USAGE_AS_OF_NS = "genops.usage.as_of_ns"
+USAGE_LOG_CALLS = "genops.usage.log_calls"
+USAGE_ARTIFACT_BYTES = "genops.usage.artifact_bytes"
+USAGE_ARTIFACT_FILES = "genops.usage.artifact_files"
+USAGE_ARTIFACT_COUNT = "genops.usage.artifact_count"
+
+# Hardware the run held ---------------------------------------------------------
+HW_GPU_TYPE = "genops.hw.gpu.type"
+HW_GPU_COUNT = "genops.hw.gpu.count"
+HW_CPU_COUNT = "genops.hw.cpu.count"
+HW_INSTANCE_TYPE = "genops.hw.instance_type"
+# Where the hardware came from: nvml | nvidia-smi | env | none
+HW_GPU_SOURCE = "genops.hw.gpu.source"
+
+# One logged artifact (artifact span) ---------------------------------------------
+ARTIFACT_NAME = "wandb.artifact.name"
+ARTIFACT_TYPE = "wandb.artifact.type"
+ARTIFACT_BYTES = "genops.artifact.bytes"
+ARTIFACT_FILES = "genops.artifact.files"
+
+# Pricing -----------------------------------------------------------------------
+# The catalog version the client expects its usage to be priced with (optional).
+CATALOG_VERSION = "genops.catalog.version"
+
+# Run status values -------------------------------------------------------------
+STATUS_RUNNING = "running"
+STATUS_FINISHED = "finished"
+STATUS_FAILED = "failed"

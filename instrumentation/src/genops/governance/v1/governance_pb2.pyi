@@ -1,0 +1,170 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PolicyMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    POLICY_MODE_UNSPECIFIED: _ClassVar[PolicyMode]
+    POLICY_MODE_AUDIT_ONLY: _ClassVar[PolicyMode]
+    POLICY_MODE_ADVISORY: _ClassVar[PolicyMode]
+    POLICY_MODE_ENFORCED: _ClassVar[PolicyMode]
+
+class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DECISION_UNSPECIFIED: _ClassVar[Decision]
+    DECISION_ALLOW: _ClassVar[Decision]
+    DECISION_WARN: _ClassVar[Decision]
+    DECISION_DENY: _ClassVar[Decision]
+POLICY_MODE_UNSPECIFIED: PolicyMode
+POLICY_MODE_AUDIT_ONLY: PolicyMode
+POLICY_MODE_ADVISORY: PolicyMode
+POLICY_MODE_ENFORCED: PolicyMode
+DECISION_UNSPECIFIED: Decision
+DECISION_ALLOW: Decision
+DECISION_WARN: Decision
+DECISION_DENY: Decision
+
+class Scope(_message.Message):
+    __slots__ = ("team", "project", "customer_id", "cost_center", "environment")
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    COST_CENTER_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    team: str
+    project: str
+    customer_id: str
+    cost_center: str
+    environment: str
+    def __init__(self, team: _Optional[str] = ..., project: _Optional[str] = ..., customer_id: _Optional[str] = ..., cost_center: _Optional[str] = ..., environment: _Optional[str] = ...) -> None: ...
+
+class ClientLimits(_message.Message):
+    __slots__ = ("daily_limit_micros", "policy_mode")
+    DAILY_LIMIT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_MODE_FIELD_NUMBER: _ClassVar[int]
+    daily_limit_micros: int
+    policy_mode: PolicyMode
+    def __init__(self, daily_limit_micros: _Optional[int] = ..., policy_mode: _Optional[_Union[PolicyMode, str]] = ...) -> None: ...
+
+class CheckBudgetRequest(_message.Message):
+    __slots__ = ("scope", "requested_micros", "client_limits", "wandb_project", "wandb_run_name")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    WANDB_PROJECT_FIELD_NUMBER: _ClassVar[int]
+    WANDB_RUN_NAME_FIELD_NUMBER: _ClassVar[int]
+    scope: Scope
+    requested_micros: int
+    client_limits: ClientLimits
+    wandb_project: str
+    wandb_run_name: str
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., requested_micros: _Optional[int] = ..., client_limits: _Optional[_Union[ClientLimits, _Mapping]] = ..., wandb_project: _Optional[str] = ..., wandb_run_name: _Optional[str] = ...) -> None: ...
+
+class BudgetState(_message.Message):
+    __slots__ = ("name", "mode", "limit_micros", "spent_micros", "period", "period_start", "source", "scope", "exceeded")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    SPENT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    EXCEEDED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    mode: PolicyMode
+    limit_micros: int
+    spent_micros: int
+    period: str
+    period_start: str
+    source: str
+    scope: Scope
+    exceeded: bool
+    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[PolicyMode, str]] = ..., limit_micros: _Optional[int] = ..., spent_micros: _Optional[int] = ..., period: _Optional[str] = ..., period_start: _Optional[str] = ..., source: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., exceeded: _Optional[bool] = ...) -> None: ...
+
+class CheckBudgetResponse(_message.Message):
+    __slots__ = ("decision", "decision_id", "requested_micros", "deciding_budget", "budgets", "message")
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    DECIDING_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    BUDGETS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    decision: Decision
+    decision_id: str
+    requested_micros: int
+    deciding_budget: BudgetState
+    budgets: _containers.RepeatedCompositeFieldContainer[BudgetState]
+    message: str
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., decision_id: _Optional[str] = ..., requested_micros: _Optional[int] = ..., deciding_budget: _Optional[_Union[BudgetState, _Mapping]] = ..., budgets: _Optional[_Iterable[_Union[BudgetState, _Mapping]]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class GetBudgetStatusRequest(_message.Message):
+    __slots__ = ("scope",)
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    scope: Scope
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ...) -> None: ...
+
+class GetBudgetStatusResponse(_message.Message):
+    __slots__ = ("budgets",)
+    BUDGETS_FIELD_NUMBER: _ClassVar[int]
+    budgets: _containers.RepeatedCompositeFieldContainer[BudgetState]
+    def __init__(self, budgets: _Optional[_Iterable[_Union[BudgetState, _Mapping]]] = ...) -> None: ...
+
+class ListRunsRequest(_message.Message):
+    __slots__ = ("scope", "limit")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    scope: Scope
+    limit: int
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class RunSummary(_message.Message):
+    __slots__ = ("run_key", "run_id", "run_name", "wandb_project", "scope", "status", "started_at", "ended_at", "duration_ns", "log_calls", "artifact_bytes", "artifact_files", "cost_micros", "unpriced_skus", "gpu_type", "gpu_count", "cpu_count", "catalog_version")
+    RUN_KEY_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_NAME_FIELD_NUMBER: _ClassVar[int]
+    WANDB_PROJECT_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    DURATION_NS_FIELD_NUMBER: _ClassVar[int]
+    LOG_CALLS_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_FILES_FIELD_NUMBER: _ClassVar[int]
+    COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    UNPRICED_SKUS_FIELD_NUMBER: _ClassVar[int]
+    GPU_TYPE_FIELD_NUMBER: _ClassVar[int]
+    GPU_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CPU_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    run_key: str
+    run_id: str
+    run_name: str
+    wandb_project: str
+    scope: Scope
+    status: str
+    started_at: str
+    ended_at: str
+    duration_ns: int
+    log_calls: int
+    artifact_bytes: int
+    artifact_files: int
+    cost_micros: int
+    unpriced_skus: _containers.RepeatedScalarFieldContainer[str]
+    gpu_type: str
+    gpu_count: int
+    cpu_count: int
+    catalog_version: str
+    def __init__(self, run_key: _Optional[str] = ..., run_id: _Optional[str] = ..., run_name: _Optional[str] = ..., wandb_project: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., status: _Optional[str] = ..., started_at: _Optional[str] = ..., ended_at: _Optional[str] = ..., duration_ns: _Optional[int] = ..., log_calls: _Optional[int] = ..., artifact_bytes: _Optional[int] = ..., artifact_files: _Optional[int] = ..., cost_micros: _Optional[int] = ..., unpriced_skus: _Optional[_Iterable[str]] = ..., gpu_type: _Optional[str] = ..., gpu_count: _Optional[int] = ..., cpu_count: _Optional[int] = ..., catalog_version: _Optional[str] = ...) -> None: ...
+
+class ListRunsResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[RunSummary]
+    def __init__(self, runs: _Optional[_Iterable[_Union[RunSummary, _Mapping]]] = ...) -> None: ...

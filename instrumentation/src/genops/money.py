@@ -1,0 +1,38 @@
+"""Money on both sides of the wire: integer micro-dollars, never binary floats."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+MICROS_PER_USD = 1_000_000
+
+
+def parse_usd_micros(value: object) -> int:
+    """Dollars (str, int, float or Decimal) -> integer micro-dollars, exactly.
+
+    Raises ValueError with a reason fit to follow the name of the key.
+    """
+    if value is None or isinstance(value, bool):
+        raise ValueError("not a number of dollars")
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ValueError("not a number of dollars") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError("must be a non-negative amount of dollars")
+    micros = amount * MICROS_PER_USD
+    if micros != micros.to_integral_value():
+        raise ValueError("more precise than a micro-dollar")
+    return int(micros)
+
+
+def format_usd(micros: int) -> str:
+    """Micro-dollars as dollars with cents, keeping sub-cent digits when present."""
+    sign = "-" if micros < 0 else ""
+    whole, frac = divmod(abs(micros), MICROS_PER_USD)
+    text = f"{frac:06d}".rstrip("0").ljust(2, "0")
+    return f"{sign}${whole}.{text}"
+
+
+def micros_to_decimal(micros: int) -> Decimal:
+    return Decimal(micros) / MICROS_PER_USD

@@ -1,0 +1,201 @@
+"""Budget policy and budget decisions. Pure logic over domain types.
+
+A policy file (YAML) declares budgets::
+
+    budgets:
+      - name: nlp-daily            # unique
+        scope: {team: nlp}         # any of team, project, customer_id,
+                                   # cost_center, environment; all must match
+        daily_limit: "25.00"       # USD, as a string or number
+        mode: enforced             # audit_only | advisory | enforced
+
+A client may declare its own daily limit and mode; they can only tighten the
+central policy: the client's limit becomes one more budget on the client's
+team and project, and a budget's mode is the stricter of its own and the
+client's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import yaml
+
+from genops.money import format_usd, parse_usd_micros
+from genops_processor.domain import Scope
+
+MODES = ("audit_only", "advisory", "enforced")
+_SCOPE_KEYS = ("team", "project", "customer_id", "cost_center", "environment")
+
+
+class PolicyError(ValueError):
+    """The policy file is invalid; the message names the budget and the key."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    scope: Scope  # empty fields match anything
+    limit_micros: int
+    mode: str
+    period: str = "daily"
+    source: str = "policy"
+
+    def matches(self, scope: Scope) -> bool:
+        wanted = self.scope.as_dict()
+        have = scope.as_dict()
+        return all(not value or have[key] == value for key, value in wanted.items())
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    budget: Budget
+    spent_micros: int
+    period_start: dt.datetime
+    exceeded: bool
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    daily_limit_micros: int = 0
+    mode: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str  # allow | warn | deny
+    requested_micros: int
+    states: tuple[BudgetState, ...]
+    deciding: BudgetState | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    budgets: tuple[Budget, ...] = ()
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> Policy:
+        if path is None:
+            return cls()
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise PolicyError(f"cannot read policy {path}: {error}") from None
+        return cls.from_dict(data, str(path))
+
+    @classmethod
+    def from_dict(cls, data: object, origin: str = "policy") -> Policy:
+        if not isinstance(data, dict):
+            raise PolicyError(f"{origin}: expected a mapping with 'budgets'")
+        unknown = set(data) - {"budgets"}
+        if unknown:
+            raise PolicyError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))}")
+        budgets = [_budget(raw, f"{origin}: budgets[{i}]") for i, raw in
+                   enumerate(data.get("budgets") or [])]
+        names = [b.name for b in budgets]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise PolicyError(f"{origin}: budget name(s) used twice: {', '.join(duplicates)}")
+        return cls(budgets=tuple(budgets))
+
+    def budgets_for(self, scope: Scope, client: ClientLimits) -> list[Budget]:
+        """The budgets a run with this scope falls under, client limits applied."""
+        result = []
+        for budget in self.budgets:
+            if budget.matches(scope):
+                result.append(replace(budget, mode=stricter(budget.mode, client.mode)))
+        if client.daily_limit_micros > 0:
+            own = Scope(team=scope.team, project=scope.project)
+            result.append(
+                Budget(
+                    name=f"client:{scope.team or '*'}/{scope.project or '*'}",
+                    scope=own,
+                    limit_micros=client.daily_limit_micros,
+                    mode=client.mode or "advisory",
+                    source="client",
+                )
+            )
+        return result
+
+
+def stricter(mode: str, other: str | None) -> str:
+    if other is None:
+        return mode
+    return max(mode, other, key=MODES.index)
+
+
+def period_start(now: dt.datetime, period: str) -> dt.datetime:
+    """Start of the budget period containing ``now`` (UTC days for now)."""
+    if period != "daily":
+        raise ValueError(f"unsupported period {period!r}")
+    day = now.astimezone(dt.timezone.utc).date()
+    return dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc)
+
+
+def decide(
+    budgets: Sequence[Budget],
+    requested_micros: int,
+    now: dt.datetime,
+    spent: Callable[[Budget, dt.datetime], int],
+) -> Decision:
+    states = []
+    for budget in budgets:
+        start = period_start(now, budget.period)
+        used = spent(budget, start)
+        exceeded = used >= budget.limit_micros or used + requested_micros > budget.limit_micros
+        states.append(BudgetState(budget, used, start, exceeded))
+    deciding = _strictest_breach(states)
+    if deciding is None:
+        return Decision("allow", requested_micros, tuple(states), None, "within budget")
+    outcome = {"enforced": "deny", "advisory": "warn", "audit_only": "allow"}[
+        deciding.budget.mode
+    ]
+    budget = deciding.budget
+    message = (
+        f"budget '{budget.name}' ({budget.mode}) exceeded: limit "
+        f"{format_usd(budget.limit_micros)}, spent {format_usd(deciding.spent_micros)}, "
+        f"requested {format_usd(requested_micros)}"
+    )
+    return Decision(outcome, requested_micros, tuple(states), deciding, message)
+
+
+def _strictest_breach(states: Iterable[BudgetState]) -> BudgetState | None:
+    breached = [s for s in states if s.exceeded]
+    if not breached:
+        return None
+    return max(breached, key=lambda s: MODES.index(s.budget.mode))
+
+
+def _budget(raw: object, where: str) -> Budget:
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{where}: expected a mapping")
+    unknown = set(raw) - {"name", "scope", "daily_limit", "mode"}
+    if unknown:
+        raise PolicyError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    name = raw.get("name")
+    if not name:
+        raise PolicyError(f"{where}.name is missing")
+    where = f"{where} ({name})"
+    scope_raw = raw.get("scope") or {}
+    if not isinstance(scope_raw, dict) or set(scope_raw) - set(_SCOPE_KEYS):
+        raise PolicyError(f"{where}.scope: keys must be among {', '.join(_SCOPE_KEYS)}")
+    mode = str(raw.get("mode", "enforced")).lower()
+    if mode not in MODES:
+        raise PolicyError(f"{where}.mode {mode!r}: expected one of {', '.join(MODES)}")
+    return Budget(
+        name=str(name),
+        scope=Scope(**{k: str(v) for k, v in scope_raw.items()}),
+        limit_micros=_limit(raw.get("daily_limit"), f"{where}.daily_limit"),
+        mode=mode,
+    )
+
+
+def _limit(value: object, where: str) -> int:
+    try:
+        return parse_usd_micros(value)
+    except ValueError as error:
+        raise PolicyError(f"{where} {value!r}: {error}") from None

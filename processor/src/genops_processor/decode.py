@@ -1,0 +1,135 @@
+"""OTLP ExportTraceServiceRequest -> domain events.
+
+Only spans named in :mod:`genops.attributes` are kept; everything else is
+counted and ignored (the processor may sit behind a collector that forwards
+other telemetry too). The run key is the trace id: one trace per W&B run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from genops import attributes as attr
+from genops_processor.domain import (
+    ArtifactEvent,
+    Batch,
+    HardwareUse,
+    RunUsage,
+    Scope,
+    SpanRecord,
+    UsageEvent,
+)
+
+_KINDS = {attr.SPAN_RUN: "run", attr.SPAN_HEARTBEAT: "heartbeat", attr.SPAN_ARTIFACT: "artifact"}
+
+
+def decode_request(request: ExportTraceServiceRequest) -> Batch:
+    usage: list[UsageEvent] = []
+    artifacts: list[ArtifactEvent] = []
+    ignored = 0
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                kind = _KINDS.get(span.name)
+                if kind is None:
+                    ignored += 1
+                    continue
+                attributes = {kv.key: _value(kv.value) for kv in span.attributes}
+                record = SpanRecord(
+                    trace_id=span.trace_id.hex(),
+                    span_id=span.span_id.hex(),
+                    kind=kind,
+                    name=span.name,
+                    run_key=span.trace_id.hex(),
+                    start_ns=span.start_time_unix_nano,
+                    end_ns=span.end_time_unix_nano,
+                    attributes_json=json.dumps(attributes, sort_keys=True, default=str),
+                )
+                if kind == "artifact":
+                    artifacts.append(_artifact(record, attributes))
+                else:
+                    usage.append(_usage(record, attributes))
+    return Batch(usage=tuple(usage), artifacts=tuple(artifacts), ignored_spans=ignored)
+
+
+def _usage(record: SpanRecord, a: Mapping[str, object]) -> UsageEvent:
+    final = record.kind == "run"
+    status = _str(a, attr.RUN_STATUS) or (attr.STATUS_FINISHED if final else attr.STATUS_RUNNING)
+    if final and status == attr.STATUS_RUNNING:
+        status = attr.STATUS_FINISHED
+    return UsageEvent(
+        span=record,
+        run_id=_str(a, attr.WANDB_RUN_ID),
+        run_name=_str(a, attr.WANDB_RUN_NAME),
+        wandb_project=_str(a, attr.WANDB_PROJECT),
+        scope=Scope(
+            team=_str(a, attr.TEAM),
+            project=_str(a, attr.PROJECT),
+            customer_id=_str(a, attr.CUSTOMER_ID),
+            cost_center=_str(a, attr.COST_CENTER),
+            environment=_str(a, attr.ENVIRONMENT),
+        ),
+        hardware=HardwareUse(
+            gpu_type=_str(a, attr.HW_GPU_TYPE),
+            gpu_count=_int(a, attr.HW_GPU_COUNT),
+            cpu_count=_int(a, attr.HW_CPU_COUNT),
+            instance_type=_str(a, attr.HW_INSTANCE_TYPE),
+        ),
+        usage=RunUsage(
+            compute_start_ns=_int(a, attr.RUN_COMPUTE_START_NS) or record.start_ns,
+            as_of_ns=_int(a, attr.USAGE_AS_OF_NS) or record.end_ns,
+            log_calls=_int(a, attr.USAGE_LOG_CALLS),
+            artifact_bytes=_int(a, attr.USAGE_ARTIFACT_BYTES),
+            artifact_files=_int(a, attr.USAGE_ARTIFACT_FILES),
+            artifact_count=_int(a, attr.USAGE_ARTIFACT_COUNT),
+            sequence=_int(a, attr.RUN_SEQUENCE),
+        ),
+        status=status,
+        final=final,
+        error=_str(a, attr.RUN_ERROR),
+        catalog_version=_str(a, attr.CATALOG_VERSION),
+    )
+
+
+def _artifact(record: SpanRecord, a: Mapping[str, object]) -> ArtifactEvent:
+    return ArtifactEvent(
+        span=record,
+        name=_str(a, attr.ARTIFACT_NAME),
+        type=_str(a, attr.ARTIFACT_TYPE),
+        bytes=_int(a, attr.ARTIFACT_BYTES),
+        files=_int(a, attr.ARTIFACT_FILES),
+    )
+
+
+def _value(value: AnyValue) -> object:
+    which = value.WhichOneof("value")
+    if which is None:
+        return None
+    if which == "array_value":
+        return [_value(v) for v in value.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: _value(kv.value) for kv in value.kvlist_value.values}
+    if which == "bytes_value":
+        return value.bytes_value.hex()
+    return getattr(value, which)
+
+
+def _str(a: Mapping[str, object], key: str) -> str:
+    value = a.get(key)
+    return "" if value is None else str(value)
+
+
+def _int(a: Mapping[str, object], key: str) -> int:
+    value = a.get(key)
+    if isinstance(value, bool) or value is None:
+        return 0
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

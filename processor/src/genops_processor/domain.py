@@ -1,0 +1,144 @@
+"""Domain types of the processor's pipeline: plain frozen data, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+NS_PER_HOUR = 3_600 * 10**9
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who a run is attributed to; empty string = not set."""
+
+    team: str = ""
+    project: str = ""
+    customer_id: str = ""
+    cost_center: str = ""
+    environment: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "team": self.team,
+            "project": self.project,
+            "customer_id": self.customer_id,
+            "cost_center": self.cost_center,
+            "environment": self.environment,
+        }
+
+
+@dataclass(frozen=True)
+class HardwareUse:
+    gpu_type: str = ""
+    gpu_count: int = 0
+    cpu_count: int = 0
+    instance_type: str = ""
+
+
+@dataclass(frozen=True)
+class RunUsage:
+    """Cumulative usage of a run as of ``as_of_ns``."""
+
+    compute_start_ns: int = 0
+    as_of_ns: int = 0
+    log_calls: int = 0
+    artifact_bytes: int = 0
+    artifact_files: int = 0
+    artifact_count: int = 0
+    sequence: int = 0
+
+    @property
+    def duration_ns(self) -> int:
+        return max(0, self.as_of_ns - self.compute_start_ns)
+
+
+@dataclass(frozen=True)
+class SpanRecord:
+    """One received span, as stored (the idempotency key is trace_id + span_id)."""
+
+    trace_id: str
+    span_id: str
+    kind: str  # run | heartbeat | artifact
+    name: str
+    run_key: str
+    start_ns: int
+    end_ns: int
+    attributes_json: str
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    """What a run or heartbeat span says about its run."""
+
+    span: SpanRecord
+    run_id: str
+    run_name: str
+    wandb_project: str
+    scope: Scope
+    hardware: HardwareUse
+    usage: RunUsage
+    status: str  # running | finished | failed
+    final: bool  # the run span itself: the run has ended
+    error: str = ""
+    catalog_version: str = ""
+
+
+@dataclass(frozen=True)
+class ArtifactEvent:
+    span: SpanRecord
+    name: str
+    type: str
+    bytes: int
+    files: int
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """One priced (or unpriceable) quantity of a run."""
+
+    run_key: str
+    sku: str
+    category: str
+    unit: str
+    quantity: Decimal
+    unit_price: Decimal | None  # None when the SKU is not in the catalog
+    amount_micros: int | None  # None when unpriced
+    catalog_version: str
+    catalog_source: str
+    catalog_date: str
+    as_of_ns: int
+
+    @property
+    def priced(self) -> bool:
+        return self.amount_micros is not None
+
+
+@dataclass(frozen=True)
+class RunState:
+    run_key: str
+    run_id: str
+    run_name: str
+    wandb_project: str
+    scope: Scope
+    hardware: HardwareUse
+    usage: RunUsage
+    status: str
+    final: bool
+    error: str = ""
+    catalog_version: str = ""
+    cost_micros: int = 0
+    unpriced_skus: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A decoded OTLP request."""
+
+    usage: tuple[UsageEvent, ...] = ()
+    artifacts: tuple[ArtifactEvent, ...] = ()
+    ignored_spans: int = 0
+
+    @property
+    def spans(self) -> tuple[SpanRecord, ...]:
+        return tuple(e.span for e in self.usage) + tuple(a.span for a in self.artifacts)

@@ -1,0 +1,106 @@
+"""The processor's application service: ingest usage, decide budgets, answer queries.
+
+Transport-free: the gRPC receiver and API call into it, tests can too. All
+database work runs on the storage writer thread, so a budget decision (read
+spend, decide, record) is one atomic step with respect to ingest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from genops_processor import storage as store
+from genops_processor.budgets import BudgetState, ClientLimits, Decision, Policy, decide
+from genops_processor.domain import Batch, RunState, Scope
+from genops_processor.metrics import ProcessorMetrics
+from genops_processor.pricing import Catalog
+
+_log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class RecordedDecision:
+    decision_id: str
+    decision: Decision
+
+
+class Governance:
+    def __init__(
+        self,
+        storage: store.Storage,
+        catalog: Catalog,
+        policy: Policy,
+        metrics: ProcessorMetrics | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.storage = storage
+        self.catalog = catalog
+        self.policy = policy
+        self.metrics = metrics or ProcessorMetrics()
+        self.clock = clock
+        self.metrics.bind_budgets(self.budget_status_sync)
+
+    async def ingest(self, batch: Batch) -> store.IngestResult:
+        """Store a decoded request; returns once it is committed."""
+        result = await asyncio.wrap_future(self.storage.ingest(batch, self.catalog))
+        self.metrics.observe_ingest(batch, result)
+        return result
+
+    async def check_budget(
+        self,
+        scope: Scope,
+        requested_micros: int,
+        client: ClientLimits,
+        wandb_project: str = "",
+        wandb_run_name: str = "",
+    ) -> RecordedDecision:
+        budgets = self.policy.budgets_for(scope, client)
+        now = self.clock()
+
+        def job(conn) -> RecordedDecision:
+            decision = decide(
+                budgets, requested_micros, now, lambda b, since: store.spend_query(conn, b, since)
+            )
+            decision_id = store.record_decision(
+                conn, scope, wandb_project, wandb_run_name, decision, now
+            )
+            return RecordedDecision(decision_id, decision)
+
+        recorded = await asyncio.wrap_future(self.storage.submit(job))
+        self.metrics.observe_decision(recorded.decision.outcome)
+        if recorded.decision.outcome != "allow" or recorded.decision.deciding:
+            _log.info("budget decision %s: %s", recorded.decision.outcome,
+                      recorded.decision.message)
+        return recorded
+
+    async def budget_status(self, scope: Scope | None = None) -> list[BudgetState]:
+        return await asyncio.wrap_future(self.storage.submit(self._status_job(scope)))
+
+    def budget_status_sync(self) -> list[BudgetState]:
+        return self.storage.call(self._status_job(None))
+
+    async def list_runs(self, scope: Scope | None = None, limit: int = 0) -> list[RunState]:
+        return await asyncio.wrap_future(
+            self.storage.submit(lambda conn: store.list_runs(conn, scope, limit))
+        )
+
+    def _status_job(self, scope: Scope | None):
+        budgets = [b for b in self.policy.budgets if scope is None or b.matches(scope)]
+        now = self.clock()
+
+        def job(conn) -> list[BudgetState]:
+            return list(
+                decide(budgets, 0, now, lambda b, since: store.spend_query(conn, b, since)).states
+            )
+
+        return job

@@ -1,0 +1,95 @@
+"""Assembles and runs the processor: storage, governance, one grpc.aio server.
+
+The server hosts the OTLP TraceService and the governance API on one port.
+SIGTERM or SIGINT stops accepting work, lets in-flight requests finish
+(grace period), drains the writer queue, checkpoints and closes DuckDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from prometheus_client import start_http_server
+
+from genops.governance.v1 import governance_pb2_grpc
+from genops_processor.api import GovernanceApi
+from genops_processor.budgets import Policy
+from genops_processor.governance import Clock, Governance, utc_now
+from genops_processor.metrics import ProcessorMetrics
+from genops_processor.pricing import Catalog
+from genops_processor.receiver import TraceReceiver
+from genops_processor.settings import ProcessorSettings
+from genops_processor.storage import Storage
+
+_log = logging.getLogger(__name__)
+_GRACE_S = 5.0
+_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class RunningProcessor:
+    server: grpc.aio.Server
+    port: int
+    governance: Governance
+    storage: Storage
+    metrics_server: object | None = None
+
+    async def stop(self, grace_s: float = _GRACE_S) -> None:
+        """Stop serving, then flush and close storage. Idempotent."""
+        await self.server.stop(grace_s)
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server = None
+        await asyncio.get_running_loop().run_in_executor(None, self.storage.close)
+
+
+async def start(settings: ProcessorSettings, clock: Clock = utc_now) -> RunningProcessor:
+    catalog = Catalog.load(settings.catalog_path)
+    policy = Policy.load(settings.policy_path)
+    storage = Storage(settings.db_path).open()
+    metrics = ProcessorMetrics()
+    governance = Governance(storage, catalog, policy, metrics, clock)
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceReceiver(governance), server)
+    governance_pb2_grpc.add_GovernanceServiceServicer_to_server(GovernanceApi(governance), server)
+    try:
+        port = server.add_insecure_port(settings.listen)
+    except RuntimeError as error:
+        storage.close()
+        raise OSError(f"cannot listen on {settings.listen}: {error}") from None
+    await server.start()
+    metrics_server = None
+    if settings.metrics_listen:
+        host, _, metrics_port = settings.metrics_listen.rpartition(":")
+        metrics_server, _thread = start_http_server(
+            int(metrics_port), addr=host or "0.0.0.0", registry=metrics.registry
+        )
+    _log.info("genops-processor listening on %s (db %s)", settings.listen, settings.db_path)
+    return RunningProcessor(server, port, governance, storage, metrics_server)
+
+
+async def serve(settings: ProcessorSettings) -> None:
+    """Run until SIGTERM/SIGINT, then shut down cleanly."""
+    processor = await start(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    bound = settings.listen.rpartition(":")[0] + f":{processor.port}"
+    print(f"genops-processor listening on {bound}, db {settings.db_path}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        _log.info("genops-processor stopping")
+        await processor.stop()
+    print("genops-processor stopped", flush=True)

@@ -1,0 +1,73 @@
+"""Processor settings: the one place that reads its environment and options.
+
+=====================  ======================  ===================================
+option                 environment             default
+=====================  ======================  ===================================
+``--db PATH``          ``GENOPS_DB``           ``genops.duckdb``
+``--listen HOST:PORT`` ``GENOPS_LISTEN``       ``127.0.0.1:4317``
+``--policy FILE``      ``GENOPS_POLICY``       no budgets
+``--catalog FILE``     ``GENOPS_CATALOG``      the bundled default catalog
+``--metrics-listen``   ``GENOPS_METRICS_LISTEN`` off (e.g. ``127.0.0.1:9464``)
+=====================  ======================  ===================================
+
+An explicit option beats the environment, which beats the default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_DB = "genops.duckdb"
+DEFAULT_LISTEN = "127.0.0.1:4317"
+DEFAULT_ENDPOINT = "localhost:4317"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    db_path: str = DEFAULT_DB
+    listen: str = DEFAULT_LISTEN
+    policy_path: str | None = None
+    catalog_path: str | None = None
+    metrics_listen: str | None = None
+
+    @classmethod
+    def resolve(
+        cls, environ: Mapping[str, str] | None = None, **options: str | None
+    ) -> ProcessorSettings:
+        env = os.environ if environ is None else environ
+
+        def pick(name: str, var: str, default: str | None) -> str | None:
+            value = options.get(name)
+            return value if value not in (None, "") else (env.get(var) or default)
+
+        settings = cls(
+            db_path=pick("db", "GENOPS_DB", DEFAULT_DB),
+            listen=pick("listen", "GENOPS_LISTEN", DEFAULT_LISTEN),
+            policy_path=pick("policy", "GENOPS_POLICY", None),
+            catalog_path=pick("catalog", "GENOPS_CATALOG", None),
+            metrics_listen=pick("metrics_listen", "GENOPS_METRICS_LISTEN", None),
+        )
+        for key, value in (("--listen", settings.listen),
+                           ("--metrics-listen", settings.metrics_listen)):
+            if value is not None:
+                _check_host_port(key, value)
+        return settings
+
+
+def report_endpoint(option: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """Where ``genops report`` asks: --endpoint, GENOPS_ENDPOINT, else localhost:4317."""
+    env = os.environ if environ is None else environ
+    value = option or env.get("GENOPS_ENDPOINT") or DEFAULT_ENDPOINT
+    return value.split("://", 1)[-1].rstrip("/")
+
+
+def _check_host_port(key: str, value: str) -> None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise SettingsError(f"{key} {value!r}: expected HOST:PORT")
