@@ -1,0 +1,40 @@
+# genops-wandb: the two commands of the README are `make demo` and `make test`.
+# Both run `make setup` first; it is idempotent and leaves a ready .venv.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+# uv from PATH, else installed with pip into the user's site (no root needed)
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(PYTHON) -m uv
+endif
+
+.PHONY: setup demo test lint bench proto clean
+
+setup:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@$(UV) sync --locked --all-packages --python $(PYTHON) --quiet
+	@echo "setup: $(VENV) ready ($$($(VENV)/bin/python --version))"
+
+demo: setup
+	$(VENV)/bin/python scripts/demo.py
+
+test: setup lint
+	$(VENV)/bin/python -m pytest
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: setup
+	$(VENV)/bin/python bench/run_all.py
+
+proto: setup
+	$(VENV)/bin/python scripts/generate_proto.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache demo-output
