@@ -18,7 +18,9 @@ loss = 1.0
 for epoch in range(EPOCHS):
     time.sleep(STEP_SECONDS)  # stands in for a training step
     loss *= 0.9
-    wandb.log({"epoch": epoch, "loss": loss, "accuracy": 1 - loss / 2, "lr": 0.01 * math.exp(-epoch / 10)})
+    wandb.log(
+        {"epoch": epoch, "loss": loss, "accuracy": 1 - loss / 2, "lr": 0.01 * math.exp(-epoch / 10)}
+    )
 
 with tempfile.TemporaryDirectory() as tmp:
     path = os.path.join(tmp, "model.bin")

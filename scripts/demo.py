@@ -46,27 +46,42 @@ def main() -> int:
     listen = f"127.0.0.1:{free_port()}"
     print(f"==> starting genops-processor --db {db} --listen {listen}", flush=True)
     processor = subprocess.Popen(
-        [BIN / "genops-processor", "--db", db, "--listen", listen,
-         "--policy", ROOT / "examples" / "policy.yaml"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            BIN / "genops-processor",
+            "--db",
+            db,
+            "--listen",
+            listen,
+            "--policy",
+            ROOT / "examples" / "policy.yaml",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         endpoint = wait_listening(processor)
         env = dict(
             os.environ,
-            WANDB_MODE="offline", WANDB_SILENT="true",
+            WANDB_MODE="offline",
+            WANDB_SILENT="true",
             OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{endpoint}",
             OTEL_SERVICE_NAME="genops-demo",
-            GENOPS_TEAM="demo-team", GENOPS_PROJECT="tiny-regression",
-            GENOPS_CUSTOMER_ID="acme", GENOPS_COST_CENTER="research",
+            GENOPS_TEAM="demo-team",
+            GENOPS_PROJECT="tiny-regression",
+            GENOPS_CUSTOMER_ID="acme",
+            GENOPS_COST_CENTER="research",
             GENOPS_ENVIRONMENT="development",
             GENOPS_GPU_TYPE=os.environ.get("GENOPS_GPU_TYPE", "A10G"),
             GENOPS_GPU_COUNT=os.environ.get("GENOPS_GPU_COUNT", "1"),
         )
         print("==> opentelemetry-instrument python examples/train.py", flush=True)
         started = time.monotonic()
-        subprocess.run([BIN / "opentelemetry-instrument", sys.executable,
-                        ROOT / "examples" / "train.py"], env=env, cwd=OUT, check=True)
+        subprocess.run(
+            [BIN / "opentelemetry-instrument", sys.executable, ROOT / "examples" / "train.py"],
+            env=env,
+            cwd=OUT,
+            check=True,
+        )
         print(f"    (wall time {time.monotonic() - started:.2f}s)")
         print("==> genops report", flush=True)
         subprocess.run([BIN / "genops", "report", "--endpoint", endpoint], check=True)

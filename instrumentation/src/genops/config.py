@@ -102,8 +102,13 @@ class InstrumentationSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> InstrumentationSettings:
         env = os.environ if environ is None else environ
         target, secure = parse_grpc_target(
-            _first(env, "GENOPS_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                   "OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_OTLP_ENDPOINT
+            _first(
+                env,
+                "GENOPS_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            )
+            or DEFAULT_OTLP_ENDPOINT
         )
         return cls(
             attribution=_attribution(env),
@@ -116,7 +121,9 @@ class InstrumentationSettings:
             governance_target=target,
             governance_secure=secure,
             heartbeat_interval_s=_seconds(
-                env, "GENOPS_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL_S,
+                env,
+                "GENOPS_HEARTBEAT_INTERVAL",
+                DEFAULT_HEARTBEAT_INTERVAL_S,
                 maximum=MAX_HEARTBEAT_INTERVAL_S,
             ),
             budget=BudgetSettings(

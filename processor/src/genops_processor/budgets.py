@@ -94,8 +94,10 @@ class Policy:
         unknown = set(data) - {"budgets"}
         if unknown:
             raise PolicyError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))}")
-        budgets = [_budget(raw, f"{origin}: budgets[{i}]") for i, raw in
-                   enumerate(data.get("budgets") or [])]
+        budgets = [
+            _budget(raw, f"{origin}: budgets[{i}]")
+            for i, raw in enumerate(data.get("budgets") or [])
+        ]
         names = [b.name for b in budgets]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -151,9 +153,7 @@ def decide(
     deciding = _strictest_breach(states)
     if deciding is None:
         return Decision("allow", requested_micros, tuple(states), None, "within budget")
-    outcome = {"enforced": "deny", "advisory": "warn", "audit_only": "allow"}[
-        deciding.budget.mode
-    ]
+    outcome = {"enforced": "deny", "advisory": "warn", "audit_only": "allow"}[deciding.budget.mode]
     budget = deciding.budget
     message = (
         f"budget '{budget.name}' ({budget.mode}) exceeded: limit "

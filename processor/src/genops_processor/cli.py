@@ -19,12 +19,18 @@ from genops_processor.settings import ProcessorSettings, SettingsError, report_e
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db", metavar="PATH", help="DuckDB file [env GENOPS_DB; genops.duckdb]")
-@click.option("--listen", metavar="HOST:PORT",
-              help="OTLP + governance gRPC [env GENOPS_LISTEN; 127.0.0.1:4317]")
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="OTLP + governance gRPC [env GENOPS_LISTEN; 127.0.0.1:4317]",
+)
 @click.option("--policy", metavar="FILE", help="budget policy YAML [env GENOPS_POLICY]")
 @click.option("--catalog", metavar="FILE", help="price catalog YAML [env GENOPS_CATALOG]")
-@click.option("--metrics-listen", metavar="HOST:PORT",
-              help="Prometheus /metrics [env GENOPS_METRICS_LISTEN; off]")
+@click.option(
+    "--metrics-listen",
+    metavar="HOST:PORT",
+    help="Prometheus /metrics [env GENOPS_METRICS_LISTEN; off]",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def processor_main(db, listen, policy, catalog, metrics_listen, log_level) -> None:
     """Receive OTLP from the W&B instrumentation, price it, enforce budgets, write DuckDB."""
@@ -47,10 +53,17 @@ def genops_main() -> None:
 
 
 @genops_main.command("report")
-@click.option("--db", "db", metavar="PATH",
-              help="read a DuckDB file directly (only while no processor holds it)")
-@click.option("--endpoint", metavar="HOST:PORT",
-              help="ask a running processor [env GENOPS_ENDPOINT; localhost:4317]")
+@click.option(
+    "--db",
+    "db",
+    metavar="PATH",
+    help="read a DuckDB file directly (only while no processor holds it)",
+)
+@click.option(
+    "--endpoint",
+    metavar="HOST:PORT",
+    help="ask a running processor [env GENOPS_ENDPOINT; localhost:4317]",
+)
 @click.option("--json", "as_json", is_flag=True, help="print runs as JSON")
 def report_command(db, endpoint, as_json) -> None:
     """Cost by run, team and project."""

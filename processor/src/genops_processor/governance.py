@@ -79,8 +79,9 @@ class Governance:
         recorded = await asyncio.wrap_future(self.storage.submit(job))
         self.metrics.observe_decision(recorded.decision.outcome)
         if recorded.decision.outcome != "allow" or recorded.decision.deciding:
-            _log.info("budget decision %s: %s", recorded.decision.outcome,
-                      recorded.decision.message)
+            _log.info(
+                "budget decision %s: %s", recorded.decision.outcome, recorded.decision.message
+            )
         return recorded
 
     async def budget_status(self, scope: Scope | None = None) -> list[BudgetState]:

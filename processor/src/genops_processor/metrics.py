@@ -42,11 +42,15 @@ class ProcessorMetrics:
             "genops_spans_received", "Spans received, by kind", ["kind"], registry=self.registry
         )
         self.run_cost = Counter(
-            "genops_run_cost_usd", "Priced run cost, USD", ["team", "project"],
+            "genops_run_cost_usd",
+            "Priced run cost, USD",
+            ["team", "project"],
             registry=self.registry,
         )
         self.runs_finished = Counter(
-            "genops_runs_finished", "Runs that ended", ["team", "project", "status"],
+            "genops_runs_finished",
+            "Runs that ended",
+            ["team", "project", "status"],
             registry=self.registry,
         )
         self.decisions = Counter(
@@ -71,9 +75,7 @@ class ProcessorMetrics:
                 )
             was_final = result.previous_final.get(state.run_key, False)
             if state.final and not was_final:
-                self.runs_finished.labels(
-                    state.scope.team, state.scope.project, state.status
-                ).inc()
+                self.runs_finished.labels(state.scope.team, state.scope.project, state.status).inc()
 
     def observe_decision(self, outcome: str) -> None:
         self.decisions.labels(outcome).inc()

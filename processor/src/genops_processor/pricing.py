@@ -137,15 +137,29 @@ def _compute_line_exact(
     row = catalog.get(sku)
     if row is None:
         return CostLine(
-            run_key=state.run_key, sku=sku, category="compute", unit="device-hour",
-            quantity=quantity, unit_price=None, amount_micros=None,
-            catalog_version=catalog.version, catalog_source="", catalog_date="",
+            run_key=state.run_key,
+            sku=sku,
+            category="compute",
+            unit="device-hour",
+            quantity=quantity,
+            unit_price=None,
+            amount_micros=None,
+            catalog_version=catalog.version,
+            catalog_source="",
+            catalog_date="",
             as_of_ns=state.usage.as_of_ns,
         )
     amount = usd_micros(device_ns * row.unit_price / NS_PER_HOUR)
     return CostLine(
-        run_key=state.run_key, sku=sku, category=row.category, unit=row.unit,
-        quantity=quantity, unit_price=row.unit_price, amount_micros=amount,
-        catalog_version=catalog.version, catalog_source=row.source, catalog_date=row.date,
+        run_key=state.run_key,
+        sku=sku,
+        category=row.category,
+        unit=row.unit,
+        quantity=quantity,
+        unit_price=row.unit_price,
+        amount_micros=amount,
+        catalog_version=catalog.version,
+        catalog_source=row.source,
+        catalog_date=row.date,
         as_of_ns=state.usage.as_of_ns,
     )

@@ -53,25 +53,43 @@ def print_tables(runs: Sequence[pb.RunSummary], console: Console | None = None) 
         console.print("No runs recorded yet.")
         return
     table = Table(title="Cost by run")
-    for column in ("run", "team", "project", "customer", "status", "duration", "logs",
-                   "artifacts", "cost"):
-        table.add_column(column, justify="right" if column in {
-            "duration", "logs", "artifacts", "cost"} else "left")
+    for column in (
+        "run",
+        "team",
+        "project",
+        "customer",
+        "status",
+        "duration",
+        "logs",
+        "artifacts",
+        "cost",
+    ):
+        table.add_column(
+            column,
+            justify="right" if column in {"duration", "logs", "artifacts", "cost"} else "left",
+        )
     for run in runs:
         cost = format_usd(run.cost_micros)
         if run.unpriced_skus:
             cost += f" + unpriced {', '.join(run.unpriced_skus)}"
         table.add_row(
-            run.run_id or run.run_key[:12], run.scope.team, run.scope.project,
-            run.scope.customer_id, run.status, f"{run.duration_ns / 1e9:.1f}s",
-            str(run.log_calls), f"{run.artifact_bytes} B", cost,
+            run.run_id or run.run_key[:12],
+            run.scope.team,
+            run.scope.project,
+            run.scope.customer_id,
+            run.status,
+            f"{run.duration_ns / 1e9:.1f}s",
+            str(run.log_calls),
+            f"{run.artifact_bytes} B",
+            cost,
         )
     console.print(table)
-    for title, key in (("Cost by team", lambda r: r.scope.team),
-                       ("Cost by project", lambda r: r.scope.project)):
+    for title, key in (
+        ("Cost by team", lambda r: r.scope.team),
+        ("Cost by project", lambda r: r.scope.project),
+    ):
         console.print(_totals(title, runs, key))
-    console.print(f"Total: {format_usd(sum(r.cost_micros for r in runs))} "
-                  f"over {len(runs)} run(s)")
+    console.print(f"Total: {format_usd(sum(r.cost_micros for r in runs))} over {len(runs)} run(s)")
 
 
 def _totals(title: str, runs: Sequence[pb.RunSummary], key) -> Table:

@@ -74,6 +74,8 @@ async def start(settings: ProcessorSettings, clock: Clock = utc_now) -> RunningP
         metrics_server, _thread = start_http_server(
             int(metrics_port), addr=host or "0.0.0.0", registry=metrics.registry
         )
+        bound_host, bound_port = metrics_server.server_address[:2]
+        print(f"genops-processor metrics on http://{bound_host}:{bound_port}/metrics", flush=True)
     _log.info("genops-processor listening on %s (db %s)", settings.listen, settings.db_path)
     return RunningProcessor(server, port, governance, storage, metrics_server)
 

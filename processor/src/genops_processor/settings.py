@@ -53,8 +53,10 @@ class ProcessorSettings:
             catalog_path=pick("catalog", "GENOPS_CATALOG", None),
             metrics_listen=pick("metrics_listen", "GENOPS_METRICS_LISTEN", None),
         )
-        for key, value in (("--listen", settings.listen),
-                           ("--metrics-listen", settings.metrics_listen)):
+        for key, value in (
+            ("--listen", settings.listen),
+            ("--metrics-listen", settings.metrics_listen),
+        ):
             if value is not None:
                 _check_host_port(key, value)
         return settings

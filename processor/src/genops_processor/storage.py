@@ -73,17 +73,46 @@ CREATE TABLE IF NOT EXISTS budget_decisions (
 """
 
 _RUN_COLUMNS = (
-    "run_key", "run_id", "run_name", "wandb_project", "team", "project", "customer_id",
-    "cost_center", "environment", "status", "final", "error", "gpu_type", "gpu_count",
-    "cpu_count", "instance_type", "compute_start_ns", "as_of_ns", "log_calls",
-    "artifact_bytes", "artifact_files", "artifact_count", "sequence", "catalog_version",
-    "cost_micros", "unpriced_skus",
+    "run_key",
+    "run_id",
+    "run_name",
+    "wandb_project",
+    "team",
+    "project",
+    "customer_id",
+    "cost_center",
+    "environment",
+    "status",
+    "final",
+    "error",
+    "gpu_type",
+    "gpu_count",
+    "cpu_count",
+    "instance_type",
+    "compute_start_ns",
+    "as_of_ns",
+    "log_calls",
+    "artifact_bytes",
+    "artifact_files",
+    "artifact_count",
+    "sequence",
+    "catalog_version",
+    "cost_micros",
+    "unpriced_skus",
 )
 _RUN_TYPES = {
-    "final": pa.bool_(), "gpu_count": pa.int32(), "cpu_count": pa.int32(),
-    "compute_start_ns": pa.int64(), "as_of_ns": pa.int64(), "log_calls": pa.int64(),
-    "artifact_bytes": pa.int64(), "artifact_files": pa.int64(), "artifact_count": pa.int64(),
-    "sequence": pa.int64(), "cost_micros": pa.int64(), "unpriced_skus": pa.list_(pa.string()),
+    "final": pa.bool_(),
+    "gpu_count": pa.int32(),
+    "cpu_count": pa.int32(),
+    "compute_start_ns": pa.int64(),
+    "as_of_ns": pa.int64(),
+    "log_calls": pa.int64(),
+    "artifact_bytes": pa.int64(),
+    "artifact_files": pa.int64(),
+    "artifact_count": pa.int64(),
+    "sequence": pa.int64(),
+    "cost_micros": pa.int64(),
+    "unpriced_skus": pa.list_(pa.string()),
 }
 
 
@@ -113,8 +142,7 @@ class Storage:
     def open(self) -> Storage:
         if self.read_only and not self.path.exists():
             raise StorageError(f"no database at {self.path}")
-        self._thread = threading.Thread(target=self._run, name="genops-duckdb-writer",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="genops-duckdb-writer", daemon=True)
         self._thread.start()
         self._opened.wait()
         if self._open_error is not None:
@@ -176,9 +204,7 @@ class Storage:
         return self.submit(lambda conn: _ingest(conn, batch, catalog))
 
 
-def spend_query(
-    conn: duckdb.DuckDBPyConnection, budget: Budget, since: dt.datetime
-) -> int:
+def spend_query(conn: duckdb.DuckDBPyConnection, budget: Budget, since: dt.datetime) -> int:
     where, params = _scope_filter(budget.scope)
     params.append(int(since.timestamp() * 1_000_000_000))
     row = conn.execute(
@@ -189,25 +215,47 @@ def spend_query(
 
 
 def record_decision(
-    conn: duckdb.DuckDBPyConnection, scope: Scope, wandb_project: str, wandb_run_name: str,
-    decision: Decision, now: dt.datetime,
+    conn: duckdb.DuckDBPyConnection,
+    scope: Scope,
+    wandb_project: str,
+    wandb_run_name: str,
+    decision: Decision,
+    now: dt.datetime,
 ) -> str:
     decision_id = uuid.uuid4().hex
     deciding = decision.deciding
     budgets = [
-        {"name": s.budget.name, "mode": s.budget.mode, "source": s.budget.source,
-         "limit_micros": s.budget.limit_micros, "spent_micros": s.spent_micros,
-         "exceeded": s.exceeded}
+        {
+            "name": s.budget.name,
+            "mode": s.budget.mode,
+            "source": s.budget.source,
+            "limit_micros": s.budget.limit_micros,
+            "spent_micros": s.spent_micros,
+            "exceeded": s.exceeded,
+        }
         for s in decision.states
     ]
     conn.execute(
         "INSERT INTO budget_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [decision_id, now, scope.team, scope.project, scope.customer_id, scope.cost_center,
-         scope.environment, wandb_project, wandb_run_name, decision.requested_micros,
-         decision.outcome, deciding.budget.name if deciding else None,
-         deciding.budget.mode if deciding else None,
-         deciding.budget.limit_micros if deciding else None,
-         deciding.spent_micros if deciding else None, json.dumps(budgets), decision.message],
+        [
+            decision_id,
+            now,
+            scope.team,
+            scope.project,
+            scope.customer_id,
+            scope.cost_center,
+            scope.environment,
+            wandb_project,
+            wandb_run_name,
+            decision.requested_micros,
+            decision.outcome,
+            deciding.budget.name if deciding else None,
+            deciding.budget.mode if deciding else None,
+            deciding.budget.limit_micros if deciding else None,
+            deciding.spent_micros if deciding else None,
+            json.dumps(budgets),
+            decision.message,
+        ],
     )
     return decision_id
 
@@ -256,19 +304,25 @@ def _ingest(conn: duckdb.DuckDBPyConnection, batch: Batch, catalog: Catalog) -> 
 
 
 def _ingest_in_transaction(conn, batch: Batch, records: dict, catalog: Catalog) -> IngestResult:
-    incoming = pa.table({
-        "trace_id": [k[0] for k in records], "span_id": [k[1] for k in records],
-        "kind": [s.kind for s in records.values()], "name": [s.name for s in records.values()],
-        "run_key": [s.run_key for s in records.values()],
-        "start_ns": pa.array([s.start_ns for s in records.values()], pa.int64()),
-        "end_ns": pa.array([s.end_ns for s in records.values()], pa.int64()),
-        "attributes": [s.attributes_json for s in records.values()],
-    })
+    incoming = pa.table(
+        {
+            "trace_id": [k[0] for k in records],
+            "span_id": [k[1] for k in records],
+            "kind": [s.kind for s in records.values()],
+            "name": [s.name for s in records.values()],
+            "run_key": [s.run_key for s in records.values()],
+            "start_ns": pa.array([s.start_ns for s in records.values()], pa.int64()),
+            "end_ns": pa.array([s.end_ns for s in records.values()], pa.int64()),
+            "attributes": [s.attributes_json for s in records.values()],
+        }
+    )
     conn.register("incoming_spans", incoming)
-    new = set(conn.execute(
-        "SELECT i.trace_id, i.span_id FROM incoming_spans i ANTI JOIN spans s "
-        "ON s.trace_id = i.trace_id AND s.span_id = i.span_id"
-    ).fetchall())
+    new = set(
+        conn.execute(
+            "SELECT i.trace_id, i.span_id FROM incoming_spans i ANTI JOIN spans s "
+            "ON s.trace_id = i.trace_id AND s.span_id = i.span_id"
+        ).fetchall()
+    )
     conn.execute(
         "INSERT INTO spans (trace_id, span_id, kind, name, run_key, start_ns, end_ns, attributes)"
         " SELECT i.* FROM incoming_spans i ANTI JOIN spans s "
@@ -332,32 +386,39 @@ def _write_lines(conn, keys: Iterable[str], lines: dict[str, list[CostLine]], ve
     flat = [line for key in keys for line in lines.get(key, [])]
     if not flat:
         return
-    table = pa.table({
-        "run_key": [x.run_key for x in flat], "sku": [x.sku for x in flat],
-        "category": [x.category for x in flat], "unit": [x.unit for x in flat],
-        "quantity": pa.array([x.quantity for x in flat], pa.decimal128(38, 12)),
-        "unit_price": pa.array([x.unit_price for x in flat], pa.decimal128(18, 9)),
-        "amount_micros": pa.array([x.amount_micros for x in flat], pa.int64()),
-        "priced": [x.priced for x in flat],
-        "catalog_version": [x.catalog_version for x in flat],
-        "catalog_source": [x.catalog_source for x in flat],
-        "catalog_date": [x.catalog_date for x in flat],
-        "as_of_ns": pa.array([x.as_of_ns for x in flat], pa.int64()),
-    })
+    table = pa.table(
+        {
+            "run_key": [x.run_key for x in flat],
+            "sku": [x.sku for x in flat],
+            "category": [x.category for x in flat],
+            "unit": [x.unit for x in flat],
+            "quantity": pa.array([x.quantity for x in flat], pa.decimal128(38, 12)),
+            "unit_price": pa.array([x.unit_price for x in flat], pa.decimal128(18, 9)),
+            "amount_micros": pa.array([x.amount_micros for x in flat], pa.int64()),
+            "priced": [x.priced for x in flat],
+            "catalog_version": [x.catalog_version for x in flat],
+            "catalog_source": [x.catalog_source for x in flat],
+            "catalog_date": [x.catalog_date for x in flat],
+            "as_of_ns": pa.array([x.as_of_ns for x in flat], pa.int64()),
+        }
+    )
     conn.register("new_lines", table)
     conn.execute("INSERT INTO cost_lines SELECT * FROM new_lines")
 
 
 def _write_artifacts(conn, artifacts: Sequence[ArtifactEvent]) -> None:
-    table = pa.table({
-        "trace_id": [a.span.trace_id for a in artifacts],
-        "span_id": [a.span.span_id for a in artifacts],
-        "run_key": [a.span.run_key for a in artifacts],
-        "name": [a.name for a in artifacts], "type": [a.type for a in artifacts],
-        "bytes": pa.array([a.bytes for a in artifacts], pa.int64()),
-        "files": pa.array([a.files for a in artifacts], pa.int64()),
-        "logged_ns": pa.array([a.span.end_ns for a in artifacts], pa.int64()),
-    })
+    table = pa.table(
+        {
+            "trace_id": [a.span.trace_id for a in artifacts],
+            "span_id": [a.span.span_id for a in artifacts],
+            "run_key": [a.span.run_key for a in artifacts],
+            "name": [a.name for a in artifacts],
+            "type": [a.type for a in artifacts],
+            "bytes": pa.array([a.bytes for a in artifacts], pa.int64()),
+            "files": pa.array([a.files for a in artifacts], pa.int64()),
+            "logged_ns": pa.array([a.span.end_ns for a in artifacts], pa.int64()),
+        }
+    )
     conn.register("new_artifacts", table)
     conn.execute("INSERT OR IGNORE INTO artifacts SELECT * FROM new_artifacts")
 
@@ -373,27 +434,67 @@ def _scope_filter(scope: Scope) -> tuple[str, list[Any]]:
 
 def _state_to_row(s: RunState) -> tuple:
     return (
-        s.run_key, s.run_id, s.run_name, s.wandb_project, s.scope.team, s.scope.project,
-        s.scope.customer_id, s.scope.cost_center, s.scope.environment, s.status, s.final,
-        s.error, s.hardware.gpu_type, s.hardware.gpu_count, s.hardware.cpu_count,
-        s.hardware.instance_type, s.usage.compute_start_ns, s.usage.as_of_ns,
-        s.usage.log_calls, s.usage.artifact_bytes, s.usage.artifact_files,
-        s.usage.artifact_count, s.usage.sequence, s.catalog_version, s.cost_micros,
+        s.run_key,
+        s.run_id,
+        s.run_name,
+        s.wandb_project,
+        s.scope.team,
+        s.scope.project,
+        s.scope.customer_id,
+        s.scope.cost_center,
+        s.scope.environment,
+        s.status,
+        s.final,
+        s.error,
+        s.hardware.gpu_type,
+        s.hardware.gpu_count,
+        s.hardware.cpu_count,
+        s.hardware.instance_type,
+        s.usage.compute_start_ns,
+        s.usage.as_of_ns,
+        s.usage.log_calls,
+        s.usage.artifact_bytes,
+        s.usage.artifact_files,
+        s.usage.artifact_count,
+        s.usage.sequence,
+        s.catalog_version,
+        s.cost_micros,
         list(s.unpriced_skus),
     )
 
 
 def _row_to_state(r: Sequence) -> RunState:
     return RunState(
-        run_key=r[0], run_id=r[1] or "", run_name=r[2] or "", wandb_project=r[3] or "",
-        scope=Scope(team=r[4] or "", project=r[5] or "", customer_id=r[6] or "",
-                    cost_center=r[7] or "", environment=r[8] or ""),
-        status=r[9], final=bool(r[10]), error=r[11] or "",
-        hardware=HardwareUse(gpu_type=r[12] or "", gpu_count=r[13] or 0, cpu_count=r[14] or 0,
-                             instance_type=r[15] or ""),
-        usage=RunUsage(compute_start_ns=r[16], as_of_ns=r[17], log_calls=r[18],
-                       artifact_bytes=r[19], artifact_files=r[20], artifact_count=r[21],
-                       sequence=r[22]),
-        catalog_version=r[23] or "", cost_micros=r[24] or 0,
+        run_key=r[0],
+        run_id=r[1] or "",
+        run_name=r[2] or "",
+        wandb_project=r[3] or "",
+        scope=Scope(
+            team=r[4] or "",
+            project=r[5] or "",
+            customer_id=r[6] or "",
+            cost_center=r[7] or "",
+            environment=r[8] or "",
+        ),
+        status=r[9],
+        final=bool(r[10]),
+        error=r[11] or "",
+        hardware=HardwareUse(
+            gpu_type=r[12] or "",
+            gpu_count=r[13] or 0,
+            cpu_count=r[14] or 0,
+            instance_type=r[15] or "",
+        ),
+        usage=RunUsage(
+            compute_start_ns=r[16],
+            as_of_ns=r[17],
+            log_calls=r[18],
+            artifact_bytes=r[19],
+            artifact_files=r[20],
+            artifact_count=r[21],
+            sequence=r[22],
+        ),
+        catalog_version=r[23] or "",
+        cost_micros=r[24] or 0,
         unpriced_skus=tuple(r[25] or ()),
     )

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import ROUND_CATALOG, start_processor
+
+
+@pytest.fixture
+def processor(tmp_path):
+    """A real genops-processor on 127.0.0.1 (port 0) with the round-rate test catalog."""
+    proc = start_processor(tmp_path, "--catalog", str(ROUND_CATALOG))
+    yield proc
+    assert proc.stop() == 0, "".join(proc.log)
+
+
+@pytest.fixture
+def start_processor_with(tmp_path):
+    """Start a processor with extra arguments (e.g. --policy FILE); stopped after the test."""
+    started = []
+
+    def start(*extra: str):
+        proc = start_processor(tmp_path, "--catalog", str(ROUND_CATALOG), *extra)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def unused_port():
+    """A loopback port nobody listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def instrumented(request, monkeypatch, tmp_path):
+    """WandbInstrumentor on real wandb (offline) in this process, spans in memory.
+
+    Budget checks are off here (no processor); the e2e tests cover them.
+    ``@pytest.mark.heartbeat(seconds)`` sets the heartbeat interval (default 0.2 s).
+    """
+    from opentelemetry.instrumentation.wandb import WandbInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("GENOPS_BUDGET_CHECK", "false")
+    monkeypatch.setenv("GENOPS_TEAM", "contract-team")
+    monkeypatch.setenv("GENOPS_PROJECT", "contract-project")
+    monkeypatch.setenv("GENOPS_GPU_TYPE", "T4")
+    monkeypatch.setenv("GENOPS_GPU_COUNT", "1")
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = WandbInstrumentor()
+    marker = request.node.get_closest_marker("heartbeat")
+    interval = marker.args[0] if marker else 0.2
+    instrumentor.instrument(tracer_provider=provider, heartbeat_interval_s=interval)
+    yield exporter
+    instrumentor.uninstrument()

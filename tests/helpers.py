@@ -1,0 +1,160 @@
+"""Real processes for the end-to-end tests: the processor and governed training scripts."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+
+import grpc
+
+from genops.governance.v1 import governance_pb2 as pb
+from genops.governance.v1 import governance_pb2_grpc as pb_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SCRIPTS = ROOT / "tests" / "scripts"
+ROUND_CATALOG = ROOT / "tests" / "data" / "catalog-round.yaml"
+ROUND_RATES = {"T4": Decimal("36"), "vcpu": Decimal("3.6")}  # USD per device-hour
+
+
+@dataclass
+class Processor:
+    db: Path
+    proc: subprocess.Popen
+    endpoint: str
+    metrics_url: str
+    log: list[str] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, float]:
+        """The processor's Prometheus samples, ``name{labels}`` -> value."""
+        text = urllib.request.urlopen(self.metrics_url, timeout=10).read().decode()
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = float(value)
+        return samples
+
+    def spans_received(self) -> int:
+        return int(
+            sum(v for k, v in self.metrics().items() if k.startswith("genops_spans_received_total"))
+        )
+
+    def stub(self) -> pb_grpc.GovernanceServiceStub:
+        channel = grpc.insecure_channel(self.endpoint)
+        return pb_grpc.GovernanceServiceStub(channel)
+
+    def runs(self) -> list[pb.RunSummary]:
+        return list(self.stub().ListRuns(pb.ListRunsRequest(), timeout=10).runs)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_processor(tmp: Path, *extra: str) -> Processor:
+    db = tmp / "genops.duckdb"
+    proc = subprocess.Popen(
+        [
+            str(BIN / "genops-processor"),
+            "--db",
+            str(db),
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    log: list[str] = []
+    metrics_url = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"processor exited: {''.join(log)}")
+        log.append(line)
+        metrics = re.search(r"metrics on (\S+)", line)
+        if metrics:
+            metrics_url = metrics.group(1)
+        match = re.search(r"listening on (\S+),", line)
+        if match:
+            return Processor(
+                db=db, proc=proc, endpoint=match.group(1), metrics_url=metrics_url, log=log
+            )
+    proc.kill()
+    raise RuntimeError("processor did not start within 60 s")
+
+
+@dataclass
+class Training:
+    result: subprocess.CompletedProcess
+    wall_s: float
+    cwd: Path
+
+    @property
+    def returncode(self) -> int:
+        return self.result.returncode
+
+    def wandb_run_dirs(self) -> list[Path]:
+        return sorted((self.cwd / "wandb").glob("offline-run-*"))
+
+
+def governed_env(endpoint: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GENOPS_", "OTEL_", "WANDB_"))}
+    env.update(
+        WANDB_MODE="offline",
+        WANDB_SILENT="true",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{endpoint}",
+        GENOPS_TEAM="ml-team",
+        GENOPS_PROJECT="churn",
+        GENOPS_CUSTOMER_ID="acme",
+        GENOPS_COST_CENTER="cc-42",
+        GENOPS_ENVIRONMENT="staging",
+        GENOPS_GPU_TYPE="T4",
+        GENOPS_GPU_COUNT="2",
+        GENOPS_CPU_COUNT="4",
+    )
+    env.update(extra)
+    return env
+
+
+def run_training(
+    script: str, cwd: Path, env: dict[str, str], instrumented: bool = True, timeout: float = 120
+) -> Training:
+    cwd.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, str(SCRIPTS / script)]
+    if instrumented:
+        command.insert(0, str(BIN / "opentelemetry-instrument"))
+    started = time.monotonic()
+    result = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    return Training(result, time.monotonic() - started, cwd)
+
+
+def expected_cost_micros(run: pb.RunSummary, rates: dict[str, Decimal] = ROUND_RATES) -> int:
+    """Hand computation: duration x devices x hourly rate, each line rounded half-even."""
+    total = 0
+    for sku, count in ((run.gpu_type, run.gpu_count), ("vcpu", run.cpu_count)):
+        if count:
+            dollars = Decimal(run.duration_ns) * count * rates[sku] / Decimal(3600 * 10**9)
+            total += int((dollars * 1_000_000).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    return total
