@@ -39,6 +39,26 @@ def test_plain_script_is_attributed_measured_and_priced_exactly(processor, tmp_p
     assert run.cost_micros > 0
 
 
+def test_attribution_can_come_from_otel_resource_attributes(processor, tmp_path):
+    env = governed_env(
+        processor.endpoint,
+        TRAIN_SECONDS="0.3",
+        OTEL_RESOURCE_ATTRIBUTES="genops.team=vision,genops.customer_id=globex,"
+        "deployment.environment=prod",
+    )
+    for key in ("GENOPS_TEAM", "GENOPS_CUSTOMER_ID", "GENOPS_ENVIRONMENT"):
+        del env[key]
+    training = run_training("train_basic.py", tmp_path / "job", env)
+    assert training.returncode == 0, training.result.stderr
+    run = only_run(processor)
+    assert (run.scope.team, run.scope.customer_id, run.scope.environment) == (
+        "vision",
+        "globex",
+        "prod",
+    )
+    assert run.scope.project == "churn"  # GENOPS_PROJECT still set
+
+
 def test_context_manager_run_is_recorded(processor, tmp_path):
     env = governed_env(processor.endpoint, LOG_CALLS="7")
     training = run_training("train_context_manager.py", tmp_path / "job", env)

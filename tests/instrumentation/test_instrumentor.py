@@ -112,3 +112,23 @@ def test_uninstrument_restores_wandb(instrumented):
 
 def test_budget_exceeded_error_is_a_value_error():
     assert issubclass(BudgetExceededError, ValueError)
+
+
+def test_gpus_are_detected_through_nvidia_smi(monkeypatch, tmp_path):
+    # No GPU on these machines: a stand-in `nvidia-smi` prints what a real one
+    # prints for two A100 80GB cards. Only the executable is faked.
+    from opentelemetry.instrumentation.wandb import hardware
+
+    from genops.config import HardwareOverrides
+
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 'NVIDIA A100-SXM4-80GB'\necho 'NVIDIA A100-SXM4-80GB'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    hardware._detected_gpus.cache_clear()
+    try:
+        found = hardware.detect(HardwareOverrides(cpu_count=8))
+    finally:
+        hardware._detected_gpus.cache_clear()
+    assert (found.gpu_type, found.gpu_count, found.gpu_source) == ("A100-80GB", 2, "nvidia-smi")
+    assert found.cpu_count == 8

@@ -101,15 +101,16 @@ class InstrumentationSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> InstrumentationSettings:
         env = os.environ if environ is None else environ
-        target, secure = parse_grpc_target(
-            _first(
-                env,
-                "GENOPS_ENDPOINT",
-                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-            )
-            or DEFAULT_OTLP_ENDPOINT
+        source = _first_set(
+            env,
+            "GENOPS_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
         )
+        if source is None:
+            target, secure = parse_grpc_target(DEFAULT_OTLP_ENDPOINT)
+        else:
+            target, secure = parse_grpc_target(env[source].strip(), source)
         return cls(
             attribution=_attribution(env),
             hardware=HardwareOverrides(
@@ -137,15 +138,22 @@ class InstrumentationSettings:
         )
 
 
-def parse_grpc_target(endpoint: str) -> tuple[str, bool]:
-    """``http://host:4317`` / ``host:4317`` -> (``host:4317``, secure?)."""
+def parse_grpc_target(endpoint: str, key: str = "GENOPS_ENDPOINT") -> tuple[str, bool]:
+    """``http://host:4317`` / ``host:4317`` -> (``host:4317``, secure?).
+
+    ``key`` names the variable the value came from, for the error message.
+    """
     if "://" not in endpoint:
         return endpoint.rstrip("/"), False
     parsed = urlparse(endpoint)
+    try:
+        port = parsed.port or 4317
+    except ValueError as error:
+        raise ConfigError(key, "environment", endpoint, f"bad port: {error}") from None
     if not parsed.hostname:
-        raise ConfigError("GENOPS_ENDPOINT", "environment", endpoint, "no host in the URL")
-    port = parsed.port or 4317
-    return f"{parsed.hostname}:{port}", parsed.scheme == "https"
+        raise ConfigError(key, "environment", endpoint, "no host in the URL")
+    host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
+    return f"{host}:{port}", parsed.scheme == "https"
 
 
 def usd_to_micros(value: object, key: str, source: str) -> int:
@@ -195,11 +203,11 @@ def _resource_attributes(raw: str) -> dict[str, str]:
     return pairs
 
 
-def _first(env: Mapping[str, str], *names: str) -> str | None:
+def _first_set(env: Mapping[str, str], *names: str) -> str | None:
+    """The first of ``names`` that is set to a non-blank value."""
     for name in names:
-        value = _text(env, name)
-        if value:
-            return value
+        if _text(env, name):
+            return name
     return None
 
 

@@ -183,6 +183,9 @@ def _budget(raw: object, where: str) -> Budget:
     scope_raw = raw.get("scope") or {}
     if not isinstance(scope_raw, dict) or set(scope_raw) - set(_SCOPE_KEYS):
         raise PolicyError(f"{where}.scope: keys must be among {', '.join(_SCOPE_KEYS)}")
+    for key, value in scope_raw.items():
+        if value is None or str(value).strip() == "":
+            raise PolicyError(f"{where}.scope.{key} is empty: give a value or drop the key")
     mode = str(raw.get("mode", "enforced")).lower()
     if mode not in MODES:
         raise PolicyError(f"{where}.mode {mode!r}: expected one of {', '.join(MODES)}")

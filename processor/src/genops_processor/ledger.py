@@ -1,8 +1,9 @@
 """Folding usage events into run states, and pricing them. Pure logic.
 
 Usage on run and heartbeat spans is cumulative, so merging takes the latest
-report (by ``as_of``), and a final run span always wins: out-of-order or
-duplicate delivery cannot lower a run's usage or revive a finished run.
+report (by ``as_of``). The final run span is authoritative: it replaces
+whatever heartbeats said, and no later heartbeat (out-of-order or duplicate
+delivery) can change a finished run or revive it.
 """
 
 from __future__ import annotations

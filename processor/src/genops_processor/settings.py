@@ -42,9 +42,15 @@ class ProcessorSettings:
     ) -> ProcessorSettings:
         env = os.environ if environ is None else environ
 
+        sources: dict[str, str] = {}
+
         def pick(name: str, var: str, default: str | None) -> str | None:
             value = options.get(name)
-            return value if value not in (None, "") else (env.get(var) or default)
+            if value not in (None, ""):
+                sources[name] = "--" + name.replace("_", "-")
+                return value
+            sources[name] = var
+            return env.get(var) or default
 
         settings = cls(
             db_path=pick("db", "GENOPS_DB", DEFAULT_DB),
