@@ -1,0 +1,140 @@
+"""OpenTelemetry instrumentation for Weights & Biases, with cost and budget governance.
+
+Usage, with no change to the training script::
+
+    pip install opentelemetry-instrumentation-wandb[instruments]
+    GENOPS_TEAM=nlp GENOPS_PROJECT=summariser opentelemetry-instrument python train.py
+
+or in code::
+
+    from opentelemetry.instrumentation.wandb import WandbInstrumentor
+    WandbInstrumentor().instrument(tracer_provider=provider)
+
+What it records, per W&B run (attribute names in :mod:`genops.attributes`):
+
+* a ``wandb.run`` span from ``wandb.init`` to the run's finish, with the
+  governance attributes (``GENOPS_TEAM`` ... or ``OTEL_RESOURCE_ATTRIBUTES``),
+  the hardware held, and the usage totals; status ERROR when the script raised;
+* ``wandb.run.heartbeat`` child spans every ``GENOPS_HEARTBEAT_INTERVAL``
+  seconds (default 15) with cumulative usage, so spend is visible while the
+  run is alive;
+* a ``wandb.artifact`` child span per ``log_artifact`` with bytes and files.
+
+``Run.log`` only increments a counter: no span, no metric, no I/O.
+
+Before a run starts, the processor's governance API is asked whether its
+budgets allow it; an enforced denial raises
+:class:`genops.errors.BudgetExceededError` from ``wandb.init`` before W&B
+creates the run. See :mod:`genops.config` for every setting.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from collections.abc import Collection
+from typing import Any
+
+import wrapt
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.instrumentation.wandb import wrappers
+from opentelemetry.instrumentation.wandb.budget_gate import BudgetGate
+from opentelemetry.instrumentation.wandb.package import _instruments
+from opentelemetry.instrumentation.wandb.run_tracker import RunTracker
+from opentelemetry.instrumentation.wandb.version import __version__
+
+from genops.config import ConfigError, InstrumentationSettings, process_start_ns
+
+__all__ = ["WandbInstrumentor", "__version__"]
+
+_log = logging.getLogger(__name__)
+_FLUSH_TIMEOUT_MS = 5_000
+
+
+class WandbInstrumentor(BaseInstrumentor):
+    """Patches ``wandb.init``, ``Run.log``, ``Run.log_artifact`` and ``Run._finish``.
+
+    ``instrument()`` keywords: ``tracer_provider``; ``heartbeat_interval_s``
+    (else ``GENOPS_HEARTBEAT_INTERVAL``); ``compute_origin_ns``, when the
+    hardware started being held (default: the process start).
+    """
+
+    _tracker: RunTracker | None = None
+    _gate: BudgetGate | None = None
+    _provider: Any = None
+    _patched: bool = False
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    @property
+    def tracker(self) -> RunTracker | None:
+        return self._tracker
+
+    def _instrument(self, **kwargs: Any) -> None:
+        self._provider = kwargs.get("tracer_provider")
+        tracer = trace.get_tracer(__name__, __version__, tracer_provider=self._provider)
+        self._tracker = RunTracker(
+            tracer,
+            kwargs.get("heartbeat_interval_s") or _heartbeat_interval(),
+            kwargs.get("compute_origin_ns") or process_start_ns(),
+        )
+        self._gate = BudgetGate()
+        atexit.register(self._at_exit)
+        # Patch when wandb is imported (at once if it already is): a script
+        # that never imports wandb pays nothing for it.
+        wrapt.register_post_import_hook(self._patch, "wandb")
+
+    def _patch(self, wandb_module: Any) -> None:
+        if self._tracker is None or self._patched:
+            return
+        from wandb.sdk.wandb_run import Run
+
+        tracker, gate = self._tracker, self._gate
+        wrapt.wrap_function_wrapper(
+            wandb_module, "init", wrappers.traced_init(tracker, gate, Run)
+        )
+        wrapt.wrap_function_wrapper(Run, "log", wrappers.traced_log(tracker))
+        wrapt.wrap_function_wrapper(Run, "log_artifact", wrappers.traced_log_artifact(tracker))
+        wrapt.wrap_function_wrapper(Run, "_finish", wrappers.traced_finish(tracker))
+        self._patched = True
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        atexit.unregister(self._at_exit)
+        if self._patched:
+            import wandb
+            from wandb.sdk.wandb_run import Run
+
+            unwrap(wandb, "init")
+            for name in ("log", "log_artifact", "_finish"):
+                unwrap(Run, name)
+            self._patched = False
+        if self._tracker is not None:
+            self._tracker.shutdown()
+        if self._gate is not None:
+            self._gate.close()
+        self._tracker = self._gate = None
+
+    def _at_exit(self) -> None:
+        """Close runs nobody finished and push the last spans out."""
+        try:
+            if self._tracker is not None:
+                self._tracker.finish_all()
+            provider = self._provider or trace.get_tracer_provider()
+            flush = getattr(provider, "force_flush", None)
+            if flush is not None:
+                flush(_FLUSH_TIMEOUT_MS)
+        except Exception:
+            _log.warning("genops: flushing W&B telemetry at exit failed", exc_info=True)
+
+
+def _heartbeat_interval() -> float:
+    try:
+        return InstrumentationSettings.from_env().heartbeat_interval_s
+    except ConfigError:
+        # Reported (raised) from wandb.init, where the user can act on it.
+        from genops.config import DEFAULT_HEARTBEAT_INTERVAL_S
+
+        return DEFAULT_HEARTBEAT_INTERVAL_S

@@ -1,0 +1,143 @@
+"""Asks the processor's governance API whether a run may start.
+
+Called from the ``wandb.init`` wrapper before W&B creates anything. Under an
+enforced budget a denial raises :class:`genops.errors.BudgetExceededError`;
+an advisory breach warns and proceeds; audit-only proceeds (the processor
+records every decision). When the API cannot be reached the configured fail
+mode decides: ``open`` proceeds (logged once), ``closed`` refuses.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Mapping
+
+import grpc
+
+from genops import attributes as attr
+from genops.config import BudgetSettings, InstrumentationSettings
+from genops.errors import BudgetExceededError, BudgetInfo
+from genops.governance.v1 import governance_pb2 as pb
+from genops.governance.v1 import governance_pb2_grpc as pb_grpc
+from genops.money import format_usd
+
+_log = logging.getLogger(__name__)
+
+_MODES = {
+    None: pb.POLICY_MODE_UNSPECIFIED,
+    "audit_only": pb.POLICY_MODE_AUDIT_ONLY,
+    "advisory": pb.POLICY_MODE_ADVISORY,
+    "enforced": pb.POLICY_MODE_ENFORCED,
+}
+
+
+class BudgetWarning(UserWarning):
+    """An advisory budget is exceeded; the run goes ahead."""
+
+
+class BudgetGate:
+    def __init__(self) -> None:
+        self._channels: dict[tuple[str, bool], grpc.Channel] = {}
+        self._lock = threading.Lock()
+        self._warned_unreachable = False
+
+    def check(
+        self, settings: InstrumentationSettings, wandb_kwargs: Mapping[str, object]
+    ) -> pb.CheckBudgetResponse | None:
+        budget = settings.budget
+        if not budget.check_enabled:
+            return None
+        request = _request(settings.attribution, budget, wandb_kwargs)
+        try:
+            stub = pb_grpc.GovernanceServiceStub(self._channel(settings))
+            response = stub.CheckBudget(request, timeout=budget.timeout_s)
+        except grpc.RpcError as error:
+            return self._unreachable(settings, budget, error)
+        self._apply(response)
+        return response
+
+    def close(self) -> None:
+        with self._lock:
+            for channel in self._channels.values():
+                channel.close()
+            self._channels.clear()
+
+    def _channel(self, settings: InstrumentationSettings) -> grpc.Channel:
+        key = (settings.governance_target, settings.governance_secure)
+        with self._lock:
+            channel = self._channels.get(key)
+            if channel is None:
+                if settings.governance_secure:
+                    credentials = grpc.ssl_channel_credentials()
+                    channel = grpc.secure_channel(key[0], credentials)
+                else:
+                    channel = grpc.insecure_channel(key[0])
+                self._channels[key] = channel
+            return channel
+
+    def _apply(self, response: pb.CheckBudgetResponse) -> None:
+        if response.decision == pb.DECISION_DENY:
+            raise BudgetExceededError.from_budget(
+                _budget_info(response.deciding_budget, response.requested_micros)
+            )
+        if response.decision == pb.DECISION_WARN:
+            info = _budget_info(response.deciding_budget, response.requested_micros)
+            text = (
+                f"genops: advisory budget '{info.name}' exceeded: limit "
+                f"{format_usd(info.limit_micros)}, spent {format_usd(info.spent_micros)}, "
+                f"requested {format_usd(info.requested_micros)}; the run continues"
+            )
+            _log.warning(text)
+            warnings.warn(text, BudgetWarning, stacklevel=4)
+
+    def _unreachable(
+        self, settings: InstrumentationSettings, budget: BudgetSettings, error: grpc.RpcError
+    ) -> None:
+        detail = f"{error.code().name if hasattr(error, 'code') else error}"
+        if budget.fail_mode == "closed":
+            raise BudgetExceededError(
+                f"budget check failed: governance API at {settings.governance_target} "
+                f"unreachable ({detail}) and GENOPS_BUDGET_FAIL_MODE=closed"
+            ) from None
+        if not self._warned_unreachable:
+            self._warned_unreachable = True
+            _log.warning(
+                "genops: governance API at %s unreachable (%s); budget fail mode is open, "
+                "runs proceed unchecked",
+                settings.governance_target,
+                detail,
+            )
+        return None
+
+
+def _request(
+    attribution: Mapping[str, str], budget: BudgetSettings, wandb_kwargs: Mapping[str, object]
+) -> pb.CheckBudgetRequest:
+    return pb.CheckBudgetRequest(
+        scope=pb.Scope(
+            team=attribution.get(attr.TEAM, ""),
+            project=attribution.get(attr.PROJECT, ""),
+            customer_id=attribution.get(attr.CUSTOMER_ID, ""),
+            cost_center=attribution.get(attr.COST_CENTER, ""),
+            environment=attribution.get(attr.ENVIRONMENT, ""),
+        ),
+        requested_micros=budget.requested_micros,
+        client_limits=pb.ClientLimits(
+            daily_limit_micros=budget.client_daily_limit_micros,
+            policy_mode=_MODES[budget.policy_mode],
+        ),
+        wandb_project=str(wandb_kwargs.get("project") or ""),
+        wandb_run_name=str(wandb_kwargs.get("name") or ""),
+    )
+
+
+def _budget_info(state: pb.BudgetState, requested_micros: int) -> BudgetInfo:
+    return BudgetInfo(
+        name=state.name,
+        limit_micros=state.limit_micros,
+        spent_micros=state.spent_micros,
+        requested_micros=requested_micros,
+        period=state.period or "daily",
+    )

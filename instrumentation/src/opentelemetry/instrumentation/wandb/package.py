@@ -1,0 +1,1 @@
+_instruments = ("wandb >= 0.19",)

@@ -1,0 +1,197 @@
+"""Per-run usage bookkeeping and the spans that carry it.
+
+The W&B ``Run`` object is frozen, so each live run's state sits in a side
+table keyed by run id. ``log()`` only bumps an integer here; spans are
+emitted at three moments: when a run starts (the run span opens), on a
+heartbeat timer (a short child span with cumulative usage) and when it ends
+(the run span closes with its totals).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from genops import attributes as attr
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunUsage:
+    """One live run: its span and its cumulative usage."""
+
+    run_id: str
+    span: trace.Span
+    compute_start_ns: int
+    # Attribution, hardware and W&B names: repeated on every heartbeat so the
+    # processor can attribute spend before the run span arrives.
+    static_attributes: Mapping[str, object] = field(default_factory=dict)
+    log_calls: int = 0
+    artifact_bytes: int = 0
+    artifact_files: int = 0
+    artifact_count: int = 0
+    sequence: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def usage_attributes(self, as_of_ns: int) -> dict[str, object]:
+        with self.lock:
+            return {
+                attr.USAGE_AS_OF_NS: as_of_ns,
+                attr.RUN_COMPUTE_START_NS: self.compute_start_ns,
+                attr.USAGE_LOG_CALLS: self.log_calls,
+                attr.USAGE_ARTIFACT_BYTES: self.artifact_bytes,
+                attr.USAGE_ARTIFACT_FILES: self.artifact_files,
+                attr.USAGE_ARTIFACT_COUNT: self.artifact_count,
+                attr.RUN_SEQUENCE: self.sequence,
+            }
+
+
+class RunTracker:
+    """The side table of live runs, their heartbeat thread, and their spans."""
+
+    def __init__(
+        self, tracer: trace.Tracer, heartbeat_interval_s: float, origin_ns: int | None
+    ) -> None:
+        self._tracer = tracer
+        self._interval_s = heartbeat_interval_s
+        # Hardware is held from the process start (or the end of the previous
+        # run): that time is billed to the next run.
+        self._next_compute_start_ns = origin_ns
+        self._runs: dict[str, RunUsage] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------
+    def start(
+        self, run_id: str, start_ns: int, attributes: Mapping[str, object]
+    ) -> RunUsage | None:
+        with self._lock:
+            if run_id in self._runs:  # reinit="return_previous" hands back a live run
+                return None
+            compute_start = self._next_compute_start_ns or start_ns
+            compute_start = min(compute_start, start_ns)
+            span = self._tracer.start_span(
+                attr.SPAN_RUN, start_time=start_ns, attributes=dict(attributes)
+            )
+            span.set_attribute(attr.RUN_STATUS, attr.STATUS_RUNNING)
+            usage = RunUsage(
+                run_id=run_id,
+                span=span,
+                compute_start_ns=compute_start,
+                static_attributes=dict(attributes),
+            )
+            self._runs[run_id] = usage
+            self._ensure_heartbeat_thread()
+        self._emit_heartbeat(usage)  # the processor learns of the run at once
+        return usage
+
+    def get(self, run_id: str) -> RunUsage | None:
+        return self._runs.get(run_id)
+
+    def finish(self, run_id: str, failed: bool, error: str | None = None) -> None:
+        with self._lock:
+            usage = self._runs.pop(run_id, None)
+        if usage is None:
+            return
+        end_ns = time.time_ns()
+        span = usage.span
+        span.set_attributes(usage.usage_attributes(end_ns))
+        if failed:
+            span.set_attribute(attr.RUN_STATUS, attr.STATUS_FAILED)
+            if error:
+                span.set_attribute(attr.RUN_ERROR, error[:500])
+            span.set_status(Status(StatusCode.ERROR, error or "run failed"))
+        else:
+            span.set_attribute(attr.RUN_STATUS, attr.STATUS_FINISHED)
+        span.end(end_time=end_ns)
+        with self._lock:
+            self._next_compute_start_ns = end_ns
+
+    def finish_all(self) -> None:
+        """Close every run still open, as at interpreter exit."""
+        error = _uncaught_exception()
+        for run_id in list(self._runs):
+            self.finish(run_id, failed=error is not None, error=error)
+        self._stop.set()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2)
+        self._thread = None
+
+    # -- usage ----------------------------------------------------------------
+    def record_artifact(
+        self, run_id: str, start_ns: int, size: int, files: int, extra: Mapping[str, object]
+    ) -> None:
+        usage = self._runs.get(run_id)
+        if usage is None:
+            return
+        with usage.lock:
+            usage.artifact_bytes += size
+            usage.artifact_files += files
+            usage.artifact_count += 1
+        context = trace.set_span_in_context(usage.span)
+        span = self._tracer.start_span(
+            attr.SPAN_ARTIFACT,
+            context=context,
+            start_time=start_ns,
+            attributes={attr.ARTIFACT_BYTES: size, attr.ARTIFACT_FILES: files, **extra},
+        )
+        span.end()
+
+    # -- heartbeat -------------------------------------------------------------
+    def heartbeat_all(self) -> None:
+        for usage in list(self._runs.values()):
+            self._emit_heartbeat(usage)
+
+    def _emit_heartbeat(self, usage: RunUsage) -> None:
+        try:
+            with usage.lock:
+                usage.sequence += 1
+            now = time.time_ns()
+            context = trace.set_span_in_context(usage.span)
+            span = self._tracer.start_span(
+                attr.SPAN_HEARTBEAT,
+                context=context,
+                start_time=now,
+                attributes={
+                    **usage.static_attributes,
+                    **usage.usage_attributes(now),
+                    attr.RUN_STATUS: attr.STATUS_RUNNING,
+                },
+            )
+            span.end(end_time=now)
+        except Exception:
+            _log.debug("genops: heartbeat failed", exc_info=True)
+
+    def _ensure_heartbeat_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._heartbeat_loop, name="genops-wandb-heartbeat", daemon=True
+        )
+        self._thread.start()
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.heartbeat_all()
+
+
+def _uncaught_exception() -> str | None:
+    """The exception that is ending the interpreter, if any (set before atexit runs)."""
+    exc = getattr(sys, "last_value", None)
+    if exc is None:
+        return None
+    return f"{type(exc).__name__}: {exc}"

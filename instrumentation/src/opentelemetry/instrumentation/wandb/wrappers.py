@@ -1,0 +1,165 @@
+"""wrapt wrappers for wandb: small factories closing over the shared state.
+
+Each wrapper keeps the user's call first: our bookkeeping runs around it and
+any error in it is logged and swallowed. Two errors are raised on purpose,
+both from ``wandb.init`` before W&B creates anything: an invalid ``GENOPS_*``
+value (:class:`genops.config.ConfigError`) and a budget denial
+(:class:`genops.errors.BudgetExceededError`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.instrumentation.wandb import hardware
+from opentelemetry.instrumentation.wandb.budget_gate import BudgetGate
+from opentelemetry.instrumentation.wandb.run_tracker import RunTracker
+
+from genops import attributes as attr
+from genops.config import InstrumentationSettings
+
+_log = logging.getLogger(__name__)
+
+Wrapper = Callable[[Callable[..., Any], Any, tuple, dict], Any]
+
+
+def run_id_of(run: Any) -> str | None:
+    """The run id without going through ``Run.id`` (a decorated property)."""
+    settings = getattr(run, "_settings", None)
+    run_id = getattr(settings, "run_id", None)
+    if run_id is None:
+        try:
+            run_id = run.id
+        except Exception:
+            return None
+    return str(run_id)
+
+
+def traced_init(
+    tracker: RunTracker, gate: BudgetGate, run_class: type,
+    extra_attributes: Callable[[], Mapping[str, object]] = dict,
+) -> Wrapper:
+    def wrapper(wrapped, instance, args, kwargs):
+        if not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        settings = InstrumentationSettings.from_env()  # ConfigError: raised on purpose
+        gate.check(settings, kwargs)  # BudgetExceededError: raised on purpose
+        start_ns = time.time_ns()
+        run = wrapped(*args, **kwargs)
+        try:
+            if isinstance(run, run_class):
+                attributes = _run_attributes(run, settings)
+                attributes.update(extra_attributes())
+                tracker.start(run_id_of(run), start_ns, attributes)
+        except Exception:
+            _log.warning("genops: could not start tracking a W&B run", exc_info=True)
+        return run
+
+    return wrapper
+
+
+def traced_log(tracker: RunTracker) -> Wrapper:
+    def wrapper(wrapped, instance, args, kwargs):
+        result = wrapped(*args, **kwargs)
+        settings = getattr(instance, "_settings", None)
+        usage = tracker.get(getattr(settings, "run_id", None))
+        if usage is not None:
+            with usage.lock:
+                usage.log_calls += 1
+        return result
+
+    return wrapper
+
+
+def traced_log_artifact(tracker: RunTracker) -> Wrapper:
+    def wrapper(wrapped, instance, args, kwargs):
+        start_ns = time.time_ns()
+        result = wrapped(*args, **kwargs)
+        try:
+            run_id = run_id_of(instance)
+            if tracker.get(run_id) is not None:
+                artifact = args[0] if args else kwargs.get("artifact_or_path")
+                size, files = artifact_size(result if _is_artifact(result) else artifact)
+                tracker.record_artifact(run_id, start_ns, size, files, _artifact_attributes(
+                    result, kwargs))
+        except Exception:
+            _log.warning("genops: could not record a W&B artifact", exc_info=True)
+        return result
+
+    return wrapper
+
+
+def traced_finish(tracker: RunTracker) -> Wrapper:
+    def wrapper(wrapped, instance, args, kwargs):
+        exit_code = kwargs.get("exit_code", args[0] if args else None)
+        error = _handled_exception()
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            try:
+                failed = exit_code not in (None, 0)
+                tracker.finish(run_id_of(instance), failed=failed, error=error if failed else None)
+            except Exception:
+                _log.warning("genops: could not close a W&B run's span", exc_info=True)
+
+    return wrapper
+
+
+def artifact_size(artifact: Any) -> tuple[int, int]:
+    """(bytes, files) of an Artifact object, or of a local path given instead."""
+    if _is_artifact(artifact):
+        entries = artifact.manifest.entries.values()
+        return sum(int(entry.size or 0) for entry in entries), len(entries)
+    path = os.fspath(artifact) if artifact is not None else ""
+    if path and os.path.isfile(path):
+        return os.path.getsize(path), 1
+    if path and os.path.isdir(path):
+        size = files = 0
+        for root, _dirs, names in os.walk(path):
+            for name in names:
+                size += os.path.getsize(os.path.join(root, name))
+                files += 1
+        return size, files
+    return 0, 0
+
+
+def _is_artifact(value: Any) -> bool:
+    return hasattr(value, "manifest") and hasattr(value.manifest, "entries")
+
+
+def _artifact_attributes(result: Any, kwargs: Mapping[str, Any]) -> dict[str, object]:
+    name = getattr(result, "name", None) or kwargs.get("name")
+    kind = getattr(result, "type", None) or kwargs.get("type")
+    extra: dict[str, object] = {}
+    if name:
+        extra[attr.ARTIFACT_NAME] = str(name)
+    if kind:
+        extra[attr.ARTIFACT_TYPE] = str(kind)
+    return extra
+
+
+def _run_attributes(run: Any, settings: InstrumentationSettings) -> dict[str, object]:
+    attributes: dict[str, object] = dict(settings.attribution)
+    attributes.update(hardware.detect(settings.hardware).attributes())
+    wandb_settings = getattr(run, "_settings", None)
+    for key, value in (
+        (attr.WANDB_RUN_ID, run_id_of(run)),
+        (attr.WANDB_RUN_NAME, getattr(wandb_settings, "run_name", None)),
+        (attr.WANDB_PROJECT, getattr(wandb_settings, "project", None)),
+        (attr.WANDB_MODE, getattr(wandb_settings, "mode", None)),
+    ):
+        if value:
+            attributes[key] = str(value)
+    return attributes
+
+
+def _handled_exception() -> str | None:
+    """The exception being handled (``with wandb.init()`` exiting on an error)."""
+    exc = sys.exc_info()[1]
+    return f"{type(exc).__name__}: {exc}" if exc is not None else None
