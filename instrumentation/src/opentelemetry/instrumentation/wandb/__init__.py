@@ -93,9 +93,7 @@ class WandbInstrumentor(BaseInstrumentor):
         from wandb.sdk.wandb_run import Run
 
         tracker, gate = self._tracker, self._gate
-        wrapt.wrap_function_wrapper(
-            wandb_module, "init", wrappers.traced_init(tracker, gate, Run)
-        )
+        wrapt.wrap_function_wrapper(wandb_module, "init", wrappers.traced_init(tracker, gate, Run))
         wrapt.wrap_function_wrapper(Run, "log", wrappers.traced_log(tracker))
         wrapt.wrap_function_wrapper(Run, "log_artifact", wrappers.traced_log_artifact(tracker))
         wrapt.wrap_function_wrapper(Run, "_finish", wrappers.traced_finish(tracker))

@@ -122,7 +122,10 @@ def _nvidia_smi_gpus() -> tuple[str, ...] | None:
         return None
     done = subprocess.run(
         [exe, "--query-gpu=name", "--format=csv,noheader"],
-        capture_output=True, text=True, timeout=5, check=False,
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
     )
     if done.returncode != 0:
         return None

@@ -42,7 +42,9 @@ def run_id_of(run: Any) -> str | None:
 
 
 def traced_init(
-    tracker: RunTracker, gate: BudgetGate, run_class: type,
+    tracker: RunTracker,
+    gate: BudgetGate,
+    run_class: type,
     extra_attributes: Callable[[], Mapping[str, object]] = dict,
 ) -> Wrapper:
     def wrapper(wrapped, instance, args, kwargs):
@@ -86,8 +88,9 @@ def traced_log_artifact(tracker: RunTracker) -> Wrapper:
             if tracker.get(run_id) is not None:
                 artifact = args[0] if args else kwargs.get("artifact_or_path")
                 size, files = artifact_size(result if _is_artifact(result) else artifact)
-                tracker.record_artifact(run_id, start_ns, size, files, _artifact_attributes(
-                    result, kwargs))
+                tracker.record_artifact(
+                    run_id, start_ns, size, files, _artifact_attributes(result, kwargs)
+                )
         except Exception:
             _log.warning("genops: could not record a W&B artifact", exc_info=True)
         return result
