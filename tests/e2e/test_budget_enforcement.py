@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genops_processor import storage
+from genops_processor import decisions, storage
 from tests.helpers import governed_env, run_training
 
 POLICY = """
@@ -69,9 +69,9 @@ def test_audit_only_budget_records_the_decision_and_the_run_completes(
     assert len(processor.runs()) == 2
     assert processor.stop() == 0
     with storage.Storage(processor.db, read_only=True) as db:
-        decisions = db.call(storage.list_decisions)
-    assert [d["decision"] for d in decisions] == ["allow", "allow"]
-    first, last = decisions
+        logged = db.call(decisions.list_decisions)
+    assert [d["decision"] for d in logged] == ["allow", "allow"]
+    first, last = logged
     assert first["budget_name"] is None  # within budget
     assert last["budget_name"] == "ml-team-daily"
     assert last["budget_mode"] == "audit_only"

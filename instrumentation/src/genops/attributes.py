@@ -16,6 +16,7 @@ from __future__ import annotations
 SPAN_RUN = "wandb.run"  # from wandb.init to the run's finish
 SPAN_HEARTBEAT = "wandb.run.heartbeat"  # periodic, child of the run span
 SPAN_ARTIFACT = "wandb.artifact"  # one per Run.log_artifact, child of the run span
+SPAN_EXPERIMENT = "genops.experiment"  # one per track_experiment_lifecycle block
 
 # Attribution (from GENOPS_* and OTEL_RESOURCE_ATTRIBUTES) --------------------
 TEAM = "genops.team"
@@ -24,6 +25,22 @@ CUSTOMER_ID = "genops.customer_id"
 COST_CENTER = "genops.cost_center"
 ENVIRONMENT = "genops.environment"
 ATTRIBUTION_KEYS = (TEAM, PROJECT, CUSTOMER_ID, COST_CENTER, ENVIRONMENT)
+# Free-form labels from the adapter's ``tags=`` (a JSON object of strings).
+TAGS = "genops.tags"
+# Orchestrator context from ``workflow_context=`` (a JSON object of strings).
+WORKFLOW = "genops.workflow"
+
+# Experiments (adapter.track_experiment_lifecycle) ---------------------------------
+EXPERIMENT_ID = "genops.experiment.id"  # also on every run opened inside it
+EXPERIMENT_NAME = "genops.experiment.name"
+EXPERIMENT_TYPE = "genops.experiment.type"
+EXPERIMENT_STATUS = "genops.experiment.status"  # finished | failed
+EXPERIMENT_MAX_COST_MICROS = "genops.experiment.max_cost_micros"
+EXPERIMENT_ESTIMATED_COST_MICROS = "genops.experiment.estimated_cost_micros"
+# Span event on the experiment span when spend passes max_cost.
+EVENT_MAX_COST_EXCEEDED = "genops.policy.max_cost_exceeded"
+EVENT_POLICY = "genops.policy.mode"
+EVENT_SPENT_MICROS = "genops.policy.spent_micros"
 
 # The W&B run ------------------------------------------------------------------
 WANDB_RUN_ID = "wandb.run.id"
@@ -48,6 +65,11 @@ USAGE_LOG_CALLS = "genops.usage.log_calls"
 USAGE_ARTIFACT_BYTES = "genops.usage.artifact_bytes"
 USAGE_ARTIFACT_FILES = "genops.usage.artifact_files"
 USAGE_ARTIFACT_COUNT = "genops.usage.artifact_count"
+# Costs the user declared (log_governed_artifact's cost_estimate), cumulative.
+USAGE_DECLARED_STORAGE_MICROS = "genops.usage.declared_storage_micros"
+# Telemetry detail, sampled (never used for accounting): the last numeric
+# values passed to Run.log, as a JSON object.
+METRICS_LAST = "genops.metrics.last"
 
 # Hardware the run held ---------------------------------------------------------
 HW_GPU_TYPE = "genops.hw.gpu.type"
@@ -62,6 +84,8 @@ ARTIFACT_NAME = "wandb.artifact.name"
 ARTIFACT_TYPE = "wandb.artifact.type"
 ARTIFACT_BYTES = "genops.artifact.bytes"
 ARTIFACT_FILES = "genops.artifact.files"
+ARTIFACT_GOVERNANCE_METADATA = "genops.artifact.governance_metadata"  # JSON object
+ARTIFACT_COST_ESTIMATE_MICROS = "genops.artifact.cost_estimate_micros"
 
 # Pricing -----------------------------------------------------------------------
 # The catalog version the client expects its usage to be priced with (optional).

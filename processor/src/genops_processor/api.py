@@ -11,6 +11,7 @@ from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops_processor.budgets import BudgetState, ClientLimits
 from genops_processor.domain import RunState, Scope
 from genops_processor.governance import Governance
+from genops_processor.queries import ExperimentRecord
 
 MODE_TO_PB = {
     "audit_only": pb.POLICY_MODE_AUDIT_ONLY,
@@ -37,10 +38,7 @@ class GovernanceApi(pb_grpc.GovernanceServiceServicer):
         recorded = await self._governance.check_budget(
             scope_from_pb(request.scope),
             request.requested_micros,
-            ClientLimits(
-                daily_limit_micros=request.client_limits.daily_limit_micros,
-                mode=PB_TO_MODE.get(request.client_limits.policy_mode),
-            ),
+            client_limits_from_pb(request.client_limits),
             wandb_project=request.wandb_project,
             wandb_run_name=request.wandb_run_name,
         )
@@ -65,6 +63,61 @@ class GovernanceApi(pb_grpc.GovernanceServiceServicer):
         scope = scope_from_pb(request.scope) if request.HasField("scope") else None
         runs = await self._governance.list_runs(scope, request.limit)
         return pb.ListRunsResponse(runs=[run_to_pb(r) for r in runs])
+
+    async def GetUsage(self, request: pb.GetUsageRequest, context):  # noqa: N802
+        usage, states, since = await self._governance.usage_today(
+            scope_from_pb(request.scope), client_limits_from_pb(request.client_limits)
+        )
+        return pb.GetUsageResponse(
+            spent_today_micros=usage.spent_micros,
+            runs_today=usage.runs,
+            failed_runs_today=usage.failed_runs,
+            log_calls_today=usage.log_calls,
+            budgets=[budget_to_pb(s) for s in states],
+            period_start=since.isoformat(),
+        )
+
+    async def GetExperiment(self, request: pb.GetExperimentRequest, context):  # noqa: N802
+        record = await self._governance.experiment(request.experiment_id)
+        if record is None:
+            return pb.GetExperimentResponse(found=False)
+        return pb.GetExperimentResponse(found=True, experiment=experiment_to_pb(record))
+
+
+def client_limits_from_pb(limits: pb.ClientLimits) -> ClientLimits:
+    return ClientLimits(
+        daily_limit_micros=max(0, limits.daily_limit_micros),
+        mode=PB_TO_MODE.get(limits.policy_mode),
+    )
+
+
+def experiment_to_pb(record: ExperimentRecord) -> pb.ExperimentSummary:
+    by_category = record.cost_by_category
+    finished_compute = 0
+    cost_by_run = {}
+    for run in record.runs:
+        cost_by_run[run.run_id or run.run_key] = run.cost_micros
+    end = record.end_ns or max((r.usage.as_of_ns for r in record.runs), default=0)
+    for run in record.runs:
+        if run.status == "finished":
+            finished_compute += run.cost_micros - run.usage.declared_storage_micros
+    return pb.ExperimentSummary(
+        experiment_id=record.experiment_id,
+        name=record.name,
+        experiment_type=record.experiment_type,
+        status=record.status,
+        scope=scope_to_pb(record.scope),
+        max_cost_micros=record.max_cost_micros,
+        estimated_cost_micros=record.estimated_cost_micros,
+        total_cost_micros=sum(by_category.values()),
+        compute_cost_micros=by_category.get("compute", 0),
+        storage_cost_micros=by_category.get("storage", 0),
+        data_transfer_cost_micros=by_category.get("data_transfer", 0),
+        cost_by_run_micros=cost_by_run,
+        duration_ns=max(0, end - record.start_ns) if record.start_ns else 0,
+        finished_compute_micros=finished_compute,
+        runs=[run_to_pb(r) for r in record.runs],
+    )
 
 
 def scope_from_pb(scope: pb.Scope) -> Scope:
@@ -116,6 +169,9 @@ def run_to_pb(run: RunState) -> pb.RunSummary:
         gpu_count=run.hardware.gpu_count,
         cpu_count=run.hardware.cpu_count,
         catalog_version=run.catalog_version,
+        experiment_id=run.labels.experiment_id,
+        tags_json=run.labels.tags_json,
+        declared_cost_micros=run.usage.declared_storage_micros,
     )
 
 

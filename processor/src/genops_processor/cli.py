@@ -92,8 +92,8 @@ def _runs_from_endpoint(target: str) -> list[pb.RunSummary]:
 
 
 def _runs_from_db(path: str) -> list[pb.RunSummary]:
-    from genops_processor import storage
+    from genops_processor import queries, storage
     from genops_processor.api import run_to_pb
 
     with storage.Storage(path, read_only=True) as db:
-        return [run_to_pb(r) for r in db.call(storage.list_runs)]
+        return [run_to_pb(r) for r in db.call(queries.list_runs)]

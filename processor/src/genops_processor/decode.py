@@ -19,19 +19,27 @@ from genops import attributes as attr
 from genops_processor.domain import (
     ArtifactEvent,
     Batch,
+    ExperimentEvent,
     HardwareUse,
+    RunLabels,
     RunUsage,
     Scope,
     SpanRecord,
     UsageEvent,
 )
 
-_KINDS = {attr.SPAN_RUN: "run", attr.SPAN_HEARTBEAT: "heartbeat", attr.SPAN_ARTIFACT: "artifact"}
+_KINDS = {
+    attr.SPAN_RUN: "run",
+    attr.SPAN_HEARTBEAT: "heartbeat",
+    attr.SPAN_ARTIFACT: "artifact",
+    attr.SPAN_EXPERIMENT: "experiment",
+}
 
 
 def decode_request(request: ExportTraceServiceRequest) -> Batch:
     usage: list[UsageEvent] = []
     artifacts: list[ArtifactEvent] = []
+    experiments: list[ExperimentEvent] = []
     ignored = 0
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:
@@ -53,9 +61,16 @@ def decode_request(request: ExportTraceServiceRequest) -> Batch:
                 )
                 if kind == "artifact":
                     artifacts.append(_artifact(record, attributes))
+                elif kind == "experiment":
+                    experiments.append(_experiment(record, attributes))
                 else:
                     usage.append(_usage(record, attributes))
-    return Batch(usage=tuple(usage), artifacts=tuple(artifacts), ignored_spans=ignored)
+    return Batch(
+        usage=tuple(usage),
+        artifacts=tuple(artifacts),
+        experiments=tuple(experiments),
+        ignored_spans=ignored,
+    )
 
 
 def _usage(record: SpanRecord, a: Mapping[str, object]) -> UsageEvent:
@@ -68,13 +83,7 @@ def _usage(record: SpanRecord, a: Mapping[str, object]) -> UsageEvent:
         run_id=_str(a, attr.WANDB_RUN_ID),
         run_name=_str(a, attr.WANDB_RUN_NAME),
         wandb_project=_str(a, attr.WANDB_PROJECT),
-        scope=Scope(
-            team=_str(a, attr.TEAM),
-            project=_str(a, attr.PROJECT),
-            customer_id=_str(a, attr.CUSTOMER_ID),
-            cost_center=_str(a, attr.COST_CENTER),
-            environment=_str(a, attr.ENVIRONMENT),
-        ),
+        scope=_scope(a),
         hardware=HardwareUse(
             gpu_type=_str(a, attr.HW_GPU_TYPE),
             gpu_count=_int(a, attr.HW_GPU_COUNT),
@@ -89,11 +98,42 @@ def _usage(record: SpanRecord, a: Mapping[str, object]) -> UsageEvent:
             artifact_files=_int(a, attr.USAGE_ARTIFACT_FILES),
             artifact_count=_int(a, attr.USAGE_ARTIFACT_COUNT),
             sequence=_int(a, attr.RUN_SEQUENCE),
+            declared_storage_micros=_int(a, attr.USAGE_DECLARED_STORAGE_MICROS),
         ),
         status=status,
         final=final,
         error=_str(a, attr.RUN_ERROR),
         catalog_version=_str(a, attr.CATALOG_VERSION),
+        labels=RunLabels(
+            experiment_id=_str(a, attr.EXPERIMENT_ID),
+            tags_json=_str(a, attr.TAGS),
+            workflow_json=_str(a, attr.WORKFLOW),
+            metrics_last_json=_str(a, attr.METRICS_LAST),
+        ),
+    )
+
+
+def _scope(a: Mapping[str, object]) -> Scope:
+    return Scope(
+        team=_str(a, attr.TEAM),
+        project=_str(a, attr.PROJECT),
+        customer_id=_str(a, attr.CUSTOMER_ID),
+        cost_center=_str(a, attr.COST_CENTER),
+        environment=_str(a, attr.ENVIRONMENT),
+    )
+
+
+def _experiment(record: SpanRecord, a: Mapping[str, object]) -> ExperimentEvent:
+    return ExperimentEvent(
+        span=record,
+        experiment_id=_str(a, attr.EXPERIMENT_ID),
+        name=_str(a, attr.EXPERIMENT_NAME),
+        experiment_type=_str(a, attr.EXPERIMENT_TYPE),
+        status=_str(a, attr.EXPERIMENT_STATUS) or attr.STATUS_FINISHED,
+        scope=_scope(a),
+        max_cost_micros=_int(a, attr.EXPERIMENT_MAX_COST_MICROS),
+        estimated_cost_micros=_int(a, attr.EXPERIMENT_ESTIMATED_COST_MICROS),
+        error=_str(a, attr.RUN_ERROR),
     )
 
 
@@ -104,6 +144,8 @@ def _artifact(record: SpanRecord, a: Mapping[str, object]) -> ArtifactEvent:
         type=_str(a, attr.ARTIFACT_TYPE),
         bytes=_int(a, attr.ARTIFACT_BYTES),
         files=_int(a, attr.ARTIFACT_FILES),
+        governance_metadata_json=_str(a, attr.ARTIFACT_GOVERNANCE_METADATA),
+        cost_estimate_micros=_int(a, attr.ARTIFACT_COST_ESTIMATE_MICROS),
     )
 
 

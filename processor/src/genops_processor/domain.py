@@ -47,6 +47,7 @@ class RunUsage:
     artifact_files: int = 0
     artifact_count: int = 0
     sequence: int = 0
+    declared_storage_micros: int = 0
 
     @property
     def duration_ns(self) -> int:
@@ -68,6 +69,16 @@ class SpanRecord:
 
 
 @dataclass(frozen=True)
+class RunLabels:
+    """What the adapter adds to a run: experiment, tags, workflow, sampled metrics."""
+
+    experiment_id: str = ""
+    tags_json: str = ""
+    workflow_json: str = ""
+    metrics_last_json: str = ""
+
+
+@dataclass(frozen=True)
 class UsageEvent:
     """What a run or heartbeat span says about its run."""
 
@@ -82,6 +93,7 @@ class UsageEvent:
     final: bool  # the run span itself: the run has ended
     error: str = ""
     catalog_version: str = ""
+    labels: RunLabels = RunLabels()
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,23 @@ class ArtifactEvent:
     type: str
     bytes: int
     files: int
+    governance_metadata_json: str = ""
+    cost_estimate_micros: int = 0
+
+
+@dataclass(frozen=True)
+class ExperimentEvent:
+    """An experiment span (adapter.track_experiment_lifecycle), sent when it ends."""
+
+    span: SpanRecord
+    experiment_id: str
+    name: str
+    experiment_type: str
+    status: str
+    scope: Scope
+    max_cost_micros: int
+    estimated_cost_micros: int
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,6 +158,7 @@ class RunState:
     catalog_version: str = ""
     cost_micros: int = 0
     unpriced_skus: tuple[str, ...] = field(default_factory=tuple)
+    labels: RunLabels = RunLabels()
 
 
 @dataclass(frozen=True)
@@ -137,8 +167,13 @@ class Batch:
 
     usage: tuple[UsageEvent, ...] = ()
     artifacts: tuple[ArtifactEvent, ...] = ()
+    experiments: tuple[ExperimentEvent, ...] = ()
     ignored_spans: int = 0
 
     @property
     def spans(self) -> tuple[SpanRecord, ...]:
-        return tuple(e.span for e in self.usage) + tuple(a.span for a in self.artifacts)
+        return (
+            tuple(e.span for e in self.usage)
+            + tuple(a.span for a in self.artifacts)
+            + tuple(x.span for x in self.experiments)
+        )

@@ -13,9 +13,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from genops_processor import decisions, queries
 from genops_processor import storage as store
-from genops_processor.budgets import BudgetState, ClientLimits, Decision, Policy, decide
+from genops_processor.budgets import (
+    BudgetState,
+    ClientLimits,
+    Decision,
+    Policy,
+    decide,
+    period_start,
+)
 from genops_processor.domain import Batch, RunState, Scope
+from genops_processor.ingest import IngestResult
 from genops_processor.metrics import ProcessorMetrics
 from genops_processor.pricing import Catalog
 
@@ -50,7 +59,7 @@ class Governance:
         self.clock = clock
         self.metrics.bind_budgets(self.budget_status_sync)
 
-    async def ingest(self, batch: Batch) -> store.IngestResult:
+    async def ingest(self, batch: Batch) -> IngestResult:
         """Store a decoded request; returns once it is committed."""
         result = await asyncio.wrap_future(self.storage.ingest(batch, self.catalog))
         self.metrics.observe_ingest(batch, result)
@@ -69,9 +78,9 @@ class Governance:
 
         def job(conn) -> RecordedDecision:
             decision = decide(
-                budgets, requested_micros, now, lambda b, since: store.spend_query(conn, b, since)
+                budgets, requested_micros, now, lambda b, since: queries.spend_query(conn, b, since)
             )
-            decision_id = store.record_decision(
+            decision_id = decisions.record_decision(
                 conn, scope, wandb_project, wandb_run_name, decision, now
             )
             return RecordedDecision(decision_id, decision)
@@ -92,7 +101,27 @@ class Governance:
 
     async def list_runs(self, scope: Scope | None = None, limit: int = 0) -> list[RunState]:
         return await asyncio.wrap_future(
-            self.storage.submit(lambda conn: store.list_runs(conn, scope, limit))
+            self.storage.submit(lambda conn: queries.list_runs(conn, scope, limit))
+        )
+
+    async def usage_today(
+        self, scope: Scope, client: ClientLimits
+    ) -> tuple[queries.UsageToday, list[BudgetState], dt.datetime]:
+        """A scope's usage since UTC midnight and its budgets' state."""
+        budgets = self.policy.budgets_for(scope, client)
+        now = self.clock()
+        since = period_start(now, "daily")
+
+        def job(conn):
+            usage = queries.usage_since(conn, scope, since)
+            states = decide(budgets, 0, now, lambda b, s: queries.spend_query(conn, b, s)).states
+            return usage, list(states), since
+
+        return await asyncio.wrap_future(self.storage.submit(job))
+
+    async def experiment(self, experiment_id: str) -> queries.ExperimentRecord | None:
+        return await asyncio.wrap_future(
+            self.storage.submit(lambda conn: queries.experiment(conn, experiment_id))
         )
 
     def _status_job(self, scope: Scope | None):
@@ -101,7 +130,7 @@ class Governance:
 
         def job(conn) -> list[BudgetState]:
             return list(
-                decide(budgets, 0, now, lambda b, since: store.spend_query(conn, b, since)).states
+                decide(budgets, 0, now, lambda b, since: queries.spend_query(conn, b, since)).states
             )
 
         return job

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from genops_processor.domain import CostLine, RunState, UsageEvent
+from genops_processor.domain import CostLine, RunLabels, RunState, UsageEvent
 from genops_processor.pricing import Catalog, price_run, total_micros
 
 
@@ -29,6 +29,7 @@ def merge(state: RunState | None, event: UsageEvent) -> RunState:
             final=event.final,
             error=event.error,
             catalog_version=event.catalog_version,
+            labels=event.labels,
         )
     if state.final and not event.final:
         return state  # a late heartbeat says nothing new about a finished run
@@ -47,6 +48,16 @@ def merge(state: RunState | None, event: UsageEvent) -> RunState:
         final=event.final,
         error=event.error or state.error,
         catalog_version=event.catalog_version or state.catalog_version,
+        labels=_merge_labels(state.labels, event.labels),
+    )
+
+
+def _merge_labels(old: RunLabels, new: RunLabels) -> RunLabels:
+    return RunLabels(
+        experiment_id=new.experiment_id or old.experiment_id,
+        tags_json=new.tags_json or old.tags_json,
+        workflow_json=new.workflow_json or old.workflow_json,
+        metrics_last_json=new.metrics_last_json or old.metrics_last_json,
     )
 
 

@@ -21,6 +21,8 @@ from genops.money import MICROS_PER_USD
 from genops_processor.domain import NS_PER_HOUR, CostLine, RunState
 
 CPU_SKU = "vcpu"
+# Costs the user declared (log_governed_artifact's cost_estimate): taken as given.
+DECLARED_STORAGE_SKU = "declared-storage"
 _QUANTITY_STEP = Decimal("1e-12")
 # Wide enough that no product of our inputs is ever rounded before the final step.
 _EXACT = Context(prec=80)
@@ -110,7 +112,10 @@ def price_run(state: RunState, catalog: Catalog) -> list[CostLine]:
         devices.append((state.hardware.gpu_type or "unknown-gpu", state.hardware.gpu_count))
     if state.hardware.cpu_count > 0:
         devices.append((CPU_SKU, state.hardware.cpu_count))
-    return [_compute_line(state, sku, count, duration_ns, catalog) for sku, count in devices]
+    lines = [_compute_line(state, sku, count, duration_ns, catalog) for sku, count in devices]
+    if state.usage.declared_storage_micros:
+        lines.append(_declared_line(state, DECLARED_STORAGE_SKU, "storage", catalog))
+    return lines
 
 
 def total_micros(lines: Iterable[CostLine]) -> int:
@@ -161,5 +166,22 @@ def _compute_line_exact(
         catalog_version=catalog.version,
         catalog_source=row.source,
         catalog_date=row.date,
+        as_of_ns=state.usage.as_of_ns,
+    )
+
+
+def _declared_line(state: RunState, sku: str, category: str, catalog: Catalog) -> CostLine:
+    micros = state.usage.declared_storage_micros
+    return CostLine(
+        run_key=state.run_key,
+        sku=sku,
+        category=category,
+        unit="usd",
+        quantity=Decimal(micros) / MICROS_PER_USD,
+        unit_price=Decimal(1),
+        amount_micros=micros,
+        catalog_version=catalog.version,
+        catalog_source="declared by the client",
+        catalog_date="",
         as_of_ns=state.usage.as_of_ns,
     )

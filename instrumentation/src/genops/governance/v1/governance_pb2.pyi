@@ -124,7 +124,7 @@ class ListRunsRequest(_message.Message):
     def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class RunSummary(_message.Message):
-    __slots__ = ("run_key", "run_id", "run_name", "wandb_project", "scope", "status", "started_at", "ended_at", "duration_ns", "log_calls", "artifact_bytes", "artifact_files", "cost_micros", "unpriced_skus", "gpu_type", "gpu_count", "cpu_count", "catalog_version")
+    __slots__ = ("run_key", "run_id", "run_name", "wandb_project", "scope", "status", "started_at", "ended_at", "duration_ns", "log_calls", "artifact_bytes", "artifact_files", "cost_micros", "unpriced_skus", "gpu_type", "gpu_count", "cpu_count", "catalog_version", "experiment_id", "tags_json", "declared_cost_micros")
     RUN_KEY_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +143,9 @@ class RunSummary(_message.Message):
     GPU_COUNT_FIELD_NUMBER: _ClassVar[int]
     CPU_COUNT_FIELD_NUMBER: _ClassVar[int]
     CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TAGS_JSON_FIELD_NUMBER: _ClassVar[int]
+    DECLARED_COST_MICROS_FIELD_NUMBER: _ClassVar[int]
     run_key: str
     run_id: str
     run_name: str
@@ -161,10 +164,92 @@ class RunSummary(_message.Message):
     gpu_count: int
     cpu_count: int
     catalog_version: str
-    def __init__(self, run_key: _Optional[str] = ..., run_id: _Optional[str] = ..., run_name: _Optional[str] = ..., wandb_project: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., status: _Optional[str] = ..., started_at: _Optional[str] = ..., ended_at: _Optional[str] = ..., duration_ns: _Optional[int] = ..., log_calls: _Optional[int] = ..., artifact_bytes: _Optional[int] = ..., artifact_files: _Optional[int] = ..., cost_micros: _Optional[int] = ..., unpriced_skus: _Optional[_Iterable[str]] = ..., gpu_type: _Optional[str] = ..., gpu_count: _Optional[int] = ..., cpu_count: _Optional[int] = ..., catalog_version: _Optional[str] = ...) -> None: ...
+    experiment_id: str
+    tags_json: str
+    declared_cost_micros: int
+    def __init__(self, run_key: _Optional[str] = ..., run_id: _Optional[str] = ..., run_name: _Optional[str] = ..., wandb_project: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., status: _Optional[str] = ..., started_at: _Optional[str] = ..., ended_at: _Optional[str] = ..., duration_ns: _Optional[int] = ..., log_calls: _Optional[int] = ..., artifact_bytes: _Optional[int] = ..., artifact_files: _Optional[int] = ..., cost_micros: _Optional[int] = ..., unpriced_skus: _Optional[_Iterable[str]] = ..., gpu_type: _Optional[str] = ..., gpu_count: _Optional[int] = ..., cpu_count: _Optional[int] = ..., catalog_version: _Optional[str] = ..., experiment_id: _Optional[str] = ..., tags_json: _Optional[str] = ..., declared_cost_micros: _Optional[int] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
     __slots__ = ("runs",)
     RUNS_FIELD_NUMBER: _ClassVar[int]
     runs: _containers.RepeatedCompositeFieldContainer[RunSummary]
     def __init__(self, runs: _Optional[_Iterable[_Union[RunSummary, _Mapping]]] = ...) -> None: ...
+
+class GetUsageRequest(_message.Message):
+    __slots__ = ("scope", "client_limits")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    scope: Scope
+    client_limits: ClientLimits
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., client_limits: _Optional[_Union[ClientLimits, _Mapping]] = ...) -> None: ...
+
+class GetUsageResponse(_message.Message):
+    __slots__ = ("spent_today_micros", "runs_today", "failed_runs_today", "log_calls_today", "budgets", "period_start")
+    SPENT_TODAY_MICROS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_TODAY_FIELD_NUMBER: _ClassVar[int]
+    FAILED_RUNS_TODAY_FIELD_NUMBER: _ClassVar[int]
+    LOG_CALLS_TODAY_FIELD_NUMBER: _ClassVar[int]
+    BUDGETS_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    spent_today_micros: int
+    runs_today: int
+    failed_runs_today: int
+    log_calls_today: int
+    budgets: _containers.RepeatedCompositeFieldContainer[BudgetState]
+    period_start: str
+    def __init__(self, spent_today_micros: _Optional[int] = ..., runs_today: _Optional[int] = ..., failed_runs_today: _Optional[int] = ..., log_calls_today: _Optional[int] = ..., budgets: _Optional[_Iterable[_Union[BudgetState, _Mapping]]] = ..., period_start: _Optional[str] = ...) -> None: ...
+
+class GetExperimentRequest(_message.Message):
+    __slots__ = ("experiment_id",)
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    def __init__(self, experiment_id: _Optional[str] = ...) -> None: ...
+
+class ExperimentSummary(_message.Message):
+    __slots__ = ("experiment_id", "name", "experiment_type", "status", "scope", "max_cost_micros", "estimated_cost_micros", "total_cost_micros", "compute_cost_micros", "storage_cost_micros", "data_transfer_cost_micros", "cost_by_run_micros", "duration_ns", "finished_compute_micros", "runs")
+    class CostByRunMicrosEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    DATA_TRANSFER_COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    COST_BY_RUN_MICROS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_NS_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_COMPUTE_MICROS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    name: str
+    experiment_type: str
+    status: str
+    scope: Scope
+    max_cost_micros: int
+    estimated_cost_micros: int
+    total_cost_micros: int
+    compute_cost_micros: int
+    storage_cost_micros: int
+    data_transfer_cost_micros: int
+    cost_by_run_micros: _containers.ScalarMap[str, int]
+    duration_ns: int
+    finished_compute_micros: int
+    runs: _containers.RepeatedCompositeFieldContainer[RunSummary]
+    def __init__(self, experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., experiment_type: _Optional[str] = ..., status: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., max_cost_micros: _Optional[int] = ..., estimated_cost_micros: _Optional[int] = ..., total_cost_micros: _Optional[int] = ..., compute_cost_micros: _Optional[int] = ..., storage_cost_micros: _Optional[int] = ..., data_transfer_cost_micros: _Optional[int] = ..., cost_by_run_micros: _Optional[_Mapping[str, int]] = ..., duration_ns: _Optional[int] = ..., finished_compute_micros: _Optional[int] = ..., runs: _Optional[_Iterable[_Union[RunSummary, _Mapping]]] = ...) -> None: ...
+
+class GetExperimentResponse(_message.Message):
+    __slots__ = ("found", "experiment")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    experiment: ExperimentSummary
+    def __init__(self, found: _Optional[bool] = ..., experiment: _Optional[_Union[ExperimentSummary, _Mapping]] = ...) -> None: ...

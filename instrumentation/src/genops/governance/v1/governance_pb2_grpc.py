@@ -49,6 +49,16 @@ class GovernanceServiceStub:
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListRunsRequest.SerializeToString,
                 response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListRunsResponse.FromString,
                 _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/GetUsage',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetUsageResponse.FromString,
+                _registered_method=True)
+        self.GetExperiment = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/GetExperiment',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetExperimentRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetExperimentResponse.FromString,
+                _registered_method=True)
 
 
 class GovernanceServiceServicer:
@@ -75,6 +85,20 @@ class GovernanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUsage(self, request, context):
+        """Today's usage of a scope and the state of its budgets (client limits included).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetExperiment(self, request, context):
+        """One experiment's runs and costs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GovernanceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +116,16 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
                     servicer.ListRuns,
                     request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListRunsRequest.FromString,
                     response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetUsageRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetUsageResponse.SerializeToString,
+            ),
+            'GetExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExperiment,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetExperimentRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetExperimentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +209,60 @@ class GovernanceService:
             '/genops.governance.v1.GovernanceService/ListRuns',
             genops_dot_governance_dot_v1_dot_governance__pb2.ListRunsRequest.SerializeToString,
             genops_dot_governance_dot_v1_dot_governance__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/GetUsage',
+            genops_dot_governance_dot_v1_dot_governance__pb2.GetUsageRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.GetUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/GetExperiment',
+            genops_dot_governance_dot_v1_dot_governance__pb2.GetExperimentRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.GetExperimentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,219 @@
+"""Writing a decoded batch: spans once each, run states, cost lines, artifacts, experiments.
+
+Each batch is one transaction. Spans already stored (same trace_id and
+span_id) are skipped, so a retried OTLP request changes nothing; the caller
+is answered only after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from genops_processor import ledger
+from genops_processor.domain import ArtifactEvent, Batch, CostLine, ExperimentEvent, RunState
+from genops_processor.pricing import Catalog
+from genops_processor.queries import RUN_COLUMNS, row_to_state, state_to_row
+
+RUN_TYPES = {
+    "final": pa.bool_(),
+    "gpu_count": pa.int32(),
+    "cpu_count": pa.int32(),
+    "compute_start_ns": pa.int64(),
+    "as_of_ns": pa.int64(),
+    "log_calls": pa.int64(),
+    "artifact_bytes": pa.int64(),
+    "artifact_files": pa.int64(),
+    "artifact_count": pa.int64(),
+    "sequence": pa.int64(),
+    "cost_micros": pa.int64(),
+    "unpriced_skus": pa.list_(pa.string()),
+    "declared_storage_micros": pa.int64(),
+}
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    new_spans: int
+    duplicate_spans: int
+    runs: tuple[RunState, ...]
+    previous_cost_micros: dict[str, int]
+    previous_final: dict[str, bool]
+
+
+def ingest_batch(conn: Any, batch: Batch, catalog: Catalog) -> IngestResult:
+    records = {(s.trace_id, s.span_id): s for s in batch.spans}
+    if not records:
+        return IngestResult(0, 0, (), {}, {})
+    conn.begin()
+    try:
+        result = _ingest_in_transaction(conn, batch, records, catalog)
+        conn.commit()
+        return result
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        for name in (
+            "incoming_spans",
+            "changed_runs",
+            "new_lines",
+            "new_artifacts",
+            "new_experiments",
+        ):
+            conn.unregister(name)
+
+
+def _ingest_in_transaction(conn, batch: Batch, records: dict, catalog: Catalog) -> IngestResult:
+    incoming = pa.table(
+        {
+            "trace_id": [k[0] for k in records],
+            "span_id": [k[1] for k in records],
+            "kind": [s.kind for s in records.values()],
+            "name": [s.name for s in records.values()],
+            "run_key": [s.run_key for s in records.values()],
+            "start_ns": pa.array([s.start_ns for s in records.values()], pa.int64()),
+            "end_ns": pa.array([s.end_ns for s in records.values()], pa.int64()),
+            "attributes": [s.attributes_json for s in records.values()],
+        }
+    )
+    conn.register("incoming_spans", incoming)
+    new = set(
+        conn.execute(
+            "SELECT i.trace_id, i.span_id FROM incoming_spans i ANTI JOIN spans s "
+            "ON s.trace_id = i.trace_id AND s.span_id = i.span_id"
+        ).fetchall()
+    )
+    conn.execute(
+        "INSERT INTO spans (trace_id, span_id, kind, name, run_key, start_ns, end_ns, attributes)"
+        " SELECT i.* FROM incoming_spans i ANTI JOIN spans s "
+        "ON s.trace_id = i.trace_id AND s.span_id = i.span_id"
+    )
+    events = _unique_new(batch.usage, new)
+    artifacts = _unique_new(batch.artifacts, new)
+    states = _load_runs(conn, {e.span.run_key for e in events})
+    changed, lines = ledger.apply_events(states, events, catalog)
+    if changed:
+        _write_runs(conn, changed.values())
+        _write_lines(conn, changed.keys(), lines, catalog.version)
+    if artifacts:
+        _write_artifacts(conn, artifacts)
+    experiments = _unique_new(batch.experiments, new)
+    if experiments:
+        _write_experiments(conn, experiments)
+    return IngestResult(
+        new_spans=len(new),
+        duplicate_spans=len(records) - len(new),
+        runs=tuple(changed.values()),
+        previous_cost_micros={key: state.cost_micros for key, state in states.items()},
+        previous_final={key: state.final for key, state in states.items()},
+    )
+
+
+def _unique_new(events: Sequence, new: set) -> list:
+    seen: set = set()
+    result = []
+    for event in events:
+        key = (event.span.trace_id, event.span.span_id)
+        if key in new and key not in seen:
+            seen.add(key)
+            result.append(event)
+    return result
+
+
+def _load_runs(conn, keys: set[str]) -> dict[str, RunState]:
+    if not keys:
+        return {}
+    rows = conn.execute(
+        f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_key IN (SELECT unnest(?))",
+        [sorted(keys)],
+    ).fetchall()
+    return {row[0]: row_to_state(row) for row in rows}
+
+
+def _write_runs(conn, states: Iterable[RunState]) -> None:
+    rows = [state_to_row(s) for s in states]
+    columns = {
+        name: pa.array([r[i] for r in rows], RUN_TYPES.get(name, pa.string()))
+        for i, name in enumerate(RUN_COLUMNS)
+    }
+    conn.register("changed_runs", pa.table(columns))
+    conn.execute("INSERT OR REPLACE INTO runs SELECT * FROM changed_runs")
+
+
+def _write_lines(conn, keys: Iterable[str], lines: dict[str, list[CostLine]], version: str):
+    keys = sorted(keys)
+    conn.execute(
+        "DELETE FROM cost_lines WHERE catalog_version = ? AND run_key IN (SELECT unnest(?))",
+        [version, keys],
+    )
+    flat = [line for key in keys for line in lines.get(key, [])]
+    if not flat:
+        return
+    table = pa.table(
+        {
+            "run_key": [x.run_key for x in flat],
+            "sku": [x.sku for x in flat],
+            "category": [x.category for x in flat],
+            "unit": [x.unit for x in flat],
+            "quantity": pa.array([x.quantity for x in flat], pa.decimal128(38, 12)),
+            "unit_price": pa.array([x.unit_price for x in flat], pa.decimal128(18, 9)),
+            "amount_micros": pa.array([x.amount_micros for x in flat], pa.int64()),
+            "priced": [x.priced for x in flat],
+            "catalog_version": [x.catalog_version for x in flat],
+            "catalog_source": [x.catalog_source for x in flat],
+            "catalog_date": [x.catalog_date for x in flat],
+            "as_of_ns": pa.array([x.as_of_ns for x in flat], pa.int64()),
+        }
+    )
+    conn.register("new_lines", table)
+    conn.execute("INSERT INTO cost_lines SELECT * FROM new_lines")
+
+
+def _write_artifacts(conn, artifacts: Sequence[ArtifactEvent]) -> None:
+    table = pa.table(
+        {
+            "trace_id": [a.span.trace_id for a in artifacts],
+            "span_id": [a.span.span_id for a in artifacts],
+            "run_key": [a.span.run_key for a in artifacts],
+            "name": [a.name for a in artifacts],
+            "type": [a.type for a in artifacts],
+            "bytes": pa.array([a.bytes for a in artifacts], pa.int64()),
+            "files": pa.array([a.files for a in artifacts], pa.int64()),
+            "logged_ns": pa.array([a.span.end_ns for a in artifacts], pa.int64()),
+            "governance_metadata": [a.governance_metadata_json or None for a in artifacts],
+            "cost_estimate_micros": pa.array(
+                [a.cost_estimate_micros for a in artifacts], pa.int64()
+            ),
+        }
+    )
+    conn.register("new_artifacts", table)
+    conn.execute("INSERT OR IGNORE INTO artifacts SELECT * FROM new_artifacts")
+
+
+def _write_experiments(conn, experiments: Sequence[ExperimentEvent]) -> None:
+    table = pa.table(
+        {
+            "experiment_id": [x.experiment_id for x in experiments],
+            "name": [x.name for x in experiments],
+            "experiment_type": [x.experiment_type for x in experiments],
+            "status": [x.status for x in experiments],
+            "team": [x.scope.team for x in experiments],
+            "project": [x.scope.project for x in experiments],
+            "customer_id": [x.scope.customer_id for x in experiments],
+            "cost_center": [x.scope.cost_center for x in experiments],
+            "environment": [x.scope.environment for x in experiments],
+            "max_cost_micros": pa.array([x.max_cost_micros for x in experiments], pa.int64()),
+            "estimated_cost_micros": pa.array(
+                [x.estimated_cost_micros for x in experiments], pa.int64()
+            ),
+            "start_ns": pa.array([x.span.start_ns for x in experiments], pa.int64()),
+            "end_ns": pa.array([x.span.end_ns for x in experiments], pa.int64()),
+            "error": [x.error for x in experiments],
+        }
+    )
+    conn.register("new_experiments", table)
+    conn.execute("INSERT OR REPLACE INTO experiments SELECT * FROM new_experiments")

@@ -1,0 +1,253 @@
+"""Read-side SQL over the ledger. Functions take the writer thread's connection."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from genops_processor.budgets import Budget
+from genops_processor.domain import HardwareUse, RunLabels, RunState, RunUsage, Scope
+
+RUN_COLUMNS = (
+    "run_key",
+    "run_id",
+    "run_name",
+    "wandb_project",
+    "team",
+    "project",
+    "customer_id",
+    "cost_center",
+    "environment",
+    "status",
+    "final",
+    "error",
+    "gpu_type",
+    "gpu_count",
+    "cpu_count",
+    "instance_type",
+    "compute_start_ns",
+    "as_of_ns",
+    "log_calls",
+    "artifact_bytes",
+    "artifact_files",
+    "artifact_count",
+    "sequence",
+    "catalog_version",
+    "cost_micros",
+    "unpriced_skus",
+    "declared_storage_micros",
+    "experiment_id",
+    "tags",
+    "workflow",
+    "metrics_last",
+)
+
+
+def spend_query(conn: Any, budget: Budget, since: dt.datetime) -> int:
+    where, params = scope_filter(budget.scope)
+    params.append(int(since.timestamp() * 1_000_000_000))
+    row = conn.execute(
+        f"SELECT COALESCE(SUM(cost_micros), 0) FROM runs WHERE {where} AND as_of_ns >= ?",
+        params,
+    ).fetchone()
+    return int(row[0])
+
+
+def list_runs(conn: Any, scope: Scope | None = None, limit: int = 0) -> list[RunState]:
+    where, params = scope_filter(scope or Scope())
+    sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE {where} "
+    sql += "ORDER BY compute_start_ns DESC, run_key"
+    if limit > 0:
+        sql += f" LIMIT {int(limit)}"
+    return [row_to_state(row) for row in conn.execute(sql, params).fetchall()]
+
+
+def cost_lines(conn: Any, run_key: str) -> list[dict[str, Any]]:
+    cursor = conn.execute(
+        "SELECT * FROM cost_lines WHERE run_key = ? ORDER BY catalog_version, sku", [run_key]
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def scope_filter(scope: Scope) -> tuple[str, list[Any]]:
+    clauses, params = ["TRUE"], []
+    for key, value in scope.as_dict().items():
+        if value:
+            clauses.append(f"{key} = ?")
+            params.append(value)
+    return " AND ".join(clauses), params
+
+
+def state_to_row(s: RunState) -> tuple:
+    return (
+        s.run_key,
+        s.run_id,
+        s.run_name,
+        s.wandb_project,
+        s.scope.team,
+        s.scope.project,
+        s.scope.customer_id,
+        s.scope.cost_center,
+        s.scope.environment,
+        s.status,
+        s.final,
+        s.error,
+        s.hardware.gpu_type,
+        s.hardware.gpu_count,
+        s.hardware.cpu_count,
+        s.hardware.instance_type,
+        s.usage.compute_start_ns,
+        s.usage.as_of_ns,
+        s.usage.log_calls,
+        s.usage.artifact_bytes,
+        s.usage.artifact_files,
+        s.usage.artifact_count,
+        s.usage.sequence,
+        s.catalog_version,
+        s.cost_micros,
+        list(s.unpriced_skus),
+        s.usage.declared_storage_micros,
+        s.labels.experiment_id,
+        s.labels.tags_json,
+        s.labels.workflow_json,
+        s.labels.metrics_last_json,
+    )
+
+
+def row_to_state(r: Sequence) -> RunState:
+    return RunState(
+        run_key=r[0],
+        run_id=r[1] or "",
+        run_name=r[2] or "",
+        wandb_project=r[3] or "",
+        scope=Scope(
+            team=r[4] or "",
+            project=r[5] or "",
+            customer_id=r[6] or "",
+            cost_center=r[7] or "",
+            environment=r[8] or "",
+        ),
+        status=r[9],
+        final=bool(r[10]),
+        error=r[11] or "",
+        hardware=HardwareUse(
+            gpu_type=r[12] or "",
+            gpu_count=r[13] or 0,
+            cpu_count=r[14] or 0,
+            instance_type=r[15] or "",
+        ),
+        usage=RunUsage(
+            compute_start_ns=r[16],
+            as_of_ns=r[17],
+            log_calls=r[18],
+            artifact_bytes=r[19],
+            artifact_files=r[20],
+            artifact_count=r[21],
+            sequence=r[22],
+            declared_storage_micros=r[26] or 0,
+        ),
+        catalog_version=r[23] or "",
+        cost_micros=r[24] or 0,
+        unpriced_skus=tuple(r[25] or ()),
+        labels=RunLabels(
+            experiment_id=r[27] or "",
+            tags_json=r[28] or "",
+            workflow_json=r[29] or "",
+            metrics_last_json=r[30] or "",
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class UsageToday:
+    spent_micros: int
+    runs: int
+    failed_runs: int
+    log_calls: int
+
+
+def usage_since(conn: Any, scope: Scope, since: dt.datetime) -> UsageToday:
+    """Cost, runs, failures and log calls of a scope's runs active since a time."""
+    where, params = scope_filter(scope)
+    params.append(_ns(since))
+    row = conn.execute(
+        "SELECT COALESCE(SUM(cost_micros), 0), count(*), "
+        "count(*) FILTER (WHERE status = 'failed'), COALESCE(SUM(log_calls), 0) "
+        f"FROM runs WHERE {where} AND as_of_ns >= ?",
+        params,
+    ).fetchone()
+    return UsageToday(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    experiment_id: str
+    name: str
+    experiment_type: str
+    status: str
+    scope: Scope
+    max_cost_micros: int
+    estimated_cost_micros: int
+    start_ns: int
+    end_ns: int
+    runs: tuple[RunState, ...]
+    cost_by_category: dict[str, int]
+
+
+def experiment(conn: Any, experiment_id: str) -> ExperimentRecord | None:
+    """An experiment with its runs; None when neither the experiment nor a run is known."""
+    runs = list_runs_of_experiment(conn, experiment_id)
+    row = conn.execute(
+        "SELECT name, experiment_type, status, team, project, customer_id, cost_center, "
+        "environment, max_cost_micros, estimated_cost_micros, start_ns, end_ns "
+        "FROM experiments WHERE experiment_id = ?",
+        [experiment_id],
+    ).fetchone()
+    if row is None and not runs:
+        return None
+    categories = dict(
+        conn.execute(
+            "SELECT l.category, SUM(l.amount_micros) FROM cost_lines l JOIN runs r "
+            "ON l.run_key = r.run_key AND l.catalog_version = r.catalog_version "
+            "WHERE r.experiment_id = ? AND l.priced GROUP BY l.category",
+            [experiment_id],
+        ).fetchall()
+    )
+    if row is None:  # runs seen, the experiment span not yet (it is sent at exit)
+        first = runs[-1]
+        row = (
+            "",
+            "",
+            "running",
+            *first.scope.as_dict().values(),
+            0,
+            0,
+            min(r.usage.compute_start_ns for r in runs),
+            0,
+        )
+    return ExperimentRecord(
+        experiment_id=experiment_id,
+        name=row[0] or "",
+        experiment_type=row[1] or "",
+        status=row[2] or "",
+        scope=Scope(row[3] or "", row[4] or "", row[5] or "", row[6] or "", row[7] or ""),
+        max_cost_micros=row[8] or 0,
+        estimated_cost_micros=row[9] or 0,
+        start_ns=row[10] or 0,
+        end_ns=row[11] or 0,
+        runs=tuple(runs),
+        cost_by_category={str(k): int(v) for k, v in categories.items()},
+    )
+
+
+def list_runs_of_experiment(conn: Any, experiment_id: str) -> list[RunState]:
+    sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE experiment_id = ? "
+    sql += "ORDER BY compute_start_ns DESC, run_key"
+    return [row_to_state(row) for row in conn.execute(sql, [experiment_id]).fetchall()]
+
+
+def _ns(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1_000_000_000)
