@@ -15,9 +15,9 @@ from genops_processor.pricing import Catalog, CatalogError, price_run, total_mic
 
 DEFAULT_CATALOG_FILE = (
     Path(__file__).resolve().parents[2]
-    / "processor"
+    / "instrumentation"
     / "src"
-    / "genops_processor"
+    / "genops"
     / "catalogs"
     / "default.yaml"
 )

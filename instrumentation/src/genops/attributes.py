@@ -37,10 +37,12 @@ EXPERIMENT_TYPE = "genops.experiment.type"
 EXPERIMENT_STATUS = "genops.experiment.status"  # finished | failed
 EXPERIMENT_MAX_COST_MICROS = "genops.experiment.max_cost_micros"
 EXPERIMENT_ESTIMATED_COST_MICROS = "genops.experiment.estimated_cost_micros"
-# Span event on the experiment span when spend passes max_cost.
+# Span events on the experiment span for policy violations; each carries the
+# policy mode and a message.
 EVENT_MAX_COST_EXCEEDED = "genops.policy.max_cost_exceeded"
+EVENT_BUDGET_EXCEEDED = "genops.policy.budget_exceeded"
 EVENT_POLICY = "genops.policy.mode"
-EVENT_SPENT_MICROS = "genops.policy.spent_micros"
+EVENT_MESSAGE = "genops.policy.message"
 
 # The W&B run ------------------------------------------------------------------
 WANDB_RUN_ID = "wandb.run.id"

@@ -33,16 +33,37 @@ GENOPS_GOVERNANCE_POLICY        ``audit_only`` / ``advisory`` /            (unse
 
 An invalid value raises :class:`ConfigError` naming the variable and where it
 came from; nothing else in the package reads ``os.environ`` for these.
+
+The adapter (``genops.providers.wandb``) adds keywords; every one of them (see
+:mod:`genops.adapter_options`) resolves as: keyword > ``GENOPS_<NAME>``
+environment variable > config file (``GENOPS_CONFIG``, else
+``~/.genops/config.yaml``) > default. The config file has the sections
+``wandb``, ``governance``, ``observability`` and ``network``; an unknown section
+or key is an error naming it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
+import yaml
+
 from genops import attributes as attr
+from genops.adapter_options import (
+    DEFERRED_KEYWORDS,
+    FILE_SECTIONS,
+    KEYWORDS,
+    OPTIONS,
+    AdapterOptions,
+    Secret,
+    deferred,
+)
 from genops.money import parse_usd_micros
 
 DEFAULT_OTLP_ENDPOINT = "localhost:4317"
@@ -84,9 +105,19 @@ class BudgetSettings:
     check_enabled: bool = True
     fail_mode: str = "open"
     timeout_s: float = 2.0
+    retry_attempts: int = 0
+    retry_backoff_s: float = 0.2
     client_daily_limit_micros: int = 0
     requested_micros: int = 0
     policy_mode: str | None = None
+
+
+@dataclass(frozen=True)
+class DetailSettings:
+    """Telemetry detail: sampled, never used for cost or budget accounting."""
+
+    sampling_rate: float = 1.0
+    metrics: bool = False  # record the last logged metric values
 
 
 @dataclass(frozen=True)
@@ -97,6 +128,10 @@ class InstrumentationSettings:
     governance_secure: bool = False
     heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
     budget: BudgetSettings = BudgetSettings()
+    detail: DetailSettings = DetailSettings()
+    # Span attributes added by the adapter (tags, workflow).
+    labels: Mapping[str, str] = field(default_factory=dict)
+    wandb_api_key: Secret | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> InstrumentationSettings:
@@ -136,6 +171,138 @@ class InstrumentationSettings:
                 policy_mode=_choice(env, "GENOPS_GOVERNANCE_POLICY", POLICY_MODES),
             ),
         )
+
+
+def resolve_adapter_options(
+    keywords: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> AdapterOptions:
+    """Apply keyword > GENOPS_* environment > config file > default to every option."""
+    env = os.environ if environ is None else environ
+    for keyword in keywords:
+        if keyword in DEFERRED_KEYWORDS:
+            raise deferred(keyword, DEFERRED_KEYWORDS[keyword])
+        if keyword not in KEYWORDS:
+            raise TypeError(f"unexpected keyword argument '{keyword}'")
+    file_values, file_path = _config_file(env)
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for option in OPTIONS:
+        value, source, key = _pick(option, keywords, env, file_values, file_path)
+        if value is None:
+            values[option.name] = option.default
+            sources[option.name] = "default"
+            continue
+        try:
+            values[option.name] = option.parse(value)
+        except ValueError as error:
+            raise ConfigError(key, source, value, str(error)) from None
+        sources[option.name] = source
+    if values["wandb_api_key"] is not None:
+        values["wandb_api_key"] = Secret(values["wandb_api_key"])
+    return AdapterOptions(**values, sources=sources)
+
+
+def settings_for_adapter(
+    options: AdapterOptions, environ: Mapping[str, str] | None = None
+) -> InstrumentationSettings:
+    """What the instrumentation needs, from the adapter's options (and the environment
+    for what the adapter has no keyword for: hardware, resource attributes, endpoint)."""
+    env = os.environ if environ is None else environ
+    base = InstrumentationSettings.from_env(env)
+    attribution = dict(base.attribution)
+    for key, value in (
+        (attr.TEAM, options.team),
+        (attr.PROJECT, options.project),
+        (attr.CUSTOMER_ID, options.customer_id),
+        (attr.COST_CENTER, options.cost_center),
+        (attr.ENVIRONMENT, options.environment),
+    ):
+        if value:
+            attribution[key] = value
+    target, secure = base.governance_target, base.governance_secure
+    if options.endpoint:
+        target, secure = parse_grpc_target(options.endpoint, "endpoint")
+    labels = {}
+    if options.tags:
+        labels[attr.TAGS] = json.dumps(dict(options.tags), sort_keys=True)
+    if options.workflow_context:
+        labels[attr.WORKFLOW] = json.dumps(dict(options.workflow_context), sort_keys=True)
+    return InstrumentationSettings(
+        attribution=attribution,
+        hardware=base.hardware,
+        governance_target=target,
+        governance_secure=secure,
+        heartbeat_interval_s=options.heartbeat_interval_seconds,
+        budget=BudgetSettings(
+            check_enabled=options.enable_governance,
+            fail_mode=options.budget_fail_mode,
+            timeout_s=options.connection_timeout_seconds,
+            retry_attempts=options.retry_attempts,
+            retry_backoff_s=options.retry_backoff_factor,
+            client_daily_limit_micros=options.daily_budget_limit,
+            requested_micros=0,
+            policy_mode=options.governance_policy.value,
+        ),
+        detail=DetailSettings(
+            sampling_rate=options.sampling_rate, metrics=options.enable_detailed_monitoring
+        ),
+        labels=labels,
+        wandb_api_key=options.wandb_api_key,
+    )
+
+
+def config_file_path(environ: Mapping[str, str] | None = None) -> tuple[Path, bool]:
+    """(path, explicit?): GENOPS_CONFIG when set, else ~/.genops/config.yaml."""
+    env = os.environ if environ is None else environ
+    explicit = _text(env, "GENOPS_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser(), True
+    return Path(env.get("HOME") or Path.home()) / ".genops" / "config.yaml", False
+
+
+def _config_file(env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+    path, explicit = config_file_path(env)
+    source = f"config file {path}"
+    if not path.exists():
+        if explicit:
+            raise ConfigError("GENOPS_CONFIG", "environment", str(path), "no such file")
+        return {}, source
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError("config", source, str(path), f"unreadable: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("config", source, str(path), "expected sections of key: value")
+    known = {key for option in OPTIONS for key in option.file_keys}
+    flat: dict[str, Any] = {}
+    for section, body in data.items():
+        if section not in FILE_SECTIONS:
+            raise ConfigError(
+                str(section),
+                source,
+                section,
+                f"unknown section; expected one of {', '.join(FILE_SECTIONS)}",
+            )
+        if not isinstance(body, dict):
+            raise ConfigError(str(section), source, body, "expected key: value pairs")
+        for key, value in body.items():
+            dotted = f"{section}.{key}"
+            if dotted not in known:
+                raise ConfigError(dotted, source, value, "unknown key")
+            flat[dotted] = value
+    return flat, source
+
+
+def _pick(option, keywords, env, file_values, file_source) -> tuple[Any, str, str]:
+    if option.keyword and keywords.get(option.name) is not None:
+        return keywords[option.name], "keyword", option.name
+    for var in option.env:
+        if _text(env, var) is not None:
+            return env[var].strip(), "environment", var
+    for key in option.file_keys:
+        if file_values.get(key) is not None:
+            return file_values[key], file_source, key
+    return None, "default", option.name
 
 
 def parse_grpc_target(endpoint: str, key: str = "GENOPS_ENDPOINT") -> tuple[str, bool]:

@@ -117,6 +117,7 @@ def experiment_to_pb(record: ExperimentRecord) -> pb.ExperimentSummary:
         duration_ns=max(0, end - record.start_ns) if record.start_ns else 0,
         finished_compute_micros=finished_compute,
         runs=[run_to_pb(r) for r in record.runs],
+        violations=list(record.violations),
     )
 
 

@@ -62,7 +62,7 @@ def decode_request(request: ExportTraceServiceRequest) -> Batch:
                 if kind == "artifact":
                     artifacts.append(_artifact(record, attributes))
                 elif kind == "experiment":
-                    experiments.append(_experiment(record, attributes))
+                    experiments.append(_experiment(record, attributes, _violations(span)))
                 else:
                     usage.append(_usage(record, attributes))
     return Batch(
@@ -123,7 +123,19 @@ def _scope(a: Mapping[str, object]) -> Scope:
     )
 
 
-def _experiment(record: SpanRecord, a: Mapping[str, object]) -> ExperimentEvent:
+def _violations(span) -> tuple[str, ...]:
+    found = []
+    for event in span.events:
+        if event.name.startswith("genops.policy."):
+            values = {kv.key: _value(kv.value) for kv in event.attributes}
+            mode = values.get(attr.EVENT_POLICY, "")
+            found.append(f"{event.name} [{mode}]: {values.get(attr.EVENT_MESSAGE, '')}")
+    return tuple(found)
+
+
+def _experiment(
+    record: SpanRecord, a: Mapping[str, object], violations: tuple[str, ...]
+) -> ExperimentEvent:
     return ExperimentEvent(
         span=record,
         experiment_id=_str(a, attr.EXPERIMENT_ID),
@@ -134,6 +146,7 @@ def _experiment(record: SpanRecord, a: Mapping[str, object]) -> ExperimentEvent:
         max_cost_micros=_int(a, attr.EXPERIMENT_MAX_COST_MICROS),
         estimated_cost_micros=_int(a, attr.EXPERIMENT_ESTIMATED_COST_MICROS),
         error=_str(a, attr.RUN_ERROR),
+        violations=violations,
     )
 
 

@@ -120,6 +120,7 @@ class ExperimentEvent:
     max_cost_micros: int
     estimated_cost_micros: int
     error: str = ""
+    violations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -195,6 +196,7 @@ class ExperimentRecord:
     end_ns: int
     runs: tuple[RunState, ...]
     cost_by_category: dict[str, int]
+    violations: tuple[str, ...] = ()
 
 
 def experiment(conn: Any, experiment_id: str) -> ExperimentRecord | None:
@@ -202,7 +204,7 @@ def experiment(conn: Any, experiment_id: str) -> ExperimentRecord | None:
     runs = list_runs_of_experiment(conn, experiment_id)
     row = conn.execute(
         "SELECT name, experiment_type, status, team, project, customer_id, cost_center, "
-        "environment, max_cost_micros, estimated_cost_micros, start_ns, end_ns "
+        "environment, max_cost_micros, estimated_cost_micros, start_ns, end_ns, violations "
         "FROM experiments WHERE experiment_id = ?",
         [experiment_id],
     ).fetchone()
@@ -227,6 +229,7 @@ def experiment(conn: Any, experiment_id: str) -> ExperimentRecord | None:
             0,
             min(r.usage.compute_start_ns for r in runs),
             0,
+            "[]",
         )
     return ExperimentRecord(
         experiment_id=experiment_id,
@@ -240,6 +243,7 @@ def experiment(conn: Any, experiment_id: str) -> ExperimentRecord | None:
         end_ns=row[11] or 0,
         runs=tuple(runs),
         cost_by_category={str(k): int(v) for k, v in categories.items()},
+        violations=tuple(json.loads(row[12] or "[]")),
     )
 
 

@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS experiments (
     experiment_id VARCHAR PRIMARY KEY, name VARCHAR, experiment_type VARCHAR, status VARCHAR,
     team VARCHAR, project VARCHAR, customer_id VARCHAR, cost_center VARCHAR,
     environment VARCHAR, max_cost_micros BIGINT, estimated_cost_micros BIGINT,
-    start_ns BIGINT, end_ns BIGINT, error VARCHAR);
+    start_ns BIGINT, end_ns BIGINT, error VARCHAR, violations VARCHAR);
 CREATE TABLE IF NOT EXISTS budget_decisions (
     decision_id VARCHAR PRIMARY KEY, decided_at TIMESTAMPTZ, team VARCHAR, project VARCHAR,
     customer_id VARCHAR, cost_center VARCHAR, environment VARCHAR, wandb_project VARCHAR,

@@ -206,7 +206,7 @@ class GetExperimentRequest(_message.Message):
     def __init__(self, experiment_id: _Optional[str] = ...) -> None: ...
 
 class ExperimentSummary(_message.Message):
-    __slots__ = ("experiment_id", "name", "experiment_type", "status", "scope", "max_cost_micros", "estimated_cost_micros", "total_cost_micros", "compute_cost_micros", "storage_cost_micros", "data_transfer_cost_micros", "cost_by_run_micros", "duration_ns", "finished_compute_micros", "runs")
+    __slots__ = ("experiment_id", "name", "experiment_type", "status", "scope", "max_cost_micros", "estimated_cost_micros", "total_cost_micros", "compute_cost_micros", "storage_cost_micros", "data_transfer_cost_micros", "cost_by_run_micros", "duration_ns", "finished_compute_micros", "runs", "violations")
     class CostByRunMicrosEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -229,6 +229,7 @@ class ExperimentSummary(_message.Message):
     DURATION_NS_FIELD_NUMBER: _ClassVar[int]
     FINISHED_COMPUTE_MICROS_FIELD_NUMBER: _ClassVar[int]
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     name: str
     experiment_type: str
@@ -244,7 +245,8 @@ class ExperimentSummary(_message.Message):
     duration_ns: int
     finished_compute_micros: int
     runs: _containers.RepeatedCompositeFieldContainer[RunSummary]
-    def __init__(self, experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., experiment_type: _Optional[str] = ..., status: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., max_cost_micros: _Optional[int] = ..., estimated_cost_micros: _Optional[int] = ..., total_cost_micros: _Optional[int] = ..., compute_cost_micros: _Optional[int] = ..., storage_cost_micros: _Optional[int] = ..., data_transfer_cost_micros: _Optional[int] = ..., cost_by_run_micros: _Optional[_Mapping[str, int]] = ..., duration_ns: _Optional[int] = ..., finished_compute_micros: _Optional[int] = ..., runs: _Optional[_Iterable[_Union[RunSummary, _Mapping]]] = ...) -> None: ...
+    violations: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., experiment_type: _Optional[str] = ..., status: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., max_cost_micros: _Optional[int] = ..., estimated_cost_micros: _Optional[int] = ..., total_cost_micros: _Optional[int] = ..., compute_cost_micros: _Optional[int] = ..., storage_cost_micros: _Optional[int] = ..., data_transfer_cost_micros: _Optional[int] = ..., cost_by_run_micros: _Optional[_Mapping[str, int]] = ..., duration_ns: _Optional[int] = ..., finished_compute_micros: _Optional[int] = ..., runs: _Optional[_Iterable[_Union[RunSummary, _Mapping]]] = ..., violations: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetExperimentResponse(_message.Message):
     __slots__ = ("found", "experiment")

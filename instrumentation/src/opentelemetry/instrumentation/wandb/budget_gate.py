@@ -20,8 +20,9 @@ from genops import attributes as attr
 from genops.config import BudgetSettings, InstrumentationSettings
 from genops.errors import BudgetExceededError, BudgetInfo
 from genops.governance.v1 import governance_pb2 as pb
-from genops.governance.v1 import governance_pb2_grpc as pb_grpc
+from genops.governance_client import GovernanceClient, GovernanceUnavailable
 from genops.money import format_usd
+from genops.policy import BudgetWarning
 
 _log = logging.getLogger(__name__)
 
@@ -33,13 +34,9 @@ _MODES = {
 }
 
 
-class BudgetWarning(UserWarning):
-    """An advisory budget is exceeded; the run goes ahead."""
-
-
 class BudgetGate:
     def __init__(self) -> None:
-        self._channels: dict[tuple[str, bool], grpc.Channel] = {}
+        self._clients: dict[tuple, GovernanceClient] = {}
         self._lock = threading.Lock()
         self._warned_unreachable = False
 
@@ -51,31 +48,32 @@ class BudgetGate:
             return None
         request = _request(settings.attribution, budget, wandb_kwargs)
         try:
-            stub = pb_grpc.GovernanceServiceStub(self._channel(settings))
-            response = stub.CheckBudget(request, timeout=budget.timeout_s)
-        except grpc.RpcError as error:
+            response = self.client(settings).check_budget(request)
+        except (GovernanceUnavailable, grpc.RpcError) as error:
             return self._unreachable(settings, budget, error)
         self._apply(response)
         return response
 
+    def client(self, settings: InstrumentationSettings) -> GovernanceClient:
+        budget = settings.budget
+        key = (
+            settings.governance_target,
+            settings.governance_secure,
+            budget.timeout_s,
+            budget.retry_attempts,
+            budget.retry_backoff_s,
+        )
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = GovernanceClient(*key)
+            return client
+
     def close(self) -> None:
         with self._lock:
-            for channel in self._channels.values():
-                channel.close()
-            self._channels.clear()
-
-    def _channel(self, settings: InstrumentationSettings) -> grpc.Channel:
-        key = (settings.governance_target, settings.governance_secure)
-        with self._lock:
-            channel = self._channels.get(key)
-            if channel is None:
-                if settings.governance_secure:
-                    credentials = grpc.ssl_channel_credentials()
-                    channel = grpc.secure_channel(key[0], credentials)
-                else:
-                    channel = grpc.insecure_channel(key[0])
-                self._channels[key] = channel
-            return channel
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
 
     def _apply(self, response: pb.CheckBudgetResponse) -> None:
         if response.decision == pb.DECISION_DENY:
@@ -93,22 +91,16 @@ class BudgetGate:
             warnings.warn(text, BudgetWarning, stacklevel=4)
 
     def _unreachable(
-        self, settings: InstrumentationSettings, budget: BudgetSettings, error: grpc.RpcError
+        self, settings: InstrumentationSettings, budget: BudgetSettings, error: Exception
     ) -> None:
-        detail = f"{error.code().name if hasattr(error, 'code') else error}"
+        detail = str(error) if isinstance(error, GovernanceUnavailable) else repr(error)
         if budget.fail_mode == "closed":
             raise BudgetExceededError(
-                f"budget check failed: governance API at {settings.governance_target} "
-                f"unreachable ({detail}) and GENOPS_BUDGET_FAIL_MODE=closed"
+                f"budget check failed: {detail} and GENOPS_BUDGET_FAIL_MODE=closed"
             ) from None
         if not self._warned_unreachable:
             self._warned_unreachable = True
-            _log.warning(
-                "genops: governance API at %s unreachable (%s); budget fail mode is open, "
-                "runs proceed unchecked",
-                settings.governance_target,
-                detail,
-            )
+            _log.warning("genops: %s; budget fail mode is open, runs proceed unchecked", detail)
         return None
 
 

@@ -9,12 +9,15 @@ heartbeat timer (a short child span with cumulative usage) and when it ends
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import sys
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
@@ -22,6 +25,18 @@ from opentelemetry.trace import Status, StatusCode
 from genops import attributes as attr
 
 _log = logging.getLogger(__name__)
+_MAX_METRIC_KEYS = 64
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Per-run choices made at wandb.init by whoever governs the run."""
+
+    owner: Any = None  # told when the run finishes (genops.context.Governor)
+    # Record the logged metric values every n-th log() call (0: never).
+    metrics_every: int = 0
+    # Fraction of artifact spans emitted (artifact usage totals are always exact).
+    artifact_sampling: float = 1.0
 
 
 @dataclass
@@ -38,20 +53,38 @@ class RunUsage:
     artifact_bytes: int = 0
     artifact_files: int = 0
     artifact_count: int = 0
+    declared_storage_micros: int = 0
     sequence: int = 0
+    options: RunOptions = RunOptions()
+    metrics_last: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def capture_metrics(self, data: object) -> None:
+        """Keep the numeric values of a log() call (telemetry detail, sampled)."""
+        if not isinstance(data, Mapping):
+            return
+        with self.lock:
+            for key, value in data.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    if key in self.metrics_last or len(self.metrics_last) < _MAX_METRIC_KEYS:
+                        if math.isfinite(value):
+                            self.metrics_last[str(key)] = value
 
     def usage_attributes(self, as_of_ns: int) -> dict[str, object]:
         with self.lock:
-            return {
+            result: dict[str, object] = {
                 attr.USAGE_AS_OF_NS: as_of_ns,
                 attr.RUN_COMPUTE_START_NS: self.compute_start_ns,
                 attr.USAGE_LOG_CALLS: self.log_calls,
                 attr.USAGE_ARTIFACT_BYTES: self.artifact_bytes,
                 attr.USAGE_ARTIFACT_FILES: self.artifact_files,
                 attr.USAGE_ARTIFACT_COUNT: self.artifact_count,
+                attr.USAGE_DECLARED_STORAGE_MICROS: self.declared_storage_micros,
                 attr.RUN_SEQUENCE: self.sequence,
             }
+            if self.metrics_last:
+                result[attr.METRICS_LAST] = json.dumps(self.metrics_last, sort_keys=True)
+            return result
 
 
 class RunTracker:
@@ -72,7 +105,11 @@ class RunTracker:
 
     # -- lifecycle ----------------------------------------------------------
     def start(
-        self, run_id: str, start_ns: int, attributes: Mapping[str, object]
+        self,
+        run_id: str,
+        start_ns: int,
+        attributes: Mapping[str, object],
+        options: RunOptions | None = None,
     ) -> RunUsage | None:
         with self._lock:
             if run_id in self._runs:  # reinit="return_previous" hands back a live run
@@ -88,6 +125,7 @@ class RunTracker:
                 span=span,
                 compute_start_ns=compute_start,
                 static_attributes=dict(attributes),
+                options=options or RunOptions(),
             )
             self._runs[run_id] = usage
             self._ensure_heartbeat_thread()
@@ -115,6 +153,12 @@ class RunTracker:
         span.end(end_time=end_ns)
         with self._lock:
             self._next_compute_start_ns = end_ns
+        owner = usage.options.owner
+        if owner is not None:
+            try:
+                owner.on_run_finished(run_id, failed, usage)
+            except Exception:
+                _log.warning("genops: run-finished hook failed", exc_info=True)
 
     def finish_all(self) -> None:
         """Close every run still open, as at interpreter exit."""
@@ -132,8 +176,15 @@ class RunTracker:
 
     # -- usage ----------------------------------------------------------------
     def record_artifact(
-        self, run_id: str, start_ns: int, size: int, files: int, extra: Mapping[str, object]
+        self,
+        run_id: str,
+        start_ns: int,
+        size: int,
+        files: int,
+        extra: Mapping[str, object],
+        declared_micros: int = 0,
     ) -> None:
+        """Count an artifact; emit its span if sampled (always when it carries governance)."""
         usage = self._runs.get(run_id)
         if usage is None:
             return
@@ -141,6 +192,12 @@ class RunTracker:
             usage.artifact_bytes += size
             usage.artifact_files += files
             usage.artifact_count += 1
+            usage.declared_storage_micros += declared_micros
+            index = usage.artifact_count
+        rate = usage.options.artifact_sampling
+        sampled = math.floor(index * rate) > math.floor((index - 1) * rate)
+        if not (sampled or declared_micros or attr.ARTIFACT_GOVERNANCE_METADATA in extra):
+            return
         context = trace.set_span_in_context(usage.span)
         span = self._tracer.start_span(
             attr.SPAN_ARTIFACT,

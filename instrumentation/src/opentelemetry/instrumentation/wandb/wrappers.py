@@ -19,9 +19,10 @@ from typing import Any
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.instrumentation.wandb import hardware
 from opentelemetry.instrumentation.wandb.budget_gate import BudgetGate
-from opentelemetry.instrumentation.wandb.run_tracker import RunTracker
+from opentelemetry.instrumentation.wandb.run_tracker import RunOptions, RunTracker
 
 from genops import attributes as attr
+from genops import context
 from genops.config import InstrumentationSettings
 
 _log = logging.getLogger(__name__)
@@ -41,29 +42,46 @@ def run_id_of(run: Any) -> str | None:
     return str(run_id)
 
 
-def traced_init(
-    tracker: RunTracker,
-    gate: BudgetGate,
-    run_class: type,
-    extra_attributes: Callable[[], Mapping[str, object]] = dict,
-) -> Wrapper:
+def traced_init(tracker: RunTracker, gate: BudgetGate, run_class: type) -> Wrapper:
     def wrapper(wrapped, instance, args, kwargs):
         if not is_instrumentation_enabled():
             return wrapped(*args, **kwargs)
-        settings = InstrumentationSettings.from_env()  # ConfigError: raised on purpose
-        gate.check(settings, kwargs)  # BudgetExceededError: raised on purpose
+        governor = context.current()
+        # ConfigError and BudgetExceededError are raised here on purpose.
+        if governor is None:
+            settings = InstrumentationSettings.from_env()
+        else:
+            settings = governor.instrumentation_settings()
+        gate.check(settings, kwargs)
+        if governor is not None:
+            kwargs = governor.prepare_init_kwargs(dict(kwargs))
         start_ns = time.time_ns()
         run = wrapped(*args, **kwargs)
         try:
             if isinstance(run, run_class):
-                attributes = _run_attributes(run, settings)
-                attributes.update(extra_attributes())
-                tracker.start(run_id_of(run), start_ns, attributes)
+                _start_tracking(tracker, run, start_ns, settings, governor)
         except Exception:
             _log.warning("genops: could not start tracking a W&B run", exc_info=True)
         return run
 
     return wrapper
+
+
+def _start_tracking(tracker, run, start_ns, settings, governor) -> None:
+    run_id = run_id_of(run)
+    attributes = _run_attributes(run, settings)
+    attributes.update(settings.labels)
+    detail = settings.detail
+    metrics_every = 0
+    if detail.metrics and detail.sampling_rate > 0:
+        metrics_every = max(1, round(1 / detail.sampling_rate))
+    options = RunOptions(
+        owner=governor, metrics_every=metrics_every, artifact_sampling=detail.sampling_rate
+    )
+    if governor is not None:
+        attributes.update(governor.run_attributes())
+    if tracker.start(run_id, start_ns, attributes, options) is not None and governor:
+        governor.on_run_started(run_id, run)
 
 
 def traced_log(tracker: RunTracker) -> Wrapper:
@@ -74,6 +92,10 @@ def traced_log(tracker: RunTracker) -> Wrapper:
         if usage is not None:
             with usage.lock:
                 usage.log_calls += 1
+                calls = usage.log_calls
+            every = usage.options.metrics_every
+            if every and calls % every == 0:
+                usage.capture_metrics(args[0] if args else kwargs.get("data"))
         return result
 
     return wrapper
@@ -88,9 +110,17 @@ def traced_log_artifact(tracker: RunTracker) -> Wrapper:
             if tracker.get(run_id) is not None:
                 artifact = args[0] if args else kwargs.get("artifact_or_path")
                 size, files = artifact_size(result if _is_artifact(result) else artifact)
-                tracker.record_artifact(
-                    run_id, start_ns, size, files, _artifact_attributes(result, kwargs)
-                )
+                extra = _artifact_attributes(result, kwargs)
+                annotation = context.artifact_annotation()
+                declared = 0
+                if annotation is not None:
+                    declared = annotation.cost_estimate_micros
+                    extra[attr.ARTIFACT_COST_ESTIMATE_MICROS] = declared
+                    if annotation.governance_metadata_json:
+                        extra[attr.ARTIFACT_GOVERNANCE_METADATA] = (
+                            annotation.governance_metadata_json
+                        )
+                tracker.record_artifact(run_id, start_ns, size, files, extra, declared)
         except Exception:
             _log.warning("genops: could not record a W&B artifact", exc_info=True)
         return result

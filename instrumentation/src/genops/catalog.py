@@ -1,0 +1,106 @@
+"""The price catalog: dated, sourced unit prices, and exact device-time pricing.
+
+Shared by both sides: the processor prices the ledger with it, the adapter
+uses it for local estimates when the processor cannot be asked. The default
+catalog ships as ``genops/catalogs/default.yaml``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, localcontext
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from genops.money import MICROS_PER_USD
+
+NS_PER_HOUR = 3_600 * 10**9
+# Wide enough that no product of our inputs is ever rounded before the final step.
+_EXACT = Context(prec=80)
+
+
+def device_cost_micros(unit_price_per_hour: Decimal, count: int, duration_ns: int) -> int:
+    """count devices for duration_ns at an hourly price, in micro-dollars, half-even."""
+    with localcontext(_EXACT):
+        dollars = Decimal(count * duration_ns) * unit_price_per_hour / NS_PER_HOUR
+        return int((dollars * MICROS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+class CatalogError(ValueError):
+    """The catalog file is invalid; the message names the row and the field."""
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    sku: str
+    category: str
+    unit: str
+    unit_price: Decimal
+    currency: str
+    region: str
+    source: str
+    date: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    version: str
+    rows: Mapping[str, CatalogRow]
+
+    def get(self, sku: str) -> CatalogRow | None:
+        return self.rows.get(sku)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Catalog:
+        if path is None:
+            text = resources.files("genops.catalogs").joinpath("default.yaml")
+            return cls.from_dict(yaml.safe_load(text.read_text()), "default catalog")
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise CatalogError(f"cannot read catalog {path}: {error}") from None
+        return cls.from_dict(data, str(path))
+
+    @classmethod
+    def from_dict(cls, data: object, origin: str) -> Catalog:
+        if not isinstance(data, dict) or not data.get("version"):
+            raise CatalogError(f"{origin}: needs a 'version' and 'rows'")
+        currency = str(data.get("currency", "USD"))
+        rows: dict[str, CatalogRow] = {}
+        for index, raw in enumerate(data.get("rows") or []):
+            row = _row(raw, currency, f"{origin}: rows[{index}]")
+            if row.sku in rows:
+                raise CatalogError(f"{origin}: rows[{index}].sku {row.sku!r} appears twice")
+            rows[row.sku] = row
+        return cls(version=str(data["version"]), rows=rows)
+
+
+def _row(raw: object, currency: str, where: str) -> CatalogRow:
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}: expected a mapping")
+    for key in ("sku", "category", "unit", "unit_price", "source", "date"):
+        if raw.get(key) in (None, ""):
+            raise CatalogError(f"{where}.{key} is missing")
+    try:
+        price = Decimal(str(raw["unit_price"]))
+    except InvalidOperation:
+        raise CatalogError(f"{where}.unit_price {raw['unit_price']!r} is not a number") from None
+    if not price.is_finite() or price < 0:
+        raise CatalogError(f"{where}.unit_price must be a non-negative number")
+    date = raw["date"]
+    if isinstance(date, dt.date):
+        date = date.isoformat()
+    return CatalogRow(
+        sku=str(raw["sku"]),
+        category=str(raw["category"]),
+        unit=str(raw["unit"]),
+        unit_price=price,
+        currency=str(raw.get("currency", currency)),
+        region=str(raw.get("region", "")),
+        source=str(raw["source"]),
+        date=str(date),
+    )
