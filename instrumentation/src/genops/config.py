@@ -173,6 +173,43 @@ class InstrumentationSettings:
         )
 
 
+@dataclass(frozen=True)
+class ExportSettings:
+    """Where and how spans are exported (the standard OTEL_EXPORTER_OTLP_* variables)."""
+
+    endpoint: str = "http://localhost:4317"
+    # None: the user set OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION; the exporter reads it.
+    gzip: bool | None = True
+    # None: the user set OTEL_EXPORTER_OTLP_TIMEOUT; the exporter reads it.
+    timeout_s: float | None = 2.0
+    endpoint_from_env: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ExportSettings:
+        env = os.environ if environ is None else environ
+        source = _first_set(
+            env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+        )
+        compression_set = _first_set(
+            env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"
+        )
+        return cls(
+            endpoint=env[source].strip() if source else cls.endpoint,
+            gzip=None if compression_set else True,
+            timeout_s=None if _text(env, "OTEL_EXPORTER_OTLP_TIMEOUT") else cls.timeout_s,
+            endpoint_from_env=source is not None,
+        )
+
+
+def set_distro_defaults(environ: dict[str, str] | None = None) -> None:
+    """Defaults for the SDK's own configurator, should a user choose that one."""
+    env = os.environ if environ is None else environ
+    env.setdefault("OTEL_TRACES_EXPORTER", "otlp")
+    env.setdefault("OTEL_METRICS_EXPORTER", "none")
+    env.setdefault("OTEL_LOGS_EXPORTER", "none")
+    env.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+
+
 def resolve_adapter_options(
     keywords: Mapping[str, Any], environ: Mapping[str, str] | None = None
 ) -> AdapterOptions:

@@ -50,7 +50,7 @@ def apply_policy(
     if policy is GovernancePolicy.ENFORCED:
         raise BudgetExceededError(message, budget)
     if policy is GovernancePolicy.ADVISORY:
-        _log.warning("genops: %s", message)
+        _log.info("genops (advisory): %s", message)
         warnings.warn(f"genops: {message}", BudgetWarning, stacklevel=stacklevel)
     else:
         _log.info("genops (audit only): %s", message)

@@ -7,6 +7,7 @@ is answered only after the commit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -213,6 +214,7 @@ def _write_experiments(conn, experiments: Sequence[ExperimentEvent]) -> None:
             "start_ns": pa.array([x.span.start_ns for x in experiments], pa.int64()),
             "end_ns": pa.array([x.span.end_ns for x in experiments], pa.int64()),
             "error": [x.error for x in experiments],
+            "violations": [json.dumps(list(x.violations)) for x in experiments],
         }
     )
     conn.register("new_experiments", table)

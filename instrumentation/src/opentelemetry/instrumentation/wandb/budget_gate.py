@@ -87,7 +87,7 @@ class BudgetGate:
                 f"{format_usd(info.limit_micros)}, spent {format_usd(info.spent_micros)}, "
                 f"requested {format_usd(info.requested_micros)}; the run continues"
             )
-            _log.warning(text)
+            _log.info(text)
             warnings.warn(text, BudgetWarning, stacklevel=4)
 
     def _unreachable(

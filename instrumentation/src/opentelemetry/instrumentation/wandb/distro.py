@@ -14,7 +14,6 @@ configurator and the loader picks the first it finds. Choose ours with::
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from opentelemetry import trace
@@ -23,30 +22,41 @@ from opentelemetry.instrumentation.wandb.export import FailOpenSpanExporter
 from opentelemetry.sdk._configuration import _BaseConfigurator
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+from genops.config import ExportSettings, set_distro_defaults
 
 _DEFAULT_SERVICE_NAME = "wandb-training"
-_EXPORT_TIMEOUT_S = 2.0
 
 
 class GenOpsDistro(BaseDistro):
     """Defaults for the SDK's own configurator, should a user pick that one."""
 
     def _configure(self, **kwargs: Any) -> None:
-        os.environ.setdefault("OTEL_TRACES_EXPORTER", "otlp")
-        os.environ.setdefault("OTEL_METRICS_EXPORTER", "none")
-        os.environ.setdefault("OTEL_LOGS_EXPORTER", "none")
-        os.environ.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        set_distro_defaults()
 
 
 class GenOpsConfigurator(_BaseConfigurator):
     def _configure(self, **kwargs: Any) -> None:
         if isinstance(trace.get_tracer_provider(), TracerProvider):
             return  # the application configured its own SDK: respect it
-        trace.set_tracer_provider(build_tracer_provider())
+        trace.set_tracer_provider(build_tracer_provider(ExportSettings.from_env()))
 
 
-def build_tracer_provider() -> TracerProvider:
+def build_tracer_provider(
+    export: ExportSettings,
+    *,
+    batch_size: int = 512,
+    async_export: bool = True,
+    compression: bool | None = None,
+    max_queue_size: int = 2048,
+) -> TracerProvider:
+    """A provider exporting OTLP/gRPC to the processor, failing open.
+
+    ``async_export`` False exports each span as it ends (SimpleSpanProcessor);
+    ``compression`` overrides gzip on/off (None: gzip unless the environment
+    chose); ``batch_size`` and ``max_queue_size`` tune the batch processor.
+    """
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
         Compression,
         OTLPSpanExporter,
@@ -55,25 +65,24 @@ def build_tracer_provider() -> TracerProvider:
     resource = Resource.create({SERVICE_NAME: _DEFAULT_SERVICE_NAME}).merge(
         Resource.create()  # OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win
     )
-    endpoint = (
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or "http://localhost:4317"
-    )
-    insecure = None if "://" in endpoint else True
-    compression = None if _compression_set() else Compression.Gzip
-    # A short deadline: at exit, an unreachable processor must not hold the script.
-    timeout = None if os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT") else _EXPORT_TIMEOUT_S
+    gzip = export.gzip if compression is None else compression
+    chosen = None if gzip is None else (Compression.Gzip if gzip else Compression.NoCompression)
     exporter = OTLPSpanExporter(
-        endpoint=endpoint, insecure=insecure, compression=compression, timeout=timeout
+        endpoint=export.endpoint,
+        insecure=None if "://" in export.endpoint else True,
+        compression=chosen,
+        # A short deadline: at exit, an unreachable processor must not hold the script.
+        timeout=export.timeout_s,
     )
+    failing_open = FailOpenSpanExporter(exporter, export.endpoint)
+    if async_export:
+        processor = BatchSpanProcessor(
+            failing_open,
+            max_export_batch_size=min(batch_size, max_queue_size),
+            max_queue_size=max_queue_size,
+        )
+    else:
+        processor = SimpleSpanProcessor(failing_open)
     provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(FailOpenSpanExporter(exporter, endpoint)))
+    provider.add_span_processor(processor)
     return provider
-
-
-def _compression_set() -> bool:
-    return bool(
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION")
-        or os.environ.get("OTEL_EXPORTER_OTLP_COMPRESSION")
-    )

@@ -1,0 +1,1 @@
+"""Integrations of GenOps governance with ML tools (Weights & Biases)."""
