@@ -158,3 +158,41 @@ def expected_cost_micros(run: pb.RunSummary, rates: dict[str, Decimal] = ROUND_R
             dollars = Decimal(run.duration_ns) * count * rates[sku] / Decimal(3600 * 10**9)
             total += int((dollars * 1_000_000).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
     return total
+
+
+def run_python(code: str, cwd: Path, env: dict[str, str], timeout: float = 120):
+    """Run a snippet in a fresh interpreter (a tracer provider is set once per process)."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    script = cwd / "snippet.py"
+    script.write_text(code)
+    return subprocess.run(
+        [sys.executable, str(script)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def adapter_env(endpoint: str, home: Path, **extra: str) -> dict[str, str]:
+    """An environment for adapter scripts: processor at endpoint, no GENOPS_* attribution."""
+    env = governed_env(endpoint, GENOPS_ENDPOINT=endpoint, HOME=str(home), **extra)
+    for key in (
+        "GENOPS_TEAM",
+        "GENOPS_PROJECT",
+        "GENOPS_CUSTOMER_ID",
+        "GENOPS_COST_CENTER",
+        "GENOPS_ENVIRONMENT",
+    ):
+        if key not in extra:
+            env.pop(key)
+    return env
+
+
+def last_json_line(stdout: str):
+    import json
+
+    lines = [line for line in stdout.splitlines() if line.startswith(("{", "["))]
+    assert lines, f"no JSON in output:\n{stdout}"
+    return json.loads(lines[-1])

@@ -110,6 +110,8 @@ class BudgetSettings:
     client_daily_limit_micros: int = 0
     requested_micros: int = 0
     policy_mode: str | None = None
+    # Mode of the client's own daily limit (None: policy_mode).
+    limit_mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,13 @@ def resolve_adapter_options(
     return AdapterOptions(**values, sources=sources)
 
 
+def daily_limit_mode(options: AdapterOptions) -> str:
+    """The default daily limit is a soft guard (advisory); one you set follows the policy."""
+    if options.sources.get("daily_budget_limit", "default") == "default":
+        return "advisory"
+    return options.governance_policy.value
+
+
 def settings_for_adapter(
     options: AdapterOptions, environ: Mapping[str, str] | None = None
 ) -> InstrumentationSettings:
@@ -279,6 +288,7 @@ def settings_for_adapter(
             client_daily_limit_micros=options.daily_budget_limit,
             requested_micros=0,
             policy_mode=options.governance_policy.value,
+            limit_mode=daily_limit_mode(options),
         ),
         detail=DetailSettings(
             sampling_rate=options.sampling_rate, metrics=options.enable_detailed_monitoring

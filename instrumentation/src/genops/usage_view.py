@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
+from genops.config import daily_limit_mode
 from genops.experiment import Experiment, ExperimentCostSummary
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance_client import GovernanceUnavailable
@@ -93,6 +94,7 @@ class UsageView:
         return pb.ClientLimits(
             daily_limit_micros=options.daily_budget_limit,
             policy_mode=_MODES[options.governance_policy.value],
+            daily_limit_mode=_MODES[daily_limit_mode(options)],
         )
 
     def flush(self) -> None:

@@ -62,6 +62,8 @@ class BudgetState:
 class ClientLimits:
     daily_limit_micros: int = 0
     mode: str | None = None
+    # Mode of the client's own limit; None: ``mode``, else advisory.
+    limit_mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ class Policy:
                     name=f"client:{scope.team or '*'}/{scope.project or '*'}",
                     scope=own,
                     limit_micros=client.daily_limit_micros,
-                    mode=client.mode or "advisory",
+                    mode=client.limit_mode or client.mode or "advisory",
                     source="client",
                 )
             )

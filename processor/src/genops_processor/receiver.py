@@ -20,7 +20,7 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     async def Export(self, request, context: grpc.aio.ServicerContext):  # noqa: N802 (gRPC name)
         try:
             batch = decode_request(request)
-            if batch.usage or batch.artifacts or batch.ignored_spans:
+            if batch.spans or batch.ignored_spans:
                 await self._governance.ingest(batch)
         except Exception as error:
             _log.exception("ingest failed; the client will retry")

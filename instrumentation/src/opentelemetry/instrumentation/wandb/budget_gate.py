@@ -119,6 +119,7 @@ def _request(
         client_limits=pb.ClientLimits(
             daily_limit_micros=budget.client_daily_limit_micros,
             policy_mode=_MODES[budget.policy_mode],
+            daily_limit_mode=_MODES[budget.limit_mode],
         ),
         wandb_project=str(wandb_kwargs.get("project") or ""),
         wandb_run_name=str(wandb_kwargs.get("name") or ""),
