@@ -203,6 +203,17 @@ class ExportSettings:
         )
 
 
+def wandb_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """W&B's own variables (mode, API key, base URL) as set, for wandb to parse.
+
+    Read here only for diagnostics (setup validation); the instrumentation
+    never copies the key anywhere.
+    """
+    env = os.environ if environ is None else environ
+    names = ("WANDB_MODE", "WANDB_API_KEY", "WANDB_BASE_URL")
+    return {name: env[name] for name in names if _text(env, name)}
+
+
 def set_distro_defaults(environ: dict[str, str] | None = None) -> None:
     """Defaults for the SDK's own configurator, should a user choose that one."""
     env = os.environ if environ is None else environ

@@ -184,17 +184,15 @@ class _Inputs:
 def _wandb_settings() -> Any:
     """W&B's mode, API key and base URL, parsed by wandb itself.
 
-    TEMPORARY: ``wandb.Settings()`` does not read the environment (its ``mode``
-    is always "online" and its ``api_key`` None), so this reads the three
-    WANDB_* variables until genops.config offers a function for them.
+    ``wandb.Settings()`` alone does not read the environment, so the WANDB_*
+    variables come from :func:`genops.config.wandb_environment`.
     """
-    import os  # TEMPORARY, see above: the only os.environ read outside genops.config
-
     import wandb
 
-    names = ("WANDB_MODE", "WANDB_API_KEY", "WANDB_BASE_URL")
+    from genops.config import wandb_environment
+
     settings = wandb.Settings()
-    settings.update_from_env_vars({k: os.environ[k] for k in names if os.environ.get(k)})
+    settings.update_from_env_vars(wandb_environment())
     return settings
 
 
@@ -310,7 +308,11 @@ def _call_wandb_api(base_url: str, api_key: str | None) -> _Outcome:
     worker = threading.Thread(target=ask, name="genops-validate-wandb-api", daemon=True)
     worker.start()
     worker.join(_WANDB_API_TIMEOUT_S)
-    result = outcome[0] if outcome else _Outcome(FAILED, f"{base_url}: no answer in 10 s")
+    result = (
+        outcome[0]
+        if outcome
+        else _Outcome(FAILED, f"{base_url}: no answer in {_WANDB_API_TIMEOUT_S:g} s")
+    )
     if result.status == FAILED:
         fix = "check the network, WANDB_BASE_URL and the API key (`wandb login --verify`)"
         result = _Outcome(FAILED, result.message, fix)
@@ -365,10 +367,10 @@ def _check_processor(inputs: _Inputs) -> _Outcome:
 
 def _budget_request(inputs: _Inputs) -> pb.CheckBudgetRequest:
     """What a run started now would ask (same builder as the wandb.init gate), for $0."""
-    from opentelemetry.instrumentation.wandb.budget_gate import _request
+    from opentelemetry.instrumentation.wandb.budget_gate import budget_request
 
     budget = dataclasses.replace(inputs.settings.budget, requested_micros=0)
-    return _request(inputs.settings.attribution, budget, {"name": "genops-setup-validation"})
+    return budget_request(inputs.settings.attribution, budget, {"name": "genops-setup-validation"})
 
 
 def _budgets_text(budgets) -> str:
@@ -429,12 +431,6 @@ def _check_hardware(inputs: _Inputs) -> _Outcome:
     overrides = inputs.settings.hardware
     found = hardware.detect(overrides)
     if not found.gpu_count:
-        if overrides.gpu_type:
-            return _Outcome(
-                WARNING,
-                f"GENOPS_GPU_TYPE={overrides.gpu_type} but no GPU detected: priced as CPU only",
-                "also set GENOPS_GPU_COUNT",
-            )
         return _Outcome(
             PASSED, f"CPU only: {found.cpu_count} vCPUs (GPU source: {found.gpu_source})"
         )

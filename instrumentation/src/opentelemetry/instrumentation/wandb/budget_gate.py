@@ -46,7 +46,7 @@ class BudgetGate:
         budget = settings.budget
         if not budget.check_enabled:
             return None
-        request = _request(settings.attribution, budget, wandb_kwargs)
+        request = budget_request(settings.attribution, budget, wandb_kwargs)
         try:
             response = self.client(settings).check_budget(request)
         except (GovernanceUnavailable, grpc.RpcError) as error:
@@ -104,7 +104,7 @@ class BudgetGate:
         return None
 
 
-def _request(
+def budget_request(
     attribution: Mapping[str, str], budget: BudgetSettings, wandb_kwargs: Mapping[str, object]
 ) -> pb.CheckBudgetRequest:
     return pb.CheckBudgetRequest(

@@ -70,6 +70,8 @@ def detect(overrides: HardwareOverrides) -> Hardware:
     raw_type = overrides.gpu_type or (gpu_names[0] if gpu_names else "")
     gpu_type = normalise_gpu_name(raw_type) if raw_type else ""
     gpu_count = overrides.gpu_count if overrides.gpu_count is not None else len(gpu_names)
+    if overrides.gpu_type and overrides.gpu_count is None and not gpu_names:
+        gpu_count = 1  # a GPU type was named and none detected: the run holds one
     if overrides.gpu_type or overrides.gpu_count is not None:
         source = "env"
     return Hardware(
