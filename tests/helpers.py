@@ -193,6 +193,6 @@ def adapter_env(endpoint: str, home: Path, **extra: str) -> dict[str, str]:
 def last_json_line(stdout: str):
     import json
 
-    lines = [line for line in stdout.splitlines() if line.startswith(("{", "["))]
+    lines = [line for line in stdout.splitlines() if line.startswith(("{", "[", '"'))]
     assert lines, f"no JSON in output:\n{stdout}"
     return json.loads(lines[-1])

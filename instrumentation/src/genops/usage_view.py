@@ -98,7 +98,13 @@ class UsageView:
         )
 
     def flush(self) -> None:
-        """Push this process's spans to the processor so its answers include them."""
+        """Push this process's usage to the processor so its answers include it:
+        a heartbeat for every live run, then a flush of the span pipeline."""
+        from opentelemetry.instrumentation.wandb import WandbInstrumentor
+
+        tracker = WandbInstrumentor().tracker
+        if tracker is not None:
+            tracker.heartbeat_all()
         flush = getattr(trace.get_tracer_provider(), "force_flush", None)
         if flush is not None:
             try:

@@ -194,6 +194,8 @@ class RunTracker:
             usage.artifact_count += 1
             usage.declared_storage_micros += declared_micros
             index = usage.artifact_count
+        if declared_micros:
+            self._emit_heartbeat(usage)  # a cost was declared: tell the processor now
         rate = usage.options.artifact_sampling
         sampled = math.floor(index * rate) > math.floor((index - 1) * rate)
         if not (sampled or declared_micros or attr.ARTIFACT_GOVERNANCE_METADATA in extra):
