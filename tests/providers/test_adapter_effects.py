@@ -14,7 +14,7 @@ DETAIL = r"""
 import json, os, wandb
 from genops.providers.wandb import instrument_wandb
 adapter = instrument_wandb(
-    wandb_api_key="%(key)s", team="kw", project="detail", customer_id="c1",
+    wandb_api_key="__KEY__", team="kw", project="detail", customer_id="c1",
     cost_center="cc", environment="staging", tags={"priority": "high"},
     sampling_rate=0.5, enable_detailed_monitoring=True, debug_mode=True,
     workflow_context={"dag_id": "train_dag", "ds": "2026-11-29", "ti": object()},
@@ -30,14 +30,14 @@ for index in range(4):
     artifact.add_file(path)
     run.log_artifact(artifact)
 out = {
-    "key_in_settings": run._settings.api_key == "%(key)s",
-    "key_in_environ": any("%(key)s" in v for v in os.environ.values()),
-    "key_in_repr": "%(key)s" in repr(adapter) + repr(adapter.options),
+    "key_in_settings": run._settings.api_key == "__KEY__",
+    "key_in_environ": any("__KEY__" in v for v in os.environ.values()),
+    "key_in_repr": "__KEY__" in repr(adapter) + repr(adapter.options),
     "run_id": run.id,
 }
 run.finish()
 print(json.dumps(out))
-""" % {"key": API_KEY}
+""".replace("__KEY__", API_KEY)
 
 
 def ledger(processor, sql):
