@@ -42,6 +42,13 @@ def enter():
         ids["enter"] = x.experiment_id
 attempt("enter", enter)
 
+tight = instrument_wandb(team="t", project="left", daily_budget_limit=10.0,
+                         max_experiment_cost=50.0, governance_policy=POLICY)
+def enter_budget():
+    with tight.track_experiment_lifecycle("more-than-left", max_cost=20.0) as x:
+        ids["enter_budget"] = x.experiment_id
+attempt("enter_budget", enter_budget)
+
 def inside():
     with adapter.track_experiment_lifecycle("small", max_cost=5.0) as x:
         ids["inside"] = x.experiment_id
@@ -73,8 +80,12 @@ def run_policy(start_processor_with, tmp_path, policy):
 
 def test_enforced_raises_at_enter_at_run_start_and_past_max_cost(start_processor_with, tmp_path):
     processor, out, job = run_policy(start_processor_with, tmp_path, "enforced")
-    assert out["enter"] == out["inside"] == out["run_start"] == "raised"
+    assert out["enter"] == out["inside"] == out["run_start"] == out["enter_budget"] == "raised"
     assert "max_cost $30.00 is above max_experiment_cost $25.00" in out["enter_message"]
+    assert (
+        "max_cost $20.00 is above what budget 'client:t/left' has left today "
+        "($10.00 of $10.00)" in out["enter_budget_message"]
+    )
     assert "spent $6.00, past its max_cost $5.00" in out["inside_message"]
     assert "budget 'exhausted-project' exceeded: daily limit $0.00" in out["run_start_message"]
     assert "after_spend" not in out
@@ -84,7 +95,7 @@ def test_enforced_raises_at_enter_at_run_start_and_past_max_cost(start_processor
 
 def test_advisory_warns_everywhere_and_carries_on(start_processor_with, tmp_path):
     processor, out, job = run_policy(start_processor_with, tmp_path, "advisory")
-    assert out["enter"] == out["inside"] == out["run_start"] == "warned"
+    assert out["enter"] == out["inside"] == out["run_start"] == out["enter_budget"] == "warned"
     assert out["after_spend"] is True
     assert len(list((job / "wandb").glob("offline-run-*"))) == 1
     assert any("[advisory]" in v and "past its max_cost" in v for v in out["summary_inside"])
@@ -92,7 +103,7 @@ def test_advisory_warns_everywhere_and_carries_on(start_processor_with, tmp_path
 
 def test_audit_only_records_without_a_word(start_processor_with, tmp_path):
     processor, out, job = run_policy(start_processor_with, tmp_path, "audit_only")
-    assert out["enter"] == out["inside"] == out["run_start"] == "proceeded"
+    assert out["enter"] == out["inside"] == out["run_start"] == out["enter_budget"] == "proceeded"
     assert out["after_spend"] is True
     assert any("[audit_only]" in v and "past its max_cost" in v for v in out["summary_inside"])
     assert processor.stop() == 0
@@ -105,6 +116,7 @@ def test_audit_only_records_without_a_word(start_processor_with, tmp_path):
     assert run_decision[-1]["decision"] == "allow"
     assert run_decision[-1]["budget_name"] == "exhausted-project"
     assert "above max_experiment_cost" in experiments["too-big"]
+    assert "has left today" in experiments["more-than-left"]
 
 
 @pytest.mark.parametrize("policy", ["strict", "ENFORCE", ""])

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from genops.providers import wandb_validation
+from genops import setup_checks
 from genops.providers.wandb_validation import (
     Check,
     ValidationResult,
@@ -261,7 +261,7 @@ def test_a_check_that_raises_becomes_a_failed_check(env, monkeypatch):
     def broken(*_args, **_kwargs):
         raise RuntimeError("catalog exploded")
 
-    monkeypatch.setattr(wandb_validation.Catalog, "load", broken)
+    monkeypatch.setattr(setup_checks.Catalog, "load", broken)
     result = validate_setup(include_connectivity_tests=False)
     check = by_name(result)["price catalog"]
     assert check.status == "failed"

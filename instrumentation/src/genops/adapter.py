@@ -242,6 +242,8 @@ class GenOpsWandbAdapter:
             if policy is GovernancePolicy.ENFORCED:
                 raise ConcurrencyLimitExceeded(message)
             apply_policy(policy, message, None, self._recorder(experiment, "concurrency"))
+        if not self.options.enable_governance:
+            return  # no budget checks at all (runs are still attributed and priced)
         if experiment.max_cost_micros > limit:
             message = (
                 f"experiment '{experiment.name}' max_cost {format_usd(experiment.max_cost_micros)}"
@@ -257,8 +259,6 @@ class GenOpsWandbAdapter:
                 self._recorder(experiment, attr.EVENT_MAX_COST_EXCEEDED),
                 stacklevel=5,
             )
-        if not self.options.enable_governance:
-            return
         self._check_budget_at_enter(experiment)
 
     def _check_budget_at_enter(self, experiment: Experiment) -> None:
@@ -305,6 +305,8 @@ class GenOpsWandbAdapter:
 
     def _check_experiment_spend(self, experiment: Experiment, from_run_end: bool = False) -> None:
         """Spend past max_cost inside the block: the policy's action, once."""
+        if not self.options.enable_governance:
+            return
         spent = experiment.spend_micros()
         if spent <= experiment.max_cost_micros or experiment.over_budget:
             return

@@ -112,6 +112,13 @@ def count(value: Any, minimum: int) -> int:
     return number
 
 
+def timeout_seconds(value: Any) -> float:
+    number = positive(value)
+    if number > 60:
+        raise ValueError("must be at most 60 seconds")
+    return number
+
+
 def heartbeat_seconds(value: Any) -> float:
     number = positive(value)
     if number > 30:
@@ -283,7 +290,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "connection_timeout_seconds",
-        positive,
+        timeout_seconds,
         2.0,
         (*_env("connection_timeout_seconds"), "GENOPS_BUDGET_CHECK_TIMEOUT"),
         ("network.connection_timeout_seconds",),

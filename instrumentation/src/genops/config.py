@@ -267,14 +267,16 @@ def settings_for_adapter(
     env = os.environ if environ is None else environ
     base = InstrumentationSettings.from_env(env)
     attribution = dict(base.attribution)
-    for key, value in (
-        (attr.TEAM, options.team),
-        (attr.PROJECT, options.project),
-        (attr.CUSTOMER_ID, options.customer_id),
-        (attr.COST_CENTER, options.cost_center),
-        (attr.ENVIRONMENT, options.environment),
+    for key, name in (
+        (attr.TEAM, "team"),
+        (attr.PROJECT, "project"),
+        (attr.CUSTOMER_ID, "customer_id"),
+        (attr.COST_CENTER, "cost_center"),
+        (attr.ENVIRONMENT, "environment"),
     ):
-        if value:
+        value = getattr(options, name)
+        defaulted = options.sources.get(name, "default") == "default"
+        if value and not (defaulted and attribution.get(key)):
             attribution[key] = value
     target, secure = base.governance_target, base.governance_secure
     if options.endpoint:
