@@ -31,8 +31,18 @@ PRICES = {
     "A100-40GB": "2.745",
     "A100-80GB": "3.43",
     "H100": "6.88",
+    "H200": "5.408",
     "vcpu": "0.041",
 }
+OTHER_SKUS = [
+    "ram",
+    "storage-standard",
+    "storage-infrequent",
+    "storage-archive",
+    "storage-ssd",
+    "transfer-internal",
+    "transfer-external",
+]
 
 START_NS = 1_764_000_000_123_456_789
 
@@ -85,12 +95,14 @@ def catalog() -> Catalog:
 
 def test_default_catalog_loads_with_its_version_and_all_rows(catalog):
     assert catalog.version == "2026-11-default"
-    assert sorted(catalog.rows) == sorted([*PRICES, "ram", "storage-standard", "transfer-external"])
+    assert sorted(catalog.skus()) == sorted([*PRICES, *OTHER_SKUS])
+    assert catalog.default_region == "us-east-1"
+    assert {region for _, region in catalog.rows} == {"us-east-1"}
 
 
 def test_default_catalog_every_row_has_a_source_and_an_iso_date(catalog):
-    for sku, row in catalog.rows.items():
-        assert row.sku == sku
+    for (sku, region), row in catalog.rows.items():
+        assert (row.sku, row.region) == (sku, region)
         assert row.source.strip(), sku
         assert dt.date.fromisoformat(row.date).isoformat() == row.date, sku
         assert row.currency == "USD", sku
@@ -160,7 +172,7 @@ def _write_catalog(tmp_path: Path, rows: list[dict]) -> Path:
 def test_a_valid_catalog_file_loads(tmp_path):
     loaded = Catalog.load(_write_catalog(tmp_path, _valid_rows()))
     assert loaded.version == "t-1"
-    assert list(loaded.rows) == ["T4", "vcpu", "L4"]
+    assert [sku for sku, _ in loaded.rows] == ["T4", "vcpu", "L4"]
     assert loaded.get("vcpu").unit_price == Decimal("0.04")
     assert loaded.get("L4").date == "2026-01-01"
 

@@ -8,7 +8,9 @@ catalog ships as ``genops/catalogs/default.yaml``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, localcontext
 from importlib import resources
@@ -46,13 +48,25 @@ class CatalogRow:
     date: str
 
 
+# Rows with this region price every region (custom pricing models use it).
+ANY_REGION = "*"
+
+
 @dataclass(frozen=True)
 class Catalog:
-    version: str
-    rows: Mapping[str, CatalogRow]
+    """Rows keyed by (sku, region). ``default_region`` prices runs that name none."""
 
-    def get(self, sku: str) -> CatalogRow | None:
-        return self.rows.get(sku)
+    version: str
+    rows: Mapping[tuple[str, str], CatalogRow]
+    default_region: str = ""
+
+    def get(self, sku: str, region: str | None = None) -> CatalogRow | None:
+        """The row for a SKU in a region; never another region's price."""
+        where = region or self.default_region
+        return self.rows.get((sku, where)) or self.rows.get((sku, ANY_REGION))
+
+    def skus(self) -> set[str]:
+        return {sku for sku, _ in self.rows}
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Catalog:
@@ -70,13 +84,60 @@ class Catalog:
         if not isinstance(data, dict) or not data.get("version"):
             raise CatalogError(f"{origin}: needs a 'version' and 'rows'")
         currency = str(data.get("currency", "USD"))
-        rows: dict[str, CatalogRow] = {}
+        rows: dict[tuple[str, str], CatalogRow] = {}
         for index, raw in enumerate(data.get("rows") or []):
             row = _row(raw, currency, f"{origin}: rows[{index}]")
-            if row.sku in rows:
-                raise CatalogError(f"{origin}: rows[{index}].sku {row.sku!r} appears twice")
-            rows[row.sku] = row
-        return cls(version=str(data["version"]), rows=rows)
+            key = (row.sku, row.region)
+            if key in rows:
+                raise CatalogError(
+                    f"{origin}: rows[{index}].sku {row.sku!r} appears twice"
+                    + (f" in region {row.region}" if row.region else "")
+                )
+            rows[key] = row
+        return cls(
+            version=str(data["version"]),
+            rows=rows,
+            default_region=str(data.get("default_region", "")),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """The catalog as data (the inverse of from_dict), prices as strings."""
+        return {
+            "version": self.version,
+            "default_region": self.default_region,
+            "rows": [
+                {
+                    "sku": r.sku,
+                    "category": r.category,
+                    "unit": r.unit,
+                    "unit_price": str(r.unit_price),
+                    "currency": r.currency,
+                    "region": r.region,
+                    "source": r.source,
+                    "date": r.date,
+                }
+                for r in self.rows.values()
+            ],
+        }
+
+    def overlaid(self, extra: Iterable[CatalogRow], label: str) -> Catalog:
+        """This catalog with rows added or replaced; its version names the content."""
+        rows = dict(self.rows)
+        for row in extra:
+            rows[(row.sku, row.region)] = row
+        digest = hashlib.sha256(
+            json.dumps(
+                sorted(
+                    [list(k) + [str(v.unit_price), v.category, v.unit] for k, v in rows.items()]
+                ),
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()[:12]
+        return Catalog(
+            version=f"{self.version}+{label}-{digest}",
+            rows=rows,
+            default_region=self.default_region,
+        )
 
 
 def _row(raw: object, currency: str, where: str) -> CatalogRow:
