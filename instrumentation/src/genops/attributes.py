@@ -92,6 +92,12 @@ ARTIFACT_COST_ESTIMATE_MICROS = "genops.artifact.cost_estimate_micros"
 # Pricing -----------------------------------------------------------------------
 # The catalog version the client expects its usage to be priced with (optional).
 CATALOG_VERSION = "genops.catalog.version"
+REGION = "genops.region"  # where the run ran (catalog rows are per region)
+STORAGE_TIER = "genops.storage.tier"  # standard | infrequent | archive | ssd
+STORAGE_RETENTION_DAYS = "genops.storage.retention_days"  # how long artifacts are kept
+CAPACITY_TYPE = "genops.hw.capacity_type"  # on-demand | spot
+# Hash of the run's W&B config at its end: identical configs run again are waste.
+CONFIG_HASH = "wandb.config.hash"
 
 # Run status values -------------------------------------------------------------
 STATUS_RUNNING = "running"

@@ -29,6 +29,11 @@ GENOPS_DAILY_BUDGET_LIMIT       a daily limit in USD the client declares;  (unse
 GENOPS_MAX_EXPERIMENT_COST      USD a run asks for at its start            0
 GENOPS_GOVERNANCE_POLICY        ``audit_only`` / ``advisory`` /            (unset)
                                 ``enforced``; only tightens the policy
+GENOPS_REGION                   region the run's prices come from          catalog's
+GENOPS_STORAGE_TIER             standard / infrequent / archive / ssd      standard
+GENOPS_ARTIFACT_RETENTION_DAYS  days artifacts are kept (storage cost)     30
+GENOPS_CAPACITY_TYPE            on-demand / spot                           on-demand
+GENOPS_CATALOG_VERSION          the catalog version to be priced with      processor's
 ==============================  =========================================  ==========
 
 An invalid value raises :class:`ConfigError` naming the variable and where it
@@ -131,8 +136,9 @@ class InstrumentationSettings:
     heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
     budget: BudgetSettings = BudgetSettings()
     detail: DetailSettings = DetailSettings()
-    # Span attributes added by the adapter (tags, workflow).
-    labels: Mapping[str, str] = field(default_factory=dict)
+    # Span attributes for every run: pricing context (region, storage tier,
+    # retention, capacity type, catalog version) and the adapter's tags/workflow.
+    labels: Mapping[str, object] = field(default_factory=dict)
     wandb_api_key: Secret | None = None
 
     @classmethod
@@ -150,6 +156,7 @@ class InstrumentationSettings:
             target, secure = parse_grpc_target(env[source].strip(), source)
         return cls(
             attribution=_attribution(env),
+            labels=_pricing_labels(env),
             hardware=HardwareOverrides(
                 gpu_type=_text(env, "GENOPS_GPU_TYPE"),
                 gpu_count=_int(env, "GENOPS_GPU_COUNT", minimum=0),
@@ -281,7 +288,7 @@ def settings_for_adapter(
     target, secure = base.governance_target, base.governance_secure
     if options.endpoint:
         target, secure = parse_grpc_target(options.endpoint, "endpoint")
-    labels = {}
+    labels = dict(base.labels)
     if options.tags:
         labels[attr.TAGS] = json.dumps(dict(options.tags), sort_keys=True)
     if options.workflow_context:
@@ -405,6 +412,38 @@ def process_start_ns() -> int | None:
 
     age_s = max(0.0, uptime_s - started_after_boot_s)
     return time.time_ns() - int(age_s * 1e9)
+
+
+STORAGE_TIERS = ("standard", "infrequent", "archive", "ssd")
+CAPACITY_TYPES = ("on-demand", "spot")
+
+
+def _pricing_labels(env: Mapping[str, str]) -> dict[str, object]:
+    """What the processor needs to price a run besides its usage."""
+    labels: dict[str, object] = {}
+    for key, var in (
+        (attr.REGION, "GENOPS_REGION"),
+        (attr.CATALOG_VERSION, "GENOPS_CATALOG_VERSION"),
+    ):
+        if _text(env, var):
+            labels[key] = _text(env, var)
+    tier = _choice(env, "GENOPS_STORAGE_TIER", STORAGE_TIERS)
+    if tier:
+        labels[attr.STORAGE_TIER] = tier
+    capacity = _text(env, "GENOPS_CAPACITY_TYPE")
+    if capacity:
+        if capacity.lower() not in CAPACITY_TYPES:
+            raise ConfigError(
+                "GENOPS_CAPACITY_TYPE",
+                "environment",
+                capacity,
+                f"expected one of {', '.join(CAPACITY_TYPES)}",
+            )
+        labels[attr.CAPACITY_TYPE] = capacity.lower()
+    days = _int(env, "GENOPS_ARTIFACT_RETENTION_DAYS", minimum=1)
+    if days is not None:
+        labels[attr.STORAGE_RETENTION_DAYS] = days
+    return labels
 
 
 def _attribution(env: Mapping[str, str]) -> dict[str, str]:

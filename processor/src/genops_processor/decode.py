@@ -109,6 +109,13 @@ def _usage(record: SpanRecord, a: Mapping[str, object]) -> UsageEvent:
             tags_json=_str(a, attr.TAGS),
             workflow_json=_str(a, attr.WORKFLOW),
             metrics_last_json=_str(a, attr.METRICS_LAST),
+            region=_str(a, attr.REGION),
+            storage_tier=_str(a, attr.STORAGE_TIER),
+            retention_days=_int(a, attr.STORAGE_RETENTION_DAYS),
+            capacity_type=_str(a, attr.CAPACITY_TYPE),
+            wandb_mode=_str(a, attr.WANDB_MODE),
+            catalog_version=_str(a, attr.CATALOG_VERSION),
+            config_hash=_str(a, attr.CONFIG_HASH),
         ),
     )
 

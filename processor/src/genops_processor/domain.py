@@ -70,12 +70,21 @@ class SpanRecord:
 
 @dataclass(frozen=True)
 class RunLabels:
-    """What the adapter adds to a run: experiment, tags, workflow, sampled metrics."""
+    """What the client says about a run besides its usage: experiment, tags,
+    workflow, sampled metrics, and what pricing needs (region, storage tier and
+    retention, capacity type, W&B mode, the catalog version it expects)."""
 
     experiment_id: str = ""
     tags_json: str = ""
     workflow_json: str = ""
     metrics_last_json: str = ""
+    region: str = ""
+    storage_tier: str = ""
+    retention_days: int = 0
+    capacity_type: str = ""
+    wandb_mode: str = ""
+    catalog_version: str = ""
+    config_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -160,6 +169,7 @@ class RunState:
     cost_micros: int = 0
     unpriced_skus: tuple[str, ...] = field(default_factory=tuple)
     labels: RunLabels = RunLabels()
+    violations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from genops_processor.budgets import (
 from genops_processor.domain import Batch, RunState, Scope
 from genops_processor.ingest import IngestResult
 from genops_processor.metrics import ProcessorMetrics
-from genops_processor.pricing import Catalog
+from genops_processor.pricing import CatalogSource
 
 _log = logging.getLogger(__name__)
 
@@ -47,13 +47,13 @@ class Governance:
     def __init__(
         self,
         storage: store.Storage,
-        catalog: Catalog,
+        catalogs: CatalogSource,
         policy: Policy,
         metrics: ProcessorMetrics | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.storage = storage
-        self.catalog = catalog
+        self.catalogs = catalogs
         self.policy = policy
         self.metrics = metrics or ProcessorMetrics()
         self.clock = clock
@@ -61,7 +61,7 @@ class Governance:
 
     async def ingest(self, batch: Batch) -> IngestResult:
         """Store a decoded request; returns once it is committed."""
-        result = await asyncio.wrap_future(self.storage.ingest(batch, self.catalog))
+        result = await asyncio.wrap_future(self.storage.ingest(batch, self.catalogs))
         self.metrics.observe_ingest(batch, result)
         return result
 

@@ -16,8 +16,8 @@ import pyarrow as pa
 
 from genops_processor import ledger
 from genops_processor.domain import ArtifactEvent, Batch, CostLine, ExperimentEvent, RunState
-from genops_processor.pricing import Catalog
-from genops_processor.queries import RUN_COLUMNS, row_to_state, state_to_row
+from genops_processor.pricing import CatalogSource
+from genops_processor.queries import RUN_COLUMNS, runs_by_key, state_to_row
 
 RUN_TYPES = {
     "final": pa.bool_(),
@@ -33,6 +33,8 @@ RUN_TYPES = {
     "cost_micros": pa.int64(),
     "unpriced_skus": pa.list_(pa.string()),
     "declared_storage_micros": pa.int64(),
+    "retention_days": pa.int32(),
+    "violations": pa.list_(pa.string()),
 }
 
 
@@ -45,13 +47,13 @@ class IngestResult:
     previous_final: dict[str, bool]
 
 
-def ingest_batch(conn: Any, batch: Batch, catalog: Catalog) -> IngestResult:
+def ingest_batch(conn: Any, batch: Batch, catalogs: CatalogSource) -> IngestResult:
     records = {(s.trace_id, s.span_id): s for s in batch.spans}
     if not records:
         return IngestResult(0, 0, (), {}, {})
     conn.begin()
     try:
-        result = _ingest_in_transaction(conn, batch, records, catalog)
+        result = _ingest_in_transaction(conn, batch, records, catalogs)
         conn.commit()
         return result
     except BaseException:
@@ -68,7 +70,9 @@ def ingest_batch(conn: Any, batch: Batch, catalog: Catalog) -> IngestResult:
             conn.unregister(name)
 
 
-def _ingest_in_transaction(conn, batch: Batch, records: dict, catalog: Catalog) -> IngestResult:
+def _ingest_in_transaction(
+    conn, batch: Batch, records: dict, catalogs: CatalogSource
+) -> IngestResult:
     incoming = pa.table(
         {
             "trace_id": [k[0] for k in records],
@@ -96,10 +100,10 @@ def _ingest_in_transaction(conn, batch: Batch, records: dict, catalog: Catalog) 
     events = _unique_new(batch.usage, new)
     artifacts = _unique_new(batch.artifacts, new)
     states = _load_runs(conn, {e.span.run_key for e in events})
-    changed, lines = ledger.apply_events(states, events, catalog)
+    changed, lines = ledger.apply_events(states, events, catalogs)
     if changed:
-        _write_runs(conn, changed.values())
-        _write_lines(conn, changed.keys(), lines, catalog.version)
+        write_runs(conn, changed.values())
+        write_lines(conn, changed.values(), lines)
     if artifacts:
         _write_artifacts(conn, artifacts)
     experiments = _unique_new(batch.experiments, new)
@@ -126,32 +130,31 @@ def _unique_new(events: Sequence, new: set) -> list:
 
 
 def _load_runs(conn, keys: set[str]) -> dict[str, RunState]:
-    if not keys:
-        return {}
-    rows = conn.execute(
-        f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_key IN (SELECT unnest(?))",
-        [sorted(keys)],
-    ).fetchall()
-    return {row[0]: row_to_state(row) for row in rows}
+    return runs_by_key(conn, sorted(keys))
 
 
-def _write_runs(conn, states: Iterable[RunState]) -> None:
+def write_runs(conn, states: Iterable[RunState]) -> None:
     rows = [state_to_row(s) for s in states]
     columns = {
         name: pa.array([r[i] for r in rows], RUN_TYPES.get(name, pa.string()))
         for i, name in enumerate(RUN_COLUMNS)
     }
     conn.register("changed_runs", pa.table(columns))
-    conn.execute("INSERT OR REPLACE INTO runs SELECT * FROM changed_runs")
+    try:
+        conn.execute("INSERT OR REPLACE INTO runs SELECT * FROM changed_runs")
+    finally:
+        conn.unregister("changed_runs")
 
 
-def _write_lines(conn, keys: Iterable[str], lines: dict[str, list[CostLine]], version: str):
-    keys = sorted(keys)
+def write_lines(conn, states: Iterable[RunState], lines: dict[str, list[CostLine]]) -> None:
+    """Replace each run's lines of the catalog version that priced it (others stay)."""
+    states = list(states)
+    keys = [f"{s.run_key}|{s.catalog_version}" for s in states]
     conn.execute(
-        "DELETE FROM cost_lines WHERE catalog_version = ? AND run_key IN (SELECT unnest(?))",
-        [version, keys],
+        "DELETE FROM cost_lines WHERE run_key || '|' || catalog_version IN (SELECT unnest(?))",
+        [keys],
     )
-    flat = [line for key in keys for line in lines.get(key, [])]
+    flat = [line for s in states for line in lines.get(s.run_key, [])]
     if not flat:
         return
     table = pa.table(

@@ -12,7 +12,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from genops_processor.domain import CostLine, RunLabels, RunState, UsageEvent
-from genops_processor.pricing import Catalog, price_run, total_micros
+from genops_processor.pricing import (
+    Catalog,
+    CatalogSource,
+    price_run,
+    total_micros,
+    unpriced_violations,
+)
 
 
 def merge(state: RunState | None, event: UsageEvent) -> RunState:
@@ -53,21 +59,26 @@ def merge(state: RunState | None, event: UsageEvent) -> RunState:
 
 
 def _merge_labels(old: RunLabels, new: RunLabels) -> RunLabels:
-    return RunLabels(
-        experiment_id=new.experiment_id or old.experiment_id,
-        tags_json=new.tags_json or old.tags_json,
-        workflow_json=new.workflow_json or old.workflow_json,
-        metrics_last_json=new.metrics_last_json or old.metrics_last_json,
-    )
+    """Field by field, the newer value unless it is empty."""
+    merged = {
+        name: getattr(new, name) or getattr(old, name) for name in RunLabels.__dataclass_fields__
+    }
+    return RunLabels(**merged)
 
 
 def apply_events(
-    states: Mapping[str, RunState], events: Iterable[UsageEvent], catalog: Catalog
+    states: Mapping[str, RunState],
+    events: Iterable[UsageEvent],
+    catalogs: CatalogSource | Catalog,
 ) -> tuple[dict[str, RunState], dict[str, list[CostLine]]]:
     """Merge events into the given run states; price every run that changed.
 
+    Each run is priced with the catalog version it declared, else the default;
+    a declared version the processor does not know prices nothing (a violation).
     Returns the changed states (cost filled in) and their cost lines.
     """
+    if isinstance(catalogs, Catalog):
+        catalogs = CatalogSource(catalogs)
     changed: dict[str, RunState] = {}
     for event in events:
         key = event.span.run_key
@@ -75,12 +86,24 @@ def apply_events(
         changed[key] = merge(current, event)
     lines: dict[str, list[CostLine]] = {}
     for key, state in changed.items():
-        run_lines = price_run(state, catalog)
-        lines[key] = run_lines
-        changed[key] = replace(
-            state,
-            cost_micros=total_micros(run_lines),
-            unpriced_skus=tuple(line.sku for line in run_lines if not line.priced),
-            catalog_version=catalog.version,
-        )
+        changed[key], lines[key] = price(state, catalogs)
     return changed, lines
+
+
+def price(state: RunState, catalogs: CatalogSource) -> tuple[RunState, list[CostLine]]:
+    """A run's cost lines under the catalog it asks for, and the state that sums them."""
+    wanted = state.labels.catalog_version
+    catalog = catalogs.get(wanted) if wanted else catalogs.default
+    if catalog is None:
+        violation = f"unknown catalog version {wanted!r}: nothing priced"
+        return replace(
+            state, cost_micros=0, unpriced_skus=(), catalog_version=wanted, violations=(violation,)
+        ), []
+    run_lines = price_run(state, catalog)
+    return replace(
+        state,
+        cost_micros=total_micros(run_lines),
+        unpriced_skus=tuple(line.sku for line in run_lines if not line.priced),
+        catalog_version=catalog.version,
+        violations=unpriced_violations(run_lines, state.labels.region or catalog.default_region),
+    ), run_lines

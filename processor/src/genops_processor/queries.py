@@ -43,6 +43,14 @@ RUN_COLUMNS = (
     "tags",
     "workflow",
     "metrics_last",
+    "region",
+    "storage_tier",
+    "retention_days",
+    "capacity_type",
+    "wandb_mode",
+    "declared_catalog",
+    "config_hash",
+    "violations",
 )
 
 
@@ -63,6 +71,16 @@ def list_runs(conn: Any, scope: Scope | None = None, limit: int = 0) -> list[Run
     if limit > 0:
         sql += f" LIMIT {int(limit)}"
     return [row_to_state(row) for row in conn.execute(sql, params).fetchall()]
+
+
+def runs_by_key(conn: Any, keys: Sequence[str]) -> dict[str, RunState]:
+    if not keys:
+        return {}
+    rows = conn.execute(
+        f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_key IN (SELECT unnest(?))",
+        [list(keys)],
+    ).fetchall()
+    return {row[0]: row_to_state(row) for row in rows}
 
 
 def cost_lines(conn: Any, run_key: str) -> list[dict[str, Any]]:
@@ -115,6 +133,14 @@ def state_to_row(s: RunState) -> tuple:
         s.labels.tags_json,
         s.labels.workflow_json,
         s.labels.metrics_last_json,
+        s.labels.region,
+        s.labels.storage_tier,
+        s.labels.retention_days,
+        s.labels.capacity_type,
+        s.labels.wandb_mode,
+        s.labels.catalog_version,
+        s.labels.config_hash,
+        list(s.violations),
     )
 
 
@@ -158,7 +184,15 @@ def row_to_state(r: Sequence) -> RunState:
             tags_json=r[28] or "",
             workflow_json=r[29] or "",
             metrics_last_json=r[30] or "",
+            region=r[31] or "",
+            storage_tier=r[32] or "",
+            retention_days=r[33] or 0,
+            capacity_type=r[34] or "",
+            wandb_mode=r[35] or "",
+            catalog_version=r[36] or "",
+            config_hash=r[37] or "",
         ),
+        violations=tuple(r[38] or ()),
     )
 
 

@@ -17,11 +17,12 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from prometheus_client import start_http_server
 
 from genops.governance.v1 import governance_pb2_grpc
+from genops_processor import catalog_store
 from genops_processor.api import GovernanceApi
 from genops_processor.budgets import Policy
 from genops_processor.governance import Clock, Governance, utc_now
 from genops_processor.metrics import ProcessorMetrics
-from genops_processor.pricing import Catalog
+from genops_processor.pricing import Catalog, CatalogSource
 from genops_processor.receiver import TraceReceiver
 from genops_processor.settings import ProcessorSettings
 from genops_processor.storage import Storage
@@ -49,11 +50,12 @@ class RunningProcessor:
 
 
 async def start(settings: ProcessorSettings, clock: Clock = utc_now) -> RunningProcessor:
-    catalog = Catalog.load(settings.catalog_path)
+    catalogs = CatalogSource(Catalog.load(settings.catalog_path))
     policy = Policy.load(settings.policy_path)
     storage = Storage(settings.db_path).open()
     metrics = ProcessorMetrics()
-    governance = Governance(storage, catalog, policy, metrics, clock)
+    catalogs.known.update(storage.call(catalog_store.load_registered))
+    governance = Governance(storage, catalogs, policy, metrics, clock)
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),

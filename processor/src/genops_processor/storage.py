@@ -21,7 +21,7 @@ import duckdb
 
 from genops_processor import ingest
 from genops_processor.domain import Batch
-from genops_processor.pricing import Catalog
+from genops_processor.pricing import CatalogSource
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,7 +42,15 @@ CREATE TABLE IF NOT EXISTS runs (
     artifact_files BIGINT, artifact_count BIGINT, sequence BIGINT,
     catalog_version VARCHAR, cost_micros BIGINT, unpriced_skus VARCHAR[],
     declared_storage_micros BIGINT, experiment_id VARCHAR, tags VARCHAR, workflow VARCHAR,
-    metrics_last VARCHAR);
+    metrics_last VARCHAR, region VARCHAR, storage_tier VARCHAR, retention_days INTEGER,
+    capacity_type VARCHAR, wandb_mode VARCHAR, declared_catalog VARCHAR, config_hash VARCHAR,
+    violations VARCHAR[]);
+CREATE TABLE IF NOT EXISTS catalogs (
+    version VARCHAR PRIMARY KEY, body VARCHAR NOT NULL, registered_at TIMESTAMPTZ,
+    origin VARCHAR);
+CREATE TABLE IF NOT EXISTS audit_events (
+    event_id VARCHAR PRIMARY KEY, at TIMESTAMPTZ, kind VARCHAR, actor VARCHAR,
+    detail VARCHAR);
 CREATE TABLE IF NOT EXISTS cost_lines (
     run_key VARCHAR NOT NULL, sku VARCHAR NOT NULL, category VARCHAR, unit VARCHAR,
     quantity DECIMAL(38, 12), unit_price DECIMAL(18, 9), amount_micros BIGINT,
@@ -143,6 +151,6 @@ class Storage:
             conn.close()
 
     # -- operations (each returns a fn for the writer thread) -------------------------
-    def ingest(self, batch: Batch, catalog: Catalog) -> concurrent.futures.Future:
+    def ingest(self, batch: Batch, catalogs: CatalogSource) -> concurrent.futures.Future:
         """Store a batch in one transaction; the future resolves after the commit."""
-        return self.submit(lambda conn: ingest.ingest_batch(conn, batch, catalog))
+        return self.submit(lambda conn: ingest.ingest_batch(conn, batch, catalogs))

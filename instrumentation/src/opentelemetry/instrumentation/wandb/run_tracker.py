@@ -54,6 +54,7 @@ class RunUsage:
     artifact_files: int = 0
     artifact_count: int = 0
     declared_storage_micros: int = 0
+    config_hash: str = ""
     sequence: int = 0
     options: RunOptions = RunOptions()
     metrics_last: dict[str, float] = field(default_factory=dict)
@@ -84,6 +85,8 @@ class RunUsage:
             }
             if self.metrics_last:
                 result[attr.METRICS_LAST] = json.dumps(self.metrics_last, sort_keys=True)
+            if self.config_hash:
+                result[attr.CONFIG_HASH] = self.config_hash
             return result
 
 

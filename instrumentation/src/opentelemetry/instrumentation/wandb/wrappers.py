@@ -9,6 +9,8 @@ value (:class:`genops.config.ConfigError`) and a budget denial
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import sys
@@ -132,6 +134,9 @@ def traced_finish(tracker: RunTracker) -> Wrapper:
     def wrapper(wrapped, instance, args, kwargs):
         exit_code = kwargs.get("exit_code", args[0] if args else None)
         error = _handled_exception()
+        usage = tracker.get(run_id_of(instance))
+        if usage is not None:
+            usage.config_hash = config_hash(instance)
         try:
             return wrapped(*args, **kwargs)
         finally:
@@ -142,6 +147,16 @@ def traced_finish(tracker: RunTracker) -> Wrapper:
                 _log.warning("genops: could not close a W&B run's span", exc_info=True)
 
     return wrapper
+
+
+def config_hash(run: Any) -> str:
+    """A stable hash of the run's W&B config ("" when it cannot be read)."""
+    try:
+        config = run.config.as_dict()
+        text = json.dumps(config, sort_keys=True, default=str)
+    except Exception:
+        return ""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def artifact_size(artifact: Any) -> tuple[int, int]:
