@@ -112,7 +112,7 @@ def detect(
             if max(deviations) <= tolerance:
                 continue
         expected = round(median)  # half-even, like the ledger's money
-        for run, deviation in zip(members, deviations):
+        for run, deviation in zip(members, deviations, strict=True):
             if deviation <= tolerance:
                 continue
             score = deviation / scale

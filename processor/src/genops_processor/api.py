@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import grpc
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops_processor.budgets import BudgetState, ClientLimits
+from genops_processor.catalog_store import CatalogConflict
 from genops_processor.domain import RunState, Scope
 from genops_processor.governance import Governance
+from genops_processor.pricing import Catalog, CatalogError
 from genops_processor.queries import ExperimentRecord
 
 MODE_TO_PB = {
@@ -82,6 +85,66 @@ class GovernanceApi(pb_grpc.GovernanceServiceServicer):
         if record is None:
             return pb.GetExperimentResponse(found=False)
         return pb.GetExperimentResponse(found=True, experiment=experiment_to_pb(record))
+
+    async def RegisterCatalog(self, request: pb.RegisterCatalogRequest, context):  # noqa: N802
+        catalog = await _catalog_from_json(request.catalog_json, context)
+        try:
+            created = await self._governance.register_catalog(catalog, request.origin or "client")
+        except CatalogConflict as error:
+            await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(error))
+        return pb.RegisterCatalogResponse(version=catalog.version, created=created)
+
+    async def ListCatalogVersions(self, request, context):  # noqa: N802
+        totals = await self._governance.catalog_versions()
+        return pb.ListCatalogVersionsResponse(
+            versions=[
+                pb.CatalogVersionTotal(
+                    version=t.version,
+                    runs=t.runs,
+                    priced_micros=t.priced_micros,
+                    unpriced_lines=t.unpriced_lines,
+                    current=t.current,
+                )
+                for t in totals
+            ]
+        )
+
+    async def Reprice(self, request: pb.RepriceRequest, context):  # noqa: N802
+        catalog = await _catalog_from_json(request.catalog_json, context)
+        since = None
+        if request.since:
+            try:
+                since = _parse_since(request.since)
+            except ValueError as error:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"since: {error}")
+        try:
+            async for update in self._governance.reprice(catalog, since, request.actor or "api"):
+                if isinstance(update, tuple):
+                    yield pb.RepriceProgress(done=update[0], total=update[1])
+                else:
+                    yield pb.RepriceProgress(
+                        done=update.runs,
+                        total=update.runs,
+                        finished=True,
+                        catalog_version=update.catalog_version,
+                        before_micros=update.before_micros,
+                        after_micros=update.after_micros,
+                        audit_event_id=update.audit_event_id,
+                    )
+        except CatalogConflict as error:
+            await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(error))
+
+
+async def _catalog_from_json(text: str, context) -> Catalog:
+    try:
+        return Catalog.from_dict(json.loads(text), "catalog")
+    except (ValueError, CatalogError) as error:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid catalog: {error}")
+
+
+def _parse_since(text: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def client_limits_from_pb(limits: pb.ClientLimits) -> ClientLimits:
@@ -174,6 +237,8 @@ def run_to_pb(run: RunState) -> pb.RunSummary:
         experiment_id=run.labels.experiment_id,
         tags_json=run.labels.tags_json,
         declared_cost_micros=run.usage.declared_storage_micros,
+        violations=list(run.violations),
+        region=run.labels.region,
     )
 
 

@@ -58,12 +58,12 @@ def audit(conn: Any, kind: str, actor: str, detail: dict[str, Any], now: dt.date
 
 
 def audit_events(conn: Any, kind: str | None = None) -> list[dict[str, Any]]:
-    sql = "SELECT event_id, at, kind, actor, detail FROM audit_events"
+    sql = "SELECT event_id, occurred_at, kind, actor, detail FROM audit_events"
     params: list[Any] = []
     if kind:
         sql += " WHERE kind = ?"
         params.append(kind)
-    rows = conn.execute(sql + " ORDER BY at", params).fetchall()
+    rows = conn.execute(sql + " ORDER BY occurred_at", params).fetchall()
     return [
         {"event_id": r[0], "at": r[1], "kind": r[2], "actor": r[3], "detail": json.loads(r[4])}
         for r in rows

@@ -10,14 +10,18 @@ zero ("no-history"). The fit is a small normal-equations solve (at most 8
 parameters) in plain Python, and is deterministic.
 
 Intervals come from the residuals. A day's interval is the point forecast
-plus or minus a Student-t quantile times the residual standard error, the
-exact OLS prediction interval: it is inflated by the parameter uncertainty at
-that day (the leverage of an extrapolated trend grows with the horizon). The
-total's interval is an interval for the sum, not the sum of daily intervals:
-its variance adds the daily noise over the horizon, inflated for positive
-lag-1 autocorrelation of the residuals (runs of high days), to the
-uncertainty of the fitted sum. Costs are never negative, so every bound is
-clipped at zero and rounded to integer micro-dollars.
+plus or minus a Student-t quantile (residual degrees of freedom) times the
+residual standard error, inflated by the parameter uncertainty at that day
+(the OLS prediction interval: an extrapolated trend's leverage grows with the
+horizon). Costs tend to be noisier when they are higher, so the noise may
+grow with the level: ``sd = sigma * (level / reference) ** gamma``, where
+gamma in [0, 1] is the slope of log|residual| on log(fitted level) (0 for
+additive noise, 1 for multiplicative), and sigma is estimated from the
+rescaled residuals. The total's interval is an interval for the sum, not the
+sum of daily intervals: its variance adds the horizon's noise, inflated for
+positive lag-1 autocorrelation of the residuals (runs of high days), to the
+variance of the fitted sum. Costs are never negative: every bound is clipped
+at zero and rounded to integer micro-dollars.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ class _Fit:
     method: str
     beta: list[float]
     inverse: list[list[float]]  # (X'X)^-1
-    sigma: float  # residual standard error
+    sigma: float  # residual standard error at the reference level
     df: int  # residual degrees of freedom (0: sigma is a guess, use the normal)
     rho: float  # lag-1 autocorrelation of the residuals, clamped to [0, MAX]
     gamma: float  # noise grows as level**gamma (0: constant, 1: proportional)
@@ -181,7 +185,7 @@ def _heteroscedasticity(fitted: list[float], resid: list[float]) -> tuple[float,
     ]
     if len(pairs) < SEASONAL_MIN_DAYS:
         return 0.0, floor, floor
-    xs, ys = zip(*pairs, strict=True)
+    xs = [a for a, _ in pairs]
     x_mean = statistics.fmean(xs)
     sxx = sum((v - x_mean) ** 2 for v in xs)
     level = math.exp(x_mean)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from genops_processor import decisions, queries
+from genops_processor import catalog_store, decisions, queries, repricing
 from genops_processor import storage as store
 from genops_processor.budgets import (
     BudgetState,
@@ -26,7 +26,7 @@ from genops_processor.budgets import (
 from genops_processor.domain import Batch, RunState, Scope
 from genops_processor.ingest import IngestResult
 from genops_processor.metrics import ProcessorMetrics
-from genops_processor.pricing import CatalogSource
+from genops_processor.pricing import Catalog, CatalogSource
 
 _log = logging.getLogger(__name__)
 
@@ -123,6 +123,42 @@ class Governance:
         return await asyncio.wrap_future(
             self.storage.submit(lambda conn: queries.experiment(conn, experiment_id))
         )
+
+    async def register_catalog(self, catalog: Catalog, origin: str) -> bool:
+        def job(conn) -> bool:
+            created = catalog_store.register(conn, catalog, origin, self.clock())
+            self.catalogs.add(catalog)
+            return created
+
+        return await asyncio.wrap_future(self.storage.submit(job))
+
+    async def catalog_versions(self) -> list[queries.VersionTotal]:
+        return await asyncio.wrap_future(self.storage.submit(queries.catalog_version_totals))
+
+    async def reprice(
+        self, catalog: Catalog, since: dt.datetime | None, actor: str
+    ) -> AsyncIterator[tuple[int, int] | repricing.RepriceResult]:
+        """Progress tuples (done, total), then the result."""
+        loop = asyncio.get_running_loop()
+        updates: asyncio.Queue = asyncio.Queue()
+
+        def progress(done: int, total: int) -> None:
+            loop.call_soon_threadsafe(updates.put_nowait, (done, total))
+
+        def job(conn):
+            result = repricing.reprice(conn, catalog, since, actor, self.clock(), progress)
+            self.catalogs.add(catalog)
+            return result
+
+        future = asyncio.wrap_future(self.storage.submit(job))
+        while not future.done() or not updates.empty():
+            getter = asyncio.ensure_future(updates.get())
+            await asyncio.wait({getter, future}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield getter.result()
+            else:
+                getter.cancel()
+        yield await future
 
     def _status_job(self, scope: Scope | None):
         budgets = [b for b in self.policy.budgets if scope is None or b.matches(scope)]

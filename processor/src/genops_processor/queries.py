@@ -289,3 +289,23 @@ def list_runs_of_experiment(conn: Any, experiment_id: str) -> list[RunState]:
 
 def _ns(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1_000_000_000)
+
+
+@dataclass(frozen=True)
+class VersionTotal:
+    version: str
+    runs: int
+    priced_micros: int
+    unpriced_lines: int
+    current: bool
+
+
+def catalog_version_totals(conn: Any) -> list[VersionTotal]:
+    rows = conn.execute(
+        "SELECT l.catalog_version, count(DISTINCT l.run_key), "
+        "COALESCE(SUM(l.amount_micros), 0), count(*) FILTER (WHERE NOT l.priced), "
+        "bool_or(r.catalog_version = l.catalog_version) "
+        "FROM cost_lines l LEFT JOIN runs r ON r.run_key = l.run_key "
+        "GROUP BY l.catalog_version ORDER BY l.catalog_version"
+    ).fetchall()
+    return [VersionTotal(r[0], int(r[1]), int(r[2]), int(r[3]), bool(r[4])) for r in rows]

@@ -39,6 +39,8 @@ def run_row(run: pb.RunSummary) -> dict[str, object]:
         "cost_usd": _json_usd(run.cost_micros),
         "cost_micros": run.cost_micros,
         "unpriced_skus": list(run.unpriced_skus),
+        "violations": list(run.violations),
+        "region": run.region,
         "catalog_version": run.catalog_version,
     }
 
@@ -90,6 +92,11 @@ def print_tables(runs: Sequence[pb.RunSummary], console: Console | None = None) 
     ):
         console.print(_totals(title, runs, key))
     console.print(f"Total: {format_usd(sum(r.cost_micros for r in runs))} over {len(runs)} run(s)")
+    flagged = [(run, v) for run in runs for v in run.violations]
+    if flagged:
+        console.print(f"[bold red]Violations ({len(flagged)})[/bold red]")
+        for run, violation in flagged:
+            console.print(f"  {run.run_id or run.run_key[:12]}: {violation}")
 
 
 def _totals(title: str, runs: Sequence[pb.RunSummary], key) -> Table:

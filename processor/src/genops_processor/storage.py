@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS catalogs (
     version VARCHAR PRIMARY KEY, body VARCHAR NOT NULL, registered_at TIMESTAMPTZ,
     origin VARCHAR);
 CREATE TABLE IF NOT EXISTS audit_events (
-    event_id VARCHAR PRIMARY KEY, at TIMESTAMPTZ, kind VARCHAR, actor VARCHAR,
+    event_id VARCHAR PRIMARY KEY, occurred_at TIMESTAMPTZ, kind VARCHAR, actor VARCHAR,
     detail VARCHAR);
 CREATE TABLE IF NOT EXISTS cost_lines (
     run_key VARCHAR NOT NULL, sku VARCHAR NOT NULL, category VARCHAR, unit VARCHAR,

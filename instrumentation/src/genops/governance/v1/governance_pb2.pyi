@@ -126,7 +126,7 @@ class ListRunsRequest(_message.Message):
     def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class RunSummary(_message.Message):
-    __slots__ = ("run_key", "run_id", "run_name", "wandb_project", "scope", "status", "started_at", "ended_at", "duration_ns", "log_calls", "artifact_bytes", "artifact_files", "cost_micros", "unpriced_skus", "gpu_type", "gpu_count", "cpu_count", "catalog_version", "experiment_id", "tags_json", "declared_cost_micros")
+    __slots__ = ("run_key", "run_id", "run_name", "wandb_project", "scope", "status", "started_at", "ended_at", "duration_ns", "log_calls", "artifact_bytes", "artifact_files", "cost_micros", "unpriced_skus", "gpu_type", "gpu_count", "cpu_count", "catalog_version", "experiment_id", "tags_json", "declared_cost_micros", "violations", "region")
     RUN_KEY_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +148,8 @@ class RunSummary(_message.Message):
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     TAGS_JSON_FIELD_NUMBER: _ClassVar[int]
     DECLARED_COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
     run_key: str
     run_id: str
     run_name: str
@@ -169,7 +171,9 @@ class RunSummary(_message.Message):
     experiment_id: str
     tags_json: str
     declared_cost_micros: int
-    def __init__(self, run_key: _Optional[str] = ..., run_id: _Optional[str] = ..., run_name: _Optional[str] = ..., wandb_project: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., status: _Optional[str] = ..., started_at: _Optional[str] = ..., ended_at: _Optional[str] = ..., duration_ns: _Optional[int] = ..., log_calls: _Optional[int] = ..., artifact_bytes: _Optional[int] = ..., artifact_files: _Optional[int] = ..., cost_micros: _Optional[int] = ..., unpriced_skus: _Optional[_Iterable[str]] = ..., gpu_type: _Optional[str] = ..., gpu_count: _Optional[int] = ..., cpu_count: _Optional[int] = ..., catalog_version: _Optional[str] = ..., experiment_id: _Optional[str] = ..., tags_json: _Optional[str] = ..., declared_cost_micros: _Optional[int] = ...) -> None: ...
+    violations: _containers.RepeatedScalarFieldContainer[str]
+    region: str
+    def __init__(self, run_key: _Optional[str] = ..., run_id: _Optional[str] = ..., run_name: _Optional[str] = ..., wandb_project: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., status: _Optional[str] = ..., started_at: _Optional[str] = ..., ended_at: _Optional[str] = ..., duration_ns: _Optional[int] = ..., log_calls: _Optional[int] = ..., artifact_bytes: _Optional[int] = ..., artifact_files: _Optional[int] = ..., cost_micros: _Optional[int] = ..., unpriced_skus: _Optional[_Iterable[str]] = ..., gpu_type: _Optional[str] = ..., gpu_count: _Optional[int] = ..., cpu_count: _Optional[int] = ..., catalog_version: _Optional[str] = ..., experiment_id: _Optional[str] = ..., tags_json: _Optional[str] = ..., declared_cost_micros: _Optional[int] = ..., violations: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
     __slots__ = ("runs",)
@@ -257,3 +261,71 @@ class GetExperimentResponse(_message.Message):
     found: bool
     experiment: ExperimentSummary
     def __init__(self, found: _Optional[bool] = ..., experiment: _Optional[_Union[ExperimentSummary, _Mapping]] = ...) -> None: ...
+
+class RegisterCatalogRequest(_message.Message):
+    __slots__ = ("catalog_json", "origin")
+    CATALOG_JSON_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    catalog_json: str
+    origin: str
+    def __init__(self, catalog_json: _Optional[str] = ..., origin: _Optional[str] = ...) -> None: ...
+
+class RegisterCatalogResponse(_message.Message):
+    __slots__ = ("version", "created")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    created: bool
+    def __init__(self, version: _Optional[str] = ..., created: _Optional[bool] = ...) -> None: ...
+
+class ListCatalogVersionsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CatalogVersionTotal(_message.Message):
+    __slots__ = ("version", "runs", "priced_micros", "unpriced_lines", "current")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    PRICED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    UNPRICED_LINES_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    runs: int
+    priced_micros: int
+    unpriced_lines: int
+    current: bool
+    def __init__(self, version: _Optional[str] = ..., runs: _Optional[int] = ..., priced_micros: _Optional[int] = ..., unpriced_lines: _Optional[int] = ..., current: _Optional[bool] = ...) -> None: ...
+
+class ListCatalogVersionsResponse(_message.Message):
+    __slots__ = ("versions",)
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[CatalogVersionTotal]
+    def __init__(self, versions: _Optional[_Iterable[_Union[CatalogVersionTotal, _Mapping]]] = ...) -> None: ...
+
+class RepriceRequest(_message.Message):
+    __slots__ = ("catalog_json", "since", "actor")
+    CATALOG_JSON_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    catalog_json: str
+    since: str
+    actor: str
+    def __init__(self, catalog_json: _Optional[str] = ..., since: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class RepriceProgress(_message.Message):
+    __slots__ = ("done", "total", "finished", "catalog_version", "before_micros", "after_micros", "audit_event_id")
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_MICROS_FIELD_NUMBER: _ClassVar[int]
+    AFTER_MICROS_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    done: int
+    total: int
+    finished: bool
+    catalog_version: str
+    before_micros: int
+    after_micros: int
+    audit_event_id: str
+    def __init__(self, done: _Optional[int] = ..., total: _Optional[int] = ..., finished: _Optional[bool] = ..., catalog_version: _Optional[str] = ..., before_micros: _Optional[int] = ..., after_micros: _Optional[int] = ..., audit_event_id: _Optional[str] = ...) -> None: ...

@@ -59,6 +59,21 @@ class GovernanceServiceStub:
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetExperimentRequest.SerializeToString,
                 response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetExperimentResponse.FromString,
                 _registered_method=True)
+        self.RegisterCatalog = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/RegisterCatalog',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RegisterCatalogRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RegisterCatalogResponse.FromString,
+                _registered_method=True)
+        self.ListCatalogVersions = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/ListCatalogVersions',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListCatalogVersionsRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListCatalogVersionsResponse.FromString,
+                _registered_method=True)
+        self.Reprice = channel.unary_stream(
+                '/genops.governance.v1.GovernanceService/Reprice',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceProgress.FromString,
+                _registered_method=True)
 
 
 class GovernanceServiceServicer:
@@ -99,6 +114,27 @@ class GovernanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterCatalog(self, request, context):
+        """Make a client's catalog version known, so its runs are priced with it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCatalogVersions(self, request, context):
+        """Totals per catalog version in the ledger (re-pricing keeps every version).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Reprice(self, request, context):
+        """Price stored usage again under a catalog; streams progress, then the result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GovernanceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -126,6 +162,21 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
                     servicer.GetExperiment,
                     request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetExperimentRequest.FromString,
                     response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetExperimentResponse.SerializeToString,
+            ),
+            'RegisterCatalog': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterCatalog,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RegisterCatalogRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RegisterCatalogResponse.SerializeToString,
+            ),
+            'ListCatalogVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCatalogVersions,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListCatalogVersionsRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListCatalogVersionsResponse.SerializeToString,
+            ),
+            'Reprice': grpc.unary_stream_rpc_method_handler(
+                    servicer.Reprice,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceProgress.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -263,6 +314,87 @@ class GovernanceService:
             '/genops.governance.v1.GovernanceService/GetExperiment',
             genops_dot_governance_dot_v1_dot_governance__pb2.GetExperimentRequest.SerializeToString,
             genops_dot_governance_dot_v1_dot_governance__pb2.GetExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterCatalog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/RegisterCatalog',
+            genops_dot_governance_dot_v1_dot_governance__pb2.RegisterCatalogRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.RegisterCatalogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCatalogVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/ListCatalogVersions',
+            genops_dot_governance_dot_v1_dot_governance__pb2.ListCatalogVersionsRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.ListCatalogVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reprice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/Reprice',
+            genops_dot_governance_dot_v1_dot_governance__pb2.RepriceRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.RepriceProgress.FromString,
             options,
             channel_credentials,
             insecure,
