@@ -17,6 +17,7 @@ SPAN_RUN = "wandb.run"  # from wandb.init to the run's finish
 SPAN_HEARTBEAT = "wandb.run.heartbeat"  # periodic, child of the run span
 SPAN_ARTIFACT = "wandb.artifact"  # one per Run.log_artifact, child of the run span
 SPAN_EXPERIMENT = "genops.experiment"  # one per track_experiment_lifecycle block
+SPAN_COST_LINE = "genops.cost_line"  # a cost the user added (experiment.add_*_cost)
 
 # Attribution (from GENOPS_* and OTEL_RESOURCE_ATTRIBUTES) --------------------
 TEAM = "genops.team"
@@ -103,3 +104,9 @@ CONFIG_HASH = "wandb.config.hash"
 STATUS_RUNNING = "running"
 STATUS_FINISHED = "finished"
 STATUS_FAILED = "failed"
+
+# A cost line the user added (experiment.add_compute_cost and friends) --------------
+COST_SKU = "genops.cost.sku"
+COST_CATEGORY = "genops.cost.category"  # compute | storage | data_transfer
+COST_QUANTITY = "genops.cost.quantity"  # decimal text, in COST_UNIT
+COST_UNIT = "genops.cost.unit"

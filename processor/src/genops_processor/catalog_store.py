@@ -32,7 +32,7 @@ def register(conn: Any, catalog: Catalog, origin: str, now: dt.datetime) -> bool
     body = json.dumps(catalog.to_dict(), sort_keys=True)
     row = conn.execute("SELECT body FROM catalogs WHERE version = ?", [catalog.version]).fetchone()
     if row is not None:
-        if Catalog.from_dict(json.loads(row[0]), "stored") != catalog:
+        if _prices(Catalog.from_dict(json.loads(row[0]), "stored")) != _prices(catalog):
             raise CatalogConflict(
                 f"catalog version {catalog.version!r} is registered with other prices"
             )
@@ -68,3 +68,8 @@ def audit_events(conn: Any, kind: str | None = None) -> list[dict[str, Any]]:
         {"event_id": r[0], "at": r[1], "kind": r[2], "actor": r[3], "detail": json.loads(r[4])}
         for r in rows
     ]
+
+
+def _prices(catalog: Catalog) -> dict:
+    """What a version stands for: its prices (dates and sources may be restated)."""
+    return {key: (row.unit_price, row.category, row.unit) for key, row in catalog.rows.items()}

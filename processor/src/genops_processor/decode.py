@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -21,6 +22,7 @@ from genops_processor.domain import (
     Batch,
     ExperimentEvent,
     HardwareUse,
+    ManualCostEvent,
     RunLabels,
     RunUsage,
     Scope,
@@ -33,6 +35,7 @@ _KINDS = {
     attr.SPAN_HEARTBEAT: "heartbeat",
     attr.SPAN_ARTIFACT: "artifact",
     attr.SPAN_EXPERIMENT: "experiment",
+    attr.SPAN_COST_LINE: "cost_line",
 }
 
 
@@ -40,6 +43,7 @@ def decode_request(request: ExportTraceServiceRequest) -> Batch:
     usage: list[UsageEvent] = []
     artifacts: list[ArtifactEvent] = []
     experiments: list[ExperimentEvent] = []
+    manual: list[ManualCostEvent] = []
     ignored = 0
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:
@@ -61,6 +65,8 @@ def decode_request(request: ExportTraceServiceRequest) -> Batch:
                 )
                 if kind == "artifact":
                     artifacts.append(_artifact(record, attributes))
+                elif kind == "cost_line":
+                    manual.append(_manual_cost(record, attributes))
                 elif kind == "experiment":
                     experiments.append(_experiment(record, attributes, _violations(span)))
                 else:
@@ -69,6 +75,7 @@ def decode_request(request: ExportTraceServiceRequest) -> Batch:
         usage=tuple(usage),
         artifacts=tuple(artifacts),
         experiments=tuple(experiments),
+        manual_costs=tuple(manual),
         ignored_spans=ignored,
     )
 
@@ -154,6 +161,27 @@ def _experiment(
         estimated_cost_micros=_int(a, attr.EXPERIMENT_ESTIMATED_COST_MICROS),
         error=_str(a, attr.RUN_ERROR),
         violations=violations,
+    )
+
+
+def _manual_cost(record: SpanRecord, a: Mapping[str, object]) -> ManualCostEvent:
+    try:
+        quantity = Decimal(_str(a, attr.COST_QUANTITY) or "0")
+    except InvalidOperation:
+        quantity = Decimal(0)
+    if not quantity.is_finite() or quantity < 0:
+        quantity = Decimal(0)
+    return ManualCostEvent(
+        span=record,
+        experiment_id=_str(a, attr.EXPERIMENT_ID),
+        run_id=_str(a, attr.WANDB_RUN_ID),
+        scope=_scope(a),
+        sku=_str(a, attr.COST_SKU),
+        category=_str(a, attr.COST_CATEGORY),
+        quantity=quantity,
+        unit=_str(a, attr.COST_UNIT),
+        catalog_version=_str(a, attr.CATALOG_VERSION),
+        region=_str(a, attr.REGION),
     )
 
 

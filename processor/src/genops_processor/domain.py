@@ -117,6 +117,22 @@ class ArtifactEvent:
 
 
 @dataclass(frozen=True)
+class ManualCostEvent:
+    """A cost the user added (experiment.add_compute_cost and friends)."""
+
+    span: SpanRecord
+    experiment_id: str
+    run_id: str
+    scope: Scope
+    sku: str
+    category: str
+    quantity: Decimal
+    unit: str
+    catalog_version: str
+    region: str
+
+
+@dataclass(frozen=True)
 class ExperimentEvent:
     """An experiment span (adapter.track_experiment_lifecycle), sent when it ends."""
 
@@ -179,6 +195,7 @@ class Batch:
     usage: tuple[UsageEvent, ...] = ()
     artifacts: tuple[ArtifactEvent, ...] = ()
     experiments: tuple[ExperimentEvent, ...] = ()
+    manual_costs: tuple[ManualCostEvent, ...] = ()
     ignored_spans: int = 0
 
     @property
@@ -187,4 +204,5 @@ class Batch:
             tuple(e.span for e in self.usage)
             + tuple(a.span for a in self.artifacts)
             + tuple(x.span for x in self.experiments)
+            + tuple(m.span for m in self.manual_costs)
         )

@@ -14,8 +14,15 @@ from typing import Any
 
 import pyarrow as pa
 
-from genops_processor import ledger
-from genops_processor.domain import ArtifactEvent, Batch, CostLine, ExperimentEvent, RunState
+from genops_processor import ledger, pricing
+from genops_processor.domain import (
+    ArtifactEvent,
+    Batch,
+    CostLine,
+    ExperimentEvent,
+    ManualCostEvent,
+    RunState,
+)
 from genops_processor.pricing import CatalogSource
 from genops_processor.queries import RUN_COLUMNS, runs_by_key, state_to_row
 
@@ -109,6 +116,9 @@ def _ingest_in_transaction(
     experiments = _unique_new(batch.experiments, new)
     if experiments:
         _write_experiments(conn, experiments)
+    manual = _unique_new(batch.manual_costs, new)
+    if manual:
+        _write_manual_costs(conn, manual, catalogs)
     return IngestResult(
         new_spans=len(new),
         duplicate_spans=len(records) - len(new),
@@ -222,3 +232,30 @@ def _write_experiments(conn, experiments: Sequence[ExperimentEvent]) -> None:
     )
     conn.register("new_experiments", table)
     conn.execute("INSERT OR REPLACE INTO experiments SELECT * FROM new_experiments")
+
+
+def _write_manual_costs(conn, events: Sequence[ManualCostEvent], catalogs: CatalogSource):
+    priced = [(event, pricing.price_manual(event, catalogs)) for event in events]
+    table = pa.table(
+        {
+            "trace_id": [e.span.trace_id for e, _ in priced],
+            "span_id": [e.span.span_id for e, _ in priced],
+            "experiment_id": [e.experiment_id for e, _ in priced],
+            "run_id": [e.run_id for e, _ in priced],
+            **{key: [e.scope.as_dict()[key] for e, _ in priced] for key in _SCOPE_COLUMNS},
+            "sku": [e.sku for e, _ in priced],
+            "category": [line.category for _, line in priced],
+            "unit": [line.unit for _, line in priced],
+            "quantity": pa.array([e.quantity for e, _ in priced], pa.decimal128(38, 12)),
+            "unit_price": pa.array([line.unit_price for _, line in priced], pa.decimal128(18, 9)),
+            "amount_micros": pa.array([line.amount_micros for _, line in priced], pa.int64()),
+            "priced": [line.priced for _, line in priced],
+            "catalog_version": [line.catalog_version for _, line in priced],
+            "at_ns": pa.array([e.span.end_ns for e, _ in priced], pa.int64()),
+        }
+    )
+    conn.register("new_manual", table)
+    conn.execute("INSERT OR IGNORE INTO manual_costs SELECT * FROM new_manual")
+
+
+_SCOPE_COLUMNS = ("team", "project", "customer_id", "cost_center", "environment")

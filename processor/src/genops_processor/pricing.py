@@ -21,7 +21,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from genops.catalog import Catalog, CatalogError, CatalogRow, device_cost_micros
 from genops.money import MICROS_PER_USD
-from genops_processor.domain import NS_PER_HOUR, CostLine, RunState
+from genops_processor.domain import NS_PER_HOUR, CostLine, ManualCostEvent, RunState
 
 __all__ = [
     "Catalog",
@@ -174,6 +174,27 @@ def _line(state, sku, category, unit, quantity, row: CatalogRow | None, amount, 
         catalog_source=row.source if row else "",
         catalog_date=row.date if row else "",
         as_of_ns=state.usage.as_of_ns,
+    )
+
+
+def price_manual(event: ManualCostEvent, catalogs: CatalogSource) -> CostLine:
+    """A user-added line: quantity x the unit price of its SKU (unpriced if unknown)."""
+    catalog = catalogs.get(event.catalog_version) if event.catalog_version else None
+    catalog = catalog or catalogs.default
+    row = catalog.get(event.sku, event.region or None)
+    amount = None if row is None else usd_micros(event.quantity * row.unit_price)
+    return CostLine(
+        run_key=event.experiment_id,
+        sku=event.sku,
+        category=row.category if row else event.category,
+        unit=row.unit if row else event.unit,
+        quantity=_quantity(event.quantity),
+        unit_price=row.unit_price if row else None,
+        amount_micros=amount,
+        catalog_version=catalog.version,
+        catalog_source=row.source if row else "",
+        catalog_date=row.date if row else "",
+        as_of_ns=event.span.end_ns,
     )
 
 

@@ -55,10 +55,25 @@ RUN_COLUMNS = (
 
 
 def spend_query(conn: Any, budget: Budget, since: dt.datetime) -> int:
-    where, params = scope_filter(budget.scope)
-    params.append(int(since.timestamp() * 1_000_000_000))
+    """Committed spend in a scope since a time: run costs plus user-added cost lines."""
+    return _run_cost_since(conn, budget.scope, since) + manual_cost_since(conn, budget.scope, since)
+
+
+def _run_cost_since(conn: Any, scope: Scope, since: dt.datetime) -> int:
+    where, params = scope_filter(scope)
+    params.append(_ns(since))
     row = conn.execute(
         f"SELECT COALESCE(SUM(cost_micros), 0) FROM runs WHERE {where} AND as_of_ns >= ?",
+        params,
+    ).fetchone()
+    return int(row[0])
+
+
+def manual_cost_since(conn: Any, scope: Scope, since: dt.datetime) -> int:
+    where, params = scope_filter(scope)
+    params.append(_ns(since))
+    row = conn.execute(
+        f"SELECT COALESCE(SUM(amount_micros), 0) FROM manual_costs WHERE {where} AND at_ns >= ?",
         params,
     ).fetchone()
     return int(row[0])
@@ -214,7 +229,8 @@ def usage_since(conn: Any, scope: Scope, since: dt.datetime) -> UsageToday:
         f"FROM runs WHERE {where} AND as_of_ns >= ?",
         params,
     ).fetchone()
-    return UsageToday(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+    manual = manual_cost_since(conn, scope, since)
+    return UsageToday(int(row[0]) + manual, int(row[1]), int(row[2]), int(row[3]))
 
 
 @dataclass(frozen=True)
@@ -242,16 +258,31 @@ def experiment(conn: Any, experiment_id: str) -> ExperimentRecord | None:
         "FROM experiments WHERE experiment_id = ?",
         [experiment_id],
     ).fetchone()
-    if row is None and not runs:
+    has_manual = conn.execute(
+        "SELECT count(*) FROM manual_costs WHERE experiment_id = ?", [experiment_id]
+    ).fetchone()[0]
+    if row is None and not runs and not has_manual:
         return None
-    categories = dict(
-        conn.execute(
-            "SELECT l.category, SUM(l.amount_micros) FROM cost_lines l JOIN runs r "
-            "ON l.run_key = r.run_key AND l.catalog_version = r.catalog_version "
-            "WHERE r.experiment_id = ? AND l.priced GROUP BY l.category",
+    categories: dict[str, int] = {}
+    for category, micros in conn.execute(
+        "SELECT l.category, SUM(l.amount_micros) FROM cost_lines l JOIN runs r "
+        "ON l.run_key = r.run_key AND l.catalog_version = r.catalog_version "
+        "WHERE r.experiment_id = ? AND l.priced GROUP BY l.category "
+        "UNION ALL SELECT category, SUM(amount_micros) FROM manual_costs "
+        "WHERE experiment_id = ? AND priced GROUP BY category",
+        [experiment_id, experiment_id],
+    ).fetchall():
+        categories[category] = categories.get(category, 0) + int(micros)
+    unpriced = [
+        f"unpriced: no price for '{sku}' (added by hand) in catalog {version}"
+        for sku, version in conn.execute(
+            "SELECT sku, catalog_version FROM manual_costs WHERE experiment_id = ? "
+            "AND NOT priced ORDER BY at_ns",
             [experiment_id],
         ).fetchall()
-    )
+    ]
+    if row is None and not runs:
+        row = ("", "", "running", "", "", "", "", "", 0, 0, 0, 0, "[]")
     if row is None:  # runs seen, the experiment span not yet (it is sent at exit)
         first = runs[-1]
         row = (
@@ -277,7 +308,7 @@ def experiment(conn: Any, experiment_id: str) -> ExperimentRecord | None:
         end_ns=row[11] or 0,
         runs=tuple(runs),
         cost_by_category={str(k): int(v) for k, v in categories.items()},
-        violations=tuple(json.loads(row[12] or "[]")),
+        violations=tuple(json.loads(row[12] or "[]")) + tuple(unpriced),
     )
 
 

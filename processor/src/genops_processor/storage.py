@@ -45,6 +45,13 @@ CREATE TABLE IF NOT EXISTS runs (
     metrics_last VARCHAR, region VARCHAR, storage_tier VARCHAR, retention_days INTEGER,
     capacity_type VARCHAR, wandb_mode VARCHAR, declared_catalog VARCHAR, config_hash VARCHAR,
     violations VARCHAR[]);
+CREATE TABLE IF NOT EXISTS manual_costs (
+    trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, experiment_id VARCHAR,
+    run_id VARCHAR, team VARCHAR, project VARCHAR, customer_id VARCHAR, cost_center VARCHAR,
+    environment VARCHAR, sku VARCHAR, category VARCHAR, unit VARCHAR,
+    quantity DECIMAL(38, 12), unit_price DECIMAL(18, 9), amount_micros BIGINT,
+    priced BOOLEAN, catalog_version VARCHAR, at_ns BIGINT,
+    PRIMARY KEY (trace_id, span_id));
 CREATE TABLE IF NOT EXISTS catalogs (
     version VARCHAR PRIMARY KEY, body VARCHAR NOT NULL, registered_at TIMESTAMPTZ,
     origin VARCHAR);
