@@ -25,6 +25,7 @@ IN_SCOPE = {
     5: "Pattern 4: Artifact Governance",
     6: "Automatic Cost Tracking",
     8: "Budget Management",
+    17: "Custom Cost Models",
     29: '❌ "GenOps validation failed"',
     30: '❌ "Cost tracking not working"',
     31: "Slow experiment initialization",

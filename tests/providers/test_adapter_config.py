@@ -13,6 +13,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -369,7 +370,7 @@ def test_unknown_section_names_it_and_the_file(tmp_path):
     assert (caught.value.key, caught.value.source) == ("security", file_source(path))
     assert str(caught.value) == (
         f"invalid security='security' (from config file {path}): unknown section; "
-        "expected one of wandb, governance, observability, network"
+        "expected one of wandb, governance, observability, network, pricing"
     )
 
 
@@ -559,7 +560,7 @@ def test_no_api_key_is_none():
 
 @pytest.mark.parametrize(
     "keyword, owner",
-    [("pricing_model", "the cost engine"), ("require_approval", "budget approvals")],
+    [("require_approval", "budget approvals"), ("production_config", "production configuration")],
 )
 def test_deferred_keywords_raise_type_error_naming_them(keyword, owner):
     expected = f"^keyword '{keyword}' is not yet supported \\(it comes with {owner}\\)$"
@@ -703,3 +704,20 @@ def test_default_environment_does_not_hide_the_resource_attribute(tmp_path):
     assert settings_for_adapter(options, environ).attribution[attr.ENVIRONMENT] == "prod"
     chosen = resolve_adapter_options({"team": "t", "environment": "staging"}, environ)
     assert settings_for_adapter(chosen, environ).attribution[attr.ENVIRONMENT] == "staging"
+
+
+def test_pricing_model_from_the_config_file(tmp_path):
+    home_config(
+        tmp_path, {"pricing": {"compute_rates": {"gpu_x": 2.5}, "storage_rates": {"cold": "0.001"}}}
+    )
+    options = resolve_adapter_options({}, {"HOME": str(tmp_path)})
+    catalog = options.pricing_model.catalog
+    assert catalog.get("gpu_x").unit_price == Decimal("2.5")
+    assert catalog.get("storage-cold").unit_price == Decimal("0.001")
+    assert options.sources["pricing_model"].startswith("config file ")
+
+
+def test_a_bad_rate_in_the_config_file_names_it(tmp_path):
+    home_config(tmp_path, {"pricing": {"compute_rates": {"gpu_x": "cheap"}}})
+    with pytest.raises(ConfigError, match=r"compute_rates\['gpu_x'\]"):
+        resolve_adapter_options({}, {"HOME": str(tmp_path)})

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 from genops import attributes as attr
@@ -82,7 +83,9 @@ class GenOpsWandbAdapter:
         self._experiments: dict[str, Experiment] = {}
         self._finished: dict[str, Experiment] = {}
         self._tracer = None
-        self._catalog: Catalog | None = None
+        pricing = self.options.pricing_model
+        self._catalog: Catalog = pricing.catalog if pricing is not None else Catalog.load()
+        self._catalog_registered = pricing is None
         self._closed = False
         self._client = GovernanceClient(
             self._settings.governance_target,
@@ -93,6 +96,7 @@ class GenOpsWandbAdapter:
         )
         self.usage = UsageView(self)
         self._alerts = CostAlerts(self.options.enable_cost_alerts)
+        self._register_catalog()
 
     # -- identity -------------------------------------------------------------------
     team = property(lambda self: self.options.team)
@@ -139,6 +143,7 @@ class GenOpsWandbAdapter:
         return labels
 
     def prepare_init_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        self._register_catalog()
         experiment = self._innermost_experiment()
         if experiment is not None and experiment.over_budget:
             raise BudgetExceededError(
@@ -420,10 +425,74 @@ class GenOpsWandbAdapter:
             context.set_process_wide(None)
 
     # -- helpers ------------------------------------------------------------------------------
+    def _register_catalog(self) -> None:
+        """Make a custom pricing model's catalog known to the processor (once)."""
+        if self._catalog_registered:
+            return
+        try:
+            self._client.register_catalog(
+                json.dumps(self._catalog.to_dict()), f"adapter team={self.team}"
+            )
+            self._catalog_registered = True
+        except GovernanceUnavailable as error:
+            _log.warning(
+                "genops: could not register pricing model %s (%s); will retry",
+                self._catalog.version,
+                error,
+            )
+
+    def _add_manual_cost(
+        self, experiment: Experiment, sku: str, category: str, quantity: Decimal, unit: str
+    ) -> float:
+        """Price a hand-added line locally, send it to the processor, check max_cost."""
+        from decimal import ROUND_HALF_EVEN
+
+        from opentelemetry import trace
+
+        from genops.experiment import ManualLine
+
+        row = self._catalog.get(sku, self._settings.labels.get(attr.REGION))
+        amount = None
+        if row is not None:
+            dollars = quantity * row.unit_price * 1_000_000
+            amount = int(dollars.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+        else:
+            experiment.record_violation(
+                attr.EVENT_UNPRICED,
+                self.governance_policy.value,
+                f"no price for '{sku}' in catalog {self._catalog.version}",
+            )
+        line = ManualLine(
+            sku,
+            row.category if row else category,
+            quantity,
+            row.unit if row else unit,
+            row.unit_price if row else None,
+            amount,
+        )
+        with experiment._lock:
+            experiment.manual_lines.append(line)
+        self._register_catalog()
+        tracer = self._tracer or trace.get_tracer("genops.adapter")
+        attributes = {k: v for k, v in self._settings.attribution.items() if v}
+        attributes.update(
+            {
+                attr.EXPERIMENT_ID: experiment.experiment_id,
+                attr.COST_SKU: sku,
+                attr.COST_CATEGORY: line.category,
+                attr.COST_QUANTITY: str(quantity),
+                attr.COST_UNIT: line.unit,
+                attr.CATALOG_VERSION: self._catalog.version,
+            }
+        )
+        if attr.REGION in self._settings.labels:
+            attributes[attr.REGION] = self._settings.labels[attr.REGION]
+        tracer.start_span(attr.SPAN_COST_LINE, attributes=attributes).end()
+        self._check_experiment_spend(experiment)
+        return (amount or 0) / 1_000_000
+
     def _local_run_cost(self, usage: Any) -> int:
-        """Duration x devices x default catalog rates, plus declared costs."""
-        if self._catalog is None:
-            self._catalog = Catalog.load()
+        """Duration x devices x the adapter's catalog rates, plus declared costs."""
         static = usage.static_attributes
         duration = max(0, time.time_ns() - usage.compute_start_ns)
         total = usage.declared_storage_micros

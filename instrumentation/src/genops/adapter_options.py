@@ -20,7 +20,6 @@ Parser = Callable[[Any], Any]
 # naming it, never a silent no-op.
 DEFERRED_KEYWORDS = MappingProxyType(
     {
-        "pricing_model": "the cost engine",
         "require_approval": "budget approvals",
         "production_config": "production configuration",
         "region": "data residency",
@@ -143,6 +142,17 @@ def labels(value: Any) -> Mapping[str, str]:
     if not isinstance(value, Mapping):
         raise ValueError("expected a mapping of names to values")
     return MappingProxyType({str(k): str(v) for k, v in value.items()})
+
+
+def pricing_model(value: Any) -> Any:
+    """A CustomPricingModel, or the mapping of its three rate tables."""
+    from genops.providers.wandb_pricing import CustomPricingModel
+
+    if value is None or isinstance(value, CustomPricingModel):
+        return value
+    if isinstance(value, Mapping):
+        return CustomPricingModel.from_config(value)
+    raise ValueError("expected a CustomPricingModel or a mapping of rate tables")
 
 
 def workflow(value: Any) -> Mapping[str, str]:
@@ -310,10 +320,12 @@ OPTIONS: tuple[Option, ...] = (
         ("network.retry_backoff_factor",),
     ),
     Option("workflow_context", workflow, MappingProxyType({}), (), ()),
+    Option("pricing_model", pricing_model, None, (), ("pricing",)),
 )
 OPTIONS_BY_NAME = MappingProxyType({o.name: o for o in OPTIONS})
 KEYWORDS = tuple(o.name for o in OPTIONS if o.keyword)
-FILE_SECTIONS = ("wandb", "governance", "observability", "network")
+FILE_SECTIONS = ("wandb", "governance", "observability", "network", "pricing")
+PRICING_KEYS = ("compute_rates", "storage_rates", "data_transfer_rates")
 
 
 @dataclass(frozen=True)
@@ -363,4 +375,5 @@ class AdapterOptions:
     retry_attempts: int
     retry_backoff_factor: float
     workflow_context: Mapping[str, str]
+    pricing_model: Any
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

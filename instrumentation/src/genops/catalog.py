@@ -122,7 +122,10 @@ class Catalog:
 
     def overlaid(self, extra: Iterable[CatalogRow], label: str) -> Catalog:
         """This catalog with rows added or replaced; its version names the content."""
-        rows = dict(self.rows)
+        extra = list(extra)
+        overridden = {row.sku for row in extra if row.region == ANY_REGION}
+        # A row for every region replaces the SKU's regional rows.
+        rows = {key: row for key, row in self.rows.items() if key[0] not in overridden}
         for row in extra:
             rows[(row.sku, row.region)] = row
         digest = hashlib.sha256(

@@ -65,6 +65,7 @@ from genops.adapter_options import (
     FILE_SECTIONS,
     KEYWORDS,
     OPTIONS,
+    PRICING_KEYS,
     AdapterOptions,
     Secret,
     deferred,
@@ -289,6 +290,8 @@ def settings_for_adapter(
     if options.endpoint:
         target, secure = parse_grpc_target(options.endpoint, "endpoint")
     labels = dict(base.labels)
+    if options.pricing_model is not None:
+        labels[attr.CATALOG_VERSION] = options.pricing_model.version
     if options.tags:
         labels[attr.TAGS] = json.dumps(dict(options.tags), sort_keys=True)
     if options.workflow_context:
@@ -341,6 +344,7 @@ def _config_file(env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
     if not isinstance(data, dict):
         raise ConfigError("config", source, str(path), "expected sections of key: value")
     known = {key for option in OPTIONS for key in option.file_keys}
+    known |= {f"pricing.{key}" for key in PRICING_KEYS}
     flat: dict[str, Any] = {}
     for section, body in data.items():
         if section not in FILE_SECTIONS:
@@ -357,6 +361,9 @@ def _config_file(env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
             if dotted not in known:
                 raise ConfigError(dotted, source, value, "unknown key")
             flat[dotted] = value
+    pricing = {key: flat.pop(f"pricing.{key}") for key in PRICING_KEYS if f"pricing.{key}" in flat}
+    if pricing:
+        flat["pricing"] = pricing
     return flat, source
 
 

@@ -38,6 +38,30 @@ def dollars_to_micros(value: object, what: str) -> int:
     return int((amount * MICROS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
+@dataclass(frozen=True)
+class ManualLine:
+    """A cost added by hand, priced locally with the adapter's catalog."""
+
+    sku: str
+    category: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal | None
+    amount_micros: int | None  # None: the SKU has no price (a violation)
+
+
+def _positive_decimal(value: object, what: str) -> Decimal:
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be a number, not {value!r}")
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise TypeError(f"{what} must be a number, not {value!r}") from None
+    if not number.is_finite() or number < 0:
+        raise ValueError(f"{what} must be 0 or more, not {value!r}")
+    return number
+
+
 @dataclass
 class ExperimentCostSummary:
     """An experiment's cost, as the guide describes it. ``total_cost`` is the sum of
@@ -82,6 +106,7 @@ class Experiment:
         self._adapter = adapter
         self._estimated_micros = 0
         self._local_run_micros: dict[str, int] = {}
+        self.manual_lines: list[ManualLine] = []
         self._lock = threading.Lock()
 
     # -- the guide's attributes --------------------------------------------------------
@@ -110,6 +135,35 @@ class Experiment:
     def cost_summary(self) -> ExperimentCostSummary:
         return self._adapter.get_experiment_cost_summary(self.experiment_id)
 
+    # -- costs you add by hand ------------------------------------------------------------
+    def add_compute_cost(self, sku: str, hours: float) -> float:
+        """Charge ``hours`` of one device of ``sku`` (a GPU model, ``vcpu``, or a SKU of
+        your pricing model). Returns the line's cost in USD."""
+        quantity = _positive_decimal(hours, "hours")
+        return self._adapter._add_manual_cost(self, sku, "compute", quantity, "device-hour")
+
+    def add_storage_cost(self, tier: str, gb: float, duration_days: float) -> float:
+        """Charge ``gb`` GiB kept ``duration_days`` days in a storage tier (standard,
+        infrequent, archive, ssd, or a tier of your pricing model), pro rata of a
+        30-day month."""
+        size = _positive_decimal(gb, "gb")
+        days = _positive_decimal(duration_days, "duration_days")
+        return self._adapter._add_manual_cost(
+            self, f"storage-{tier}", "storage", size * days / 30, "gib-month"
+        )
+
+    def add_data_transfer_cost(self, kind: str, gb: float) -> float:
+        """Charge ``gb`` GiB of transfer of a kind (internal, external, or yours)."""
+        size = _positive_decimal(gb, "gb")
+        return self._adapter._add_manual_cost(
+            self, f"transfer-{kind}", "data_transfer", size, "gib"
+        )
+
+    @property
+    def manual_cost_micros(self) -> int:
+        with self._lock:
+            return sum(line.amount_micros or 0 for line in self.manual_lines)
+
     # -- bookkeeping ------------------------------------------------------------------
     def add_run(self, run_id: str) -> None:
         with self._lock:
@@ -121,8 +175,10 @@ class Experiment:
 
     @property
     def local_cost_micros(self) -> int:
+        """Runs' local estimates plus the lines added by hand."""
         with self._lock:
-            return sum(self._local_run_micros.values())
+            runs = sum(self._local_run_micros.values())
+        return runs + self.manual_cost_micros
 
     def local_run_costs(self) -> dict[str, int]:
         with self._lock:

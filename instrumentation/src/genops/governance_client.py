@@ -65,6 +65,11 @@ class GovernanceClient:
     def budget_status(self, request: pb.GetBudgetStatusRequest) -> pb.GetBudgetStatusResponse:
         return self._call("GetBudgetStatus", request)
 
+    def register_catalog(self, catalog_json: str, origin: str) -> pb.RegisterCatalogResponse:
+        return self._call(
+            "RegisterCatalog", pb.RegisterCatalogRequest(catalog_json=catalog_json, origin=origin)
+        )
+
     def close(self) -> None:
         self._channel.close()
 

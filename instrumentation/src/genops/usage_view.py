@@ -210,7 +210,7 @@ class UsageView:
                 data_transfer_cost=usd(x.data_transfer_cost_micros),
                 cost_by_run={k: usd(v) for k, v in x.cost_by_run_micros.items()},
                 experiment_duration=x.duration_ns / 1e9,
-                resource_efficiency=x.finished_compute_micros / compute if compute else 1.0,
+                resource_efficiency=_efficiency(x),
                 experiment_id=experiment_id,
                 source="processor",
                 violations=list(x.violations),
@@ -263,3 +263,9 @@ class UsageView:
             "budget_remaining": metrics["budget_remaining"],
             "source": metrics["source"],
         }
+
+
+def _efficiency(x: pb.ExperimentSummary) -> float:
+    """Share of the runs' spend that went to runs which finished without error."""
+    runs_total = sum(x.cost_by_run_micros.values())
+    return x.finished_compute_micros / runs_total if runs_total else 1.0

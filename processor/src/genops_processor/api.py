@@ -164,7 +164,7 @@ def experiment_to_pb(record: ExperimentRecord) -> pb.ExperimentSummary:
     end = record.end_ns or max((r.usage.as_of_ns for r in record.runs), default=0)
     for run in record.runs:
         if run.status == "finished":
-            finished_compute += run.cost_micros - run.usage.declared_storage_micros
+            finished_compute += run.cost_micros
     return pb.ExperimentSummary(
         experiment_id=record.experiment_id,
         name=record.name,

@@ -179,8 +179,24 @@ def _line(state, sku, category, unit, quantity, row: CatalogRow | None, amount, 
 
 def price_manual(event: ManualCostEvent, catalogs: CatalogSource) -> CostLine:
     """A user-added line: quantity x the unit price of its SKU (unpriced if unknown)."""
-    catalog = catalogs.get(event.catalog_version) if event.catalog_version else None
-    catalog = catalog or catalogs.default
+    if event.catalog_version:
+        catalog = catalogs.get(event.catalog_version)
+        if catalog is None:  # never priced with another version than the one asked for
+            return CostLine(
+                run_key=event.experiment_id,
+                sku=event.sku,
+                category=event.category,
+                unit=event.unit,
+                quantity=_quantity(event.quantity),
+                unit_price=None,
+                amount_micros=None,
+                catalog_version=event.catalog_version,
+                catalog_source="",
+                catalog_date="",
+                as_of_ns=event.span.end_ns,
+            )
+    else:
+        catalog = catalogs.default
     row = catalog.get(event.sku, event.region or None)
     amount = None if row is None else usd_micros(event.quantity * row.unit_price)
     return CostLine(

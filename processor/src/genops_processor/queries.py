@@ -106,11 +106,11 @@ def cost_lines(conn: Any, run_key: str) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def scope_filter(scope: Scope) -> tuple[str, list[Any]]:
+def scope_filter(scope: Scope, prefix: str = "") -> tuple[str, list[Any]]:
     clauses, params = ["TRUE"], []
     for key, value in scope.as_dict().items():
         if value:
-            clauses.append(f"{key} = ?")
+            clauses.append(f"{prefix}{key} = ?")
             params.append(value)
     return " AND ".join(clauses), params
 
@@ -340,3 +340,81 @@ def catalog_version_totals(conn: Any) -> list[VersionTotal]:
         "GROUP BY l.catalog_version ORDER BY l.catalog_version"
     ).fetchall()
     return [VersionTotal(r[0], int(r[1]), int(r[2]), int(r[3]), bool(r[4])) for r in rows]
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    total_micros: int
+    by_category: dict[str, int]
+    by_experiment_type: dict[str, int]
+    by_run: dict[str, int]
+    unpriced_lines: int
+
+
+def cost_summary(conn: Any, scope: Scope, since: dt.datetime) -> CostSummary:
+    """Priced cost of a scope since a time, by category, experiment type and run.
+
+    Lines of each run's current catalog version, plus user-added lines. One
+    pass over the lines per grouping, all in DuckDB.
+    """
+    where, params = scope_filter(scope, prefix="r.")
+    params.append(_ns(since))
+    current = (
+        "FROM cost_lines l JOIN runs r ON l.run_key = r.run_key "
+        "AND l.catalog_version = r.catalog_version "
+        f"LEFT JOIN experiments x ON x.experiment_id = r.experiment_id "
+        f"WHERE {where} AND r.as_of_ns >= ?"
+    )
+    by_category = _grouped(
+        conn, f"SELECT l.category, SUM(l.amount_micros) {current} AND l.priced GROUP BY 1", params
+    )
+    by_type = _grouped(
+        conn,
+        "SELECT COALESCE(NULLIF(x.experiment_type, ''), 'untracked'), "
+        f"SUM(l.amount_micros) {current} AND l.priced GROUP BY 1",
+        params,
+    )
+    by_run = _grouped(
+        conn,
+        "SELECT COALESCE(NULLIF(r.run_id, ''), r.run_key), "
+        f"SUM(l.amount_micros) {current} AND l.priced GROUP BY 1",
+        params,
+    )
+    unpriced = conn.execute(f"SELECT count(*) {current} AND NOT l.priced", params).fetchone()[0]
+    manual_where, manual_params = scope_filter(scope)
+    manual_params.append(_ns(since))
+    for category, micros in conn.execute(
+        "SELECT category, SUM(amount_micros) FROM manual_costs "
+        f"WHERE {manual_where} AND at_ns >= ? AND priced GROUP BY 1",
+        manual_params,
+    ).fetchall():
+        by_category[category] = by_category.get(category, 0) + int(micros)
+    return CostSummary(sum(by_category.values()), by_category, by_type, by_run, int(unpriced))
+
+
+def team_attribution(conn: Any, since: dt.datetime) -> list[tuple[str, str, str, str, int]]:
+    """(team, project, customer, cost center, cost) for every combination seen since."""
+    rows = conn.execute(
+        "SELECT r.team, r.project, r.customer_id, r.cost_center, SUM(l.amount_micros) "
+        "FROM cost_lines l JOIN runs r ON l.run_key = r.run_key "
+        "AND l.catalog_version = r.catalog_version "
+        "WHERE r.as_of_ns >= ? AND l.priced GROUP BY ALL ORDER BY 5 DESC",
+        [_ns(since)],
+    ).fetchall()
+    return [(r[0] or "", r[1] or "", r[2] or "", r[3] or "", int(r[4])) for r in rows]
+
+
+def daily_costs(conn: Any, scope: Scope, since: dt.datetime) -> list[tuple[dt.date, int]]:
+    """Cost per UTC day (a run's cost counts on the day it was last active)."""
+    where, params = scope_filter(scope)
+    params.append(_ns(since))
+    rows = conn.execute(
+        "SELECT CAST(to_timestamp(as_of_ns / 1e9) AT TIME ZONE 'UTC' AS DATE) AS day, "
+        f"SUM(cost_micros) FROM runs WHERE {where} AND as_of_ns >= ? GROUP BY 1 ORDER BY 1",
+        params,
+    ).fetchall()
+    return [(r[0], int(r[1])) for r in rows]
+
+
+def _grouped(conn: Any, sql: str, params: list[Any]) -> dict[str, int]:
+    return {str(k): int(v) for k, v in conn.execute(sql, params).fetchall()}
