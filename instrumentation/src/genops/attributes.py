@@ -82,6 +82,12 @@ HW_CPU_COUNT = "genops.hw.cpu.count"
 HW_INSTANCE_TYPE = "genops.hw.instance_type"
 # Where the hardware came from: nvml | nvidia-smi | env | none
 HW_GPU_SOURCE = "genops.hw.gpu.source"
+# Sampled through NVML at each heartbeat (absent without NVML): mean utilisation
+# 0..1 and peak memory per GPU in GB, so far in the run.
+HW_GPU_UTILIZATION_MEAN = "genops.hw.gpu.utilization_mean"
+HW_GPU_MEMORY_PEAK_GB = "genops.hw.gpu.memory_peak_gb"
+# Names of the artifacts the run consumed (Run.use_artifact), a JSON list.
+ARTIFACTS_USED = "wandb.artifacts.used"
 
 # One logged artifact (artifact span) ---------------------------------------------
 ARTIFACT_NAME = "wandb.artifact.name"

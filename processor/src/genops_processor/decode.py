@@ -123,6 +123,9 @@ def _usage(record: SpanRecord, a: Mapping[str, object]) -> UsageEvent:
             wandb_mode=_str(a, attr.WANDB_MODE),
             catalog_version=_str(a, attr.CATALOG_VERSION),
             config_hash=_str(a, attr.CONFIG_HASH),
+            gpu_util_mean=_float(a, attr.HW_GPU_UTILIZATION_MEAN),
+            gpu_mem_peak_gb=_float(a, attr.HW_GPU_MEMORY_PEAK_GB),
+            artifacts_used_json=_str(a, attr.ARTIFACTS_USED),
         ),
     )
 
@@ -223,3 +226,14 @@ def _int(a: Mapping[str, object], key: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
+
+
+def _float(a: Mapping[str, object], key: str) -> float | None:
+    value = a.get(key)
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None

@@ -85,6 +85,9 @@ class RunLabels:
     wandb_mode: str = ""
     catalog_version: str = ""
     config_hash: str = ""
+    gpu_util_mean: float | None = None
+    gpu_mem_peak_gb: float | None = None
+    artifacts_used_json: str = ""
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ RUN_TYPES = {
     "declared_storage_micros": pa.int64(),
     "retention_days": pa.int32(),
     "violations": pa.list_(pa.string()),
+    "gpu_util_mean": pa.float64(),
+    "gpu_mem_peak_gb": pa.float64(),
 }
 
 

@@ -61,7 +61,8 @@ def merge(state: RunState | None, event: UsageEvent) -> RunState:
 def _merge_labels(old: RunLabels, new: RunLabels) -> RunLabels:
     """Field by field, the newer value unless it is empty."""
     merged = {
-        name: getattr(new, name) or getattr(old, name) for name in RunLabels.__dataclass_fields__
+        name: getattr(new, name) if getattr(new, name) not in ("", 0, None) else getattr(old, name)
+        for name in RunLabels.__dataclass_fields__
     }
     return RunLabels(**merged)
 

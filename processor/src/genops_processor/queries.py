@@ -51,6 +51,9 @@ RUN_COLUMNS = (
     "declared_catalog",
     "config_hash",
     "violations",
+    "gpu_util_mean",
+    "gpu_mem_peak_gb",
+    "artifacts_used",
 )
 
 
@@ -156,6 +159,9 @@ def state_to_row(s: RunState) -> tuple:
         s.labels.catalog_version,
         s.labels.config_hash,
         list(s.violations),
+        s.labels.gpu_util_mean,
+        s.labels.gpu_mem_peak_gb,
+        s.labels.artifacts_used_json,
     )
 
 
@@ -206,6 +212,9 @@ def row_to_state(r: Sequence) -> RunState:
             wandb_mode=r[35] or "",
             catalog_version=r[36] or "",
             config_hash=r[37] or "",
+            gpu_util_mean=r[39],
+            gpu_mem_peak_gb=r[40],
+            artifacts_used_json=r[41] or "",
         ),
         violations=tuple(r[38] or ()),
     )

@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS runs (
     declared_storage_micros BIGINT, experiment_id VARCHAR, tags VARCHAR, workflow VARCHAR,
     metrics_last VARCHAR, region VARCHAR, storage_tier VARCHAR, retention_days INTEGER,
     capacity_type VARCHAR, wandb_mode VARCHAR, declared_catalog VARCHAR, config_hash VARCHAR,
-    violations VARCHAR[]);
+    violations VARCHAR[], gpu_util_mean DOUBLE, gpu_mem_peak_gb DOUBLE,
+    artifacts_used VARCHAR);
 CREATE TABLE IF NOT EXISTS manual_costs (
     trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, experiment_id VARCHAR,
     run_id VARCHAR, team VARCHAR, project VARCHAR, customer_id VARCHAR, cost_center VARCHAR,

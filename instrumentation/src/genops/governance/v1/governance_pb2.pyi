@@ -329,3 +329,217 @@ class RepriceProgress(_message.Message):
     after_micros: int
     audit_event_id: str
     def __init__(self, done: _Optional[int] = ..., total: _Optional[int] = ..., finished: _Optional[bool] = ..., catalog_version: _Optional[str] = ..., before_micros: _Optional[int] = ..., after_micros: _Optional[int] = ..., audit_event_id: _Optional[str] = ...) -> None: ...
+
+class CostSummaryRequest(_message.Message):
+    __slots__ = ("scope", "period_days", "include_forecast", "forecast_confidence")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_DAYS_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_FORECAST_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    scope: Scope
+    period_days: int
+    include_forecast: bool
+    forecast_confidence: float
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., period_days: _Optional[int] = ..., include_forecast: _Optional[bool] = ..., forecast_confidence: _Optional[float] = ...) -> None: ...
+
+class ForecastSummary(_message.Message):
+    __slots__ = ("horizon_days", "confidence", "point_micros", "lower_micros", "upper_micros", "method", "history_days")
+    HORIZON_DAYS_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    POINT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    LOWER_MICROS_FIELD_NUMBER: _ClassVar[int]
+    UPPER_MICROS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_DAYS_FIELD_NUMBER: _ClassVar[int]
+    horizon_days: int
+    confidence: float
+    point_micros: int
+    lower_micros: int
+    upper_micros: int
+    method: str
+    history_days: int
+    def __init__(self, horizon_days: _Optional[int] = ..., confidence: _Optional[float] = ..., point_micros: _Optional[int] = ..., lower_micros: _Optional[int] = ..., upper_micros: _Optional[int] = ..., method: _Optional[str] = ..., history_days: _Optional[int] = ...) -> None: ...
+
+class CostSummaryResponse(_message.Message):
+    __slots__ = ("total_micros", "by_category_micros", "by_experiment_type_micros", "by_run_micros", "unpriced_lines", "forecast", "since")
+    class ByCategoryMicrosEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class ByExperimentTypeMicrosEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class ByRunMicrosEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    TOTAL_MICROS_FIELD_NUMBER: _ClassVar[int]
+    BY_CATEGORY_MICROS_FIELD_NUMBER: _ClassVar[int]
+    BY_EXPERIMENT_TYPE_MICROS_FIELD_NUMBER: _ClassVar[int]
+    BY_RUN_MICROS_FIELD_NUMBER: _ClassVar[int]
+    UNPRICED_LINES_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    total_micros: int
+    by_category_micros: _containers.ScalarMap[str, int]
+    by_experiment_type_micros: _containers.ScalarMap[str, int]
+    by_run_micros: _containers.ScalarMap[str, int]
+    unpriced_lines: int
+    forecast: ForecastSummary
+    since: str
+    def __init__(self, total_micros: _Optional[int] = ..., by_category_micros: _Optional[_Mapping[str, int]] = ..., by_experiment_type_micros: _Optional[_Mapping[str, int]] = ..., by_run_micros: _Optional[_Mapping[str, int]] = ..., unpriced_lines: _Optional[int] = ..., forecast: _Optional[_Union[ForecastSummary, _Mapping]] = ..., since: _Optional[str] = ...) -> None: ...
+
+class TeamAttributionRequest(_message.Message):
+    __slots__ = ("period_days",)
+    PERIOD_DAYS_FIELD_NUMBER: _ClassVar[int]
+    period_days: int
+    def __init__(self, period_days: _Optional[int] = ...) -> None: ...
+
+class AttributionRow(_message.Message):
+    __slots__ = ("team", "project", "customer_id", "cost_center", "cost_micros")
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    COST_CENTER_FIELD_NUMBER: _ClassVar[int]
+    COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    team: str
+    project: str
+    customer_id: str
+    cost_center: str
+    cost_micros: int
+    def __init__(self, team: _Optional[str] = ..., project: _Optional[str] = ..., customer_id: _Optional[str] = ..., cost_center: _Optional[str] = ..., cost_micros: _Optional[int] = ...) -> None: ...
+
+class TeamAttributionResponse(_message.Message):
+    __slots__ = ("rows",)
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[AttributionRow]
+    def __init__(self, rows: _Optional[_Iterable[_Union[AttributionRow, _Mapping]]] = ...) -> None: ...
+
+class ForecastRequest(_message.Message):
+    __slots__ = ("scope", "horizon_days", "confidence", "history_days")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    HORIZON_DAYS_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_DAYS_FIELD_NUMBER: _ClassVar[int]
+    scope: Scope
+    horizon_days: int
+    confidence: float
+    history_days: int
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., horizon_days: _Optional[int] = ..., confidence: _Optional[float] = ..., history_days: _Optional[int] = ...) -> None: ...
+
+class ForecastResponse(_message.Message):
+    __slots__ = ("forecast",)
+    FORECAST_FIELD_NUMBER: _ClassVar[int]
+    forecast: ForecastSummary
+    def __init__(self, forecast: _Optional[_Union[ForecastSummary, _Mapping]] = ...) -> None: ...
+
+class RecommendationsRequest(_message.Message):
+    __slots__ = ("scope", "lookback_days", "target_savings_percentage")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    LOOKBACK_DAYS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_SAVINGS_PERCENTAGE_FIELD_NUMBER: _ClassVar[int]
+    scope: Scope
+    lookback_days: int
+    target_savings_percentage: float
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., lookback_days: _Optional[int] = ..., target_savings_percentage: _Optional[float] = ...) -> None: ...
+
+class RecommendationItem(_message.Message):
+    __slots__ = ("category", "recommendation", "estimated_savings_micros", "confidence", "evidence")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDATION_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_SAVINGS_MICROS_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    category: str
+    recommendation: str
+    estimated_savings_micros: int
+    confidence: float
+    evidence: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, category: _Optional[str] = ..., recommendation: _Optional[str] = ..., estimated_savings_micros: _Optional[int] = ..., confidence: _Optional[float] = ..., evidence: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RecommendationsResponse(_message.Message):
+    __slots__ = ("items", "spend_micros")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    SPEND_MICROS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[RecommendationItem]
+    spend_micros: int
+    def __init__(self, items: _Optional[_Iterable[_Union[RecommendationItem, _Mapping]]] = ..., spend_micros: _Optional[int] = ...) -> None: ...
+
+class AnomaliesRequest(_message.Message):
+    __slots__ = ("scope", "sensitivity", "lookback_days")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    SENSITIVITY_FIELD_NUMBER: _ClassVar[int]
+    LOOKBACK_DAYS_FIELD_NUMBER: _ClassVar[int]
+    scope: Scope
+    sensitivity: float
+    lookback_days: int
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., sensitivity: _Optional[float] = ..., lookback_days: _Optional[int] = ...) -> None: ...
+
+class AnomalyItem(_message.Message):
+    __slots__ = ("experiment", "run_key", "team", "experiment_type", "cost_micros", "expected_cost_micros", "score")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    RUN_KEY_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    experiment: str
+    run_key: str
+    team: str
+    experiment_type: str
+    cost_micros: int
+    expected_cost_micros: int
+    score: float
+    def __init__(self, experiment: _Optional[str] = ..., run_key: _Optional[str] = ..., team: _Optional[str] = ..., experiment_type: _Optional[str] = ..., cost_micros: _Optional[int] = ..., expected_cost_micros: _Optional[int] = ..., score: _Optional[float] = ...) -> None: ...
+
+class AnomaliesResponse(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[AnomalyItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[AnomalyItem, _Mapping]]] = ...) -> None: ...
+
+class PerformanceRequest(_message.Message):
+    __slots__ = ("scope", "period_days", "group_by")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_DAYS_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    scope: Scope
+    period_days: int
+    group_by: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., period_days: _Optional[int] = ..., group_by: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PerformanceGroup(_message.Message):
+    __slots__ = ("group", "runs", "avg_cost_micros", "avg_metrics")
+    class AvgMetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    AVG_COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    AVG_METRICS_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    runs: int
+    avg_cost_micros: int
+    avg_metrics: _containers.ScalarMap[str, float]
+    def __init__(self, group: _Optional[str] = ..., runs: _Optional[int] = ..., avg_cost_micros: _Optional[int] = ..., avg_metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class PerformanceResponse(_message.Message):
+    __slots__ = ("groups",)
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[PerformanceGroup]
+    def __init__(self, groups: _Optional[_Iterable[_Union[PerformanceGroup, _Mapping]]] = ...) -> None: ...

@@ -74,6 +74,36 @@ class GovernanceServiceStub:
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceRequest.SerializeToString,
                 response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceProgress.FromString,
                 _registered_method=True)
+        self.GetCostSummary = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/GetCostSummary',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.CostSummaryRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.CostSummaryResponse.FromString,
+                _registered_method=True)
+        self.GetTeamAttribution = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/GetTeamAttribution',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.TeamAttributionRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.TeamAttributionResponse.FromString,
+                _registered_method=True)
+        self.GetForecast = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/GetForecast',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ForecastRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ForecastResponse.FromString,
+                _registered_method=True)
+        self.GetRecommendations = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/GetRecommendations',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RecommendationsRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RecommendationsResponse.FromString,
+                _registered_method=True)
+        self.GetAnomalies = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/GetAnomalies',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.AnomaliesRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.AnomaliesResponse.FromString,
+                _registered_method=True)
+        self.GetPerformanceVsCost = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/GetPerformanceVsCost',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.PerformanceRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.PerformanceResponse.FromString,
+                _registered_method=True)
 
 
 class GovernanceServiceServicer:
@@ -135,6 +165,48 @@ class GovernanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCostSummary(self, request, context):
+        """Cost over a period by category, experiment type and run, with a forecast.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTeamAttribution(self, request, context):
+        """Cost by team, project, customer and cost center over a period.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetForecast(self, request, context):
+        """Next period's cost with a prediction interval.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRecommendations(self, request, context):
+        """Savings the history shows, one rule each.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAnomalies(self, request, context):
+        """Runs whose cost is far from their group's median (median and MAD).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPerformanceVsCost(self, request, context):
+        """Final logged metrics joined with cost, by group.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GovernanceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -177,6 +249,36 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
                     servicer.Reprice,
                     request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceRequest.FromString,
                     response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceProgress.SerializeToString,
+            ),
+            'GetCostSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCostSummary,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.CostSummaryRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.CostSummaryResponse.SerializeToString,
+            ),
+            'GetTeamAttribution': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTeamAttribution,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.TeamAttributionRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.TeamAttributionResponse.SerializeToString,
+            ),
+            'GetForecast': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetForecast,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ForecastRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ForecastResponse.SerializeToString,
+            ),
+            'GetRecommendations': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRecommendations,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RecommendationsRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RecommendationsResponse.SerializeToString,
+            ),
+            'GetAnomalies': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAnomalies,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.AnomaliesRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.AnomaliesResponse.SerializeToString,
+            ),
+            'GetPerformanceVsCost': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPerformanceVsCost,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.PerformanceRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.PerformanceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -395,6 +497,168 @@ class GovernanceService:
             '/genops.governance.v1.GovernanceService/Reprice',
             genops_dot_governance_dot_v1_dot_governance__pb2.RepriceRequest.SerializeToString,
             genops_dot_governance_dot_v1_dot_governance__pb2.RepriceProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCostSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/GetCostSummary',
+            genops_dot_governance_dot_v1_dot_governance__pb2.CostSummaryRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.CostSummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTeamAttribution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/GetTeamAttribution',
+            genops_dot_governance_dot_v1_dot_governance__pb2.TeamAttributionRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.TeamAttributionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetForecast(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/GetForecast',
+            genops_dot_governance_dot_v1_dot_governance__pb2.ForecastRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.ForecastResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRecommendations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/GetRecommendations',
+            genops_dot_governance_dot_v1_dot_governance__pb2.RecommendationsRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.RecommendationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAnomalies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/GetAnomalies',
+            genops_dot_governance_dot_v1_dot_governance__pb2.AnomaliesRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.AnomaliesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPerformanceVsCost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/GetPerformanceVsCost',
+            genops_dot_governance_dot_v1_dot_governance__pb2.PerformanceRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.PerformanceResponse.FromString,
             options,
             channel_credentials,
             insecure,

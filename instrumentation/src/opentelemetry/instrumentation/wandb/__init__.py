@@ -54,7 +54,8 @@ _FLUSH_TIMEOUT_MS = 5_000
 
 
 class WandbInstrumentor(BaseInstrumentor):
-    """Patches ``wandb.init``, ``Run.log``, ``Run.log_artifact`` and ``Run._finish``.
+    """Patches ``wandb.init``, ``Run.log``, ``Run.log_artifact``, ``Run.use_artifact``
+    and ``Run._finish``.
 
     ``instrument()`` keywords: ``tracer_provider``; ``heartbeat_interval_s``
     (else ``GENOPS_HEARTBEAT_INTERVAL``); ``compute_origin_ns``, when the
@@ -96,6 +97,7 @@ class WandbInstrumentor(BaseInstrumentor):
         wrapt.wrap_function_wrapper(wandb_module, "init", wrappers.traced_init(tracker, gate, Run))
         wrapt.wrap_function_wrapper(Run, "log", wrappers.traced_log(tracker))
         wrapt.wrap_function_wrapper(Run, "log_artifact", wrappers.traced_log_artifact(tracker))
+        wrapt.wrap_function_wrapper(Run, "use_artifact", wrappers.traced_use_artifact(tracker))
         wrapt.wrap_function_wrapper(Run, "_finish", wrappers.traced_finish(tracker))
         self._patched = True
 
@@ -106,7 +108,7 @@ class WandbInstrumentor(BaseInstrumentor):
             from wandb.sdk.wandb_run import Run
 
             unwrap(wandb, "init")
-            for name in ("log", "log_artifact", "_finish"):
+            for name in ("log", "log_artifact", "use_artifact", "_finish"):
                 unwrap(Run, name)
             self._patched = False
         if self._tracker is not None:

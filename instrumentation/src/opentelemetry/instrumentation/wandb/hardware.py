@@ -139,3 +139,34 @@ def _usable_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def sample_gpus() -> tuple[float, float] | None:
+    """(mean utilisation 0..1, peak memory in GB per GPU) right now, through NVML;
+    None without NVML or GPUs. Called at heartbeats, never in the training loop."""
+    try:
+        import pynvml  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except Exception:
+        return None
+    try:
+        count = pynvml.nvmlDeviceGetCount()
+        if not count:
+            return None
+        utilization, memory = [], []
+        for index in range(count):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            utilization.append(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu / 100)
+            memory.append(pynvml.nvmlDeviceGetMemoryInfo(handle).used / 1e9)
+        return sum(utilization) / count, max(memory)
+    except Exception:
+        _log.debug("GPU sampling failed", exc_info=True)
+        return None
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:
+            pass

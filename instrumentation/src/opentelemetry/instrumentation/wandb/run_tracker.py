@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.instrumentation.wandb import hardware
 from opentelemetry.trace import Status, StatusCode
 
 from genops import attributes as attr
@@ -55,6 +56,10 @@ class RunUsage:
     artifact_count: int = 0
     declared_storage_micros: int = 0
     config_hash: str = ""
+    artifacts_used: list[str] = field(default_factory=list)
+    gpu_util_sum: float = 0.0
+    gpu_util_samples: int = 0
+    gpu_mem_peak_gb: float | None = None
     sequence: int = 0
     options: RunOptions = RunOptions()
     metrics_last: dict[str, float] = field(default_factory=dict)
@@ -87,7 +92,19 @@ class RunUsage:
                 result[attr.METRICS_LAST] = json.dumps(self.metrics_last, sort_keys=True)
             if self.config_hash:
                 result[attr.CONFIG_HASH] = self.config_hash
+            if self.artifacts_used:
+                result[attr.ARTIFACTS_USED] = json.dumps(self.artifacts_used)
+            if self.gpu_util_samples:
+                result[attr.HW_GPU_UTILIZATION_MEAN] = self.gpu_util_sum / self.gpu_util_samples
+            if self.gpu_mem_peak_gb is not None:
+                result[attr.HW_GPU_MEMORY_PEAK_GB] = self.gpu_mem_peak_gb
             return result
+
+    def add_gpu_sample(self, utilization: float, memory_gb: float) -> None:
+        with self.lock:
+            self.gpu_util_sum += utilization
+            self.gpu_util_samples += 1
+            self.gpu_mem_peak_gb = max(self.gpu_mem_peak_gb or 0.0, memory_gb)
 
 
 class RunTracker:
@@ -219,6 +236,9 @@ class RunTracker:
 
     def _emit_heartbeat(self, usage: RunUsage) -> None:
         try:
+            sample = hardware.sample_gpus()
+            if sample is not None:
+                usage.add_gpu_sample(*sample)
             with usage.lock:
                 usage.sequence += 1
             now = time.time_ns()

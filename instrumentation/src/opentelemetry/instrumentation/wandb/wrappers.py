@@ -130,6 +130,26 @@ def traced_log_artifact(tracker: RunTracker) -> Wrapper:
     return wrapper
 
 
+def traced_use_artifact(tracker: RunTracker) -> Wrapper:
+    """Remember which artifacts a run consumed (unused artifacts are waste)."""
+
+    def wrapper(wrapped, instance, args, kwargs):
+        result = wrapped(*args, **kwargs)
+        try:
+            usage = tracker.get(run_id_of(instance))
+            if usage is not None:
+                name = getattr(result, "name", None) or (args[0] if args else "")
+                name = str(getattr(name, "name", name)).split(":")[0]
+                with usage.lock:
+                    if name and name not in usage.artifacts_used:
+                        usage.artifacts_used.append(name)
+        except Exception:
+            _log.debug("genops: could not record an artifact use", exc_info=True)
+        return result
+
+    return wrapper
+
+
 def traced_finish(tracker: RunTracker) -> Wrapper:
     def wrapper(wrapped, instance, args, kwargs):
         exit_code = kwargs.get("exit_code", args[0] if args else None)
