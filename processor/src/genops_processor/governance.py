@@ -160,6 +160,11 @@ class Governance:
                 getter.cancel()
         yield await future
 
+    async def run_job(self, job):
+        """Run ``job(conn, now)`` on the writer thread (analytics reads)."""
+        now = self.clock()
+        return await asyncio.wrap_future(self.storage.submit(lambda conn: job(conn, now)))
+
     def _status_job(self, scope: Scope | None):
         budgets = [b for b in self.policy.budgets if scope is None or b.matches(scope)]
         now = self.clock()
