@@ -110,3 +110,16 @@ def test_repricing_a_stopped_ledger_file_with_progress(processor, tmp_path):
     assert "1/1" in result.stdout  # the progress bar's count
     report = json.loads(genops("report", "--db", str(processor.db), "--json").stdout)
     assert report[0]["catalog_version"] == "test-round-2"
+
+
+def test_a_catalog_version_the_processor_does_not_know_prices_nothing(processor, tmp_path):
+    env = governed_env(
+        processor.endpoint,
+        GENOPS_CATALOG_VERSION="made-up-7",
+        TRAIN_SECONDS="0.2",
+        ARTIFACT_BYTES="0",
+    )
+    assert run_training("train_basic.py", tmp_path / "job", env).returncode == 0
+    [run] = json.loads(genops("report", "--endpoint", processor.endpoint, "--json").stdout)
+    assert run["cost_micros"] == 0
+    assert run["violations"] == ["unknown catalog version 'made-up-7': nothing priced"]
