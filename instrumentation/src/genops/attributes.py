@@ -97,6 +97,10 @@ ARTIFACT_FILES = "genops.artifact.files"
 ARTIFACT_GOVERNANCE_METADATA = "genops.artifact.governance_metadata"  # JSON object
 ARTIFACT_COST_ESTIMATE_MICROS = "genops.artifact.cost_estimate_micros"
 
+# Budgets ------------------------------------------------------------------------
+# The reservation the run's budget check made (committed at its end).
+BUDGET_HOLD_ID = "genops.budget.hold_id"
+
 # Pricing -----------------------------------------------------------------------
 # The catalog version the client expects its usage to be priced with (optional).
 CATALOG_VERSION = "genops.catalog.version"

@@ -50,6 +50,7 @@ class GovernanceApi(pb_grpc.GovernanceServiceServicer):
         response = pb.CheckBudgetResponse(
             decision=DECISION_TO_PB[decision.outcome],
             decision_id=recorded.decision_id,
+            hold_id=recorded.hold_id,
             requested_micros=decision.requested_micros,
             budgets=[budget_to_pb(s) for s in decision.states],
             message=decision.message,

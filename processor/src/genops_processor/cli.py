@@ -32,13 +32,23 @@ from genops_processor.settings import ProcessorSettings, SettingsError, report_e
     metavar="HOST:PORT",
     help="Prometheus /metrics [env GENOPS_METRICS_LISTEN; off]",
 )
+@click.option(
+    "--hold-timeout",
+    metavar="SECONDS",
+    help="a silent run's reservation expires after this [env GENOPS_HOLD_TIMEOUT; 120]",
+)
 @click.option("--log-level", default="INFO", show_default=True)
-def processor_main(db, listen, policy, catalog, metrics_listen, log_level) -> None:
+def processor_main(db, listen, policy, catalog, metrics_listen, hold_timeout, log_level) -> None:
     """Receive OTLP from the W&B instrumentation, price it, enforce budgets, write DuckDB."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
     try:
         settings = ProcessorSettings.resolve(
-            db=db, listen=listen, policy=policy, catalog=catalog, metrics_listen=metrics_listen
+            db=db,
+            listen=listen,
+            policy=policy,
+            catalog=catalog,
+            metrics_listen=metrics_listen,
+            hold_timeout=hold_timeout,
         )
         from genops_processor.server import serve
 

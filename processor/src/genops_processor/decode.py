@@ -126,6 +126,7 @@ def _usage(record: SpanRecord, a: Mapping[str, object]) -> UsageEvent:
             gpu_util_mean=_float(a, attr.HW_GPU_UTILIZATION_MEAN),
             gpu_mem_peak_gb=_float(a, attr.HW_GPU_MEMORY_PEAK_GB),
             artifacts_used_json=_str(a, attr.ARTIFACTS_USED),
+            hold_id=_str(a, attr.BUDGET_HOLD_ID),
         ),
     )
 

@@ -88,6 +88,7 @@ class RunLabels:
     gpu_util_mean: float | None = None
     gpu_mem_peak_gb: float | None = None
     artifacts_used_json: str = ""
+    hold_id: str = ""
 
 
 @dataclass(frozen=True)

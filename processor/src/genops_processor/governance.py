@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from genops_processor import catalog_store, decisions, queries, repricing
+from genops_processor import catalog_store, decisions, queries, repricing, reservations
 from genops_processor import storage as store
 from genops_processor.budgets import (
     BudgetState,
@@ -41,6 +41,7 @@ def utc_now() -> dt.datetime:
 class RecordedDecision:
     decision_id: str
     decision: Decision
+    hold_id: str = ""
 
 
 class Governance:
@@ -83,7 +84,13 @@ class Governance:
             decision_id = decisions.record_decision(
                 conn, scope, wandb_project, wandb_run_name, decision, now
             )
-            return RecordedDecision(decision_id, decision)
+            hold_id = ""
+            if decision.outcome != "deny" and requested_micros > 0:
+                # Decided and reserved in one step: nobody else can take this money.
+                hold_id = reservations.reserve(
+                    conn, decision_id, scope, requested_micros, int(now.timestamp() * 1e9)
+                )
+            return RecordedDecision(decision_id, decision, hold_id)
 
         recorded = await asyncio.wrap_future(self.storage.submit(job))
         self.metrics.observe_decision(recorded.decision.outcome)
@@ -159,6 +166,21 @@ class Governance:
             else:
                 getter.cancel()
         yield await future
+
+    async def expire_holds(self, timeout_s: float) -> list[str]:
+        """Close reservations whose runs fell silent for ``timeout_s``; audit each."""
+        now = self.clock()
+
+        def job(conn) -> list[str]:
+            expired = reservations.expire(conn, int(now.timestamp() * 1e9), timeout_s)
+            for hold_id in expired:
+                catalog_store.audit(conn, "hold.expired", "processor", {"hold_id": hold_id}, now)
+            return expired
+
+        expired = await asyncio.wrap_future(self.storage.submit(job))
+        if expired:
+            _log.info("expired %d reservation(s) of silent runs", len(expired))
+        return expired
 
     async def run_job(self, job):
         """Run ``job(conn, now)`` on the writer thread (analytics reads)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from genops_processor import ledger, pricing
+from genops_processor import ledger, pricing, reservations
 from genops_processor.domain import (
     ArtifactEvent,
     Batch,
@@ -112,6 +112,7 @@ def _ingest_in_transaction(
     changed, lines = ledger.apply_events(states, events, catalogs)
     if changed:
         write_runs(conn, changed.values())
+        reservations.track(conn, changed.values())
         write_lines(conn, changed.values(), lines)
     if artifacts:
         _write_artifacts(conn, artifacts)

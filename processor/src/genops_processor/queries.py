@@ -54,19 +54,40 @@ RUN_COLUMNS = (
     "gpu_util_mean",
     "gpu_mem_peak_gb",
     "artifacts_used",
+    "hold_id",
 )
 
 
 def spend_query(conn: Any, budget: Budget, since: dt.datetime) -> int:
-    """Committed spend in a scope since a time: run costs plus user-added cost lines."""
-    return _run_cost_since(conn, budget.scope, since) + manual_cost_since(conn, budget.scope, since)
+    """Spend in a scope since a time: committed cost plus open reservations.
+
+    A run with an open hold counts as the larger of its hold and what it has
+    accrued; every other run counts its cost; user-added lines count too.
+    """
+    return (
+        _run_cost_since(conn, budget.scope, since)
+        + open_holds(conn, budget.scope)
+        + manual_cost_since(conn, budget.scope, since)
+    )
 
 
 def _run_cost_since(conn: Any, scope: Scope, since: dt.datetime) -> int:
-    where, params = scope_filter(scope)
+    where, params = scope_filter(scope, prefix="r.")
     params.append(_ns(since))
     row = conn.execute(
-        f"SELECT COALESCE(SUM(cost_micros), 0) FROM runs WHERE {where} AND as_of_ns >= ?",
+        f"SELECT COALESCE(SUM(r.cost_micros), 0) FROM runs r WHERE {where} AND r.as_of_ns >= ? "
+        "AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.status = 'open' AND h.hold_id = r.hold_id)",
+        params,
+    ).fetchone()
+    return int(row[0])
+
+
+def open_holds(conn: Any, scope: Scope) -> int:
+    where, params = scope_filter(scope, prefix="h.")
+    row = conn.execute(
+        "SELECT COALESCE(SUM(GREATEST(h.amount_micros, COALESCE(r.cost_micros, 0))), 0) "
+        "FROM holds h LEFT JOIN runs r ON r.hold_id = h.hold_id "
+        f"WHERE h.status = 'open' AND {where}",
         params,
     ).fetchone()
     return int(row[0])
@@ -162,6 +183,7 @@ def state_to_row(s: RunState) -> tuple:
         s.labels.gpu_util_mean,
         s.labels.gpu_mem_peak_gb,
         s.labels.artifacts_used_json,
+        s.labels.hold_id,
     )
 
 
@@ -215,6 +237,7 @@ def row_to_state(r: Sequence) -> RunState:
             gpu_util_mean=r[39],
             gpu_mem_peak_gb=r[40],
             artifacts_used_json=r[41] or "",
+            hold_id=r[42] or "",
         ),
         violations=tuple(r[38] or ()),
     )

@@ -89,11 +89,23 @@ async def serve(settings: ProcessorSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    sweeper = asyncio.create_task(_expire_holds(processor.governance, settings.hold_timeout_s))
     bound = settings.listen.rpartition(":")[0] + f":{processor.port}"
     print(f"genops-processor listening on {bound}, db {settings.db_path}", flush=True)
     try:
         await stop.wait()
     finally:
         _log.info("genops-processor stopping")
+        sweeper.cancel()
         await processor.stop()
     print("genops-processor stopped", flush=True)
+
+
+async def _expire_holds(governance: Governance, timeout_s: float) -> None:
+    """Every few seconds, close the reservations of runs that fell silent."""
+    while True:
+        await asyncio.sleep(min(5.0, max(0.5, timeout_s / 4)))
+        try:
+            await governance.expire_holds(timeout_s)
+        except Exception:
+            _log.exception("expiring reservations failed")

@@ -8,6 +8,7 @@ option                 environment             default
 ``--policy FILE``      ``GENOPS_POLICY``       no budgets
 ``--catalog FILE``     ``GENOPS_CATALOG``      the bundled default catalog
 ``--metrics-listen``   ``GENOPS_METRICS_LISTEN`` off (e.g. ``127.0.0.1:9464``)
+``--hold-timeout S``   ``GENOPS_HOLD_TIMEOUT``   120 (seconds a silent run keeps its hold)
 =====================  ======================  ===================================
 
 An explicit option beats the environment, which beats the default.
@@ -35,6 +36,7 @@ class ProcessorSettings:
     policy_path: str | None = None
     catalog_path: str | None = None
     metrics_listen: str | None = None
+    hold_timeout_s: float = 120.0
 
     @classmethod
     def resolve(
@@ -58,6 +60,10 @@ class ProcessorSettings:
             policy_path=pick("policy", "GENOPS_POLICY", None),
             catalog_path=pick("catalog", "GENOPS_CATALOG", None),
             metrics_listen=pick("metrics_listen", "GENOPS_METRICS_LISTEN", None),
+            hold_timeout_s=_seconds(
+                pick("hold_timeout", "GENOPS_HOLD_TIMEOUT", "120"),
+                sources.get("hold_timeout", "--hold-timeout"),
+            ),
         )
         for key, value in (
             ("--listen", settings.listen),
@@ -79,3 +85,13 @@ def _check_host_port(key: str, value: str) -> None:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise SettingsError(f"{key} {value!r}: expected HOST:PORT")
+
+
+def _seconds(value: str | None, key: str) -> float:
+    try:
+        seconds = float(value or 0)
+    except ValueError:
+        raise SettingsError(f"{key} {value!r}: expected a number of seconds") from None
+    if not seconds > 0:
+        raise SettingsError(f"{key} {value!r}: must be above 0")
+    return seconds

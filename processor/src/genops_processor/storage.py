@@ -45,7 +45,12 @@ CREATE TABLE IF NOT EXISTS runs (
     metrics_last VARCHAR, region VARCHAR, storage_tier VARCHAR, retention_days INTEGER,
     capacity_type VARCHAR, wandb_mode VARCHAR, declared_catalog VARCHAR, config_hash VARCHAR,
     violations VARCHAR[], gpu_util_mean DOUBLE, gpu_mem_peak_gb DOUBLE,
-    artifacts_used VARCHAR);
+    artifacts_used VARCHAR, hold_id VARCHAR);
+CREATE TABLE IF NOT EXISTS holds (
+    hold_id VARCHAR PRIMARY KEY, decision_id VARCHAR, run_key VARCHAR, team VARCHAR,
+    project VARCHAR, customer_id VARCHAR, cost_center VARCHAR, environment VARCHAR,
+    amount_micros BIGINT NOT NULL, status VARCHAR NOT NULL, created_ns BIGINT NOT NULL,
+    last_seen_ns BIGINT, closed_ns BIGINT, committed_micros BIGINT);
 CREATE TABLE IF NOT EXISTS manual_costs (
     trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, experiment_id VARCHAR,
     run_id VARCHAR, team VARCHAR, project VARCHAR, customer_id VARCHAR, cost_center VARCHAR,

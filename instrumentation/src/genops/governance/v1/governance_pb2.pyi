@@ -90,20 +90,22 @@ class BudgetState(_message.Message):
     def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[PolicyMode, str]] = ..., limit_micros: _Optional[int] = ..., spent_micros: _Optional[int] = ..., period: _Optional[str] = ..., period_start: _Optional[str] = ..., source: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., exceeded: _Optional[bool] = ...) -> None: ...
 
 class CheckBudgetResponse(_message.Message):
-    __slots__ = ("decision", "decision_id", "requested_micros", "deciding_budget", "budgets", "message")
+    __slots__ = ("decision", "decision_id", "requested_micros", "deciding_budget", "budgets", "message", "hold_id")
     DECISION_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     REQUESTED_MICROS_FIELD_NUMBER: _ClassVar[int]
     DECIDING_BUDGET_FIELD_NUMBER: _ClassVar[int]
     BUDGETS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
     decision: Decision
     decision_id: str
     requested_micros: int
     deciding_budget: BudgetState
     budgets: _containers.RepeatedCompositeFieldContainer[BudgetState]
     message: str
-    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., decision_id: _Optional[str] = ..., requested_micros: _Optional[int] = ..., deciding_budget: _Optional[_Union[BudgetState, _Mapping]] = ..., budgets: _Optional[_Iterable[_Union[BudgetState, _Mapping]]] = ..., message: _Optional[str] = ...) -> None: ...
+    hold_id: str
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., decision_id: _Optional[str] = ..., requested_micros: _Optional[int] = ..., deciding_budget: _Optional[_Union[BudgetState, _Mapping]] = ..., budgets: _Optional[_Iterable[_Union[BudgetState, _Mapping]]] = ..., message: _Optional[str] = ..., hold_id: _Optional[str] = ...) -> None: ...
 
 class GetBudgetStatusRequest(_message.Message):
     __slots__ = ("scope",)

@@ -54,14 +54,15 @@ def traced_init(tracker: RunTracker, gate: BudgetGate, run_class: type) -> Wrapp
             settings = InstrumentationSettings.from_env()
         else:
             settings = governor.instrumentation_settings()
-        gate.check(settings, kwargs)
+        decision = gate.check(settings, kwargs)
+        hold_id = decision.hold_id if decision is not None else ""
         if governor is not None:
             kwargs = governor.prepare_init_kwargs(dict(kwargs))
         start_ns = time.time_ns()
         run = wrapped(*args, **kwargs)
         try:
             if isinstance(run, run_class):
-                _start_tracking(tracker, run, start_ns, settings, governor)
+                _start_tracking(tracker, run, start_ns, settings, governor, hold_id)
         except Exception:
             _log.warning("genops: could not start tracking a W&B run", exc_info=True)
         return run
@@ -69,10 +70,12 @@ def traced_init(tracker: RunTracker, gate: BudgetGate, run_class: type) -> Wrapp
     return wrapper
 
 
-def _start_tracking(tracker, run, start_ns, settings, governor) -> None:
+def _start_tracking(tracker, run, start_ns, settings, governor, hold_id: str) -> None:
     run_id = run_id_of(run)
     attributes = _run_attributes(run, settings)
     attributes.update(settings.labels)
+    if hold_id:
+        attributes[attr.BUDGET_HOLD_ID] = hold_id
     detail = settings.detail
     metrics_every = 0
     if detail.metrics and detail.sampling_rate > 0:

@@ -1,0 +1,149 @@
+"""Reservations hold under concurrency and across crashes (real processor, real runs)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+
+from genops.governance.v1 import governance_pb2 as pb
+from genops.governance.v1 import governance_pb2_grpc as pb_grpc
+from genops_processor import reservations, storage
+from tests.helpers import BIN, SCRIPTS, governed_env
+
+POLICY = """
+budgets:
+  - {name: race-daily, scope: {team: race}, daily_limit: "100", mode: enforced}
+"""
+
+
+def with_policy(start_processor_with, tmp_path, *extra):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    return start_processor_with("--policy", str(policy), *extra)
+
+
+def ask(endpoint: str) -> int:
+    with grpc.insecure_channel(endpoint) as channel:  # one client, one connection
+        response = pb_grpc.GovernanceServiceStub(channel).CheckBudget(
+            pb.CheckBudgetRequest(scope=pb.Scope(team="race"), requested_micros=10_000_000),
+            timeout=60,
+        )
+    return response.decision
+
+
+def test_two_hundred_concurrent_clients_cannot_overspend(start_processor_with, tmp_path):
+    processor = with_policy(start_processor_with, tmp_path)
+    with ThreadPoolExecutor(max_workers=200) as pool:
+        outcomes = list(pool.map(ask, [processor.endpoint] * 200))
+    assert outcomes.count(pb.DECISION_ALLOW) == 10
+    assert outcomes.count(pb.DECISION_DENY) == 190
+    assert processor.stop() == 0
+    with storage.Storage(processor.db, read_only=True) as db:
+        held = db.call(reservations.holds)
+    assert len(held) == 10
+    assert sum(h["amount_micros"] for h in held) == 100_000_000
+    assert {h["status"] for h in held} == {"open"}
+
+
+def test_twenty_training_processes_cannot_overspend(start_processor_with, tmp_path):
+    processor = with_policy(start_processor_with, tmp_path)
+    env = governed_env(
+        processor.endpoint,
+        GENOPS_TEAM="race",
+        GENOPS_MAX_EXPERIMENT_COST="10",
+        TRAIN_SECONDS="8",
+        LOG_CALLS="4",
+        ARTIFACT_BYTES="0",
+    )
+    procs = []
+    for index in range(20):
+        cwd = tmp_path / f"job{index}"
+        cwd.mkdir()
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "opentelemetry-instrument"),
+                    sys.executable,
+                    str(SCRIPTS / "train_basic.py"),
+                ],
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    succeeded = [code for code, _ in results if code == 0]
+    refused = [err for code, err in results if code != 0]
+    assert len(succeeded) == 10
+    assert len(refused) == 10 and all("BudgetExceededError" in err for err in refused)
+    runs = processor.runs()
+    assert len(runs) == 10 and all(r.status == "finished" for r in runs)
+    assert processor.stop() == 0
+    with storage.Storage(processor.db, read_only=True) as db:
+        held = db.call(reservations.holds)
+    assert len(held) == 10 and {h["status"] for h in held} == {"committed"}
+    # Exact ledger: each hold committed exactly its run's cost.
+    assert sorted(h["committed_micros"] for h in held) == sorted(r.cost_micros for r in runs)
+
+
+def test_a_killed_run_s_hold_expires_and_its_accrued_cost_stays(start_processor_with, tmp_path):
+    processor = with_policy(start_processor_with, tmp_path, "--hold-timeout", "2")
+    env = governed_env(
+        processor.endpoint,
+        GENOPS_TEAM="race",
+        GENOPS_MAX_EXPERIMENT_COST="5",
+        GENOPS_HEARTBEAT_INTERVAL="1",
+        TRAIN_SECONDS="60",
+        LOG_CALLS="60",
+        OTEL_BSP_SCHEDULE_DELAY="200",
+    )
+    cwd = tmp_path / "job"
+    cwd.mkdir()
+    proc = subprocess.Popen(
+        [str(BIN / "opentelemetry-instrument"), sys.executable, str(SCRIPTS / "train_basic.py")],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    stub = processor.stub()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait for a few heartbeats to be priced
+        runs = processor.runs()
+        if runs and runs[0].cost_micros > 0 and runs[0].duration_ns > 3e9:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the run never reported")
+    os.killpg(proc.pid, signal.SIGKILL)  # the script and wandb's service, no goodbye
+    proc.wait(timeout=30)
+
+    def spent() -> int:
+        [state] = stub.GetBudgetStatus(pb.GetBudgetStatusRequest(), timeout=10).budgets
+        return state.spent_micros
+
+    assert spent() == 5_000_000  # the hold, larger than what the run accrued
+    deadline = time.monotonic() + 60
+    while spent() == 5_000_000 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [run] = processor.runs()
+    assert spent() == run.cost_micros > 0  # expired: the accrued cost is what counts
+    assert run.status == "lost"
+    assert processor.stop() == 0
+    with storage.Storage(processor.db, read_only=True) as db:
+        [hold] = db.call(reservations.holds)
+    assert hold["status"] == "expired" and hold["committed_micros"] == run.cost_micros
+    # Closed within the timeout plus one sweep (at most 0.5 s here) of its last heartbeat.
+    assert hold["closed_ns"] - hold["last_seen_ns"] <= (2 + 0.5 + 1) * 1e9
