@@ -155,6 +155,12 @@ def pricing_model(value: Any) -> Any:
     raise ValueError("expected a CustomPricingModel or a mapping of rate tables")
 
 
+def hook(value: Any) -> Any:
+    if value is None or callable(value):
+        return value
+    raise ValueError("expected a function, called with the BudgetExceededError")
+
+
 def workflow(value: Any) -> Mapping[str, str]:
     """An orchestrator context (Airflow, Kubeflow...): its scalar entries, as text."""
     if value is None:
@@ -321,6 +327,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("workflow_context", workflow, MappingProxyType({}), (), ()),
     Option("pricing_model", pricing_model, None, (), ("pricing",)),
+    Option("on_budget_exceeded", hook, None, (), ()),
 )
 OPTIONS_BY_NAME = MappingProxyType({o.name: o for o in OPTIONS})
 KEYWORDS = tuple(o.name for o in OPTIONS if o.keyword)
@@ -376,4 +383,5 @@ class AdapterOptions:
     retry_backoff_factor: float
     workflow_context: Mapping[str, str]
     pricing_model: Any
+    on_budget_exceeded: Any
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

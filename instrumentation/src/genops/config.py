@@ -34,6 +34,8 @@ GENOPS_STORAGE_TIER             standard / infrequent / archive / ssd      stand
 GENOPS_ARTIFACT_RETENTION_DAYS  days artifacts are kept (storage cost)     30
 GENOPS_CAPACITY_TYPE            on-demand / spot                           on-demand
 GENOPS_CATALOG_VERSION          the catalog version to be priced with      processor's
+GENOPS_ON_BUDGET_EXCEEDED       ``module:function`` called before an       (unset)
+                                enforced budget stops a running run
 ==============================  =========================================  ==========
 
 An invalid value raises :class:`ConfigError` naming the variable and where it
@@ -118,6 +120,9 @@ class BudgetSettings:
     policy_mode: str | None = None
     # Mode of the client's own daily limit (None: policy_mode).
     limit_mode: str | None = None
+    # Called (with the BudgetExceededError) before an enforced budget stops a
+    # running run: a callable, or "module:function" from GENOPS_ON_BUDGET_EXCEEDED.
+    on_exceeded: Any = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,7 @@ class InstrumentationSettings:
                 client_daily_limit_micros=_usd(env, "GENOPS_DAILY_BUDGET_LIMIT"),
                 requested_micros=_usd(env, "GENOPS_MAX_EXPERIMENT_COST"),
                 policy_mode=_choice(env, "GENOPS_GOVERNANCE_POLICY", POLICY_MODES),
+                on_exceeded=_hook(env),
             ),
         )
 
@@ -312,6 +318,7 @@ def settings_for_adapter(
             requested_micros=0,
             policy_mode=options.governance_policy.value,
             limit_mode=daily_limit_mode(options),
+            on_exceeded=options.on_budget_exceeded or base.budget.on_exceeded,
         ),
         detail=DetailSettings(
             sampling_rate=options.sampling_rate, metrics=options.enable_detailed_monitoring
@@ -451,6 +458,18 @@ def _pricing_labels(env: Mapping[str, str]) -> dict[str, object]:
     if days is not None:
         labels[attr.STORAGE_RETENTION_DAYS] = days
     return labels
+
+
+def _hook(env: Mapping[str, str]) -> str | None:
+    raw = _text(env, "GENOPS_ON_BUDGET_EXCEEDED")
+    if raw is None:
+        return None
+    module, sep, name = raw.partition(":")
+    if not sep or not module.strip() or not name.strip():
+        raise ConfigError(
+            "GENOPS_ON_BUDGET_EXCEEDED", "environment", raw, "expected module:function"
+        )
+    return raw
 
 
 def _attribution(env: Mapping[str, str]) -> dict[str, str]:

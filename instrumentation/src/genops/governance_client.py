@@ -53,6 +53,9 @@ class GovernanceClient:
     def check_budget(self, request: pb.CheckBudgetRequest) -> pb.CheckBudgetResponse:
         return self._call("CheckBudget", request)
 
+    def check_run(self, request: pb.CheckRunRequest) -> pb.CheckRunResponse:
+        return self._call("CheckRun", request)
+
     def usage(self, request: pb.GetUsageRequest) -> pb.GetUsageResponse:
         return self._call("GetUsage", request)
 

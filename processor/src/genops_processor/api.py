@@ -12,7 +12,7 @@ from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops_processor import analytics, analytics_queries
 from genops_processor.budgets import BudgetState, ClientLimits
 from genops_processor.catalog_store import CatalogConflict
-from genops_processor.domain import RunState, Scope
+from genops_processor.domain import HardwareUse, RunLabels, RunState, RunUsage, Scope
 from genops_processor.governance import Governance
 from genops_processor.pricing import Catalog, CatalogError
 from genops_processor.queries import ExperimentRecord
@@ -135,6 +135,49 @@ class GovernanceApi(pb_grpc.GovernanceServiceServicer):
                     )
         except CatalogConflict as error:
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(error))
+
+    async def CheckRun(self, request: pb.CheckRunRequest, context):  # noqa: N802
+        u = request.usage
+        snapshot = RunState(
+            run_key="",
+            run_id=request.run_id,
+            run_name="",
+            wandb_project="",
+            scope=scope_from_pb(request.scope),
+            hardware=HardwareUse(gpu_type=u.gpu_type, gpu_count=u.gpu_count, cpu_count=u.cpu_count),
+            usage=RunUsage(
+                compute_start_ns=u.compute_start_ns,
+                as_of_ns=u.as_of_ns,
+                artifact_bytes=u.artifact_bytes,
+                declared_storage_micros=u.declared_micros,
+            ),
+            status="running",
+            final=False,
+            labels=RunLabels(
+                region=u.region, catalog_version=u.catalog_version, wandb_mode=u.wandb_mode
+            ),
+        )
+        verdict = await self._governance.check_run(
+            snapshot.scope,
+            client_limits_from_pb(request.client_limits),
+            request.hold_id,
+            request.run_id,
+            snapshot,
+            request.next_check_ns,
+        )
+        response = pb.CheckRunResponse(
+            action={
+                "continue": pb.RUN_ACTION_CONTINUE,
+                "warn": pb.RUN_ACTION_WARN,
+                "stop": pb.RUN_ACTION_STOP,
+            }[verdict.action],
+            accrued_micros=verdict.accrued_micros,
+            hold_micros=verdict.hold_micros,
+            message=verdict.message,
+        )
+        if verdict.deciding is not None:
+            response.deciding_budget.CopyFrom(budget_to_pb(verdict.deciding))
+        return response
 
     async def GetCostSummary(self, request: pb.CostSummaryRequest, context):  # noqa: N802
         scope = scope_from_pb(request.scope)

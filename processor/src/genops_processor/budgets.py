@@ -145,12 +145,19 @@ def decide(
     requested_micros: int,
     now: dt.datetime,
     spent: Callable[[Budget, dt.datetime], int],
+    strict: bool = False,
 ) -> Decision:
+    """Evaluate budgets. Before work starts a budget is exceeded when its spend has
+    reached the limit or spend + requested would pass it; ``strict`` (a running
+    run's check) only when spend passes the limit."""
     states = []
     for budget in budgets:
         start = period_start(now, budget.period)
         used = spent(budget, start)
-        exceeded = used >= budget.limit_micros or used + requested_micros > budget.limit_micros
+        if strict:
+            exceeded = used > budget.limit_micros
+        else:
+            exceeded = used >= budget.limit_micros or used + requested_micros > budget.limit_micros
         states.append(BudgetState(budget, used, start, exceeded))
     deciding = _strictest_breach(states)
     if deciding is None:

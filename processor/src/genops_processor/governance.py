@@ -11,9 +11,16 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from genops_processor import catalog_store, decisions, queries, repricing, reservations
+from genops_processor import (
+    catalog_store,
+    decisions,
+    ledger,
+    queries,
+    repricing,
+    reservations,
+)
 from genops_processor import storage as store
 from genops_processor.budgets import (
     BudgetState,
@@ -35,6 +42,15 @@ Clock = Callable[[], dt.datetime]
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class RunVerdict:
+    action: str  # continue | warn | stop
+    accrued_micros: int
+    hold_micros: int
+    deciding: BudgetState | None
+    message: str
 
 
 @dataclass(frozen=True)
@@ -166,6 +182,54 @@ class Governance:
             else:
                 getter.cancel()
         yield await future
+
+    async def check_run(
+        self,
+        scope: Scope,
+        client: ClientLimits,
+        hold_id: str,
+        run_id: str,
+        snapshot: RunState,
+        next_check_ns: int,
+    ) -> RunVerdict:
+        """May a running run go on until its next check? Extends its hold when the
+        budget allows; else the strictest passed budget's mode decides."""
+        budgets = self.policy.budgets_for(scope, client)
+        now = self.clock()
+        accrued = ledger.price(snapshot, self.catalogs)[0].cost_micros
+        later = replace(
+            snapshot,
+            usage=replace(snapshot.usage, as_of_ns=snapshot.usage.as_of_ns + max(0, next_check_ns)),
+        )
+        projected = max(accrued, ledger.price(later, self.catalogs)[0].cost_micros)
+
+        def job(conn) -> RunVerdict:
+            own = reservations.own_spend(conn, hold_id, run_id)
+            decision = decide(
+                budgets,
+                0,
+                now,
+                lambda b, since: queries.spend_query(conn, b, since) - own + projected,
+                strict=True,
+            )
+            held = reservations.hold(conn, hold_id) if hold_id else None
+            if decision.deciding is None:
+                if held and held[0] == "open" and projected > held[1]:
+                    reservations.extend(conn, hold_id, projected)
+                return RunVerdict(
+                    "continue",
+                    accrued,
+                    max(projected, held[1] if held else 0),
+                    None,
+                    "within budget",
+                )
+            decisions.record_decision(conn, scope, "", f"run:{run_id}", decision, now)
+            action = {"deny": "stop", "warn": "warn"}.get(decision.outcome, "continue")
+            return RunVerdict(
+                action, accrued, held[1] if held else 0, decision.deciding, decision.message
+            )
+
+        return await asyncio.wrap_future(self.storage.submit(job))
 
     async def expire_holds(self, timeout_s: float) -> list[str]:
         """Close reservations whose runs fell silent for ``timeout_s``; audit each."""

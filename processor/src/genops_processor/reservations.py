@@ -89,3 +89,35 @@ def holds(conn: Any) -> list[dict[str, Any]]:
     cursor = conn.execute("SELECT * FROM holds ORDER BY created_ns")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def hold(conn: Any, hold_id: str) -> tuple[str, int] | None:
+    """(status, amount) of a hold."""
+    row = conn.execute(
+        "SELECT status, amount_micros FROM holds WHERE hold_id = ?", [hold_id]
+    ).fetchone()
+    return (row[0], int(row[1])) if row else None
+
+
+def own_spend(conn: Any, hold_id: str, run_id: str) -> int:
+    """What a run already counts for in spend: its open hold (or more), else its cost."""
+    if hold_id:
+        row = conn.execute(
+            "SELECT CASE WHEN h.status = 'open' THEN GREATEST(h.amount_micros, "
+            "COALESCE(r.cost_micros, 0)) ELSE COALESCE(r.cost_micros, 0) END "
+            "FROM holds h LEFT JOIN runs r ON r.hold_id = h.hold_id WHERE h.hold_id = ?",
+            [hold_id],
+        ).fetchone()
+        return int(row[0]) if row else 0
+    row = conn.execute(
+        "SELECT COALESCE(SUM(cost_micros), 0) FROM runs WHERE run_id = ? AND NOT final", [run_id]
+    ).fetchone()
+    return int(row[0])
+
+
+def extend(conn: Any, hold_id: str, amount_micros: int) -> None:
+    conn.execute(
+        "UPDATE holds SET amount_micros = GREATEST(amount_micros, ?) "
+        "WHERE hold_id = ? AND status = 'open'",
+        [amount_micros, hold_id],
+    )

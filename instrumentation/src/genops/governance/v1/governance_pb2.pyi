@@ -20,6 +20,13 @@ class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECISION_ALLOW: _ClassVar[Decision]
     DECISION_WARN: _ClassVar[Decision]
     DECISION_DENY: _ClassVar[Decision]
+
+class RunAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RUN_ACTION_UNSPECIFIED: _ClassVar[RunAction]
+    RUN_ACTION_CONTINUE: _ClassVar[RunAction]
+    RUN_ACTION_WARN: _ClassVar[RunAction]
+    RUN_ACTION_STOP: _ClassVar[RunAction]
 POLICY_MODE_UNSPECIFIED: PolicyMode
 POLICY_MODE_AUDIT_ONLY: PolicyMode
 POLICY_MODE_ADVISORY: PolicyMode
@@ -28,6 +35,10 @@ DECISION_UNSPECIFIED: Decision
 DECISION_ALLOW: Decision
 DECISION_WARN: Decision
 DECISION_DENY: Decision
+RUN_ACTION_UNSPECIFIED: RunAction
+RUN_ACTION_CONTINUE: RunAction
+RUN_ACTION_WARN: RunAction
+RUN_ACTION_STOP: RunAction
 
 class Scope(_message.Message):
     __slots__ = ("team", "project", "customer_id", "cost_center", "environment")
@@ -545,3 +556,57 @@ class PerformanceResponse(_message.Message):
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     groups: _containers.RepeatedCompositeFieldContainer[PerformanceGroup]
     def __init__(self, groups: _Optional[_Iterable[_Union[PerformanceGroup, _Mapping]]] = ...) -> None: ...
+
+class RunSnapshot(_message.Message):
+    __slots__ = ("compute_start_ns", "as_of_ns", "gpu_type", "gpu_count", "cpu_count", "artifact_bytes", "declared_micros", "region", "catalog_version", "wandb_mode")
+    COMPUTE_START_NS_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_NS_FIELD_NUMBER: _ClassVar[int]
+    GPU_TYPE_FIELD_NUMBER: _ClassVar[int]
+    GPU_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CPU_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DECLARED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    WANDB_MODE_FIELD_NUMBER: _ClassVar[int]
+    compute_start_ns: int
+    as_of_ns: int
+    gpu_type: str
+    gpu_count: int
+    cpu_count: int
+    artifact_bytes: int
+    declared_micros: int
+    region: str
+    catalog_version: str
+    wandb_mode: str
+    def __init__(self, compute_start_ns: _Optional[int] = ..., as_of_ns: _Optional[int] = ..., gpu_type: _Optional[str] = ..., gpu_count: _Optional[int] = ..., cpu_count: _Optional[int] = ..., artifact_bytes: _Optional[int] = ..., declared_micros: _Optional[int] = ..., region: _Optional[str] = ..., catalog_version: _Optional[str] = ..., wandb_mode: _Optional[str] = ...) -> None: ...
+
+class CheckRunRequest(_message.Message):
+    __slots__ = ("hold_id", "scope", "usage", "client_limits", "run_id", "next_check_ns")
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CHECK_NS_FIELD_NUMBER: _ClassVar[int]
+    hold_id: str
+    scope: Scope
+    usage: RunSnapshot
+    client_limits: ClientLimits
+    run_id: str
+    next_check_ns: int
+    def __init__(self, hold_id: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., usage: _Optional[_Union[RunSnapshot, _Mapping]] = ..., client_limits: _Optional[_Union[ClientLimits, _Mapping]] = ..., run_id: _Optional[str] = ..., next_check_ns: _Optional[int] = ...) -> None: ...
+
+class CheckRunResponse(_message.Message):
+    __slots__ = ("action", "accrued_micros", "hold_micros", "deciding_budget", "message")
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ACCRUED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    HOLD_MICROS_FIELD_NUMBER: _ClassVar[int]
+    DECIDING_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    action: RunAction
+    accrued_micros: int
+    hold_micros: int
+    deciding_budget: BudgetState
+    message: str
+    def __init__(self, action: _Optional[_Union[RunAction, str]] = ..., accrued_micros: _Optional[int] = ..., hold_micros: _Optional[int] = ..., deciding_budget: _Optional[_Union[BudgetState, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...

@@ -74,6 +74,11 @@ class GovernanceServiceStub:
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceRequest.SerializeToString,
                 response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceProgress.FromString,
                 _registered_method=True)
+        self.CheckRun = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/CheckRun',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.CheckRunRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.CheckRunResponse.FromString,
+                _registered_method=True)
         self.GetCostSummary = channel.unary_unary(
                 '/genops.governance.v1.GovernanceService/GetCostSummary',
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.CostSummaryRequest.SerializeToString,
@@ -165,6 +170,14 @@ class GovernanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckRun(self, request, context):
+        """While a run runs: may it go on? Prices the run's usage so far, extends its
+        reservation when the budget allows, else answers with the policy's action.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCostSummary(self, request, context):
         """Cost over a period by category, experiment type and run, with a forecast.
         """
@@ -249,6 +262,11 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
                     servicer.Reprice,
                     request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceRequest.FromString,
                     response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceProgress.SerializeToString,
+            ),
+            'CheckRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckRun,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.CheckRunRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.CheckRunResponse.SerializeToString,
             ),
             'GetCostSummary': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCostSummary,
@@ -497,6 +515,33 @@ class GovernanceService:
             '/genops.governance.v1.GovernanceService/Reprice',
             genops_dot_governance_dot_v1_dot_governance__pb2.RepriceRequest.SerializeToString,
             genops_dot_governance_dot_v1_dot_governance__pb2.RepriceProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/CheckRun',
+            genops_dot_governance_dot_v1_dot_governance__pb2.CheckRunRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.CheckRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import warnings
 from collections.abc import Mapping
 
@@ -53,6 +54,38 @@ class BudgetGate:
             return self._unreachable(settings, budget, error)
         self._apply(response)
         return response
+
+    def check_run(
+        self, settings: InstrumentationSettings, usage, next_check_s: float
+    ) -> pb.CheckRunResponse | None:
+        """Ask whether a running run may go on until its next check (None: unknown)."""
+        static = usage.static_attributes
+        request = pb.CheckRunRequest(
+            hold_id=str(static.get(attr.BUDGET_HOLD_ID, "")),
+            scope=budget_request(settings.attribution, settings.budget, {}).scope,
+            client_limits=budget_request(settings.attribution, settings.budget, {}).client_limits,
+            run_id=usage.run_id,
+            next_check_ns=int(next_check_s * 1e9),
+            usage=pb.RunSnapshot(
+                compute_start_ns=usage.compute_start_ns,
+                as_of_ns=time.time_ns(),
+                gpu_type=str(static.get(attr.HW_GPU_TYPE, "")),
+                gpu_count=int(static.get(attr.HW_GPU_COUNT, 0)),
+                cpu_count=int(static.get(attr.HW_CPU_COUNT, 0)),
+                artifact_bytes=usage.artifact_bytes,
+                declared_micros=usage.declared_storage_micros,
+                region=str(static.get(attr.REGION, "")),
+                catalog_version=str(static.get(attr.CATALOG_VERSION, "")),
+                wandb_mode=str(static.get(attr.WANDB_MODE, "")),
+            ),
+        )
+        try:
+            return self.client(settings).check_run(request)
+        except (GovernanceUnavailable, grpc.RpcError) as error:
+            if not self._warned_unreachable:
+                self._warned_unreachable = True
+                _log.warning("genops: %s; the run goes on unchecked", error)
+            return None
 
     def client(self, settings: InstrumentationSettings) -> GovernanceClient:
         budget = settings.budget

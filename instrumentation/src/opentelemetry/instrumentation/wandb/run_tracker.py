@@ -15,6 +15,7 @@ import math
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from opentelemetry.instrumentation.wandb import hardware
 from opentelemetry.trace import Status, StatusCode
 
 from genops import attributes as attr
+from genops.policy import BudgetWarning
 
 _log = logging.getLogger(__name__)
 _MAX_METRIC_KEYS = 64
@@ -38,6 +40,10 @@ class RunOptions:
     metrics_every: int = 0
     # Fraction of artifact spans emitted (artifact usage totals are always exact).
     artifact_sampling: float = 1.0
+    # Asks the processor, after each heartbeat, whether the run may go on.
+    checker: Any = None
+    # The user's hook, called before an enforced budget stops the run.
+    on_exceeded: Any = None
 
 
 @dataclass
@@ -60,6 +66,9 @@ class RunUsage:
     gpu_util_sum: float = 0.0
     gpu_util_samples: int = 0
     gpu_mem_peak_gb: float | None = None
+    # Set when an enforced budget stops the run: (message, BudgetInfo or None).
+    stop: tuple[str, Any] | None = None
+    budget_warned: bool = False
     sequence: int = 0
     options: RunOptions = RunOptions()
     metrics_last: dict[str, float] = field(default_factory=dict)
@@ -269,6 +278,27 @@ class RunTracker:
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(self._interval_s):
             self.heartbeat_all()
+            self.check_all()
+
+    def check_all(self) -> None:
+        """Mid-run enforcement: ask about every live run, flag those to stop."""
+        for usage in list(self._runs.values()):
+            checker = usage.options.checker
+            if checker is None or usage.stop is not None:
+                continue
+            try:
+                verdict = checker(usage, self._interval_s)
+            except Exception:
+                _log.debug("genops: mid-run budget check failed", exc_info=True)
+                continue
+            if verdict is None:
+                continue
+            action, message, info = verdict
+            if action == "stop":
+                usage.stop = (message, info)  # the run's next log() call acts on it
+            elif action == "warn" and not usage.budget_warned:
+                usage.budget_warned = True
+                warnings.warn(f"genops: {message}; the run goes on", BudgetWarning, stacklevel=2)
 
 
 def _uncaught_exception() -> str | None:

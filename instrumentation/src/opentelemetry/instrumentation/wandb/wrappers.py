@@ -10,6 +10,7 @@ value (:class:`genops.config.ConfigError`) and a budget denial
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from opentelemetry.instrumentation.wandb.run_tracker import RunOptions, RunTrack
 from genops import attributes as attr
 from genops import context
 from genops.config import InstrumentationSettings
+from genops.errors import BudgetExceededError, BudgetInfo
 
 _log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ def traced_init(tracker: RunTracker, gate: BudgetGate, run_class: type) -> Wrapp
         run = wrapped(*args, **kwargs)
         try:
             if isinstance(run, run_class):
-                _start_tracking(tracker, run, start_ns, settings, governor, hold_id)
+                _start_tracking(tracker, gate, run, start_ns, settings, governor, hold_id)
         except Exception:
             _log.warning("genops: could not start tracking a W&B run", exc_info=True)
         return run
@@ -70,7 +72,30 @@ def traced_init(tracker: RunTracker, gate: BudgetGate, run_class: type) -> Wrapp
     return wrapper
 
 
-def _start_tracking(tracker, run, start_ns, settings, governor, hold_id: str) -> None:
+def _run_checker(gate: BudgetGate, settings: InstrumentationSettings):
+    from genops.governance.v1 import governance_pb2 as pb
+
+    def check(usage, next_check_s: float):
+        response = gate.check_run(settings, usage, next_check_s)
+        if response is None:
+            return None
+        action = {pb.RUN_ACTION_STOP: "stop", pb.RUN_ACTION_WARN: "warn"}.get(
+            response.action, "continue"
+        )
+        state = response.deciding_budget
+        info = (
+            BudgetInfo(
+                state.name, state.limit_micros, state.spent_micros, 0, state.period or "daily"
+            )
+            if state.name
+            else None
+        )
+        return action, response.message, info
+
+    return check
+
+
+def _start_tracking(tracker, gate, run, start_ns, settings, governor, hold_id: str) -> None:
     run_id = run_id_of(run)
     attributes = _run_attributes(run, settings)
     attributes.update(settings.labels)
@@ -80,8 +105,15 @@ def _start_tracking(tracker, run, start_ns, settings, governor, hold_id: str) ->
     metrics_every = 0
     if detail.metrics and detail.sampling_rate > 0:
         metrics_every = max(1, round(1 / detail.sampling_rate))
+    checker = None
+    if settings.budget.check_enabled:
+        checker = _run_checker(gate, settings)
     options = RunOptions(
-        owner=governor, metrics_every=metrics_every, artifact_sampling=detail.sampling_rate
+        owner=governor,
+        metrics_every=metrics_every,
+        artifact_sampling=detail.sampling_rate,
+        checker=checker,
+        on_exceeded=settings.budget.on_exceeded,
     )
     if governor is not None:
         attributes.update(governor.run_attributes())
@@ -91,9 +123,11 @@ def _start_tracking(tracker, run, start_ns, settings, governor, hold_id: str) ->
 
 def traced_log(tracker: RunTracker) -> Wrapper:
     def wrapper(wrapped, instance, args, kwargs):
-        result = wrapped(*args, **kwargs)
         settings = getattr(instance, "_settings", None)
         usage = tracker.get(getattr(settings, "run_id", None))
+        if usage is not None and usage.stop is not None:
+            stop_run(tracker, instance, usage)  # raises BudgetExceededError
+        result = wrapped(*args, **kwargs)
         if usage is not None:
             with usage.lock:
                 usage.log_calls += 1
@@ -104,6 +138,33 @@ def traced_log(tracker: RunTracker) -> Wrapper:
         return result
 
     return wrapper
+
+
+def stop_run(tracker: RunTracker, run: Any, usage: Any) -> None:
+    """An enforced budget stops the run: the user's hook first (to checkpoint), then
+    the W&B run is finished as stopped by budget, then BudgetExceededError."""
+    message, info = usage.stop
+    error = BudgetExceededError(f"run stopped: {message}", info)
+    hook = usage.options.on_exceeded
+    if isinstance(hook, str):
+        module, _, name = hook.partition(":")
+        try:
+            hook = getattr(importlib.import_module(module), name)
+        except Exception:
+            _log.warning("genops: cannot load the budget hook %s", hook, exc_info=True)
+            hook = None
+    if hook is not None:
+        try:
+            hook(error)
+        except Exception:
+            _log.warning("genops: the budget hook raised", exc_info=True)
+    try:
+        run.summary["genops_stopped_by"] = "budget"
+        run.summary["genops_stop_reason"] = message
+        run.finish(exit_code=1)
+    except Exception:
+        _log.warning("genops: could not finish the stopped run", exc_info=True)
+    raise error
 
 
 def traced_log_artifact(tracker: RunTracker) -> Wrapper:
@@ -160,6 +221,8 @@ def traced_finish(tracker: RunTracker) -> Wrapper:
         usage = tracker.get(run_id_of(instance))
         if usage is not None:
             usage.config_hash = config_hash(instance)
+            if usage.stop is not None:
+                error = f"BudgetExceededError: stopped by budget: {usage.stop[0]}"
         try:
             return wrapped(*args, **kwargs)
         finally:
