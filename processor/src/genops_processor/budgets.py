@@ -8,6 +8,11 @@ A policy file (YAML) declares budgets::
                                    # cost_center, environment; all must match
         daily_limit: "25.00"       # USD, as a string or number
         mode: enforced             # audit_only | advisory | enforced
+      - name: nlp-monthly
+        scope: {team: nlp}
+        period: monthly            # daily (default) | weekly | monthly | total
+        timezone: Europe/Paris     # when periods roll over (default UTC)
+        limit: "500"
 
 A client may declare its own daily limit and mode; they can only tighten the
 central policy: the client's limit becomes one more budget on the client's
@@ -21,6 +26,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -43,6 +49,7 @@ class Budget:
     mode: str
     period: str = "daily"
     source: str = "policy"
+    timezone: str = "UTC"
 
     def matches(self, scope: Scope) -> bool:
         wanted = self.scope.as_dict()
@@ -132,12 +139,25 @@ def stricter(mode: str, other: str | None) -> str:
     return max(mode, other, key=MODES.index)
 
 
-def period_start(now: dt.datetime, period: str) -> dt.datetime:
-    """Start of the budget period containing ``now`` (UTC days for now)."""
-    if period != "daily":
+PERIODS = ("daily", "weekly", "monthly", "total")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def period_start(now: dt.datetime, period: str, timezone: str = "UTC") -> dt.datetime:
+    """Start of the budget period containing ``now``, in the budget's time zone:
+    local midnight (daily), Monday's midnight (weekly), the 1st's (monthly), or
+    the epoch (total)."""
+    if period not in PERIODS:
         raise ValueError(f"unsupported period {period!r}")
-    day = now.astimezone(dt.timezone.utc).date()
-    return dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc)
+    if period == "total":
+        return _EPOCH
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone).date()
+    if period == "weekly":
+        local -= dt.timedelta(days=local.weekday())
+    elif period == "monthly":
+        local = local.replace(day=1)
+    return dt.datetime.combine(local, dt.time(0), tzinfo=zone)
 
 
 def decide(
@@ -152,7 +172,7 @@ def decide(
     run's check) only when spend passes the limit."""
     states = []
     for budget in budgets:
-        start = period_start(now, budget.period)
+        start = period_start(now, budget.period, budget.timezone)
         used = spent(budget, start)
         if strict:
             exceeded = used > budget.limit_micros
@@ -182,7 +202,7 @@ def _strictest_breach(states: Iterable[BudgetState]) -> BudgetState | None:
 def _budget(raw: object, where: str) -> Budget:
     if not isinstance(raw, dict):
         raise PolicyError(f"{where}: expected a mapping")
-    unknown = set(raw) - {"name", "scope", "daily_limit", "mode"}
+    unknown = set(raw) - {"name", "scope", "daily_limit", "limit", "period", "timezone", "mode"}
     if unknown:
         raise PolicyError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     name = raw.get("name")
@@ -198,11 +218,26 @@ def _budget(raw: object, where: str) -> Budget:
     mode = str(raw.get("mode", "enforced")).lower()
     if mode not in MODES:
         raise PolicyError(f"{where}.mode {mode!r}: expected one of {', '.join(MODES)}")
+    period = str(raw.get("period", "daily")).lower()
+    if period not in PERIODS:
+        raise PolicyError(f"{where}.period {period!r}: expected one of {', '.join(PERIODS)}")
+    if "limit" in raw and "daily_limit" in raw:
+        raise PolicyError(f"{where}: give limit or daily_limit, not both")
+    limit_key = "limit" if "limit" in raw else "daily_limit"
+    if limit_key == "daily_limit" and period != "daily":
+        raise PolicyError(f"{where}.daily_limit with period {period}: use limit")
+    timezone = str(raw.get("timezone", "UTC"))
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PolicyError(f"{where}.timezone {timezone!r} is not a known time zone") from None
     return Budget(
         name=str(name),
         scope=Scope(**{k: str(v) for k, v in scope_raw.items()}),
-        limit_micros=_limit(raw.get("daily_limit"), f"{where}.daily_limit"),
+        limit_micros=_limit(raw.get(limit_key), f"{where}.{limit_key}"),
         mode=mode,
+        period=period,
+        timezone=timezone,
     )
 
 

@@ -71,13 +71,22 @@ def spend_query(conn: Any, budget: Budget, since: dt.datetime) -> int:
     )
 
 
+# A run's cost counts in a period pro rata of its compute time inside it: a run
+# spanning midnight is split between the two days (integer micro-dollars, floored).
+_PRO_RATA = (
+    "CASE WHEN r.as_of_ns <= r.compute_start_ns THEN r.cost_micros "
+    "ELSE (r.cost_micros::HUGEINT * (r.as_of_ns - GREATEST(r.compute_start_ns, ?)) "
+    "// (r.as_of_ns - r.compute_start_ns))::BIGINT END"
+)
+
+
 def _run_cost_since(conn: Any, scope: Scope, since: dt.datetime) -> int:
     where, params = scope_filter(scope, prefix="r.")
-    params.append(_ns(since))
+    since_ns = _ns(since)
     row = conn.execute(
-        f"SELECT COALESCE(SUM(r.cost_micros), 0) FROM runs r WHERE {where} AND r.as_of_ns >= ? "
+        f"SELECT COALESCE(SUM({_PRO_RATA}), 0) FROM runs r WHERE {where} AND r.as_of_ns >= ? "
         "AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.status = 'open' AND h.hold_id = r.hold_id)",
-        params,
+        [since_ns, *params, since_ns],
     ).fetchone()
     return int(row[0])
 
