@@ -29,7 +29,7 @@ from typing import Any
 
 import duckdb
 
-from genops_processor import queries
+from genops_processor import analytics_queries as queries
 from genops_processor.domain import Scope
 from genops_processor.storage import Storage
 
@@ -46,8 +46,9 @@ SCOPED_TEAM = "team-00"  # the largest team (about a fifth of the runs)
 NS_PER_SECOND = 1_000_000_000
 NS_PER_HOUR = 3_600 * NS_PER_SECOND
 
-# Per run: every random choice is a hash of the run number (reproducible, no RNG state).
-# u(k) is a uniform draw in [0, 1) from stream k.
+# One row per run with everything its run row and four cost lines need. Every random
+# choice is a hash of the run number (or of its group of RUNS_PER_GROUP consecutive runs,
+# for attribution and experiment), so the ledger is the same on every build.
 _GEN_RUNS = """
 CREATE OR REPLACE TEMP TABLE gen AS
 WITH base AS (
@@ -79,37 +80,37 @@ WITH base AS (
             ELSE 'archive' END AS tier,
         {start} + (i * ({span} / {runs}))::BIGINT + jitter - {hour} AS as_of_ns
     FROM base
+), attributed AS (
+    SELECT *,
+        md5(i::VARCHAR) AS run_key,
+        'team-' || lpad(team_n::VARCHAR, 2, '0') AS team,
+        'proj-' || lpad((team_n * 10 + project_n)::VARCHAR, 3, '0') AS project,
+        CASE WHEN customer_n < 20 THEN '' ELSE 'cust-'
+            || lpad((((team_n * 10 + project_n) * 7 + customer_n % 5) % 500)::VARCHAR, 3, '0')
+            END AS customer_id,
+        'cc-' || (team_n // 2)::VARCHAR AS cost_center,
+        CASE WHEN experiment_n < 8 THEN 'exp-' || g::VARCHAR ELSE '' END AS experiment_id,
+        CASE WHEN version_n < 90 THEN '2026-11-default' WHEN version_n < 97 THEN '2026-01-default'
+            ELSE '2026-11-default+acme-1f3a9c0e' END AS catalog_version,
+        gpu_count * 8 AS cpu_count,
+        (gpu_count * hours)::DECIMAL(38, 12) AS gpu_quantity,
+        (gpu_count * 8 * hours)::DECIMAL(38, 12) AS cpu_quantity,
+        (artifact_bytes / 1073741824)::DECIMAL(38, 12) AS gib,  -- 30-day retention: GiB-months
+        CASE tier WHEN 'standard' THEN 0.023 WHEN 'infrequent' THEN 0.0125 ELSE 0.004
+            END::DECIMAL(18, 9) AS storage_price,
+        CASE WHEN unpriced_n > 0 THEN gpu_price END AS gpu_unit_price  -- 2% of GPUs unpriced
+    FROM shaped
+), priced AS (
+    SELECT *,
+        round(gpu_quantity * gpu_unit_price * 1000000)::BIGINT AS gpu_micros,
+        round(cpu_quantity * 0.041 * 1000000)::BIGINT AS cpu_micros,
+        round(gib * storage_price * 1000000)::BIGINT AS storage_micros,
+        round(gib * 0.09 * 1000000)::BIGINT AS transfer_micros
+    FROM attributed
 )
 SELECT *,
-    md5(i::VARCHAR) AS run_key,
-    'team-' || lpad(team_n::VARCHAR, 2, '0') AS team,
-    'proj-' || lpad((team_n * 10 + project_n)::VARCHAR, 3, '0') AS project,
-    CASE WHEN customer_n < 20 THEN ''
-        ELSE 'cust-' || lpad(((team_n * 10 + project_n) * 7 + customer_n % 5) % 500 || '', 3, '0')
-        END AS customer_id,
-    'cc-' || (team_n // 2)::VARCHAR AS cost_center,
-    CASE WHEN experiment_n < 8 THEN 'exp-' || g::VARCHAR ELSE '' END AS experiment_id,
-    CASE WHEN version_n < 90 THEN '2026-11-default' WHEN version_n < 97 THEN '2026-01-default'
-        ELSE '2026-11-default+acme-1f3a9c0e' END AS catalog_version,
-    gpu_count * 8 AS cpu_count,
-    CASE tier WHEN 'standard' THEN 0.023 WHEN 'infrequent' THEN 0.0125 ELSE 0.004
-        END::DECIMAL(18, 9) AS storage_price,
-    unpriced_n > 0 AS gpu_priced
-FROM shaped
-"""
-
-_GEN_AMOUNTS = """
-CREATE OR REPLACE TEMP TABLE gen_lines AS
-SELECT i, j, run_key, as_of_ns, catalog_version,
-    [gpu_type, 'vcpu', 'storage-' || tier, 'transfer-external'][j + 1] AS sku,
-    ['compute', 'compute', 'storage', 'data_transfer'][j + 1] AS category,
-    ['device-hour', 'device-hour', 'gib-month', 'gib'][j + 1] AS unit,
-    CASE j WHEN 0 THEN gpu_count * hours WHEN 1 THEN cpu_count * hours
-        ELSE artifact_bytes / 1073741824.0 END::DECIMAL(38, 12) AS quantity,
-    CASE j WHEN 0 THEN CASE WHEN gpu_priced THEN gpu_price END WHEN 1 THEN 0.041
-        WHEN 2 THEN storage_price ELSE 0.09 END::DECIMAL(18, 9) AS unit_price
-FROM gen, (VALUES (0), (1), (2), (3)) k(j)
-WHERE i * 4 + j < {lines}
+    COALESCE(gpu_micros, 0) + cpu_micros + storage_micros + transfer_micros AS cost_micros
+FROM priced
 """
 
 _INSERT_RUNS = """
@@ -127,47 +128,54 @@ SELECT g.run_key, substr(g.run_key, 1, 8), 'run-' || g.i::VARCHAR, 'wb-' || g.pr
     g.gpu_type, g.gpu_count, g.cpu_count, 'synthetic',
     g.as_of_ns - (g.hours * {hour})::BIGINT, g.as_of_ns, (g.hours * 600)::BIGINT,
     g.artifact_bytes, 1 + g.artifact_bytes // 100000000, 1 + g.i % 3, 1 + (g.hours * 12)::BIGINT,
-    g.catalog_version, c.cost_micros,
-    CASE WHEN g.gpu_priced THEN []::VARCHAR[] ELSE [g.gpu_type] END, 0, g.experiment_id,
+    g.catalog_version, g.cost_micros,
+    CASE WHEN g.gpu_micros IS NULL THEN [g.gpu_type] ELSE []::VARCHAR[] END, 0, g.experiment_id,
     '{{}}', '', '', CASE WHEN region_n < 70 THEN 'us-east-1' WHEN region_n < 90 THEN 'us-west-2'
         ELSE 'eu-west-1' END,
     g.tier, 30, 'on-demand', 'online', g.catalog_version, md5(g.g::VARCHAR),
-    CASE WHEN g.gpu_priced THEN []::VARCHAR[] ELSE ['unpriced: ' || g.gpu_type] END
-FROM gen g JOIN (
-    SELECT run_key, SUM(amount_micros) AS cost_micros FROM lines_priced GROUP BY 1
-) c USING (run_key)
-ORDER BY g.i
+    CASE WHEN g.gpu_micros IS NULL THEN ['unpriced: ' || g.gpu_type] ELSE []::VARCHAR[] END
+FROM gen g
 """
 
 _INSERT_LINES = """
-INSERT INTO cost_lines
+INSERT INTO cost_lines (run_key, sku, category, unit, quantity, unit_price, amount_micros,
+    priced, catalog_version, catalog_source, catalog_date, as_of_ns)
 SELECT run_key, sku, category, unit, quantity, unit_price, amount_micros,
     amount_micros IS NOT NULL, catalog_version,
     CASE WHEN amount_micros IS NULL THEN '' ELSE 'public price lists' END,
     CASE WHEN amount_micros IS NULL THEN '' ELSE '2026-11' END, as_of_ns
-FROM lines_priced ORDER BY i, j
-"""
-
-_LINES_PRICED = """
-CREATE OR REPLACE TEMP VIEW lines_priced AS
-SELECT *, round(quantity * unit_price * 1000000)::BIGINT AS amount_micros
-FROM gen_lines
+FROM (
+    SELECT run_key, catalog_version, as_of_ns,
+        [gpu_type, 'vcpu', 'storage-' || tier, 'transfer-external'][j + 1] AS sku,
+        ['compute', 'compute', 'storage', 'data_transfer'][j + 1] AS category,
+        ['device-hour', 'device-hour', 'gib-month', 'gib'][j + 1] AS unit,
+        [gpu_quantity, cpu_quantity, gib, gib][j + 1] AS quantity,
+        [gpu_unit_price, 0.041, storage_price, 0.09][j + 1]::DECIMAL(18, 9) AS unit_price,
+        [gpu_micros, cpu_micros, storage_micros, transfer_micros][j + 1] AS amount_micros
+    FROM gen, range(4) k(j)
+    WHERE i * 4 + j < {lines}
+)
 """
 
 _INSERT_EXPERIMENTS = """
-INSERT INTO experiments
+INSERT INTO experiments (experiment_id, name, experiment_type, status, team, project,
+    customer_id, cost_center, environment, max_cost_micros, estimated_cost_micros, start_ns,
+    end_ns, error, violations)
 SELECT experiment_id, 'experiment ' || g::VARCHAR,
     ['training', 'fine_tuning', 'evaluation', 'hyperparameter_sweep', 'inference', 'general']
         [1 + (hash(g, 20) % 6)::BIGINT],
     CASE WHEN max(as_of_ns) < {since} THEN 'completed' ELSE 'running' END,
     any_value(team), any_value(project), any_value(customer_id), any_value(cost_center),
-    'production', 1000000000 * (1 + (hash(g, 21) % 50)::BIGINT), NULL, min(as_of_ns), max(as_of_ns), '', ''
+    'production', 1000000000 * (1 + (hash(g, 21) % 50)::BIGINT), NULL,
+    min(as_of_ns), max(as_of_ns), '', ''
 FROM gen WHERE experiment_id <> '' AND (hash(g, 22) % 10)::BIGINT > 0
 GROUP BY experiment_id, g
 """
 
 _INSERT_MANUAL = """
-INSERT INTO manual_costs
+INSERT INTO manual_costs (trace_id, span_id, experiment_id, run_id, team, project,
+    customer_id, cost_center, environment, sku, category, unit, quantity, unit_price,
+    amount_micros, priced, catalog_version, at_ns)
 SELECT md5('manual' || m::VARCHAR), substr(md5('span' || m::VARCHAR), 1, 16),
     'exp-' || (m * 37 % {groups})::VARCHAR, '', 'team-' || lpad((m % 20)::VARCHAR, 2, '0'),
     'proj-' || lpad((m % 200)::VARCHAR, 3, '0'), '', 'cc-' || ((m % 20) // 2)::VARCHAR,
@@ -194,13 +202,12 @@ def build_ledger(conn: Any, lines: int) -> dict[str, int]:
         "since": int(SINCE.timestamp()) * NS_PER_SECOND,
         "count": max(1, min(1000, runs // 100)),
     }
-    for sql in (_GEN_RUNS, _GEN_AMOUNTS, _LINES_PRICED):
-        conn.execute(sql.format(**fmt))
+    conn.execute(_GEN_RUNS.format(**fmt))
     conn.execute("BEGIN")
     for sql in (_INSERT_RUNS, _INSERT_LINES, _INSERT_EXPERIMENTS, _INSERT_MANUAL):
         conn.execute(sql.format(**fmt))
     conn.execute("COMMIT")
-    conn.execute("DROP VIEW lines_priced; DROP TABLE gen_lines; DROP TABLE gen")
+    conn.execute("DROP TABLE gen")
     conn.execute("CHECKPOINT")
     return ledger_counts(conn)
 

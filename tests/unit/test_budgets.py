@@ -97,8 +97,8 @@ def test_policy_load_reads_a_yaml_file(tmp_path):
             {"budgets": [], "limits": []}, ["unknown key", "limits"], id="unknown-top-level-key"
         ),
         pytest.param(
-            {"budgets": [{"name": "b", "daily_limit": 1, "period": "weekly"}]},
-            ["budgets[0]", "unknown key", "period"],
+            {"budgets": [{"name": "b", "daily_limit": 1, "perod": "weekly"}]},
+            ["budgets[0]", "unknown key", "perod"],
             id="unknown-budget-key",
         ),
         pytest.param(
@@ -409,8 +409,8 @@ def test_period_start_is_utc_midnight(now, start):
 
 
 def test_unsupported_period_is_rejected():
-    with pytest.raises(ValueError, match="unsupported period 'weekly'"):
-        period_start(NOW, "weekly")
+    with pytest.raises(ValueError, match="unsupported period 'hourly'"):
+        period_start(NOW, "hourly")
 
 
 def test_null_scope_value_is_rejected_not_turned_into_the_string_none():

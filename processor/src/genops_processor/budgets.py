@@ -31,13 +31,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from genops.money import format_usd, parse_usd_micros
+from genops_processor.alerts import (
+    DEFAULT_THRESHOLDS,
+    AlertConfigError,
+    SmtpSettings,
+    check_channel,
+)
 from genops_processor.domain import Scope
 
 MODES = ("audit_only", "advisory", "enforced")
 _SCOPE_KEYS = ("team", "project", "customer_id", "cost_center", "environment")
 
 
-class PolicyError(ValueError):
+class PolicyError(AlertConfigError):
     """The policy file is invalid; the message names the budget and the key."""
 
 
@@ -50,6 +56,8 @@ class Budget:
     period: str = "daily"
     source: str = "policy"
     timezone: str = "UTC"
+    thresholds: tuple[int, ...] = (50, 80, 100)  # percent of the limit that alert
+    alerts: tuple[str, ...] = ()  # channel addresses (see alerts.py)
 
     def matches(self, scope: Scope) -> bool:
         wanted = self.scope.as_dict()
@@ -85,6 +93,7 @@ class Decision:
 @dataclass(frozen=True)
 class Policy:
     budgets: tuple[Budget, ...] = ()
+    smtp: SmtpSettings = SmtpSettings()
 
     @classmethod
     def load(cls, path: str | Path | None) -> Policy:
@@ -100,7 +109,7 @@ class Policy:
     def from_dict(cls, data: object, origin: str = "policy") -> Policy:
         if not isinstance(data, dict):
             raise PolicyError(f"{origin}: expected a mapping with 'budgets'")
-        unknown = set(data) - {"budgets"}
+        unknown = set(data) - {"budgets", "smtp"}
         if unknown:
             raise PolicyError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))}")
         budgets = [
@@ -111,7 +120,7 @@ class Policy:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise PolicyError(f"{origin}: budget name(s) used twice: {', '.join(duplicates)}")
-        return cls(budgets=tuple(budgets))
+        return cls(budgets=tuple(budgets), smtp=_smtp(data.get("smtp"), f"{origin}: smtp"))
 
     def budgets_for(self, scope: Scope, client: ClientLimits) -> list[Budget]:
         """The budgets a run with this scope falls under, client limits applied."""
@@ -202,7 +211,17 @@ def _strictest_breach(states: Iterable[BudgetState]) -> BudgetState | None:
 def _budget(raw: object, where: str) -> Budget:
     if not isinstance(raw, dict):
         raise PolicyError(f"{where}: expected a mapping")
-    unknown = set(raw) - {"name", "scope", "daily_limit", "limit", "period", "timezone", "mode"}
+    unknown = set(raw) - {
+        "name",
+        "scope",
+        "daily_limit",
+        "limit",
+        "period",
+        "timezone",
+        "mode",
+        "thresholds",
+        "alerts",
+    }
     if unknown:
         raise PolicyError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     name = raw.get("name")
@@ -238,7 +257,34 @@ def _budget(raw: object, where: str) -> Budget:
         mode=mode,
         period=period,
         timezone=timezone,
+        thresholds=_thresholds(raw.get("thresholds"), f"{where}.thresholds"),
+        alerts=tuple(check_channel(str(a), f"{where}.alerts") for a in raw.get("alerts") or ()),
     )
+
+
+def _thresholds(value: object, where: str) -> tuple[int, ...]:
+    if value is None:
+        return DEFAULT_THRESHOLDS
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 1000 for v in value
+    ):
+        raise PolicyError(f"{where}: expected a list of percentages, e.g. [50, 80, 100]")
+    return tuple(sorted(set(value)))
+
+
+def _smtp(value: object, where: str) -> SmtpSettings:
+    if value is None:
+        return SmtpSettings()
+    if not isinstance(value, dict) or set(value) - {"host", "port", "from"}:
+        raise PolicyError(f"{where}: expected host, port and from")
+    try:
+        return SmtpSettings(
+            host=str(value.get("host", "localhost")),
+            port=int(value.get("port", 25)),
+            sender=str(value.get("from", "genops@localhost")),
+        )
+    except ValueError:
+        raise PolicyError(f"{where}.port {value.get('port')!r} is not a number") from None
 
 
 def _limit(value: object, where: str) -> int:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
 from genops_processor import (
+    alerts,
     catalog_store,
     decisions,
     ledger,
@@ -75,12 +77,63 @@ class Governance:
         self.metrics = metrics or ProcessorMetrics()
         self.clock = clock
         self.metrics.bind_budgets(self.budget_status_sync)
+        self._alerting = [b for b in policy.budgets if b.alerts]
+        self._deliverer = (
+            alerts.Deliverer(policy.smtp, self._record_delivery) if self._alerting else None
+        )
 
     async def ingest(self, batch: Batch) -> IngestResult:
         """Store a decoded request; returns once it is committed."""
         result = await asyncio.wrap_future(self.storage.ingest(batch, self.catalogs))
         self.metrics.observe_ingest(batch, result)
+        if self._deliverer is not None and result.runs:
+            await self.fire_alerts()
         return result
+
+    async def fire_alerts(self) -> list[alerts.Alert]:
+        """Fire every threshold passed and not fired yet in its period (once, atomically)."""
+        now = self.clock()
+        thresholds = {b.name: b.thresholds for b in self._alerting}
+        channels = {b.name: b.alerts for b in self._alerting}
+
+        def job(conn) -> list[alerts.Alert]:
+            states = decide(
+                self._alerting, 0, now, lambda b, since: queries.spend_query(conn, b, since)
+            ).states
+            fired = {
+                tuple(r)
+                for r in conn.execute(
+                    "SELECT budget, period_start, threshold FROM alerts_fired"
+                ).fetchall()
+            }
+            new = []
+            for budget, start, threshold, spent, limit in alerts.due(states, thresholds, fired):
+                alert = alerts.Alert(uuid.uuid4().hex, budget, start, threshold, spent, limit)
+                conn.execute(
+                    "INSERT INTO alerts_fired VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [alert.alert_id, budget, start, threshold, spent, limit, now],
+                )
+                new.append(alert)
+            return new
+
+        new = await asyncio.wrap_future(self.storage.submit(job))
+        for alert in new:
+            self._deliverer.submit(alert, channels[alert.budget])
+        return new
+
+    def _record_delivery(
+        self, alert_id: str, channel: str, attempt: int, status: str, error: str
+    ) -> None:
+        self.storage.submit(
+            lambda conn: conn.execute(
+                "INSERT INTO alert_deliveries VALUES (?, ?, ?, ?, ?, ?)",
+                [alert_id, channel, attempt, status, error, self.clock()],
+            )
+        )
+
+    def close(self) -> None:
+        if self._deliverer is not None:
+            self._deliverer.close()
 
     async def check_budget(
         self,

@@ -43,6 +43,7 @@ class RunningProcessor:
     async def stop(self, grace_s: float = _GRACE_S) -> None:
         """Stop serving, then flush and close storage. Idempotent."""
         await self.server.stop(grace_s)
+        self.governance.close()
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
             self.metrics_server = None

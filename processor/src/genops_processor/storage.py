@@ -58,6 +58,13 @@ CREATE TABLE IF NOT EXISTS manual_costs (
     quantity DECIMAL(38, 12), unit_price DECIMAL(18, 9), amount_micros BIGINT,
     priced BOOLEAN, catalog_version VARCHAR, at_ns BIGINT,
     PRIMARY KEY (trace_id, span_id));
+CREATE TABLE IF NOT EXISTS alerts_fired (
+    alert_id VARCHAR PRIMARY KEY, budget VARCHAR NOT NULL, period_start VARCHAR NOT NULL,
+    threshold INTEGER NOT NULL, spent_micros BIGINT, limit_micros BIGINT,
+    fired_at TIMESTAMPTZ, UNIQUE (budget, period_start, threshold));
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    alert_id VARCHAR NOT NULL, channel VARCHAR NOT NULL, attempt INTEGER NOT NULL,
+    status VARCHAR NOT NULL, error VARCHAR, attempted_at TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS catalogs (
     version VARCHAR PRIMARY KEY, body VARCHAR NOT NULL, registered_at TIMESTAMPTZ,
     origin VARCHAR);
