@@ -560,7 +560,7 @@ def test_no_api_key_is_none():
 
 @pytest.mark.parametrize(
     "keyword, owner",
-    [("require_approval", "budget approvals"), ("production_config", "production configuration")],
+    [("production_config", "production configuration"), ("region", "data residency")],
 )
 def test_deferred_keywords_raise_type_error_naming_them(keyword, owner):
     expected = f"^keyword '{keyword}' is not yet supported \\(it comes with {owner}\\)$"

@@ -20,7 +20,6 @@ Parser = Callable[[Any], Any]
 # naming it, never a silent no-op.
 DEFERRED_KEYWORDS = MappingProxyType(
     {
-        "require_approval": "budget approvals",
         "production_config": "production configuration",
         "region": "data residency",
         "data_residency_policy": "data residency",
@@ -328,6 +327,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("workflow_context", workflow, MappingProxyType({}), (), ()),
     Option("pricing_model", pricing_model, None, (), ("pricing",)),
     Option("on_budget_exceeded", hook, None, (), ()),
+    Option("require_approval", boolean, False, (), ("governance.require_approval",)),
 )
 OPTIONS_BY_NAME = MappingProxyType({o.name: o for o in OPTIONS})
 KEYWORDS = tuple(o.name for o in OPTIONS if o.keyword)
@@ -384,4 +384,5 @@ class AdapterOptions:
     workflow_context: Mapping[str, str]
     pricing_model: Any
     on_budget_exceeded: Any
+    require_approval: bool
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

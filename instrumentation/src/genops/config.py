@@ -36,6 +36,7 @@ GENOPS_CAPACITY_TYPE            on-demand / spot                           on-de
 GENOPS_CATALOG_VERSION          the catalog version to be priced with      processor's
 GENOPS_ON_BUDGET_EXCEEDED       ``module:function`` called before an       (unset)
                                 enforced budget stops a running run
+GENOPS_REQUIRE_APPROVAL         every run waits for ``genops approve``     false
 ==============================  =========================================  ==========
 
 An invalid value raises :class:`ConfigError` naming the variable and where it
@@ -123,6 +124,8 @@ class BudgetSettings:
     # Called (with the BudgetExceededError) before an enforced budget stops a
     # running run: a callable, or "module:function" from GENOPS_ON_BUDGET_EXCEEDED.
     on_exceeded: Any = None
+    # Ask for a person's approval before every run (GENOPS_REQUIRE_APPROVAL).
+    require_approval: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,7 @@ class InstrumentationSettings:
                 requested_micros=_usd(env, "GENOPS_MAX_EXPERIMENT_COST"),
                 policy_mode=_choice(env, "GENOPS_GOVERNANCE_POLICY", POLICY_MODES),
                 on_exceeded=_hook(env),
+                require_approval=_bool(env, "GENOPS_REQUIRE_APPROVAL", False),
             ),
         )
 
@@ -319,6 +323,7 @@ def settings_for_adapter(
             policy_mode=options.governance_policy.value,
             limit_mode=daily_limit_mode(options),
             on_exceeded=options.on_budget_exceeded or base.budget.on_exceeded,
+            require_approval=options.require_approval or base.budget.require_approval,
         ),
         detail=DetailSettings(
             sampling_rate=options.sampling_rate, metrics=options.enable_detailed_monitoring

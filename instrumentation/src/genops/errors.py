@@ -40,3 +40,11 @@ class BudgetExceededError(ValueError):
         if reason:
             text = f"{text} ({reason})"
         return cls(text, budget)
+
+
+class ApprovalDeniedError(BudgetExceededError):
+    """A person denied the run's approval (``genops deny``)."""
+
+
+class ApprovalTimeoutError(BudgetExceededError):
+    """Nobody approved the run in time."""

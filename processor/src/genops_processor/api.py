@@ -10,6 +10,7 @@ import grpc
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops_processor import analytics, analytics_queries
+from genops_processor.approvals import ApprovalError
 from genops_processor.budgets import BudgetState, ClientLimits
 from genops_processor.catalog_store import CatalogConflict
 from genops_processor.domain import HardwareUse, RunLabels, RunState, RunUsage, Scope
@@ -45,6 +46,7 @@ class GovernanceApi(pb_grpc.GovernanceServiceServicer):
             client_limits_from_pb(request.client_limits),
             wandb_project=request.wandb_project,
             wandb_run_name=request.wandb_run_name,
+            require_approval=request.require_approval,
         )
         decision = recorded.decision
         response = pb.CheckBudgetResponse(
@@ -57,7 +59,33 @@ class GovernanceApi(pb_grpc.GovernanceServiceServicer):
         )
         if decision.deciding is not None:
             response.deciding_budget.CopyFrom(budget_to_pb(decision.deciding))
+        if recorded.approval is not None:
+            approval = recorded.approval
+            response.decision = pb.DECISION_PENDING
+            response.approval_id = approval["approval_id"]
+            response.approval_timeout_ms = int(
+                (approval["expires_at"] - approval["requested_at"]).total_seconds() * 1000
+            )
         return response
+
+    async def GetApproval(self, request, context):  # noqa: N802
+        try:
+            return approval_to_pb(await self._governance.approval(request.approval_id))
+        except ApprovalError as error:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+
+    async def DecideApproval(self, request, context):  # noqa: N802
+        try:
+            row = await self._governance.decide_approval(
+                request.approval_id, request.approve, request.actor or "unknown", request.reason
+            )
+        except ApprovalError as error:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        return approval_to_pb(row)
+
+    async def ListApprovals(self, request, context):  # noqa: N802
+        rows = await self._governance.list_approvals(request.status)
+        return pb.ListApprovalsResponse(approvals=[approval_to_pb(r) for r in rows])
 
     async def GetBudgetStatus(self, request: pb.GetBudgetStatusRequest, context):  # noqa: N802
         scope = scope_from_pb(request.scope) if request.HasField("scope") else None
@@ -315,6 +343,30 @@ async def _catalog_from_json(text: str, context) -> Catalog:
 def _parse_since(text: str) -> dt.datetime:
     moment = dt.datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def approval_to_pb(row: dict) -> pb.Approval:
+    def iso(value) -> str:
+        return value.isoformat() if value is not None else ""
+
+    return pb.Approval(
+        approval_id=row["approval_id"],
+        status=row["status"],
+        scope=pb.Scope(
+            team=row["team"] or "",
+            project=row["project"] or "",
+            customer_id=row["customer_id"] or "",
+            cost_center=row["cost_center"] or "",
+            environment=row["environment"] or "",
+        ),
+        wandb_project=row["wandb_project"] or "",
+        wandb_run_name=row["wandb_run_name"] or "",
+        requested_at=iso(row["requested_at"]),
+        decided_at=iso(row["decided_at"]),
+        actor=row["actor"] or "",
+        reason=row["reason"] or "",
+        expires_at=iso(row["expires_at"]),
+    )
 
 
 def client_limits_from_pb(limits: pb.ClientLimits) -> ClientLimits:

@@ -40,6 +40,7 @@ from genops_processor.alerts import (
 from genops_processor.domain import Scope
 
 MODES = ("audit_only", "advisory", "enforced")
+DEFAULT_APPROVAL_TIMEOUT_S = 600.0
 _SCOPE_KEYS = ("team", "project", "customer_id", "cost_center", "environment")
 
 
@@ -94,6 +95,15 @@ class Decision:
 class Policy:
     budgets: tuple[Budget, ...] = ()
     smtp: SmtpSettings = SmtpSettings()
+    # (scope, timeout seconds): runs in such a scope wait for a person's approval.
+    approvals: tuple[tuple[Scope, float], ...] = ()
+
+    def approval_timeout(self, scope: Scope, requested: bool) -> float | None:
+        """Seconds a run in this scope may wait for approval, or None: none needed."""
+        for rule_scope, timeout_s in self.approvals:
+            if Budget("rule", rule_scope, 0, "enforced").matches(scope):
+                return timeout_s
+        return DEFAULT_APPROVAL_TIMEOUT_S if requested else None
 
     @classmethod
     def load(cls, path: str | Path | None) -> Policy:
@@ -109,7 +119,7 @@ class Policy:
     def from_dict(cls, data: object, origin: str = "policy") -> Policy:
         if not isinstance(data, dict):
             raise PolicyError(f"{origin}: expected a mapping with 'budgets'")
-        unknown = set(data) - {"budgets", "smtp"}
+        unknown = set(data) - {"budgets", "smtp", "approvals"}
         if unknown:
             raise PolicyError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))}")
         budgets = [
@@ -120,7 +130,14 @@ class Policy:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise PolicyError(f"{origin}: budget name(s) used twice: {', '.join(duplicates)}")
-        return cls(budgets=tuple(budgets), smtp=_smtp(data.get("smtp"), f"{origin}: smtp"))
+        return cls(
+            budgets=tuple(budgets),
+            smtp=_smtp(data.get("smtp"), f"{origin}: smtp"),
+            approvals=tuple(
+                _approval(raw, f"{origin}: approvals[{i}]")
+                for i, raw in enumerate(data.get("approvals") or [])
+            ),
+        )
 
     def budgets_for(self, scope: Scope, client: ClientLimits) -> list[Budget]:
         """The budgets a run with this scope falls under, client limits applied."""
@@ -260,6 +277,21 @@ def _budget(raw: object, where: str) -> Budget:
         thresholds=_thresholds(raw.get("thresholds"), f"{where}.thresholds"),
         alerts=tuple(check_channel(str(a), f"{where}.alerts") for a in raw.get("alerts") or ()),
     )
+
+
+def _approval(raw: object, where: str) -> tuple[Scope, float]:
+    if not isinstance(raw, dict) or set(raw) - {"scope", "timeout_s"}:
+        raise PolicyError(f"{where}: expected scope and timeout_s")
+    scope_raw = raw.get("scope") or {}
+    if not isinstance(scope_raw, dict) or set(scope_raw) - set(_SCOPE_KEYS):
+        raise PolicyError(f"{where}.scope: keys must be among {', '.join(_SCOPE_KEYS)}")
+    try:
+        timeout_s = float(raw.get("timeout_s", DEFAULT_APPROVAL_TIMEOUT_S))
+    except (TypeError, ValueError):
+        raise PolicyError(f"{where}.timeout_s must be a number of seconds") from None
+    if timeout_s <= 0:
+        raise PolicyError(f"{where}.timeout_s must be above 0")
+    return Scope(**{k: str(v) for k, v in scope_raw.items()}), timeout_s
 
 
 def _thresholds(value: object, where: str) -> tuple[int, ...]:

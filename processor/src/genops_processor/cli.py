@@ -266,3 +266,88 @@ def _reprice_remote(target, catalog_json, since, actor, progress) -> dict:
         "after_micros": last.after_micros,
         "audit_event_id": last.audit_event_id,
     }
+
+
+def _decide(approval_id: str, approve: bool, endpoint, actor, reason) -> None:
+    import getpass
+
+    try:
+        with grpc.insecure_channel(report_endpoint(endpoint)) as channel:
+            approval = pb_grpc.GovernanceServiceStub(channel).DecideApproval(
+                pb.DecideApprovalRequest(
+                    approval_id=approval_id,
+                    approve=approve,
+                    actor=actor or getpass.getuser(),
+                    reason=reason or "",
+                ),
+                timeout=10,
+            )
+    except grpc.RpcError as error:
+        click.echo(f"genops: {error.details() or error.code().name}", err=True)
+        sys.exit(1)
+    click.echo(f"approval {approval.approval_id}: {approval.status} by {approval.actor}")
+
+
+@genops_main.command("approve")
+@click.argument("approval_id")
+@click.option("--endpoint", metavar="HOST:PORT", help="the processor [env GENOPS_ENDPOINT]")
+@click.option("--actor", help="who approves, for the audit log [$USER]")
+@click.option("--reason", help="why, for the audit log")
+def approve_command(approval_id, endpoint, actor, reason) -> None:
+    """Let a pending run start."""
+    _decide(approval_id, True, endpoint, actor, reason)
+
+
+@genops_main.command("deny")
+@click.argument("approval_id")
+@click.option("--endpoint", metavar="HOST:PORT", help="the processor [env GENOPS_ENDPOINT]")
+@click.option("--actor", help="who denies, for the audit log [$USER]")
+@click.option("--reason", help="why, for the audit log")
+def deny_command(approval_id, endpoint, actor, reason) -> None:
+    """Refuse a pending run: its wandb.init raises ApprovalDeniedError."""
+    _decide(approval_id, False, endpoint, actor, reason)
+
+
+@genops_main.command("approvals")
+@click.option("--endpoint", metavar="HOST:PORT", help="the processor [env GENOPS_ENDPOINT]")
+@click.option(
+    "--status",
+    default="pending",
+    show_default=True,
+    help="pending, approved, denied, timed_out, or all",
+)
+@click.option("--json", "as_json", is_flag=True)
+def approvals_command(endpoint, status, as_json) -> None:
+    """Runs waiting for (or decided by) a person."""
+    import json
+
+    try:
+        with grpc.insecure_channel(report_endpoint(endpoint)) as channel:
+            response = pb_grpc.GovernanceServiceStub(channel).ListApprovals(
+                pb.ListApprovalsRequest(status="" if status == "all" else status), timeout=10
+            )
+    except grpc.RpcError as error:
+        click.echo(f"genops approvals: {error.code().name}", err=True)
+        sys.exit(1)
+    rows = [
+        {
+            "approval_id": a.approval_id,
+            "status": a.status,
+            "team": a.scope.team,
+            "project": a.scope.project,
+            "environment": a.scope.environment,
+            "run": a.wandb_run_name,
+            "requested_at": a.requested_at,
+            "expires_at": a.expires_at,
+            "actor": a.actor,
+        }
+        for a in response.approvals
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['approval_id']}  {row['status']:<9} {row['team']}/{row['project']} "
+            f"({row['environment']}) run {row['run'] or '-'}, expires {row['expires_at']}"
+        )

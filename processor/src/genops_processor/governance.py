@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from genops_processor import (
     alerts,
+    approvals,
     catalog_store,
     decisions,
     ledger,
@@ -60,6 +61,7 @@ class RecordedDecision:
     decision_id: str
     decision: Decision
     hold_id: str = ""
+    approval: dict | None = None  # set when the run must wait for a person
 
 
 class Governance:
@@ -142,9 +144,11 @@ class Governance:
         client: ClientLimits,
         wandb_project: str = "",
         wandb_run_name: str = "",
+        require_approval: bool = False,
     ) -> RecordedDecision:
         budgets = self.policy.budgets_for(scope, client)
         now = self.clock()
+        approval_timeout = self.policy.approval_timeout(scope, require_approval)
 
         def job(conn) -> RecordedDecision:
             decision = decide(
@@ -159,7 +163,12 @@ class Governance:
                 hold_id = reservations.reserve(
                     conn, decision_id, scope, requested_micros, int(now.timestamp() * 1e9)
                 )
-            return RecordedDecision(decision_id, decision, hold_id)
+            approval = None
+            if decision.outcome != "deny" and approval_timeout is not None:
+                approval = approvals.request(
+                    conn, scope, wandb_project, wandb_run_name, approval_timeout, hold_id, now
+                )
+            return RecordedDecision(decision_id, decision, hold_id, approval)
 
         recorded = await asyncio.wrap_future(self.storage.submit(job))
         self.metrics.observe_decision(recorded.decision.outcome)
@@ -283,6 +292,28 @@ class Governance:
             )
 
         return await asyncio.wrap_future(self.storage.submit(job))
+
+    async def approval(self, approval_id: str) -> dict:
+        now = self.clock()
+        return await asyncio.wrap_future(
+            self.storage.submit(lambda conn: approvals.get(conn, approval_id, now))
+        )
+
+    async def decide_approval(
+        self, approval_id: str, approve: bool, actor: str, reason: str
+    ) -> dict:
+        now = self.clock()
+        return await asyncio.wrap_future(
+            self.storage.submit(
+                lambda conn: approvals.decide(conn, approval_id, approve, actor, reason, now)
+            )
+        )
+
+    async def list_approvals(self, status: str) -> list[dict]:
+        now = self.clock()
+        return await asyncio.wrap_future(
+            self.storage.submit(lambda conn: approvals.listing(conn, status, now))
+        )
 
     async def expire_holds(self, timeout_s: float) -> list[str]:
         """Close reservations whose runs fell silent for ``timeout_s``; audit each."""

@@ -65,6 +65,11 @@ CREATE TABLE IF NOT EXISTS alerts_fired (
 CREATE TABLE IF NOT EXISTS alert_deliveries (
     alert_id VARCHAR NOT NULL, channel VARCHAR NOT NULL, attempt INTEGER NOT NULL,
     status VARCHAR NOT NULL, error VARCHAR, attempted_at TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS approvals (
+    approval_id VARCHAR PRIMARY KEY, status VARCHAR NOT NULL, team VARCHAR, project VARCHAR,
+    customer_id VARCHAR, cost_center VARCHAR, environment VARCHAR, wandb_project VARCHAR,
+    wandb_run_name VARCHAR, requested_at TIMESTAMPTZ, expires_at TIMESTAMPTZ,
+    decided_at TIMESTAMPTZ, actor VARCHAR, reason VARCHAR, hold_id VARCHAR);
 CREATE TABLE IF NOT EXISTS catalogs (
     version VARCHAR PRIMARY KEY, body VARCHAR NOT NULL, registered_at TIMESTAMPTZ,
     origin VARCHAR);

@@ -20,6 +20,7 @@ class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECISION_ALLOW: _ClassVar[Decision]
     DECISION_WARN: _ClassVar[Decision]
     DECISION_DENY: _ClassVar[Decision]
+    DECISION_PENDING: _ClassVar[Decision]
 
 class RunAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -35,6 +36,7 @@ DECISION_UNSPECIFIED: Decision
 DECISION_ALLOW: Decision
 DECISION_WARN: Decision
 DECISION_DENY: Decision
+DECISION_PENDING: Decision
 RUN_ACTION_UNSPECIFIED: RunAction
 RUN_ACTION_CONTINUE: RunAction
 RUN_ACTION_WARN: RunAction
@@ -65,18 +67,20 @@ class ClientLimits(_message.Message):
     def __init__(self, daily_limit_micros: _Optional[int] = ..., policy_mode: _Optional[_Union[PolicyMode, str]] = ..., daily_limit_mode: _Optional[_Union[PolicyMode, str]] = ...) -> None: ...
 
 class CheckBudgetRequest(_message.Message):
-    __slots__ = ("scope", "requested_micros", "client_limits", "wandb_project", "wandb_run_name")
+    __slots__ = ("scope", "requested_micros", "client_limits", "wandb_project", "wandb_run_name", "require_approval")
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     REQUESTED_MICROS_FIELD_NUMBER: _ClassVar[int]
     CLIENT_LIMITS_FIELD_NUMBER: _ClassVar[int]
     WANDB_PROJECT_FIELD_NUMBER: _ClassVar[int]
     WANDB_RUN_NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_APPROVAL_FIELD_NUMBER: _ClassVar[int]
     scope: Scope
     requested_micros: int
     client_limits: ClientLimits
     wandb_project: str
     wandb_run_name: str
-    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., requested_micros: _Optional[int] = ..., client_limits: _Optional[_Union[ClientLimits, _Mapping]] = ..., wandb_project: _Optional[str] = ..., wandb_run_name: _Optional[str] = ...) -> None: ...
+    require_approval: bool
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., requested_micros: _Optional[int] = ..., client_limits: _Optional[_Union[ClientLimits, _Mapping]] = ..., wandb_project: _Optional[str] = ..., wandb_run_name: _Optional[str] = ..., require_approval: _Optional[bool] = ...) -> None: ...
 
 class BudgetState(_message.Message):
     __slots__ = ("name", "mode", "limit_micros", "spent_micros", "period", "period_start", "source", "scope", "exceeded")
@@ -101,13 +105,15 @@ class BudgetState(_message.Message):
     def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[PolicyMode, str]] = ..., limit_micros: _Optional[int] = ..., spent_micros: _Optional[int] = ..., period: _Optional[str] = ..., period_start: _Optional[str] = ..., source: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., exceeded: _Optional[bool] = ...) -> None: ...
 
 class CheckBudgetResponse(_message.Message):
-    __slots__ = ("decision", "decision_id", "requested_micros", "deciding_budget", "budgets", "message", "hold_id")
+    __slots__ = ("decision", "decision_id", "requested_micros", "deciding_budget", "budgets", "message", "approval_id", "approval_timeout_ms", "hold_id")
     DECISION_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     REQUESTED_MICROS_FIELD_NUMBER: _ClassVar[int]
     DECIDING_BUDGET_FIELD_NUMBER: _ClassVar[int]
     BUDGETS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     HOLD_ID_FIELD_NUMBER: _ClassVar[int]
     decision: Decision
     decision_id: str
@@ -115,8 +121,10 @@ class CheckBudgetResponse(_message.Message):
     deciding_budget: BudgetState
     budgets: _containers.RepeatedCompositeFieldContainer[BudgetState]
     message: str
+    approval_id: str
+    approval_timeout_ms: int
     hold_id: str
-    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., decision_id: _Optional[str] = ..., requested_micros: _Optional[int] = ..., deciding_budget: _Optional[_Union[BudgetState, _Mapping]] = ..., budgets: _Optional[_Iterable[_Union[BudgetState, _Mapping]]] = ..., message: _Optional[str] = ..., hold_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., decision_id: _Optional[str] = ..., requested_micros: _Optional[int] = ..., deciding_budget: _Optional[_Union[BudgetState, _Mapping]] = ..., budgets: _Optional[_Iterable[_Union[BudgetState, _Mapping]]] = ..., message: _Optional[str] = ..., approval_id: _Optional[str] = ..., approval_timeout_ms: _Optional[int] = ..., hold_id: _Optional[str] = ...) -> None: ...
 
 class GetBudgetStatusRequest(_message.Message):
     __slots__ = ("scope",)
@@ -610,3 +618,57 @@ class CheckRunResponse(_message.Message):
     deciding_budget: BudgetState
     message: str
     def __init__(self, action: _Optional[_Union[RunAction, str]] = ..., accrued_micros: _Optional[int] = ..., hold_micros: _Optional[int] = ..., deciding_budget: _Optional[_Union[BudgetState, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class Approval(_message.Message):
+    __slots__ = ("approval_id", "status", "scope", "wandb_project", "wandb_run_name", "requested_at", "decided_at", "actor", "reason", "expires_at")
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    WANDB_PROJECT_FIELD_NUMBER: _ClassVar[int]
+    WANDB_RUN_NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_AT_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    approval_id: str
+    status: str
+    scope: Scope
+    wandb_project: str
+    wandb_run_name: str
+    requested_at: str
+    decided_at: str
+    actor: str
+    reason: str
+    expires_at: str
+    def __init__(self, approval_id: _Optional[str] = ..., status: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., wandb_project: _Optional[str] = ..., wandb_run_name: _Optional[str] = ..., requested_at: _Optional[str] = ..., decided_at: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., expires_at: _Optional[str] = ...) -> None: ...
+
+class GetApprovalRequest(_message.Message):
+    __slots__ = ("approval_id",)
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    approval_id: str
+    def __init__(self, approval_id: _Optional[str] = ...) -> None: ...
+
+class DecideApprovalRequest(_message.Message):
+    __slots__ = ("approval_id", "approve", "actor", "reason")
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    approval_id: str
+    approve: bool
+    actor: str
+    reason: str
+    def __init__(self, approval_id: _Optional[str] = ..., approve: _Optional[bool] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListApprovalsRequest(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    def __init__(self, status: _Optional[str] = ...) -> None: ...
+
+class ListApprovalsResponse(_message.Message):
+    __slots__ = ("approvals",)
+    APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    approvals: _containers.RepeatedCompositeFieldContainer[Approval]
+    def __init__(self, approvals: _Optional[_Iterable[_Union[Approval, _Mapping]]] = ...) -> None: ...

@@ -74,6 +74,21 @@ class GovernanceServiceStub:
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceRequest.SerializeToString,
                 response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceProgress.FromString,
                 _registered_method=True)
+        self.GetApproval = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/GetApproval',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetApprovalRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.Approval.FromString,
+                _registered_method=True)
+        self.DecideApproval = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/DecideApproval',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.DecideApprovalRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.Approval.FromString,
+                _registered_method=True)
+        self.ListApprovals = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/ListApprovals',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListApprovalsRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListApprovalsResponse.FromString,
+                _registered_method=True)
         self.CheckRun = channel.unary_unary(
                 '/genops.governance.v1.GovernanceService/CheckRun',
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.CheckRunRequest.SerializeToString,
@@ -170,6 +185,26 @@ class GovernanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetApproval(self, request, context):
+        """An approval's state (pending | approved | denied | timed_out).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideApproval(self, request, context):
+        """Approve or deny a pending run (genops approve / genops deny).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApprovals(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CheckRun(self, request, context):
         """While a run runs: may it go on? Prices the run's usage so far, extends its
         reservation when the budget allows, else answers with the policy's action.
@@ -262,6 +297,21 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
                     servicer.Reprice,
                     request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceRequest.FromString,
                     response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceProgress.SerializeToString,
+            ),
+            'GetApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApproval,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetApprovalRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.Approval.SerializeToString,
+            ),
+            'DecideApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideApproval,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.DecideApprovalRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.Approval.SerializeToString,
+            ),
+            'ListApprovals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApprovals,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListApprovalsRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListApprovalsResponse.SerializeToString,
             ),
             'CheckRun': grpc.unary_unary_rpc_method_handler(
                     servicer.CheckRun,
@@ -515,6 +565,87 @@ class GovernanceService:
             '/genops.governance.v1.GovernanceService/Reprice',
             genops_dot_governance_dot_v1_dot_governance__pb2.RepriceRequest.SerializeToString,
             genops_dot_governance_dot_v1_dot_governance__pb2.RepriceProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/GetApproval',
+            genops_dot_governance_dot_v1_dot_governance__pb2.GetApprovalRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.Approval.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/DecideApproval',
+            genops_dot_governance_dot_v1_dot_governance__pb2.DecideApprovalRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.Approval.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApprovals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/ListApprovals',
+            genops_dot_governance_dot_v1_dot_governance__pb2.ListApprovalsRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.ListApprovalsResponse.FromString,
             options,
             channel_credentials,
             insecure,

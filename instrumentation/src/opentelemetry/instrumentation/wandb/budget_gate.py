@@ -19,7 +19,12 @@ import grpc
 
 from genops import attributes as attr
 from genops.config import BudgetSettings, InstrumentationSettings
-from genops.errors import BudgetExceededError, BudgetInfo
+from genops.errors import (
+    ApprovalDeniedError,
+    ApprovalTimeoutError,
+    BudgetExceededError,
+    BudgetInfo,
+)
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance_client import GovernanceClient, GovernanceUnavailable
 from genops.money import format_usd
@@ -53,7 +58,47 @@ class BudgetGate:
         except (GovernanceUnavailable, grpc.RpcError) as error:
             return self._unreachable(settings, budget, error)
         self._apply(response)
+        if response.decision == pb.DECISION_PENDING:
+            self._wait_for_approval(settings, response)
         return response
+
+    def _wait_for_approval(self, settings: InstrumentationSettings, response) -> None:
+        """Block until a person approves (return) or denies, or time runs out (raise)."""
+        approval_id = response.approval_id
+        _log.warning(
+            "genops: this run waits for approval %s: `genops approve %s` or "
+            "`genops deny %s` (times out in %.0f s)",
+            approval_id,
+            approval_id,
+            approval_id,
+            response.approval_timeout_ms / 1000,
+        )
+        deadline = time.monotonic() + response.approval_timeout_ms / 1000 + 10
+        client = self.client(settings)
+        while True:
+            try:
+                approval = client._call(
+                    "GetApproval", pb.GetApprovalRequest(approval_id=approval_id)
+                )
+            except (GovernanceUnavailable, grpc.RpcError) as error:
+                if time.monotonic() > deadline:
+                    raise ApprovalTimeoutError(f"approval {approval_id}: {error}") from None
+                time.sleep(1)
+                continue
+            if approval.status == "approved":
+                _log.warning("genops: approval %s granted by %s", approval_id, approval.actor)
+                return
+            if approval.status == "denied":
+                raise ApprovalDeniedError(
+                    f"approval {approval_id} denied by {approval.actor or 'someone'}"
+                    + (f": {approval.reason}" if approval.reason else "")
+                )
+            if approval.status == "timed_out" or time.monotonic() > deadline:
+                raise ApprovalTimeoutError(
+                    f"approval {approval_id} was not given in time "
+                    f"({response.approval_timeout_ms / 1000:.0f} s)"
+                )
+            time.sleep(0.5)
 
     def check_run(
         self, settings: InstrumentationSettings, usage, next_check_s: float
@@ -156,6 +201,7 @@ def budget_request(
         ),
         wandb_project=str(wandb_kwargs.get("project") or ""),
         wandb_run_name=str(wandb_kwargs.get("name") or ""),
+        require_approval=budget.require_approval,
     )
 
 
