@@ -37,6 +37,8 @@ GENOPS_CATALOG_VERSION          the catalog version to be priced with      proce
 GENOPS_ON_BUDGET_EXCEEDED       ``module:function`` called before an       (unset)
                                 enforced budget stops a running run
 GENOPS_REQUIRE_APPROVAL         every run waits for ``genops approve``     false
+GENOPS_OFFLINE_SPOOL            where decisions taken while the processor  ~/.genops/
+                                is unreachable wait to be reported         offline-decisions.jsonl
 ==============================  =========================================  ==========
 
 An invalid value raises :class:`ConfigError` naming the variable and where it
@@ -149,6 +151,9 @@ class InstrumentationSettings:
     # retention, capacity type, catalog version) and the adapter's tags/workflow.
     labels: Mapping[str, object] = field(default_factory=dict)
     wandb_api_key: Secret | None = None
+    # Budget decisions taken alone while the processor was unreachable, kept
+    # here until it is back (GENOPS_OFFLINE_SPOOL).
+    offline_spool: Path = Path("~/.genops/offline-decisions.jsonl")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> InstrumentationSettings:
@@ -166,6 +171,7 @@ class InstrumentationSettings:
         return cls(
             attribution=_attribution(env),
             labels=_pricing_labels(env),
+            offline_spool=_spool_path(env),
             hardware=HardwareOverrides(
                 gpu_type=_text(env, "GENOPS_GPU_TYPE"),
                 gpu_count=_int(env, "GENOPS_GPU_COUNT", minimum=0),
@@ -330,6 +336,7 @@ def settings_for_adapter(
         ),
         labels=labels,
         wandb_api_key=options.wandb_api_key,
+        offline_spool=base.offline_spool,
     )
 
 
@@ -463,6 +470,13 @@ def _pricing_labels(env: Mapping[str, str]) -> dict[str, object]:
     if days is not None:
         labels[attr.STORAGE_RETENTION_DAYS] = days
     return labels
+
+
+def _spool_path(env: Mapping[str, str]) -> Path:
+    raw = _text(env, "GENOPS_OFFLINE_SPOOL")
+    if raw:
+        return Path(raw).expanduser()
+    return Path(env.get("HOME") or Path.home()) / ".genops" / "offline-decisions.jsonl"
 
 
 def _hook(env: Mapping[str, str]) -> str | None:

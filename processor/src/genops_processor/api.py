@@ -68,6 +68,29 @@ class GovernanceApi(pb_grpc.GovernanceServiceServicer):
             )
         return response
 
+    async def ReportOfflineDecisions(self, request, context):  # noqa: N802
+        items = []
+        for d in request.decisions:
+            if d.decision not in ("allow", "deny"):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"decision {d.decision!r}")
+            try:
+                decided_at = _parse_since(d.decided_at)
+            except ValueError:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "decided_at")
+            message = f"decided by the client alone (fail mode {d.fail_mode}): {d.reason}"
+            items.append(
+                (
+                    decided_at,
+                    scope_from_pb(d.scope),
+                    d.decision,
+                    message,
+                    d.wandb_project,
+                    d.wandb_run_name,
+                )
+            )
+        recorded = await self._governance.record_offline(items)
+        return pb.ReportOfflineDecisionsResponse(recorded=recorded)
+
     async def GetApproval(self, request, context):  # noqa: N802
         try:
             return approval_to_pb(await self._governance.approval(request.approval_id))

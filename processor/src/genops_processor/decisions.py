@@ -61,3 +61,39 @@ def list_decisions(conn: Any) -> list[dict[str, Any]]:
     cursor = conn.execute("SELECT * FROM budget_decisions ORDER BY decided_at")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def record_offline(
+    conn: Any,
+    decided_at: dt.datetime,
+    scope: Scope,
+    decision: str,
+    message: str,
+    wandb_project: str,
+    wandb_run_name: str,
+) -> str:
+    """A decision a client took alone (its fail mode) while it could not reach us."""
+    decision_id = uuid.uuid4().hex
+    conn.execute(
+        "INSERT INTO budget_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            decision_id,
+            decided_at,
+            scope.team,
+            scope.project,
+            scope.customer_id,
+            scope.cost_center,
+            scope.environment,
+            wandb_project,
+            wandb_run_name,
+            0,
+            decision,
+            None,
+            None,
+            None,
+            None,
+            json.dumps([{"source": "client-offline"}]),
+            message,
+        ],
+    )
+    return decision_id

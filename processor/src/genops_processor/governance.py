@@ -293,6 +293,31 @@ class Governance:
 
         return await asyncio.wrap_future(self.storage.submit(job))
 
+    async def record_offline(self, items: list[tuple]) -> int:
+        """Store decisions clients took alone, each with an audit event."""
+        now = self.clock()
+
+        def job(conn) -> int:
+            for decided_at, scope, decision, message, project, run_name in items:
+                decision_id = decisions.record_offline(
+                    conn, decided_at, scope, decision, message, project, run_name
+                )
+                catalog_store.audit(
+                    conn,
+                    "decision.offline",
+                    "client",
+                    {
+                        "decision_id": decision_id,
+                        "decision": decision,
+                        "reason": message,
+                        **scope.as_dict(),
+                    },
+                    now,
+                )
+            return len(items)
+
+        return await asyncio.wrap_future(self.storage.submit(job))
+
     async def approval(self, approval_id: str) -> dict:
         now = self.clock()
         return await asyncio.wrap_future(

@@ -672,3 +672,35 @@ class ListApprovalsResponse(_message.Message):
     APPROVALS_FIELD_NUMBER: _ClassVar[int]
     approvals: _containers.RepeatedCompositeFieldContainer[Approval]
     def __init__(self, approvals: _Optional[_Iterable[_Union[Approval, _Mapping]]] = ...) -> None: ...
+
+class OfflineDecision(_message.Message):
+    __slots__ = ("decided_at", "scope", "decision", "fail_mode", "reason", "wandb_project", "wandb_run_name", "client_id")
+    DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    FAIL_MODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    WANDB_PROJECT_FIELD_NUMBER: _ClassVar[int]
+    WANDB_RUN_NAME_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    decided_at: str
+    scope: Scope
+    decision: str
+    fail_mode: str
+    reason: str
+    wandb_project: str
+    wandb_run_name: str
+    client_id: str
+    def __init__(self, decided_at: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., decision: _Optional[str] = ..., fail_mode: _Optional[str] = ..., reason: _Optional[str] = ..., wandb_project: _Optional[str] = ..., wandb_run_name: _Optional[str] = ..., client_id: _Optional[str] = ...) -> None: ...
+
+class ReportOfflineDecisionsRequest(_message.Message):
+    __slots__ = ("decisions",)
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    decisions: _containers.RepeatedCompositeFieldContainer[OfflineDecision]
+    def __init__(self, decisions: _Optional[_Iterable[_Union[OfflineDecision, _Mapping]]] = ...) -> None: ...
+
+class ReportOfflineDecisionsResponse(_message.Message):
+    __slots__ = ("recorded",)
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    recorded: int
+    def __init__(self, recorded: _Optional[int] = ...) -> None: ...

@@ -74,6 +74,11 @@ class GovernanceServiceStub:
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceRequest.SerializeToString,
                 response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceProgress.FromString,
                 _registered_method=True)
+        self.ReportOfflineDecisions = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/ReportOfflineDecisions',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ReportOfflineDecisionsRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ReportOfflineDecisionsResponse.FromString,
+                _registered_method=True)
         self.GetApproval = channel.unary_unary(
                 '/genops.governance.v1.GovernanceService/GetApproval',
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetApprovalRequest.SerializeToString,
@@ -180,6 +185,14 @@ class GovernanceServiceServicer:
 
     def Reprice(self, request, context):
         """Price stored usage again under a catalog; streams progress, then the result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportOfflineDecisions(self, request, context):
+        """Decisions a client took alone while the processor was unreachable (its
+        fail mode), reported once it is back, for the audit trail.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -297,6 +310,11 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
                     servicer.Reprice,
                     request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceRequest.FromString,
                     response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RepriceProgress.SerializeToString,
+            ),
+            'ReportOfflineDecisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportOfflineDecisions,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ReportOfflineDecisionsRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ReportOfflineDecisionsResponse.SerializeToString,
             ),
             'GetApproval': grpc.unary_unary_rpc_method_handler(
                     servicer.GetApproval,
@@ -565,6 +583,33 @@ class GovernanceService:
             '/genops.governance.v1.GovernanceService/Reprice',
             genops_dot_governance_dot_v1_dot_governance__pb2.RepriceRequest.SerializeToString,
             genops_dot_governance_dot_v1_dot_governance__pb2.RepriceProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportOfflineDecisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/ReportOfflineDecisions',
+            genops_dot_governance_dot_v1_dot_governance__pb2.ReportOfflineDecisionsRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.ReportOfflineDecisionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -9,13 +9,16 @@ mode decides: ``open`` proceeds (logged once), ``closed`` refuses.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
 import threading
 import time
 import warnings
 from collections.abc import Mapping
 
 import grpc
+from google.protobuf import json_format
 
 from genops import attributes as attr
 from genops.config import BudgetSettings, InstrumentationSettings
@@ -56,11 +59,57 @@ class BudgetGate:
         try:
             response = self.client(settings).check_budget(request)
         except (GovernanceUnavailable, grpc.RpcError) as error:
-            return self._unreachable(settings, budget, error)
+            return self._unreachable(settings, budget, error, request)
+        self._report_offline(settings)
         self._apply(response)
         if response.decision == pb.DECISION_PENDING:
             self._wait_for_approval(settings, response)
         return response
+
+    def _spool(self, settings, request, decision: str, fail_mode: str, reason: str) -> None:
+        """Keep a decision taken alone, to report once the processor is back."""
+        record = pb.OfflineDecision(
+            decided_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+            scope=request.scope,
+            decision=decision,
+            fail_mode=fail_mode,
+            reason=reason,
+            wandb_project=request.wandb_project,
+            wandb_run_name=request.wandb_run_name,
+        )
+        try:
+            path = settings.offline_spool
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as fh:
+                fh.write(json_format.MessageToJson(record, indent=None) + "\n")
+        except OSError:
+            _log.warning(
+                "genops: cannot keep an offline decision in %s",
+                settings.offline_spool,
+                exc_info=True,
+            )
+
+    def _report_offline(self, settings: InstrumentationSettings) -> None:
+        """Send decisions taken while the processor was unreachable; forget them once sent."""
+        path = settings.offline_spool
+        if not path.exists():
+            return
+        claimed = path.with_suffix(f".{os.getpid()}.sending")
+        try:
+            path.rename(claimed)  # one process sends each line, once
+        except OSError:
+            return
+        lines = [line for line in claimed.read_text().splitlines() if line.strip()]
+        records = [json_format.Parse(line, pb.OfflineDecision()) for line in lines]
+        try:
+            self.client(settings)._call(
+                "ReportOfflineDecisions", pb.ReportOfflineDecisionsRequest(decisions=records)
+            )
+            claimed.unlink()
+        except (GovernanceUnavailable, grpc.RpcError):
+            with path.open("a") as fh:  # keep them for the next time
+                fh.write(claimed.read_text())
+            claimed.unlink()
 
     def _wait_for_approval(self, settings: InstrumentationSettings, response) -> None:
         """Block until a person approves (return) or denies, or time runs out (raise)."""
@@ -169,9 +218,15 @@ class BudgetGate:
             warnings.warn(text, BudgetWarning, stacklevel=4)
 
     def _unreachable(
-        self, settings: InstrumentationSettings, budget: BudgetSettings, error: Exception
+        self,
+        settings: InstrumentationSettings,
+        budget: BudgetSettings,
+        error: Exception,
+        request: pb.CheckBudgetRequest,
     ) -> None:
         detail = str(error) if isinstance(error, GovernanceUnavailable) else repr(error)
+        decision = "deny" if budget.fail_mode == "closed" else "allow"
+        self._spool(settings, request, decision, budget.fail_mode, detail)
         if budget.fail_mode == "closed":
             raise BudgetExceededError(
                 f"budget check failed: {detail} and GENOPS_BUDGET_FAIL_MODE=closed"
