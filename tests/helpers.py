@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -131,6 +132,8 @@ def governed_env(endpoint: str, **extra: str) -> dict[str, str]:
         GENOPS_GPU_TYPE="T4",
         GENOPS_GPU_COUNT="2",
         GENOPS_CPU_COUNT="4",
+        # Each run keeps decisions taken offline apart: never reported to another test.
+        GENOPS_OFFLINE_SPOOL=os.path.join(tempfile.mkdtemp(prefix="genops-spool-"), "s.jsonl"),
     )
     env.update(extra)
     return env
