@@ -9,6 +9,7 @@ when one fails; the exit status is 1 when any of them failed.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -30,7 +31,8 @@ def main() -> int:
         name = script.relative_to(REPO_ROOT)
         print(f"=== {name}", flush=True)
         started = time.perf_counter()
-        status = subprocess.run([sys.executable, str(script)], cwd=REPO_ROOT).returncode
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # stream, even into a pipe
+        status = subprocess.run([sys.executable, str(script)], cwd=REPO_ROOT, env=env).returncode
         seconds = time.perf_counter() - started
         outcomes.append((str(name), status, seconds))
         outcome = "ok" if status == 0 else f"FAILED (status {status})"

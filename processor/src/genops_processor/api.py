@@ -11,7 +11,7 @@ from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops_processor import analytics, analytics_queries
 from genops_processor.approvals import ApprovalError
-from genops_processor.budgets import BudgetState, ClientLimits
+from genops_processor.budgets import BudgetState, ClientLimits, PolicyError
 from genops_processor.catalog_store import CatalogConflict
 from genops_processor.domain import HardwareUse, RunLabels, RunState, RunUsage, Scope
 from genops_processor.governance import Governance
@@ -90,6 +90,30 @@ class GovernanceApi(pb_grpc.GovernanceServiceServicer):
             )
         recorded = await self._governance.record_offline(items)
         return pb.ReportOfflineDecisionsResponse(recorded=recorded)
+
+    async def GetPolicy(self, request, context):  # noqa: N802
+        return await self._policy_response()
+
+    async def SetBudget(self, request: pb.SetBudgetRequest, context):  # noqa: N802
+        try:
+            budget = json.loads(request.budget_json)
+            await self._governance.set_budget(budget, request.actor or "unknown", request.reason)
+        except (ValueError, PolicyError) as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        return await self._policy_response()
+
+    async def _policy_response(self) -> pb.PolicyResponse:
+        stored = await self._governance.policy_version()
+        body = self._governance.policy.body
+        if stored is None:
+            return pb.PolicyResponse(version=0, policy_json=json.dumps(body))
+        version, _stored_body, changed_at, actor = stored
+        return pb.PolicyResponse(
+            version=version,
+            policy_json=json.dumps(body),
+            changed_at=changed_at.isoformat(),
+            actor=actor or "",
+        )
 
     async def GetApproval(self, request, context):  # noqa: N802
         try:

@@ -23,8 +23,9 @@ client's.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -97,6 +98,8 @@ class Policy:
     smtp: SmtpSettings = SmtpSettings()
     # (scope, timeout seconds): runs in such a scope wait for a person's approval.
     approvals: tuple[tuple[Scope, float], ...] = ()
+    # The policy as data (what the file or the admin API said), for new versions.
+    body: dict = field(default_factory=dict, compare=False, hash=False)
 
     def approval_timeout(self, scope: Scope, requested: bool) -> float | None:
         """Seconds a run in this scope may wait for approval, or None: none needed."""
@@ -131,6 +134,7 @@ class Policy:
         if duplicates:
             raise PolicyError(f"{origin}: budget name(s) used twice: {', '.join(duplicates)}")
         return cls(
+            body=json.loads(json.dumps(data, default=str)),
             budgets=tuple(budgets),
             smtp=_smtp(data.get("smtp"), f"{origin}: smtp"),
             approvals=tuple(

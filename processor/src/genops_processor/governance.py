@@ -20,6 +20,7 @@ from genops_processor import (
     catalog_store,
     decisions,
     ledger,
+    policy_store,
     queries,
     repricing,
     reservations,
@@ -79,10 +80,29 @@ class Governance:
         self.metrics = metrics or ProcessorMetrics()
         self.clock = clock
         self.metrics.bind_budgets(self.budget_status_sync)
+        self._deliverer: alerts.Deliverer | None = None
+        self._use_policy(policy)
+
+    def _use_policy(self, policy: Policy) -> None:
+        self.policy = policy
         self._alerting = [b for b in policy.budgets if b.alerts]
-        self._deliverer = (
-            alerts.Deliverer(policy.smtp, self._record_delivery) if self._alerting else None
-        )
+        if self._alerting and self._deliverer is None:
+            self._deliverer = alerts.Deliverer(policy.smtp, self._record_delivery)
+
+    async def set_budget(self, budget: dict, actor: str, reason: str) -> int:
+        """Add or replace a budget: validated, versioned, audited, in force at once."""
+        now = self.clock()
+        candidate = Policy.from_dict(policy_store.with_budget(self.policy.body, budget), "policy")
+
+        def job(conn) -> int:
+            return policy_store.save(conn, candidate.body, actor, reason, now)
+
+        version = await asyncio.wrap_future(self.storage.submit(job))
+        self._use_policy(candidate)
+        return version
+
+    async def policy_version(self) -> tuple[int, dict, object, str] | None:
+        return await asyncio.wrap_future(self.storage.submit(policy_store.latest))
 
     async def ingest(self, batch: Batch) -> IngestResult:
         """Store a decoded request; returns once it is committed."""

@@ -54,6 +54,7 @@ async def start(settings: ProcessorSettings, clock: Clock = utc_now) -> RunningP
     catalogs = CatalogSource(Catalog.load(settings.catalog_path))
     policy = Policy.load(settings.policy_path)
     storage = Storage(settings.db_path).open()
+    policy = _policy_in_force(storage, policy, settings.policy_path)
     metrics = ProcessorMetrics()
     catalogs.known.update(storage.call(catalog_store.load_registered))
     governance = Governance(storage, catalogs, policy, metrics, clock)
@@ -110,3 +111,20 @@ async def _expire_holds(governance: Governance, timeout_s: float) -> None:
             await governance.expire_holds(timeout_s)
         except Exception:
             _log.exception("expiring reservations failed")
+
+
+def _policy_in_force(storage: Storage, from_file: Policy, path: str | None) -> Policy:
+    """The latest stored version; a policy file that differs becomes a new version."""
+    import datetime as dt
+
+    from genops_processor import policy_store
+
+    stored = storage.call(policy_store.latest)
+    if path is not None and (stored is None or stored[1] != from_file.body):
+        storage.call(
+            lambda conn: policy_store.save(
+                conn, from_file.body, "policy file", str(path), dt.datetime.now(dt.timezone.utc)
+            )
+        )
+        return from_file
+    return from_file if stored is None else Policy.from_dict(stored[1], "stored policy")

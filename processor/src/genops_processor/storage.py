@@ -70,6 +70,9 @@ CREATE TABLE IF NOT EXISTS approvals (
     customer_id VARCHAR, cost_center VARCHAR, environment VARCHAR, wandb_project VARCHAR,
     wandb_run_name VARCHAR, requested_at TIMESTAMPTZ, expires_at TIMESTAMPTZ,
     decided_at TIMESTAMPTZ, actor VARCHAR, reason VARCHAR, hold_id VARCHAR);
+CREATE TABLE IF NOT EXISTS policy_versions (
+    version INTEGER PRIMARY KEY, body VARCHAR NOT NULL, changed_at TIMESTAMPTZ,
+    actor VARCHAR, reason VARCHAR);
 CREATE TABLE IF NOT EXISTS catalogs (
     version VARCHAR PRIMARY KEY, body VARCHAR NOT NULL, registered_at TIMESTAMPTZ,
     origin VARCHAR);

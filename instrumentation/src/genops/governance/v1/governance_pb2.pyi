@@ -704,3 +704,29 @@ class ReportOfflineDecisionsResponse(_message.Message):
     RECORDED_FIELD_NUMBER: _ClassVar[int]
     recorded: int
     def __init__(self, recorded: _Optional[int] = ...) -> None: ...
+
+class GetPolicyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PolicyResponse(_message.Message):
+    __slots__ = ("version", "policy_json", "changed_at", "actor")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    POLICY_JSON_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    policy_json: str
+    changed_at: str
+    actor: str
+    def __init__(self, version: _Optional[int] = ..., policy_json: _Optional[str] = ..., changed_at: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class SetBudgetRequest(_message.Message):
+    __slots__ = ("budget_json", "actor", "reason")
+    BUDGET_JSON_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    budget_json: str
+    actor: str
+    reason: str
+    def __init__(self, budget_json: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

@@ -79,6 +79,16 @@ class GovernanceServiceStub:
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ReportOfflineDecisionsRequest.SerializeToString,
                 response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ReportOfflineDecisionsResponse.FromString,
                 _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/GetPolicy',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetPolicyRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.PolicyResponse.FromString,
+                _registered_method=True)
+        self.SetBudget = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/SetBudget',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.SetBudgetRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.PolicyResponse.FromString,
+                _registered_method=True)
         self.GetApproval = channel.unary_unary(
                 '/genops.governance.v1.GovernanceService/GetApproval',
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetApprovalRequest.SerializeToString,
@@ -193,6 +203,20 @@ class GovernanceServiceServicer:
     def ReportOfflineDecisions(self, request, context):
         """Decisions a client took alone while the processor was unreachable (its
         fail mode), reported once it is back, for the audit trail.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPolicy(self, request, context):
+        """The budget policy in force, with its version (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetBudget(self, request, context):
+        """Add or replace one budget; makes a new policy version, audited (admin).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -315,6 +339,16 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
                     servicer.ReportOfflineDecisions,
                     request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ReportOfflineDecisionsRequest.FromString,
                     response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ReportOfflineDecisionsResponse.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetPolicyRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.PolicyResponse.SerializeToString,
+            ),
+            'SetBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBudget,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.SetBudgetRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.PolicyResponse.SerializeToString,
             ),
             'GetApproval': grpc.unary_unary_rpc_method_handler(
                     servicer.GetApproval,
@@ -610,6 +644,60 @@ class GovernanceService:
             '/genops.governance.v1.GovernanceService/ReportOfflineDecisions',
             genops_dot_governance_dot_v1_dot_governance__pb2.ReportOfflineDecisionsRequest.SerializeToString,
             genops_dot_governance_dot_v1_dot_governance__pb2.ReportOfflineDecisionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/GetPolicy',
+            genops_dot_governance_dot_v1_dot_governance__pb2.GetPolicyRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.PolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/SetBudget',
+            genops_dot_governance_dot_v1_dot_governance__pb2.SetBudgetRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.PolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,66 @@
+"""Budgets changed through the admin API are versioned, audited and in force at once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from genops_processor import catalog_store, storage
+from tests.helpers import BIN, governed_env, run_training
+
+
+def genops(*args):
+    return subprocess.run([str(BIN / "genops"), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_set_show_and_enforce_a_new_budget(processor, tmp_path):
+    shown = json.loads(genops("budgets", "show", "--endpoint", processor.endpoint, "--json").stdout)
+    assert shown["version"] == 0 and shown.get("budgets", []) == []
+    result = genops(
+        "budgets",
+        "set",
+        "ml-none",
+        "--limit",
+        "0",
+        "--scope",
+        "team=ml-team",
+        "--endpoint",
+        processor.endpoint,
+        "--actor",
+        "finance",
+        "--reason",
+        "freeze",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "policy version 1" in result.stdout
+    training = run_training("train_basic.py", tmp_path / "job", governed_env(processor.endpoint))
+    assert training.returncode != 0 and "budget 'ml-none'" in training.result.stderr
+    genops(
+        "budgets",
+        "set",
+        "ml-none",
+        "--limit",
+        "100",
+        "--scope",
+        "team=ml-team",
+        "--endpoint",
+        processor.endpoint,
+        "--actor",
+        "finance",
+        "--reason",
+        "thaw",
+    )
+    shown = json.loads(genops("budgets", "show", "--endpoint", processor.endpoint, "--json").stdout)
+    assert shown["version"] == 2 and shown["actor"] == "finance"
+    assert [b["limit"] for b in shown["budgets"]] == ["100"]
+    again = run_training("train_basic.py", tmp_path / "again", governed_env(processor.endpoint))
+    assert again.returncode == 0, again.result.stderr
+    bad = genops("budgets", "set", "x", "--limit", "-1", "--endpoint", processor.endpoint)
+    assert bad.returncode == 1 and "limit" in bad.stderr
+    assert processor.stop() == 0
+    with storage.Storage(processor.db, read_only=True) as db:
+        changes = db.call(lambda c: catalog_store.audit_events(c, "policy.changed"))
+    assert [(e["actor"], e["detail"]["reason"]) for e in changes] == [
+        ("finance", "freeze"),
+        ("finance", "thaw"),
+    ]
