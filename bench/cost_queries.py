@@ -236,6 +236,11 @@ PLAIN_SUMMARY_TEAM = (
     "WHERE r.team = ? GROUP BY 1"
 )
 PLAIN_SUMMARY_ALL = "SELECT category, SUM(amount_micros) FROM cost_lines GROUP BY 1"
+# The same with the join any window or current-version restriction needs.
+PLAIN_SUMMARY_ALL_JOINED = (
+    "SELECT l.category, SUM(l.amount_micros) FROM cost_lines l JOIN runs r USING (run_key) "
+    "GROUP BY 1"
+)
 PLAIN_ATTRIBUTION = (
     "SELECT r.team, r.project, r.customer_id, r.cost_center, SUM(l.amount_micros) "
     "FROM cost_lines l JOIN runs r USING (run_key) GROUP BY ALL"
@@ -253,6 +258,7 @@ def _plain(sql: str, params: list[Any]) -> Callable[[Any], int]:
 CASES: tuple[tuple[str, Callable[[Any], int], str, list[Any]], ...] = (
     (f"cost_summary(team={SCOPED_TEAM})", _ours_summary_team, PLAIN_SUMMARY_TEAM, [SCOPED_TEAM]),
     ("cost_summary(all)", _ours_summary_all, PLAIN_SUMMARY_ALL, []),
+    ("cost_summary(all) vs join", _ours_summary_all, PLAIN_SUMMARY_ALL_JOINED, []),
     ("team_attribution", _ours_attribution, PLAIN_ATTRIBUTION, []),
 )
 

@@ -44,10 +44,11 @@ class GovernanceClient:
         self.retry_backoff_s = retry_backoff_s
         self.calls = 0  # RPC attempts made, for diagnostics
         self._lock = threading.Lock()
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
         if secure:
-            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials())
+            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(), options)
         else:
-            self._channel = grpc.insecure_channel(target)
+            self._channel = grpc.insecure_channel(target, options)
         self._stub = pb_grpc.GovernanceServiceStub(self._channel)
 
     def check_budget(self, request: pb.CheckBudgetRequest) -> pb.CheckBudgetResponse:

@@ -27,56 +27,66 @@ class CostSummary:
     by_experiment_type: dict[str, int]
     by_run: dict[str, int]
     unpriced_lines: int
+    runs: int = 0
 
 
-def cost_summary(conn: Any, scope: Scope, since: dt.datetime) -> CostSummary:
+def cost_summary(conn: Any, scope: Scope, since: dt.datetime, top_runs: int = 100) -> CostSummary:
     """Priced cost of a scope since a time, by category, experiment type and run.
 
-    Lines of each run's current catalog version, plus user-added lines. One
-    pass over the lines per grouping, all in DuckDB.
+    By category (and the unpriced count) comes from the lines of each run's
+    current catalog version, in one pass (a semi-join on the runs in scope; the
+    lines' own ``as_of_ns`` lets DuckDB skip old row groups). By experiment
+    type and by run come from the runs' totals, which the ledger keeps equal
+    to the sum of their priced lines. ``by_run`` keeps the ``top_runs``
+    costliest; ``runs`` counts them all. User-added lines join the categories.
     """
     where, params = scope_filter(scope, prefix="r.")
-    params.append(_ns(since))
-    current = (
-        "FROM cost_lines l JOIN runs r ON l.run_key = r.run_key "
-        "AND l.catalog_version = r.catalog_version "
-        f"LEFT JOIN experiments x ON x.experiment_id = r.experiment_id "
-        f"WHERE {where} AND r.as_of_ns >= ?"
-    )
-    by_category = _grouped(
-        conn, f"SELECT l.category, SUM(l.amount_micros) {current} AND l.priced GROUP BY 1", params
-    )
+    since_ns = _ns(since)
+    by_category: dict[str, int] = {}
+    unpriced = 0
+    for category, micros, missing in conn.execute(
+        "SELECT l.category, COALESCE(SUM(l.amount_micros) FILTER (WHERE l.priced), 0), "
+        "count(*) FILTER (WHERE NOT l.priced) FROM cost_lines l "
+        "WHERE l.as_of_ns >= ? AND (l.run_key, l.catalog_version) IN "
+        f"(SELECT (r.run_key, r.catalog_version) FROM runs r WHERE {where} "
+        "AND r.as_of_ns >= ?) GROUP BY 1",
+        [since_ns, *params, since_ns],
+    ).fetchall():
+        if micros:
+            by_category[category] = int(micros)
+        unpriced += int(missing)
+    in_scope = f"FROM runs r WHERE {where} AND r.as_of_ns >= ? AND r.cost_micros > 0"
     by_type = _grouped(
         conn,
-        "SELECT COALESCE(NULLIF(x.experiment_type, ''), 'untracked'), "
-        f"SUM(l.amount_micros) {current} AND l.priced GROUP BY 1",
-        params,
+        "SELECT COALESCE(NULLIF(x.experiment_type, ''), 'untracked'), SUM(r.cost_micros) "
+        "FROM runs r LEFT JOIN experiments x ON x.experiment_id = r.experiment_id "
+        f"WHERE {where} AND r.as_of_ns >= ? AND r.cost_micros > 0 GROUP BY 1",
+        [*params, since_ns],
     )
     by_run = _grouped(
         conn,
-        "SELECT COALESCE(NULLIF(r.run_id, ''), r.run_key), "
-        f"SUM(l.amount_micros) {current} AND l.priced GROUP BY 1",
-        params,
+        f"SELECT COALESCE(NULLIF(r.run_id, ''), r.run_key), SUM(r.cost_micros) {in_scope} "
+        f"GROUP BY 1 ORDER BY 2 DESC LIMIT {int(top_runs)}",
+        [*params, since_ns],
     )
-    unpriced = conn.execute(f"SELECT count(*) {current} AND NOT l.priced", params).fetchone()[0]
+    runs = conn.execute(f"SELECT count(*) {in_scope}", [*params, since_ns]).fetchone()[0]
     manual_where, manual_params = scope_filter(scope)
-    manual_params.append(_ns(since))
+    manual_params.append(since_ns)
     for category, micros in conn.execute(
         "SELECT category, SUM(amount_micros) FROM manual_costs "
         f"WHERE {manual_where} AND at_ns >= ? AND priced GROUP BY 1",
         manual_params,
     ).fetchall():
         by_category[category] = by_category.get(category, 0) + int(micros)
-    return CostSummary(sum(by_category.values()), by_category, by_type, by_run, int(unpriced))
+    return CostSummary(sum(by_category.values()), by_category, by_type, by_run, unpriced, int(runs))
 
 
 def team_attribution(conn: Any, since: dt.datetime) -> list[tuple[str, str, str, str, int]]:
-    """(team, project, customer, cost center, cost) for every combination seen since."""
+    """(team, project, customer, cost center, cost) for every combination seen since,
+    from the runs' totals (equal to the sum of their priced lines)."""
     rows = conn.execute(
-        "SELECT r.team, r.project, r.customer_id, r.cost_center, SUM(l.amount_micros) "
-        "FROM cost_lines l JOIN runs r ON l.run_key = r.run_key "
-        "AND l.catalog_version = r.catalog_version "
-        "WHERE r.as_of_ns >= ? AND l.priced GROUP BY ALL ORDER BY 5 DESC",
+        "SELECT team, project, customer_id, cost_center, SUM(cost_micros) FROM runs "
+        "WHERE as_of_ns >= ? AND cost_micros > 0 GROUP BY ALL ORDER BY 5 DESC",
         [_ns(since)],
     ).fetchall()
     return [(r[0] or "", r[1] or "", r[2] or "", r[3] or "", int(r[4])) for r in rows]

@@ -271,6 +271,7 @@ class GovernanceApi(pb_grpc.GovernanceServiceServicer):
             by_experiment_type_micros=summary.by_experiment_type,
             by_run_micros=summary.by_run,
             unpriced_lines=summary.unpriced_lines,
+            runs=summary.runs,
         )
         if predicted is not None:
             response.forecast.CopyFrom(forecast_to_pb(predicted))

@@ -162,10 +162,10 @@ def write_runs(conn, states: Iterable[RunState]) -> None:
 def write_lines(conn, states: Iterable[RunState], lines: dict[str, list[CostLine]]) -> None:
     """Replace each run's lines of the catalog version that priced it (others stay)."""
     states = list(states)
-    keys = [f"{s.run_key}|{s.catalog_version}" for s in states]
     conn.execute(
-        "DELETE FROM cost_lines WHERE run_key || '|' || catalog_version IN (SELECT unnest(?))",
-        [keys],
+        "DELETE FROM cost_lines USING (SELECT unnest(?) AS k, unnest(?) AS v) d "
+        "WHERE cost_lines.run_key = d.k AND cost_lines.catalog_version = d.v",
+        [[s.run_key for s in states], [s.catalog_version for s in states]],
     )
     flat = [line for s in states for line in lines.get(s.run_key, [])]
     if not flat:

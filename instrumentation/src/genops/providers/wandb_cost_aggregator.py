@@ -50,6 +50,7 @@ class CostSummary:
     forecast_interval: tuple[float, float] | None = None
     unpriced_lines: int = 0
     time_period_days: int = 30
+    runs: int = 0  # runs in the period; cost_by_run keeps the 100 costliest
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -98,6 +99,7 @@ class WandbCostAggregator:
             cost_by_run={k: _usd(v) for k, v in response.by_run_micros.items()},
             unpriced_lines=response.unpriced_lines,
             time_period_days=time_period_days,
+            runs=response.runs,
         )
         if include_forecasting and response.HasField("forecast"):
             f = response.forecast

@@ -382,7 +382,7 @@ class ForecastSummary(_message.Message):
     def __init__(self, horizon_days: _Optional[int] = ..., confidence: _Optional[float] = ..., point_micros: _Optional[int] = ..., lower_micros: _Optional[int] = ..., upper_micros: _Optional[int] = ..., method: _Optional[str] = ..., history_days: _Optional[int] = ...) -> None: ...
 
 class CostSummaryResponse(_message.Message):
-    __slots__ = ("total_micros", "by_category_micros", "by_experiment_type_micros", "by_run_micros", "unpriced_lines", "forecast", "since")
+    __slots__ = ("total_micros", "by_category_micros", "by_experiment_type_micros", "by_run_micros", "unpriced_lines", "forecast", "since", "runs")
     class ByCategoryMicrosEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -411,6 +411,7 @@ class CostSummaryResponse(_message.Message):
     UNPRICED_LINES_FIELD_NUMBER: _ClassVar[int]
     FORECAST_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
     total_micros: int
     by_category_micros: _containers.ScalarMap[str, int]
     by_experiment_type_micros: _containers.ScalarMap[str, int]
@@ -418,7 +419,8 @@ class CostSummaryResponse(_message.Message):
     unpriced_lines: int
     forecast: ForecastSummary
     since: str
-    def __init__(self, total_micros: _Optional[int] = ..., by_category_micros: _Optional[_Mapping[str, int]] = ..., by_experiment_type_micros: _Optional[_Mapping[str, int]] = ..., by_run_micros: _Optional[_Mapping[str, int]] = ..., unpriced_lines: _Optional[int] = ..., forecast: _Optional[_Union[ForecastSummary, _Mapping]] = ..., since: _Optional[str] = ...) -> None: ...
+    runs: int
+    def __init__(self, total_micros: _Optional[int] = ..., by_category_micros: _Optional[_Mapping[str, int]] = ..., by_experiment_type_micros: _Optional[_Mapping[str, int]] = ..., by_run_micros: _Optional[_Mapping[str, int]] = ..., unpriced_lines: _Optional[int] = ..., forecast: _Optional[_Union[ForecastSummary, _Mapping]] = ..., since: _Optional[str] = ..., runs: _Optional[int] = ...) -> None: ...
 
 class TeamAttributionRequest(_message.Message):
     __slots__ = ("period_days",)
