@@ -395,11 +395,33 @@ def test_advisory_concurrency_limit_warns_records_and_proceeds(processor, clean_
 
 def test_concurrency_is_unlimited_by_default(processor, clean_env, adapters):
     clean_env.setenv("GENOPS_ENDPOINT", processor.endpoint)
-    adapter = adapters(team="t", project="p", governance_policy="enforced")
+    # Budget room for three experiments' reservations of $50 each: only concurrency is
+    # under test here.
+    adapter = adapters(
+        team="t", project="p", governance_policy="enforced", daily_budget_limit=1000.0
+    )
     with adapter.track_experiment_lifecycle("a"), adapter.track_experiment_lifecycle("b"):
         with adapter.track_experiment_lifecycle("c") as c:
             assert len(adapter.active_experiments) == 3
     assert c.violations == []
+
+
+def test_experiments_hold_their_max_cost_and_give_it_back_at_exit(processor, clean_env, adapters):
+    clean_env.setenv("GENOPS_ENDPOINT", processor.endpoint)
+    adapter = adapters(
+        team="t",
+        project="p",
+        governance_policy="enforced",
+        daily_budget_limit=100.0,
+        max_experiment_cost=100.0,
+    )
+    with adapter.track_experiment_lifecycle("first", max_cost=50):
+        # The first block holds $50: a second asking for $60 cannot fit in $100.
+        with pytest.raises(BudgetExceededError, match=r"has left today \(\$50.00 of"):
+            with adapter.track_experiment_lifecycle("second", max_cost=60):
+                pytest.fail("must not enter")
+    with adapter.track_experiment_lifecycle("third", max_cost=60) as third:
+        assert third.hold_id  # the first block's $50 came back at its exit
 
 
 # -- enable_governance ---------------------------------------------------------------------

@@ -233,6 +233,7 @@ class GenOpsWandbAdapter:
             experiment.status = attr.STATUS_FINISHED
         finally:
             experiment.end_ns = time.time_ns()
+            self._release(experiment)
             with self._lock:
                 self._experiments.pop(experiment.experiment_id, None)
                 self._finished[experiment.experiment_id] = experiment
@@ -284,6 +285,7 @@ class GenOpsWandbAdapter:
                 ) from None
             _log.warning("genops: %s; fail mode open, experiment proceeds unchecked", error)
             return
+        experiment.hold_id = response.hold_id  # given back when the block ends
         if response.decision == pb.DECISION_ALLOW and not response.HasField("deciding_budget"):
             return
         state = response.deciding_budget
@@ -425,6 +427,19 @@ class GenOpsWandbAdapter:
             context.set_process_wide(None)
 
     # -- helpers ------------------------------------------------------------------------------
+    def _release(self, experiment: Experiment) -> None:
+        """The block is over: its reservation goes back (its runs carry their own cost)."""
+        if not experiment.hold_id:
+            return
+        try:
+            self._client.release_hold(experiment.hold_id)
+        except GovernanceUnavailable as error:
+            _log.warning(
+                "genops: could not release the reservation of %s (%s); it expires",
+                experiment.name,
+                error,
+            )
+
     def _register_catalog(self) -> None:
         """Make a custom pricing model's catalog known to the processor (once)."""
         if self._catalog_registered:

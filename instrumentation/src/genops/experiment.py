@@ -103,6 +103,7 @@ class Experiment:
         self.end_ns = 0
         self.violations: list[tuple[str, str, str]] = []  # (event, mode, message)
         self.over_budget = False
+        self.hold_id = ""  # the reservation made at enter (released at exit)
         self._adapter = adapter
         self._estimated_micros = 0
         self._local_run_micros: dict[str, int] = {}

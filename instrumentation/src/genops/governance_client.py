@@ -74,6 +74,9 @@ class GovernanceClient:
             "RegisterCatalog", pb.RegisterCatalogRequest(catalog_json=catalog_json, origin=origin)
         )
 
+    def release_hold(self, hold_id: str) -> pb.ReleaseHoldResponse:
+        return self._call("ReleaseHold", pb.ReleaseHoldRequest(hold_id=hold_id))
+
     def close(self) -> None:
         self._channel.close()
 

@@ -115,6 +115,10 @@ class GovernanceApi(pb_grpc.GovernanceServiceServicer):
             actor=actor or "",
         )
 
+    async def ReleaseHold(self, request, context):  # noqa: N802
+        released = await self._governance.release_hold(request.hold_id)
+        return pb.ReleaseHoldResponse(released=released)
+
     async def GetApproval(self, request, context):  # noqa: N802
         try:
             return approval_to_pb(await self._governance.approval(request.approval_id))

@@ -360,6 +360,12 @@ class Governance:
             self.storage.submit(lambda conn: approvals.listing(conn, status, now))
         )
 
+    async def release_hold(self, hold_id: str) -> bool:
+        now_ns = int(self.clock().timestamp() * 1e9)
+        return await asyncio.wrap_future(
+            self.storage.submit(lambda conn: reservations.release(conn, hold_id, now_ns))
+        )
+
     async def expire_holds(self, timeout_s: float) -> list[str]:
         """Close reservations whose runs fell silent for ``timeout_s``; audit each."""
         now = self.clock()

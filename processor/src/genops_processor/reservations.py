@@ -121,3 +121,16 @@ def extend(conn: Any, hold_id: str, amount_micros: int) -> None:
         "WHERE hold_id = ? AND status = 'open'",
         [amount_micros, hold_id],
     )
+
+
+def release(conn: Any, hold_id: str, now_ns: int) -> bool:
+    """Give a hold back (nothing of it is spent: its runs carry their own cost)."""
+    found = conn.execute(
+        "SELECT count(*) FROM holds WHERE hold_id = ? AND status = 'open'", [hold_id]
+    ).fetchone()[0]
+    conn.execute(
+        "UPDATE holds SET status = 'released', closed_ns = ?, committed_micros = 0 "
+        "WHERE hold_id = ? AND status = 'open'",
+        [now_ns, hold_id],
+    )
+    return bool(found)

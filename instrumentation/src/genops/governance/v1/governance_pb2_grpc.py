@@ -104,6 +104,11 @@ class GovernanceServiceStub:
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListApprovalsRequest.SerializeToString,
                 response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListApprovalsResponse.FromString,
                 _registered_method=True)
+        self.ReleaseHold = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/ReleaseHold',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ReleaseHoldRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ReleaseHoldResponse.FromString,
+                _registered_method=True)
         self.CheckRun = channel.unary_unary(
                 '/genops.governance.v1.GovernanceService/CheckRun',
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.CheckRunRequest.SerializeToString,
@@ -242,6 +247,13 @@ class GovernanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReleaseHold(self, request, context):
+        """Give back a reservation (an experiment's, when the block ends).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CheckRun(self, request, context):
         """While a run runs: may it go on? Prices the run's usage so far, extends its
         reservation when the budget allows, else answers with the policy's action.
@@ -364,6 +376,11 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
                     servicer.ListApprovals,
                     request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListApprovalsRequest.FromString,
                     response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListApprovalsResponse.SerializeToString,
+            ),
+            'ReleaseHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseHold,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ReleaseHoldRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ReleaseHoldResponse.SerializeToString,
             ),
             'CheckRun': grpc.unary_unary_rpc_method_handler(
                     servicer.CheckRun,
@@ -779,6 +796,33 @@ class GovernanceService:
             '/genops.governance.v1.GovernanceService/ListApprovals',
             genops_dot_governance_dot_v1_dot_governance__pb2.ListApprovalsRequest.SerializeToString,
             genops_dot_governance_dot_v1_dot_governance__pb2.ListApprovalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/ReleaseHold',
+            genops_dot_governance_dot_v1_dot_governance__pb2.ReleaseHoldRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.ReleaseHoldResponse.FromString,
             options,
             channel_credentials,
             insecure,
