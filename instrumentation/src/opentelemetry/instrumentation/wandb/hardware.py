@@ -11,6 +11,7 @@ guessing.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -98,24 +99,37 @@ def _detected_gpus() -> tuple[tuple[str, ...], str]:
     return (), "none"
 
 
-def _nvml_gpus() -> tuple[str, ...] | None:
+@contextlib.contextmanager
+def _nvml():
+    """NVML, initialised for the block (None without nvidia-ml-py or a driver)."""
     try:
         import pynvml  # type: ignore[import-not-found]
     except ImportError:
-        return None
+        yield None
+        return
     try:
         pynvml.nvmlInit()
     except Exception:
-        return None
+        yield None
+        return
     try:
-        count = pynvml.nvmlDeviceGetCount()
+        yield pynvml
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:
+            pass
+
+
+def _nvml_gpus() -> tuple[str, ...] | None:
+    with _nvml() as nvml:
+        if nvml is None:
+            return None
         names = []
-        for index in range(count):
-            name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(index))
+        for index in range(nvml.nvmlDeviceGetCount()):
+            name = nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(index))
             names.append(name.decode() if isinstance(name, bytes) else name)
         return tuple(names)
-    finally:
-        pynvml.nvmlShutdown()
 
 
 def _nvidia_smi_gpus() -> tuple[str, ...] | None:
@@ -145,28 +159,16 @@ def sample_gpus() -> tuple[float, float] | None:
     """(mean utilisation 0..1, peak memory in GB per GPU) right now, through NVML;
     None without NVML or GPUs. Called at heartbeats, never in the training loop."""
     try:
-        import pynvml  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-    except Exception:
-        return None
-    try:
-        count = pynvml.nvmlDeviceGetCount()
-        if not count:
-            return None
-        utilization, memory = [], []
-        for index in range(count):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            utilization.append(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu / 100)
-            memory.append(pynvml.nvmlDeviceGetMemoryInfo(handle).used / 1e9)
-        return sum(utilization) / count, max(memory)
+        with _nvml() as nvml:
+            count = nvml.nvmlDeviceGetCount() if nvml is not None else 0
+            if not count:
+                return None
+            utilization, memory = [], []
+            for index in range(count):
+                handle = nvml.nvmlDeviceGetHandleByIndex(index)
+                utilization.append(nvml.nvmlDeviceGetUtilizationRates(handle).gpu / 100)
+                memory.append(nvml.nvmlDeviceGetMemoryInfo(handle).used / 1e9)
+            return sum(utilization) / count, max(memory)
     except Exception:
         _log.debug("GPU sampling failed", exc_info=True)
         return None
-    finally:
-        try:
-            pynvml.nvmlShutdown()
-        except Exception:
-            pass
