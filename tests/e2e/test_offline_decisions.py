@@ -36,3 +36,23 @@ def test_decisions_taken_alone_are_audited_when_the_processor_is_back(
     assert any("fail mode closed" in d["message"] for d in offline if d["decision"] == "deny")
     assert len(audited) == 2
     assert len(logged) == 3  # and the live decision of the last run
+
+
+def test_a_budget_that_fails_closed_refuses_runs_while_the_processor_is_away(
+    start_processor_with, tmp_path, unused_port
+):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "budgets:\n  - {name: strict, scope: {team: ml-team}, daily_limit: 100,"
+        " fail_mode: closed}\n"
+    )
+    endpoint = f"127.0.0.1:{unused_port}"
+    processor = start_processor_with("--policy", str(policy), "--listen", endpoint)
+    env = governed_env(endpoint, TRAIN_SECONDS="0.2")  # the client's own fail mode: open
+    first = run_training("train_basic.py", tmp_path / "first", env)
+    assert first.returncode == 0, first.result.stderr  # learns: this scope fails closed
+    assert processor.stop() == 0
+    second = run_training("train_basic.py", tmp_path / "second", env)
+    assert second.returncode != 0
+    assert "a budget of this scope fails closed" in second.result.stderr
+    assert second.wandb_run_dirs() == []

@@ -485,6 +485,7 @@ def budget_to_pb(state: BudgetState) -> pb.BudgetState:
         source=budget.source,
         scope=scope_to_pb(budget.scope),
         exceeded=state.exceeded,
+        fail_mode=budget.fail_mode,
     )
 
 

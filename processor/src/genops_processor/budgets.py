@@ -60,6 +60,9 @@ class Budget:
     timezone: str = "UTC"
     thresholds: tuple[int, ...] = (50, 80, 100)  # percent of the limit that alert
     alerts: tuple[str, ...] = ()  # channel addresses (see alerts.py)
+    # What clients do when the processor is unreachable: open (run) | closed (refuse).
+    # They learn it from every answer and keep it for when they cannot ask.
+    fail_mode: str = "open"
 
     def matches(self, scope: Scope) -> bool:
         wanted = self.scope.as_dict()
@@ -242,6 +245,7 @@ def _budget(raw: object, where: str) -> Budget:
         "mode",
         "thresholds",
         "alerts",
+        "fail_mode",
     }
     if unknown:
         raise PolicyError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -280,7 +284,14 @@ def _budget(raw: object, where: str) -> Budget:
         timezone=timezone,
         thresholds=_thresholds(raw.get("thresholds"), f"{where}.thresholds"),
         alerts=tuple(check_channel(str(a), f"{where}.alerts") for a in raw.get("alerts") or ()),
+        fail_mode=_fail_mode(raw.get("fail_mode", "open"), f"{where}.fail_mode"),
     )
+
+
+def _fail_mode(value: object, where: str) -> str:
+    if value not in ("open", "closed"):
+        raise PolicyError(f"{where} {value!r}: expected open or closed")
+    return str(value)
 
 
 def _approval(raw: object, where: str) -> tuple[Scope, float]:

@@ -83,7 +83,7 @@ class CheckBudgetRequest(_message.Message):
     def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., requested_micros: _Optional[int] = ..., client_limits: _Optional[_Union[ClientLimits, _Mapping]] = ..., wandb_project: _Optional[str] = ..., wandb_run_name: _Optional[str] = ..., require_approval: _Optional[bool] = ...) -> None: ...
 
 class BudgetState(_message.Message):
-    __slots__ = ("name", "mode", "limit_micros", "spent_micros", "period", "period_start", "source", "scope", "exceeded")
+    __slots__ = ("name", "mode", "limit_micros", "spent_micros", "period", "period_start", "source", "scope", "exceeded", "fail_mode")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     LIMIT_MICROS_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,7 @@ class BudgetState(_message.Message):
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     EXCEEDED_FIELD_NUMBER: _ClassVar[int]
+    FAIL_MODE_FIELD_NUMBER: _ClassVar[int]
     name: str
     mode: PolicyMode
     limit_micros: int
@@ -102,7 +103,8 @@ class BudgetState(_message.Message):
     source: str
     scope: Scope
     exceeded: bool
-    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[PolicyMode, str]] = ..., limit_micros: _Optional[int] = ..., spent_micros: _Optional[int] = ..., period: _Optional[str] = ..., period_start: _Optional[str] = ..., source: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., exceeded: _Optional[bool] = ...) -> None: ...
+    fail_mode: str
+    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[PolicyMode, str]] = ..., limit_micros: _Optional[int] = ..., spent_micros: _Optional[int] = ..., period: _Optional[str] = ..., period_start: _Optional[str] = ..., source: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., exceeded: _Optional[bool] = ..., fail_mode: _Optional[str] = ...) -> None: ...
 
 class CheckBudgetResponse(_message.Message):
     __slots__ = ("decision", "decision_id", "requested_micros", "deciding_budget", "budgets", "message", "approval_id", "approval_timeout_ms", "hold_id")

@@ -10,6 +10,7 @@ mode decides: ``open`` proceeds (logged once), ``closed`` refuses.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import threading
@@ -61,10 +62,31 @@ class BudgetGate:
         except (GovernanceUnavailable, grpc.RpcError) as error:
             return self._unreachable(settings, budget, error, request)
         self._report_offline(settings)
+        self._remember_fail_mode(settings, request.scope, response.budgets)
         self._apply(response)
         if response.decision == pb.DECISION_PENDING:
             self._wait_for_approval(settings, response)
         return response
+
+    def _remember_fail_mode(self, settings, scope: pb.Scope, budgets) -> None:
+        """Keep the strictest fail mode of this scope's budgets, for when we cannot ask."""
+        mode = "closed" if any(b.fail_mode == "closed" for b in budgets) else "open"
+        path = settings.offline_spool.parent / "fail-modes.json"
+        try:
+            known = json.loads(path.read_text()) if path.exists() else {}
+            if known.get(_scope_key(scope)) != mode:
+                known[_scope_key(scope)] = mode
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(known, sort_keys=True))
+        except (OSError, ValueError):
+            _log.debug("genops: cannot keep fail modes in %s", path, exc_info=True)
+
+    def _learned_fail_mode(self, settings, scope: pb.Scope) -> str | None:
+        path = settings.offline_spool.parent / "fail-modes.json"
+        try:
+            return json.loads(path.read_text()).get(_scope_key(scope))
+        except (OSError, ValueError):
+            return None
 
     def _spool(self, settings, request, decision: str, fail_mode: str, reason: str) -> None:
         """Keep a decision taken alone, to report once the processor is back."""
@@ -225,16 +247,27 @@ class BudgetGate:
         request: pb.CheckBudgetRequest,
     ) -> None:
         detail = str(error) if isinstance(error, GovernanceUnavailable) else repr(error)
-        decision = "deny" if budget.fail_mode == "closed" else "allow"
-        self._spool(settings, request, decision, budget.fail_mode, detail)
-        if budget.fail_mode == "closed":
-            raise BudgetExceededError(
-                f"budget check failed: {detail} and GENOPS_BUDGET_FAIL_MODE=closed"
-            ) from None
+        learned = self._learned_fail_mode(settings, request.scope)
+        fail_mode = "closed" if "closed" in (budget.fail_mode, learned) else "open"
+        decision = "deny" if fail_mode == "closed" else "allow"
+        self._spool(settings, request, decision, fail_mode, detail)
+        if fail_mode == "closed":
+            why = (
+                "GENOPS_BUDGET_FAIL_MODE=closed"
+                if budget.fail_mode == "closed"
+                else "a budget of this scope fails closed"
+            )
+            raise BudgetExceededError(f"budget check failed: {detail} and {why}") from None
         if not self._warned_unreachable:
             self._warned_unreachable = True
             _log.warning("genops: %s; budget fail mode is open, runs proceed unchecked", detail)
         return None
+
+
+def _scope_key(scope: pb.Scope) -> str:
+    return "/".join(
+        (scope.team, scope.project, scope.customer_id, scope.cost_center, scope.environment)
+    )
 
 
 def budget_request(
