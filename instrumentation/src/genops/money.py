@@ -36,3 +36,9 @@ def format_usd(micros: int) -> str:
 
 def micros_to_decimal(micros: int) -> Decimal:
     return Decimal(micros) / MICROS_PER_USD
+
+
+def to_dollars(micros: int) -> float:
+    """Micro-dollars as a float of dollars, for display and the guide's float API
+    (the ledger keeps the integer)."""
+    return micros / MICROS_PER_USD

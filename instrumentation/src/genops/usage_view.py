@@ -16,26 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
-from genops.config import daily_limit_mode
 from genops.experiment import Experiment, ExperimentCostSummary
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance_client import GovernanceUnavailable
-from genops.money import MICROS_PER_USD, format_usd
+from genops.money import format_usd
+from genops.money import to_dollars as usd
 
 if TYPE_CHECKING:
     from genops.adapter import GenOpsWandbAdapter
 
 _log = logging.getLogger("genops.usage")
 _FLUSH_TIMEOUT_MS = 5_000
-_MODES = {
-    "audit_only": pb.POLICY_MODE_AUDIT_ONLY,
-    "advisory": pb.POLICY_MODE_ADVISORY,
-    "enforced": pb.POLICY_MODE_ENFORCED,
-}
-
-
-def usd(micros: int) -> float:
-    return micros / MICROS_PER_USD
 
 
 class CostAlertWarning(UserWarning):
@@ -90,12 +81,11 @@ class UsageView:
         )
 
     def client_limits_pb(self) -> pb.ClientLimits:
-        options = self._adapter.options
-        return pb.ClientLimits(
-            daily_limit_micros=options.daily_budget_limit,
-            policy_mode=_MODES[options.governance_policy.value],
-            daily_limit_mode=_MODES[daily_limit_mode(options)],
-        )
+        """The limits this adapter declares: the same request a run's check sends."""
+        from opentelemetry.instrumentation.wandb.budget_gate import budget_request
+
+        settings = self._adapter.instrumentation_settings()
+        return budget_request(settings.attribution, settings.budget, {}).client_limits
 
     def flush(self) -> None:
         """Push this process's usage to the processor so its answers include it:

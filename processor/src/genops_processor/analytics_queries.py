@@ -13,11 +13,7 @@ from typing import Any
 
 from genops_processor.domain import Scope
 from genops_processor.history import ArtifactFacts, RunFacts
-from genops_processor.queries import scope_filter
-
-
-def _ns(moment: dt.datetime) -> int:
-    return int(moment.timestamp() * 1_000_000_000)
+from genops_processor.queries import scope_filter, to_ns
 
 
 @dataclass(frozen=True)
@@ -41,7 +37,7 @@ def cost_summary(conn: Any, scope: Scope, since: dt.datetime, top_runs: int = 10
     costliest; ``runs`` counts them all. User-added lines join the categories.
     """
     where, params = scope_filter(scope, prefix="r.")
-    since_ns = _ns(since)
+    since_ns = to_ns(since)
     by_category: dict[str, int] = {}
     unpriced = 0
     for category, micros, missing in conn.execute(
@@ -87,7 +83,7 @@ def team_attribution(conn: Any, since: dt.datetime) -> list[tuple[str, str, str,
     rows = conn.execute(
         "SELECT team, project, customer_id, cost_center, SUM(cost_micros) FROM runs "
         "WHERE as_of_ns >= ? AND cost_micros > 0 GROUP BY ALL ORDER BY 5 DESC",
-        [_ns(since)],
+        [to_ns(since)],
     ).fetchall()
     return [(r[0] or "", r[1] or "", r[2] or "", r[3] or "", int(r[4])) for r in rows]
 
@@ -95,7 +91,7 @@ def team_attribution(conn: Any, since: dt.datetime) -> list[tuple[str, str, str,
 def daily_costs(conn: Any, scope: Scope, since: dt.datetime) -> list[tuple[dt.date, int]]:
     """Cost per UTC day (a run's cost counts on the day it was last active)."""
     where, params = scope_filter(scope)
-    params.append(_ns(since))
+    params.append(to_ns(since))
     rows = conn.execute(
         "SELECT CAST(to_timestamp(as_of_ns / 1e9) AT TIME ZONE 'UTC' AS DATE) AS day, "
         f"SUM(cost_micros) FROM runs WHERE {where} AND as_of_ns >= ? GROUP BY 1 ORDER BY 1",
@@ -111,7 +107,7 @@ def _grouped(conn: Any, sql: str, params: list[Any]) -> dict[str, int]:
 def run_facts(conn: Any, scope: Scope, since: dt.datetime) -> list[RunFacts]:
     """Finished and failed runs since a time, with what the recommendation rules need."""
     where, params = scope_filter(scope, prefix="r.")
-    params.append(_ns(since))
+    params.append(to_ns(since))
     rows = conn.execute(
         "SELECT r.run_key, r.run_id, r.team, r.project, "
         "COALESCE(NULLIF(x.experiment_type, ''), 'untracked'), COALESCE(x.name, r.run_name), "
@@ -169,7 +165,7 @@ def _facts(row: Sequence, artifacts: list[tuple[str, int]], used: set[str]) -> R
 def final_metrics(conn: Any, scope: Scope, since: dt.datetime) -> list[tuple[dict, int, dict]]:
     """(run facts as a dict of groupable fields, cost, final metrics) per finished run."""
     where, params = scope_filter(scope, prefix="r.")
-    params.append(_ns(since))
+    params.append(to_ns(since))
     rows = conn.execute(
         "SELECT r.team, r.project, COALESCE(NULLIF(x.experiment_type, ''), 'untracked'), "
         "r.gpu_type, r.tags, r.cost_micros, r.metrics_last FROM runs r LEFT JOIN experiments x "

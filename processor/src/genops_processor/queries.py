@@ -82,7 +82,7 @@ _PRO_RATA = (
 
 def _run_cost_since(conn: Any, scope: Scope, since: dt.datetime) -> int:
     where, params = scope_filter(scope, prefix="r.")
-    since_ns = _ns(since)
+    since_ns = to_ns(since)
     row = conn.execute(
         f"SELECT COALESCE(SUM({_PRO_RATA}), 0) FROM runs r WHERE {where} AND r.as_of_ns >= ? "
         "AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.status = 'open' AND h.hold_id = r.hold_id)",
@@ -104,7 +104,7 @@ def open_holds(conn: Any, scope: Scope) -> int:
 
 def manual_cost_since(conn: Any, scope: Scope, since: dt.datetime) -> int:
     where, params = scope_filter(scope)
-    params.append(_ns(since))
+    params.append(to_ns(since))
     row = conn.execute(
         f"SELECT COALESCE(SUM(amount_micros), 0) FROM manual_costs WHERE {where} AND at_ns >= ?",
         params,
@@ -263,7 +263,7 @@ class UsageToday:
 def usage_since(conn: Any, scope: Scope, since: dt.datetime) -> UsageToday:
     """Cost, runs, failures and log calls of a scope's runs active since a time."""
     where, params = scope_filter(scope)
-    params.append(_ns(since))
+    params.append(to_ns(since))
     row = conn.execute(
         "SELECT COALESCE(SUM(cost_micros), 0), count(*), "
         "count(*) FILTER (WHERE status = 'failed'), COALESCE(SUM(log_calls), 0) "
@@ -359,7 +359,7 @@ def list_runs_of_experiment(conn: Any, experiment_id: str) -> list[RunState]:
     return [row_to_state(row) for row in conn.execute(sql, [experiment_id]).fetchall()]
 
 
-def _ns(moment: dt.datetime) -> int:
+def to_ns(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1_000_000_000)
 
 

@@ -23,17 +23,13 @@ from typing import Any
 from genops.config import InstrumentationSettings
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance_client import GovernanceClient
-from genops.money import MICROS_PER_USD
+from genops.money import to_dollars as _usd
 
 __all__ = [
     "CostSummary",
     "WandbCostAggregator",
     "generate_cost_optimization_recommendations",
 ]
-
-
-def _usd(micros: int) -> float:
-    return micros / MICROS_PER_USD
 
 
 @dataclass

@@ -176,10 +176,11 @@ class BudgetGate:
     ) -> pb.CheckRunResponse | None:
         """Ask whether a running run may go on until its next check (None: unknown)."""
         static = usage.static_attributes
+        asked = budget_request(settings.attribution, settings.budget, {})
         request = pb.CheckRunRequest(
             hold_id=str(static.get(attr.BUDGET_HOLD_ID, "")),
-            scope=budget_request(settings.attribution, settings.budget, {}).scope,
-            client_limits=budget_request(settings.attribution, settings.budget, {}).client_limits,
+            scope=asked.scope,
+            client_limits=asked.client_limits,
             run_id=usage.run_id,
             next_check_ns=int(next_check_s * 1e9),
             usage=pb.RunSnapshot(
