@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from genops import attributes as attr
 from genops.catalog import device_cost_micros
 from genops.governance_client import GovernanceUnavailable
+from genops.money import round_micros
 
 if TYPE_CHECKING:
     from genops.experiment import Experiment
@@ -54,7 +55,6 @@ class AdapterCosts:
         self, experiment: Experiment, sku: str, category: str, quantity: Decimal, unit: str
     ) -> float:
         """Price a hand-added line locally, send it to the processor, check max_cost."""
-        from decimal import ROUND_HALF_EVEN
 
         from opentelemetry import trace
 
@@ -63,8 +63,7 @@ class AdapterCosts:
         row = self._catalog.get(sku, self._settings.labels.get(attr.REGION))
         amount = None
         if row is not None:
-            dollars = quantity * row.unit_price * 1_000_000
-            amount = int(dollars.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+            amount = round_micros(quantity * row.unit_price)
         else:
             experiment.record_violation(
                 attr.EVENT_UNPRICED,

@@ -12,13 +12,13 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, localcontext
+from decimal import Context, Decimal, InvalidOperation, localcontext
 from importlib import resources
 from pathlib import Path
 
 import yaml
 
-from genops.money import MICROS_PER_USD
+from genops.money import round_micros
 
 NS_PER_HOUR = 3_600 * 10**9
 # Wide enough that no product of our inputs is ever rounded before the final step.
@@ -28,8 +28,7 @@ _EXACT = Context(prec=80)
 def device_cost_micros(unit_price_per_hour: Decimal, count: int, duration_ns: int) -> int:
     """count devices for duration_ns at an hourly price, in micro-dollars, half-even."""
     with localcontext(_EXACT):
-        dollars = Decimal(count * duration_ns) * unit_price_per_hour / NS_PER_HOUR
-        return int((dollars * MICROS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+        return round_micros(Decimal(count * duration_ns) * unit_price_per_hour / NS_PER_HOUR)
 
 
 class CatalogError(ValueError):

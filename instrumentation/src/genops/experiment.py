@@ -12,14 +12,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from genops import attributes as attr
-from genops.money import MICROS_PER_USD, micros_to_decimal
+from genops.money import micros_to_decimal, round_micros
 
 if TYPE_CHECKING:
     from genops.adapter import GenOpsWandbAdapter
@@ -35,7 +35,7 @@ def dollars_to_micros(value: object, what: str) -> int:
         raise TypeError(f"{what} must be a number of dollars, not {value!r}") from None
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"{what} must be a non-negative number of dollars, not {value!r}")
-    return int((amount * MICROS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    return round_micros(amount)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, localcontext
 
 MICROS_PER_USD = 1_000_000
+# Wide enough that no product of our inputs is rounded before the final step.
+_EXACT = Context(prec=80)
 
 
 def parse_usd_micros(value: object) -> int:
@@ -42,3 +44,10 @@ def to_dollars(micros: int) -> float:
     """Micro-dollars as a float of dollars, for display and the guide's float API
     (the ledger keeps the integer)."""
     return micros / MICROS_PER_USD
+
+
+def round_micros(dollars: Decimal) -> int:
+    """An exact dollar amount to micro-dollars, rounded half-even once: the one
+    rounding rule of the ledger, the processor's pricing and the client's estimates."""
+    with localcontext(_EXACT):
+        return int((dollars * MICROS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from genops.catalog import Catalog, CatalogError, CatalogRow, device_cost_micros
-from genops.money import MICROS_PER_USD
+from genops.money import MICROS_PER_USD, round_micros
 from genops_processor.domain import NS_PER_HOUR, CostLine, ManualCostEvent, RunState
 
 __all__ = [
@@ -98,9 +98,8 @@ def unpriced_violations(lines: Iterable[CostLine], region: str) -> tuple[str, ..
 
 
 def usd_micros(amount: Decimal) -> int:
-    """Dollars to micro-dollars, rounded half-even."""
-    with localcontext(_EXACT):
-        return int((amount * MICROS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    """Dollars to micro-dollars, rounded half-even (:func:`genops.money.round_micros`)."""
+    return round_micros(amount)
 
 
 def storage_cost_micros(price: Decimal, size_bytes: int, days: int) -> int:
