@@ -4,7 +4,9 @@ Builds a synthetic ledger in a DuckDB file opened through ``Storage`` (so the
 processor's real schema, primary keys included, is used): N cost lines, four
 per run (GPU compute, vCPU compute, storage, data transfer) over N/4 runs whose
 last activity is spread over 60 days, plus experiments and a few manual cost
-lines. It then times, in the same process and on the same tables, the
+lines (each run row carries its per-category totals, as the ledger keeps
+them). It first checks that ``cost_summary`` over all time equals the plain
+GROUP BY over the lines, then times, in the same process and on the same tables, the
 processor's ``cost_summary`` (the largest team, and unscoped) and
 ``team_attribution`` (``genops_processor.analytics_queries``) over the last 30
 days against the simplest DuckDB GROUP BY giving the same headline grouping,
@@ -120,7 +122,8 @@ INSERT INTO runs (run_key, run_id, run_name, wandb_project, team, project, custo
     instance_type, compute_start_ns, as_of_ns, log_calls, artifact_bytes, artifact_files,
     artifact_count, sequence, catalog_version, cost_micros, unpriced_skus,
     declared_storage_micros, experiment_id, tags, workflow, metrics_last, region, storage_tier,
-    retention_days, capacity_type, wandb_mode, declared_catalog, config_hash, violations)
+    retention_days, capacity_type, wandb_mode, declared_catalog, config_hash, violations,
+    compute_micros, storage_micros, data_transfer_micros, tracking_micros, unpriced_lines)
 SELECT g.run_key, substr(g.run_key, 1, 8), 'run-' || g.i::VARCHAR, 'wb-' || g.project,
     g.team, g.project, g.customer_id, g.cost_center,
     CASE WHEN env_n < 20 THEN 'production' WHEN env_n < 40 THEN 'staging' ELSE 'development' END,
@@ -134,7 +137,9 @@ SELECT g.run_key, substr(g.run_key, 1, 8), 'run-' || g.i::VARCHAR, 'wb-' || g.pr
     '{{}}', '', '', CASE WHEN region_n < 70 THEN 'us-east-1' WHEN region_n < 90 THEN 'us-west-2'
         ELSE 'eu-west-1' END,
     g.tier, 30, 'on-demand', 'online', g.catalog_version, md5(g.g::VARCHAR),
-    CASE WHEN g.gpu_micros IS NULL THEN ['unpriced: ' || g.gpu_type] ELSE []::VARCHAR[] END
+    CASE WHEN g.gpu_micros IS NULL THEN ['unpriced: ' || g.gpu_type] ELSE []::VARCHAR[] END,
+    COALESCE(g.gpu_micros, 0) + g.cpu_micros, g.storage_micros, g.transfer_micros, 0,
+    CASE WHEN g.gpu_micros IS NULL THEN 1 ELSE 0 END
 FROM gen g
 """
 
@@ -216,6 +221,21 @@ def build_ledger(conn: Any, lines: int) -> dict[str, int]:
 def ledger_counts(conn: Any) -> dict[str, int]:
     tables = ("runs", "cost_lines", "experiments", "manual_costs")
     return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def check_agreement(conn: Any) -> None:
+    """Ours over all time must equal the plain GROUP BY over the lines (plus manual lines)."""
+    ours = queries.cost_summary(conn, Scope(), dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
+    plain: dict[str, int] = {}
+    for sql in (
+        "SELECT category, SUM(amount_micros) FROM cost_lines WHERE priced GROUP BY 1",
+        "SELECT category, SUM(amount_micros) FROM manual_costs WHERE priced GROUP BY 1",
+    ):
+        for category, micros in conn.execute(sql).fetchall():
+            plain[category] = plain.get(category, 0) + int(micros)
+    if ours.by_category != plain:
+        raise SystemExit(f"cost_summary disagrees with the lines: {ours.by_category} != {plain}")
+    print(f"agreement: cost_summary by category == GROUP BY over the lines ({plain})")
 
 
 def _ours_summary_team(conn: Any) -> int:
@@ -328,6 +348,7 @@ def run(lines: int, repeat: int, db: Path | None) -> dict[str, object]:
                     f"{path} holds {counts['cost_lines']:,} cost lines, not {lines:,}: "
                     "pass another --db or a matching --lines"
                 )
+            storage.call(check_agreement)
             results = measure(storage, repeat)
     return {
         "benchmark": "cost_queries",
@@ -373,8 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results file")
     args = parser.parse_args(argv)
-    if args.lines < 4:
-        parser.error("--lines must be at least 4")
+    if args.lines < 4 or args.lines % 4:
+        parser.error("--lines must be a positive multiple of 4 (four lines per run)")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     results = run(args.lines, args.repeat, args.db)

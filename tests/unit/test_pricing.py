@@ -208,6 +208,16 @@ def test_catalog_row_with_a_non_numeric_price_names_row_and_field(tmp_path):
         Catalog.load(_write_catalog(tmp_path, rows))
 
 
+def test_catalog_row_with_an_unknown_category_names_row_and_the_choices(tmp_path):
+    rows = _valid_rows()
+    rows[1]["category"] = "gpu"
+    with pytest.raises(
+        CatalogError,
+        match=r"rows\[1\]\.category 'gpu' is not one of compute, storage, data_transfer, tracking",
+    ):
+        Catalog.load(_write_catalog(tmp_path, rows))
+
+
 def test_catalog_with_a_duplicate_sku_names_the_second_row(tmp_path):
     rows = _valid_rows()
     rows[2]["sku"] = "T4"

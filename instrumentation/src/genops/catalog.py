@@ -31,6 +31,10 @@ def device_cost_micros(unit_price_per_hour: Decimal, count: int, duration_ns: in
         return round_micros(Decimal(count * duration_ns) * unit_price_per_hour / NS_PER_HOUR)
 
 
+# Every catalog row is one of these; the ledger keeps a run's total per category.
+CATEGORIES = ("compute", "storage", "data_transfer", "tracking")
+
+
 class CatalogError(ValueError):
     """The catalog file is invalid; the message names the row and the field."""
 
@@ -154,6 +158,10 @@ def _row(raw: object, currency: str, where: str) -> CatalogRow:
         raise CatalogError(f"{where}.unit_price {raw['unit_price']!r} is not a number") from None
     if not price.is_finite() or price < 0:
         raise CatalogError(f"{where}.unit_price must be a non-negative number")
+    if raw["category"] not in CATEGORIES:
+        raise CatalogError(
+            f"{where}.category {raw['category']!r} is not one of {', '.join(CATEGORIES)}"
+        )
     date = raw["date"]
     if isinstance(date, dt.date):
         date = date.isoformat()

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from genops.catalog import CATEGORIES
 from genops_processor.domain import Scope
 from genops_processor.history import ArtifactFacts, RunFacts
 from genops_processor.queries import scope_filter, to_ns
@@ -29,52 +30,60 @@ class CostSummary:
 def cost_summary(conn: Any, scope: Scope, since: dt.datetime, top_runs: int = 100) -> CostSummary:
     """Priced cost of a scope since a time, by category, experiment type and run.
 
-    By category (and the unpriced count) comes from the lines of each run's
-    current catalog version, in one pass (a semi-join on the runs in scope; the
-    lines' own ``as_of_ns`` lets DuckDB skip old row groups). By experiment
-    type and by run come from the runs' totals, which the ledger keeps equal
-    to the sum of their priced lines. ``by_run`` keeps the ``top_runs``
-    costliest; ``runs`` counts them all. User-added lines join the categories.
+    Reads one row per run, never the lines: the ledger keeps each run's total
+    and per-category totals equal to its priced lines of the current catalog
+    version (``runs.compute_micros`` ...). Four small passes over the runs in
+    the window: the category totals and counts; the ``top_runs`` largest run
+    costs (numbers only), then the labels of just those runs; each
+    experiment's runs joined to its type. ``by_run`` lists those costliest run
+    records by W&B run id (a run resumed in another process is a second
+    record; listed records with one id are added up). ``runs`` counts every
+    run with a cost; runs outside any known experiment are 'untracked'.
+    User-added lines join the categories.
     """
     where, params = scope_filter(scope, prefix="r.")
-    since_ns = to_ns(since)
-    by_category: dict[str, int] = {}
-    unpriced = 0
-    for category, micros, missing in conn.execute(
-        "SELECT l.category, COALESCE(SUM(l.amount_micros) FILTER (WHERE l.priced), 0), "
-        "count(*) FILTER (WHERE NOT l.priced) FROM cost_lines l "
-        "WHERE l.as_of_ns >= ? AND (l.run_key, l.catalog_version) IN "
-        f"(SELECT (r.run_key, r.catalog_version) FROM runs r WHERE {where} "
-        "AND r.as_of_ns >= ?) GROUP BY 1",
-        [since_ns, *params, since_ns],
+    window = f"FROM runs r WHERE {where} AND r.as_of_ns >= ?"
+    window_params = [*params, to_ns(since)]
+    categories = ", ".join(f"COALESCE(SUM(r.{c}_micros), 0)" for c in CATEGORIES)
+    *sums, unpriced, runs, total = conn.execute(
+        f"SELECT {categories}, COALESCE(SUM(r.unpriced_lines), 0), "
+        f"count(*) FILTER (WHERE r.cost_micros > 0), COALESCE(SUM(r.cost_micros), 0) {window}",
+        window_params,
+    ).fetchone()
+    by_category = {c: int(v) for c, v in zip(CATEGORIES, sums, strict=True) if v}
+    by_run: dict[str, int] = {}
+    (top,) = conn.execute(
+        f"SELECT max(r.cost_micros, {int(top_runs)}) {window} AND r.cost_micros > 0",
+        window_params,
+    ).fetchone()
+    for label, micros in conn.execute(
+        f"SELECT COALESCE(NULLIF(r.run_id, ''), r.run_key), r.cost_micros {window} "
+        f"AND r.cost_micros >= ? ORDER BY 2 DESC, 1 LIMIT {int(top_runs)}",
+        [*window_params, top[-1] if top else 1],
     ).fetchall():
-        if micros:
-            by_category[category] = int(micros)
-        unpriced += int(missing)
-    in_scope = f"FROM runs r WHERE {where} AND r.as_of_ns >= ? AND r.cost_micros > 0"
+        by_run[label] = by_run.get(label, 0) + int(micros)
     by_type = _grouped(
         conn,
-        "SELECT COALESCE(NULLIF(x.experiment_type, ''), 'untracked'), SUM(r.cost_micros) "
-        "FROM runs r LEFT JOIN experiments x ON x.experiment_id = r.experiment_id "
-        f"WHERE {where} AND r.as_of_ns >= ? AND r.cost_micros > 0 GROUP BY 1",
-        [*params, since_ns],
+        "SELECT COALESCE(NULLIF(x.experiment_type, ''), 'untracked'), SUM(e.cost) FROM "
+        f"(SELECT r.experiment_id, SUM(r.cost_micros) AS cost {window} "
+        "AND r.cost_micros > 0 AND r.experiment_id <> '' GROUP BY 1) e "
+        "JOIN experiments x USING (experiment_id) GROUP BY 1",
+        window_params,
     )
-    by_run = _grouped(
-        conn,
-        f"SELECT COALESCE(NULLIF(r.run_id, ''), r.run_key), SUM(r.cost_micros) {in_scope} "
-        f"GROUP BY 1 ORDER BY 2 DESC LIMIT {int(top_runs)}",
-        [*params, since_ns],
-    )
-    runs = conn.execute(f"SELECT count(*) {in_scope}", [*params, since_ns]).fetchone()[0]
+    untracked = int(total) - sum(by_type.values())
+    if untracked:
+        by_type["untracked"] = by_type.get("untracked", 0) + untracked
     manual_where, manual_params = scope_filter(scope)
-    manual_params.append(since_ns)
+    manual_params.append(to_ns(since))
     for category, micros in conn.execute(
         "SELECT category, SUM(amount_micros) FROM manual_costs "
         f"WHERE {manual_where} AND at_ns >= ? AND priced GROUP BY 1",
         manual_params,
     ).fetchall():
         by_category[category] = by_category.get(category, 0) + int(micros)
-    return CostSummary(sum(by_category.values()), by_category, by_type, by_run, unpriced, int(runs))
+    return CostSummary(
+        sum(by_category.values()), by_category, by_type, by_run, int(unpriced), int(runs)
+    )
 
 
 def team_attribution(conn: Any, since: dt.datetime) -> list[tuple[str, str, str, str, int]]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+
+from genops.catalog import CATEGORIES
 
 NS_PER_HOUR = 3_600 * 10**9
 
@@ -174,6 +177,35 @@ class CostLine:
 
 
 @dataclass(frozen=True)
+class CostBreakdown:
+    """A run's priced cost per catalog category, and how many of its lines are unpriced.
+
+    Kept on the run row (equal to the sum of its lines of the current catalog
+    version), so summaries read one row per run instead of every line.
+    """
+
+    compute: int = 0
+    storage: int = 0
+    data_transfer: int = 0
+    tracking: int = 0
+    unpriced_lines: int = 0
+
+    @classmethod
+    def of(cls, lines: Iterable[CostLine]) -> CostBreakdown:
+        totals = dict.fromkeys(CATEGORIES, 0)
+        unpriced = 0
+        for line in lines:
+            if line.amount_micros is None:
+                unpriced += 1
+            else:
+                totals[line.category] += line.amount_micros
+        return cls(**totals, unpriced_lines=unpriced)
+
+    def by_category(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in CATEGORIES}
+
+
+@dataclass(frozen=True)
 class RunState:
     run_key: str
     run_id: str
@@ -190,6 +222,7 @@ class RunState:
     unpriced_skus: tuple[str, ...] = field(default_factory=tuple)
     labels: RunLabels = RunLabels()
     violations: tuple[str, ...] = ()
+    breakdown: CostBreakdown = CostBreakdown()
 
 
 @dataclass(frozen=True)

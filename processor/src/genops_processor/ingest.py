@@ -44,6 +44,11 @@ RUN_TYPES = {
     "violations": pa.list_(pa.string()),
     "gpu_util_mean": pa.float64(),
     "gpu_mem_peak_gb": pa.float64(),
+    "compute_micros": pa.int64(),
+    "storage_micros": pa.int64(),
+    "data_transfer_micros": pa.int64(),
+    "tracking_micros": pa.int64(),
+    "unpriced_lines": pa.int32(),
 }
 
 
@@ -154,7 +159,9 @@ def write_runs(conn, states: Iterable[RunState]) -> None:
     }
     conn.register("changed_runs", pa.table(columns))
     try:
-        conn.execute("INSERT OR REPLACE INTO runs SELECT * FROM changed_runs")
+        conn.execute(
+            f"INSERT OR REPLACE INTO runs ({', '.join(RUN_COLUMNS)}) SELECT * FROM changed_runs"
+        )
     finally:
         conn.unregister("changed_runs")
 

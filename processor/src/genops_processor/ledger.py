@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from genops_processor.domain import CostLine, RunLabels, RunState, UsageEvent
+from genops_processor.domain import CostBreakdown, CostLine, RunLabels, RunState, UsageEvent
 from genops_processor.pricing import (
     Catalog,
     CatalogSource,
@@ -98,7 +98,12 @@ def price(state: RunState, catalogs: CatalogSource) -> tuple[RunState, list[Cost
     if catalog is None:
         violation = f"unknown catalog version {wanted!r}: nothing priced"
         return replace(
-            state, cost_micros=0, unpriced_skus=(), catalog_version=wanted, violations=(violation,)
+            state,
+            cost_micros=0,
+            unpriced_skus=(),
+            catalog_version=wanted,
+            violations=(violation,),
+            breakdown=CostBreakdown(),
         ), []
     run_lines = price_run(state, catalog)
     return replace(
@@ -107,4 +112,5 @@ def price(state: RunState, catalogs: CatalogSource) -> tuple[RunState, list[Cost
         unpriced_skus=tuple(line.sku for line in run_lines if not line.priced),
         catalog_version=catalog.version,
         violations=unpriced_violations(run_lines, state.labels.region or catalog.default_region),
+        breakdown=CostBreakdown.of(run_lines),
     ), run_lines

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from genops_processor.budgets import Budget
-from genops_processor.domain import HardwareUse, RunLabels, RunState, RunUsage, Scope
+from genops_processor.domain import (
+    CostBreakdown,
+    HardwareUse,
+    RunLabels,
+    RunState,
+    RunUsage,
+    Scope,
+)
 
 RUN_COLUMNS = (
     "run_key",
@@ -55,6 +62,11 @@ RUN_COLUMNS = (
     "gpu_mem_peak_gb",
     "artifacts_used",
     "hold_id",
+    "compute_micros",
+    "storage_micros",
+    "data_transfer_micros",
+    "tracking_micros",
+    "unpriced_lines",
 )
 
 
@@ -193,6 +205,11 @@ def state_to_row(s: RunState) -> tuple:
         s.labels.gpu_mem_peak_gb,
         s.labels.artifacts_used_json,
         s.labels.hold_id,
+        s.breakdown.compute,
+        s.breakdown.storage,
+        s.breakdown.data_transfer,
+        s.breakdown.tracking,
+        s.breakdown.unpriced_lines,
     )
 
 
@@ -249,6 +266,7 @@ def row_to_state(r: Sequence) -> RunState:
             hold_id=r[42] or "",
         ),
         violations=tuple(r[38] or ()),
+        breakdown=CostBreakdown(*(int(x or 0) for x in r[43:48])),
     )
 
 

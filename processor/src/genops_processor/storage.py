@@ -45,7 +45,9 @@ CREATE TABLE IF NOT EXISTS runs (
     metrics_last VARCHAR, region VARCHAR, storage_tier VARCHAR, retention_days INTEGER,
     capacity_type VARCHAR, wandb_mode VARCHAR, declared_catalog VARCHAR, config_hash VARCHAR,
     violations VARCHAR[], gpu_util_mean DOUBLE, gpu_mem_peak_gb DOUBLE,
-    artifacts_used VARCHAR, hold_id VARCHAR);
+    artifacts_used VARCHAR, hold_id VARCHAR, compute_micros BIGINT DEFAULT 0,
+    storage_micros BIGINT DEFAULT 0, data_transfer_micros BIGINT DEFAULT 0,
+    tracking_micros BIGINT DEFAULT 0, unpriced_lines INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS holds (
     hold_id VARCHAR PRIMARY KEY, decision_id VARCHAR, run_key VARCHAR, team VARCHAR,
     project VARCHAR, customer_id VARCHAR, cost_center VARCHAR, environment VARCHAR,
@@ -103,6 +105,55 @@ CREATE TABLE IF NOT EXISTS budget_decisions (
     budgets VARCHAR, message VARCHAR);
 """
 
+# Columns added after a release: (table, column, type). A database written by an
+# older processor gets them on open, then MIGRATION_BACKFILL fills them in.
+ADDED_COLUMNS = (
+    ("runs", "compute_micros", "BIGINT DEFAULT 0"),
+    ("runs", "storage_micros", "BIGINT DEFAULT 0"),
+    ("runs", "data_transfer_micros", "BIGINT DEFAULT 0"),
+    ("runs", "tracking_micros", "BIGINT DEFAULT 0"),
+    ("runs", "unpriced_lines", "INTEGER DEFAULT 0"),
+)
+# A run's per-category totals from its lines of the catalog version that priced it.
+MIGRATION_BACKFILL = """
+UPDATE runs SET compute_micros = t.compute, storage_micros = t.storage,
+    data_transfer_micros = t.data_transfer, tracking_micros = t.tracking,
+    unpriced_lines = t.unpriced
+FROM (
+    SELECT l.run_key,
+        COALESCE(SUM(l.amount_micros) FILTER (WHERE l.priced AND l.category = 'compute'), 0)
+            AS compute,
+        COALESCE(SUM(l.amount_micros) FILTER (WHERE l.priced AND l.category = 'storage'), 0)
+            AS storage,
+        COALESCE(SUM(l.amount_micros) FILTER (WHERE l.priced AND l.category = 'data_transfer'),
+            0) AS data_transfer,
+        COALESCE(SUM(l.amount_micros) FILTER (WHERE l.priced AND l.category = 'tracking'), 0)
+            AS tracking,
+        count(*) FILTER (WHERE NOT l.priced) AS unpriced
+    FROM cost_lines l JOIN runs r ON r.run_key = l.run_key
+        AND r.catalog_version = l.catalog_version
+    GROUP BY 1
+) t WHERE runs.run_key = t.run_key
+"""
+
+
+def migrate(conn: Connection) -> list[str]:
+    """Bring a database written by an older processor up to SCHEMA; returns what was added."""
+    existing = {
+        (table, column)
+        for table, column in conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns"
+        ).fetchall()
+    }
+    added = []
+    for table, column, sql_type in ADDED_COLUMNS:
+        if (table, column) not in existing:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+            added.append(f"{table}.{column}")
+    if added:
+        conn.execute(MIGRATION_BACKFILL)
+    return added
+
 
 class StorageError(RuntimeError):
     pass
@@ -159,6 +210,8 @@ class Storage:
             conn = duckdb.connect(str(self.path), read_only=self.read_only)
             if not self.read_only:
                 conn.execute(SCHEMA)
+                if added := migrate(conn):
+                    _log.info("%s: added and filled %s", self.path, ", ".join(added))
         except BaseException as error:  # reported to open()
             self._open_error = error
             self._opened.set()
