@@ -67,20 +67,38 @@ class ClientLimits(_message.Message):
     def __init__(self, daily_limit_micros: _Optional[int] = ..., policy_mode: _Optional[_Union[PolicyMode, str]] = ..., daily_limit_mode: _Optional[_Union[PolicyMode, str]] = ...) -> None: ...
 
 class CheckBudgetRequest(_message.Message):
-    __slots__ = ("scope", "requested_micros", "client_limits", "wandb_project", "wandb_run_name", "require_approval")
+    __slots__ = ("scope", "requested_micros", "client_limits", "wandb_project", "wandb_run_name", "require_approval", "estimate")
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     REQUESTED_MICROS_FIELD_NUMBER: _ClassVar[int]
     CLIENT_LIMITS_FIELD_NUMBER: _ClassVar[int]
     WANDB_PROJECT_FIELD_NUMBER: _ClassVar[int]
     WANDB_RUN_NAME_FIELD_NUMBER: _ClassVar[int]
     REQUIRE_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_FIELD_NUMBER: _ClassVar[int]
     scope: Scope
     requested_micros: int
     client_limits: ClientLimits
     wandb_project: str
     wandb_run_name: str
     require_approval: bool
-    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., requested_micros: _Optional[int] = ..., client_limits: _Optional[_Union[ClientLimits, _Mapping]] = ..., wandb_project: _Optional[str] = ..., wandb_run_name: _Optional[str] = ..., require_approval: _Optional[bool] = ...) -> None: ...
+    estimate: RunEstimate
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., requested_micros: _Optional[int] = ..., client_limits: _Optional[_Union[ClientLimits, _Mapping]] = ..., wandb_project: _Optional[str] = ..., wandb_run_name: _Optional[str] = ..., require_approval: _Optional[bool] = ..., estimate: _Optional[_Union[RunEstimate, _Mapping]] = ...) -> None: ...
+
+class RunEstimate(_message.Message):
+    __slots__ = ("gpu_type", "gpu_count", "cpu_count", "region", "catalog_version", "horizon_ns")
+    GPU_TYPE_FIELD_NUMBER: _ClassVar[int]
+    GPU_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CPU_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    HORIZON_NS_FIELD_NUMBER: _ClassVar[int]
+    gpu_type: str
+    gpu_count: int
+    cpu_count: int
+    region: str
+    catalog_version: str
+    horizon_ns: int
+    def __init__(self, gpu_type: _Optional[str] = ..., gpu_count: _Optional[int] = ..., cpu_count: _Optional[int] = ..., region: _Optional[str] = ..., catalog_version: _Optional[str] = ..., horizon_ns: _Optional[int] = ...) -> None: ...
 
 class BudgetState(_message.Message):
     __slots__ = ("name", "mode", "limit_micros", "spent_micros", "period", "period_start", "source", "scope", "exceeded", "fail_mode")
@@ -746,3 +764,101 @@ class ReleaseHoldResponse(_message.Message):
     RELEASED_FIELD_NUMBER: _ClassVar[int]
     released: bool
     def __init__(self, released: _Optional[bool] = ...) -> None: ...
+
+class RenewHoldRequest(_message.Message):
+    __slots__ = ("hold_id",)
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    hold_id: str
+    def __init__(self, hold_id: _Optional[str] = ...) -> None: ...
+
+class RenewHoldResponse(_message.Message):
+    __slots__ = ("open", "amount_micros", "timeout_s")
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    open: bool
+    amount_micros: int
+    timeout_s: float
+    def __init__(self, open: _Optional[bool] = ..., amount_micros: _Optional[int] = ..., timeout_s: _Optional[float] = ...) -> None: ...
+
+class AlertRule(_message.Message):
+    __slots__ = ("rule_id", "kind", "scope", "client_limits", "threshold", "metric", "window_minutes", "channels", "violation_types", "severity", "escalation_chain", "escalate_after_minutes", "created_by", "unresolved", "created_at")
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    VIOLATION_TYPES_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    ESCALATION_CHAIN_FIELD_NUMBER: _ClassVar[int]
+    ESCALATE_AFTER_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    UNRESOLVED_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    rule_id: str
+    kind: str
+    scope: Scope
+    client_limits: ClientLimits
+    threshold: float
+    metric: str
+    window_minutes: int
+    channels: _containers.RepeatedScalarFieldContainer[str]
+    violation_types: _containers.RepeatedScalarFieldContainer[str]
+    severity: str
+    escalation_chain: _containers.RepeatedScalarFieldContainer[str]
+    escalate_after_minutes: float
+    created_by: str
+    unresolved: _containers.RepeatedScalarFieldContainer[str]
+    created_at: str
+    def __init__(self, rule_id: _Optional[str] = ..., kind: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., client_limits: _Optional[_Union[ClientLimits, _Mapping]] = ..., threshold: _Optional[float] = ..., metric: _Optional[str] = ..., window_minutes: _Optional[int] = ..., channels: _Optional[_Iterable[str]] = ..., violation_types: _Optional[_Iterable[str]] = ..., severity: _Optional[str] = ..., escalation_chain: _Optional[_Iterable[str]] = ..., escalate_after_minutes: _Optional[float] = ..., created_by: _Optional[str] = ..., unresolved: _Optional[_Iterable[str]] = ..., created_at: _Optional[str] = ...) -> None: ...
+
+class ListAlertRulesRequest(_message.Message):
+    __slots__ = ("scope",)
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    scope: Scope
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ...) -> None: ...
+
+class ListAlertRulesResponse(_message.Message):
+    __slots__ = ("rules",)
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    rules: _containers.RepeatedCompositeFieldContainer[AlertRule]
+    def __init__(self, rules: _Optional[_Iterable[_Union[AlertRule, _Mapping]]] = ...) -> None: ...
+
+class NotifyRequest(_message.Message):
+    __slots__ = ("channels", "subject", "body_json", "scope", "sender")
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    BODY_JSON_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    channels: _containers.RepeatedScalarFieldContainer[str]
+    subject: str
+    body_json: str
+    scope: Scope
+    sender: str
+    def __init__(self, channels: _Optional[_Iterable[str]] = ..., subject: _Optional[str] = ..., body_json: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., sender: _Optional[str] = ...) -> None: ...
+
+class AcknowledgeAlertRequest(_message.Message):
+    __slots__ = ("alert_id", "actor")
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    alert_id: str
+    actor: str
+    def __init__(self, alert_id: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class AcknowledgeAlertResponse(_message.Message):
+    __slots__ = ("acknowledged",)
+    ACKNOWLEDGED_FIELD_NUMBER: _ClassVar[int]
+    acknowledged: bool
+    def __init__(self, acknowledged: _Optional[bool] = ...) -> None: ...
+
+class NotifyResponse(_message.Message):
+    __slots__ = ("notification_id", "unresolved")
+    NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    UNRESOLVED_FIELD_NUMBER: _ClassVar[int]
+    notification_id: str
+    unresolved: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, notification_id: _Optional[str] = ..., unresolved: _Optional[_Iterable[str]] = ...) -> None: ...

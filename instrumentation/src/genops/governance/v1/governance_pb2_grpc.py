@@ -144,6 +144,31 @@ class GovernanceServiceStub:
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.PerformanceRequest.SerializeToString,
                 response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.PerformanceResponse.FromString,
                 _registered_method=True)
+        self.RenewHold = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/RenewHold',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RenewHoldRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RenewHoldResponse.FromString,
+                _registered_method=True)
+        self.AddAlertRule = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/AddAlertRule',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.AlertRule.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.AlertRule.FromString,
+                _registered_method=True)
+        self.ListAlertRules = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/ListAlertRules',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertRulesRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertRulesResponse.FromString,
+                _registered_method=True)
+        self.Notify = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/Notify',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.NotifyRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.NotifyResponse.FromString,
+                _registered_method=True)
+        self.AcknowledgeAlert = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/AcknowledgeAlert',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.AcknowledgeAlertRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.AcknowledgeAlertResponse.FromString,
+                _registered_method=True)
 
 
 class GovernanceServiceServicer:
@@ -304,6 +329,43 @@ class GovernanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenewHold(self, request, context):
+        """Keep a reservation alive while its owner works without runs (an experiment
+        block); a hold nobody renews expires after the processor's hold timeout.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddAlertRule(self, request, context):
+        """Register a monitoring rule (genops.monitoring): cost thresholds, metric
+        thresholds, governance violations. The processor evaluates and delivers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlertRules(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Notify(self, request, context):
+        """Deliver a message (a report, a health check) to channels now; every
+        delivery attempt is recorded like an alert's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcknowledgeAlert(self, request, context):
+        """Stop an alert's escalation (genops alerts ack ID).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GovernanceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -416,6 +478,31 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
                     servicer.GetPerformanceVsCost,
                     request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.PerformanceRequest.FromString,
                     response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.PerformanceResponse.SerializeToString,
+            ),
+            'RenewHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewHold,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RenewHoldRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RenewHoldResponse.SerializeToString,
+            ),
+            'AddAlertRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddAlertRule,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.AlertRule.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.AlertRule.SerializeToString,
+            ),
+            'ListAlertRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlertRules,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertRulesRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertRulesResponse.SerializeToString,
+            ),
+            'Notify': grpc.unary_unary_rpc_method_handler(
+                    servicer.Notify,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.NotifyRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.NotifyResponse.SerializeToString,
+            ),
+            'AcknowledgeAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeAlert,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.AcknowledgeAlertRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.AcknowledgeAlertResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1012,6 +1099,141 @@ class GovernanceService:
             '/genops.governance.v1.GovernanceService/GetPerformanceVsCost',
             genops_dot_governance_dot_v1_dot_governance__pb2.PerformanceRequest.SerializeToString,
             genops_dot_governance_dot_v1_dot_governance__pb2.PerformanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/RenewHold',
+            genops_dot_governance_dot_v1_dot_governance__pb2.RenewHoldRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.RenewHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddAlertRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/AddAlertRule',
+            genops_dot_governance_dot_v1_dot_governance__pb2.AlertRule.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.AlertRule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlertRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/ListAlertRules',
+            genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertRulesRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Notify(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/Notify',
+            genops_dot_governance_dot_v1_dot_governance__pb2.NotifyRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.NotifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/AcknowledgeAlert',
+            genops_dot_governance_dot_v1_dot_governance__pb2.AcknowledgeAlertRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.AcknowledgeAlertResponse.FromString,
             options,
             channel_credentials,
             insecure,
