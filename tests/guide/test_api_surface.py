@@ -1,6 +1,6 @@
 """Every name of the adapter API that the guide imports or calls exists, with a compatible
 signature. The guide is ../shared/seed/wandb-governance-guide.md; names owned by later
-work (cost engine, alerts, approvals, audit, compliance, security, production) are
+work (audit, compliance, security, production reports) are
 checked to be absent or to refuse their keywords by name, never stubbed.
 """
 
@@ -97,6 +97,19 @@ SUMMARY_FIELDS = [
     "resource_efficiency",
 ]
 EXPERIMENT_ATTRIBUTES = ["estimated_cost", "total_cost"]
+MONITORING = {  # genops.monitoring class: method: keywords the guide passes, in order
+    "AlertManager": {
+        "add_cost_alert": ["threshold_percentage", "notification_channels"],
+        "add_performance_alert": ["metric", "threshold", "time_window_minutes"],
+        "add_governance_alert": ["violation_types", "severity", "escalation_chain"],
+        "health_check": ["interval_minutes"],
+    },
+    "ProductionMonitor": {
+        "add_metric_alert": ["metric", "threshold", "alert_channel"],
+        "schedule": ["interval"],
+        "send_report": ["report", "channels"],
+    },
+}
 METRIC_KEYS = [
     "daily_usage",
     "budget_remaining",
@@ -142,6 +155,12 @@ def all_names() -> list[str]:
     names += [f"ExperimentCostSummary.{f}" for f in SUMMARY_FIELDS]
     names += [f"experiment.{a}" for a in EXPERIMENT_ATTRIBUTES]
     names += [f"get_metrics()['{k}']" for k in METRIC_KEYS]
+    names.append("genops.monitoring")
+    for cls, methods in MONITORING.items():
+        names.append(cls)
+        for method, keywords in methods.items():
+            names.append(f"{cls}.{method}")
+            names += [f"{cls}.{method}({k}=)" for k in keywords]
     return names
 
 
@@ -180,7 +199,17 @@ def test_surface_count_is_pinned():
     # Pinned so that a name dropped from the lists above is noticed; update on purpose.
     count = len(all_names())
     print(f"guide API names checked: {count}")
-    assert count == 94
+    assert count == 119
+
+
+@pytest.mark.parametrize(
+    "cls,method,keywords",
+    [(c, m, k) for c, methods in MONITORING.items() for m, k in methods.items()],
+)
+def test_monitoring_methods_take_the_guides_keywords_in_order(cls, method, keywords):
+    target = getattr(resolve(f"genops.monitoring.{cls}"), method)
+    parameters = list(inspect.signature(target).parameters)[1:]
+    assert parameters[: len(keywords)] == keywords
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -1,6 +1,7 @@
 """The guide's own code samples of this scope run unchanged on real wandb (offline)
-against a real processor. Samples of later work (cost aggregator, monitoring, audit,
-compliance, pricing models, regions, orchestrators) are left to their issues.
+against a real processor. Samples of later work (audit, compliance, security, regions,
+orchestrators, production reports) are left to their issues; the production
+monitoring sample schedules its report daily, so its body does not run here.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ IN_SCOPE = {
     7: "Cost Breakdown Analysis",
     8: "Budget Management",
     9: "Cost Optimization Recommendations",
+    15: "Production Monitoring",
     17: "Custom Cost Models",
     18: "Advanced Analytics Integration",
     29: '❌ "GenOps validation failed"',
@@ -39,6 +41,7 @@ IN_SCOPE = {
     36: "2. Cost-Conscious Development",
     37: "3. Team Collaboration Patterns",
     38: "1. Robust Error Handling",
+    39: "2. Monitoring and Alerting",
     42: "2. Scaling Patterns",
 }
 # What the guide's samples assume the user already has: their own functions and

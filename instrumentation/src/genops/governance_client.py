@@ -77,6 +77,23 @@ class GovernanceClient:
     def release_hold(self, hold_id: str) -> pb.ReleaseHoldResponse:
         return self._call("ReleaseHold", pb.ReleaseHoldRequest(hold_id=hold_id))
 
+    def renew_hold(self, hold_id: str) -> pb.RenewHoldResponse:
+        return self._call("RenewHold", pb.RenewHoldRequest(hold_id=hold_id))
+
+    def add_alert_rule(self, rule: pb.AlertRule) -> pb.AlertRule:
+        return self._call("AddAlertRule", rule)
+
+    def list_alert_rules(self, request: pb.ListAlertRulesRequest) -> pb.ListAlertRulesResponse:
+        return self._call("ListAlertRules", request)
+
+    def notify(self, request: pb.NotifyRequest) -> pb.NotifyResponse:
+        return self._call("Notify", request)
+
+    def acknowledge_alert(self, alert_id: str, actor: str) -> pb.AcknowledgeAlertResponse:
+        return self._call(
+            "AcknowledgeAlert", pb.AcknowledgeAlertRequest(alert_id=alert_id, actor=actor)
+        )
+
     def close(self) -> None:
         self._channel.close()
 

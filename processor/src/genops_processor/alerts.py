@@ -70,13 +70,50 @@ class Alert:
             f"(period from {self.period_start})"
         )
 
+    @property
+    def subject(self) -> str:
+        return f"GenOps budget alert: {self.budget} at {self.threshold}%"
+
+    def payload(self) -> dict:
+        return {**asdict(self), "text": self.text}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Any other message: a monitoring rule's alert, a report, a health check."""
+
+    alert_id: str
+    subject: str
+    text: str
+    detail: Mapping[str, object]
+
+    def payload(self) -> dict:
+        return {
+            "alert_id": self.alert_id,
+            "subject": self.subject,
+            "text": self.text,
+            **self.detail,
+        }
+
+
+def is_address(channel: str) -> bool:
+    return channel == "log://" or channel.startswith(SCHEMES)
+
 
 def check_channel(address: str, where: str) -> str:
-    if address == "log://" or address.startswith(SCHEMES):
+    if is_address(address):
         return address
     raise AlertConfigError(
         f"{where}: {address!r} is not a channel (expected one of {', '.join(SCHEMES)})"
     )
+
+
+def resolve(channel: str, names: Mapping[str, str]) -> str | None:
+    """A delivery address for a channel: itself, or what the policy's ``channels:``
+    maps the name to (``slack://alerts``, ``team_lead``); None when unknown."""
+    if is_address(channel):
+        return channel
+    return names.get(channel)
 
 
 def due(
@@ -116,7 +153,7 @@ class Deliverer:
         self._thread = threading.Thread(target=self._run, name="genops-alerts", daemon=True)
         self._thread.start()
 
-    def submit(self, alert: Alert, channels: Iterable[str]) -> None:
+    def submit(self, alert: Alert | Notice, channels: Iterable[str]) -> None:
         for channel in channels:
             self._jobs.put((alert, channel))
 
@@ -137,16 +174,16 @@ class Deliverer:
                     if attempt < self._attempts:
                         time.sleep(self._backoff_s * 2 ** (attempt - 1))
 
-    def _send(self, alert: Alert, channel: str) -> None:
+    def _send(self, alert: Alert | Notice, channel: str) -> None:
         if channel == "log://":
             _log.warning("%s", alert.text)
         elif channel.startswith("webhook+"):
-            _post(channel.removeprefix("webhook+"), {**asdict(alert), "text": alert.text})
+            _post(channel.removeprefix("webhook+"), alert.payload())
         elif channel.startswith("slack+"):
-            _post(channel.removeprefix("slack+"), {"text": alert.text})
+            _post(channel.removeprefix("slack+"), {"text": f"*{alert.subject}*\n{alert.text}"})
         elif channel.startswith("email://"):
             message = EmailMessage()
-            message["Subject"] = f"GenOps budget alert: {alert.budget} at {alert.threshold}%"
+            message["Subject"] = alert.subject
             message["From"] = self._smtp.sender
             message["To"] = channel.removeprefix("email://")
             message.set_content(alert.text)

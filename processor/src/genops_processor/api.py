@@ -10,6 +10,7 @@ import grpc
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops_processor import analytics, analytics_queries
+from genops_processor.api_monitoring import MonitoringApi
 from genops_processor.approvals import ApprovalError
 from genops_processor.budgets import BudgetState, ClientLimits, PolicyError
 from genops_processor.catalog_store import CatalogConflict
@@ -31,7 +32,7 @@ DECISION_TO_PB = {
 }
 
 
-class GovernanceApi(pb_grpc.GovernanceServiceServicer):
+class GovernanceApi(MonitoringApi, pb_grpc.GovernanceServiceServicer):
     def __init__(self, governance: Governance) -> None:
         self._governance = governance
 
@@ -40,13 +41,21 @@ class GovernanceApi(pb_grpc.GovernanceServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "requested_micros < 0")
         if request.client_limits.daily_limit_micros < 0:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "daily_limit_micros < 0")
+        e = request.estimate
+        if min(e.gpu_count, e.cpu_count, e.horizon_ns) < 0:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "estimate: a value < 0")
+        scope = scope_from_pb(request.scope)
+        estimate = None
+        if request.requested_micros == 0 and e.horizon_ns > 0:
+            estimate = estimate_from_pb(e, scope)
         recorded = await self._governance.check_budget(
-            scope_from_pb(request.scope),
+            scope,
             request.requested_micros,
             client_limits_from_pb(request.client_limits),
             wandb_project=request.wandb_project,
             wandb_run_name=request.wandb_run_name,
             require_approval=request.require_approval,
+            estimate=estimate,
         )
         decision = recorded.decision
         response = pb.CheckBudgetResponse(
@@ -118,6 +127,12 @@ class GovernanceApi(pb_grpc.GovernanceServiceServicer):
     async def ReleaseHold(self, request, context):  # noqa: N802
         released = await self._governance.release_hold(request.hold_id)
         return pb.ReleaseHoldResponse(released=released)
+
+    async def RenewHold(self, request, context):  # noqa: N802
+        is_open, amount = await self._governance.renew_hold(request.hold_id)
+        return pb.RenewHoldResponse(
+            open=is_open, amount_micros=amount, timeout_s=self._governance.hold_timeout_s
+        )
 
     async def GetApproval(self, request, context):  # noqa: N802
         try:
@@ -466,6 +481,26 @@ def scope_from_pb(scope: pb.Scope) -> Scope:
         customer_id=scope.customer_id,
         cost_center=scope.cost_center,
         environment=scope.environment,
+    )
+
+
+def estimate_from_pb(estimate: pb.RunEstimate, scope: Scope) -> RunState:
+    """A run that has not started, as if it had held its hardware for the horizon."""
+    return RunState(
+        run_key="",
+        run_id="",
+        run_name="",
+        wandb_project="",
+        scope=scope,
+        hardware=HardwareUse(
+            gpu_type=estimate.gpu_type,
+            gpu_count=estimate.gpu_count,
+            cpu_count=estimate.cpu_count,
+        ),
+        usage=RunUsage(compute_start_ns=0, as_of_ns=estimate.horizon_ns),
+        status="running",
+        final=False,
+        labels=RunLabels(region=estimate.region, catalog_version=estimate.catalog_version),
     )
 
 

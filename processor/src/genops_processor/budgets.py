@@ -101,6 +101,8 @@ class Policy:
     smtp: SmtpSettings = SmtpSettings()
     # (scope, timeout seconds): runs in such a scope wait for a person's approval.
     approvals: tuple[tuple[Scope, float], ...] = ()
+    # Names monitoring rules may use for a delivery address: (name, address).
+    channels: tuple[tuple[str, str], ...] = ()
     # The policy as data (what the file or the admin API said), for new versions.
     body: dict = field(default_factory=dict, compare=False, hash=False)
 
@@ -125,7 +127,7 @@ class Policy:
     def from_dict(cls, data: object, origin: str = "policy") -> Policy:
         if not isinstance(data, dict):
             raise PolicyError(f"{origin}: expected a mapping with 'budgets'")
-        unknown = set(data) - {"budgets", "smtp", "approvals"}
+        unknown = set(data) - {"budgets", "smtp", "approvals", "channels"}
         if unknown:
             raise PolicyError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))}")
         budgets = [
@@ -144,6 +146,7 @@ class Policy:
                 _approval(raw, f"{origin}: approvals[{i}]")
                 for i, raw in enumerate(data.get("approvals") or [])
             ),
+            channels=_channel_names(data.get("channels"), f"{origin}: channels"),
         )
 
     def budgets_for(self, scope: Scope, client: ClientLimits) -> list[Budget]:
@@ -283,7 +286,7 @@ def _budget(raw: object, where: str) -> Budget:
         period=period,
         timezone=timezone,
         thresholds=_thresholds(raw.get("thresholds"), f"{where}.thresholds"),
-        alerts=tuple(check_channel(str(a), f"{where}.alerts") for a in raw.get("alerts") or ()),
+        alerts=tuple(_channel(str(a), f"{where}.alerts") for a in raw.get("alerts") or ()),
         fail_mode=_fail_mode(raw.get("fail_mode", "open"), f"{where}.fail_mode"),
     )
 
@@ -317,6 +320,25 @@ def _thresholds(value: object, where: str) -> tuple[int, ...]:
     ):
         raise PolicyError(f"{where}: expected a list of percentages, e.g. [50, 80, 100]")
     return tuple(sorted(set(value)))
+
+
+def _channel_names(value: object, where: str) -> tuple[tuple[str, str], ...]:
+    """``channels: {slack://alerts: slack+https://hooks..., team_lead: email://...}``."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise PolicyError(f"{where}: expected a mapping of names to channel addresses")
+    return tuple(
+        (str(name), _channel(str(address), f"{where}.{name}"))
+        for name, address in sorted(value.items())
+    )
+
+
+def _channel(address: str, where: str) -> str:
+    try:
+        return check_channel(address, where)
+    except AlertConfigError as error:
+        raise PolicyError(str(error)) from None
 
 
 def _smtp(value: object, where: str) -> SmtpSettings:

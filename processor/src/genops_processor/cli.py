@@ -14,6 +14,7 @@ from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops.money import format_usd
 from genops_processor import report
 from genops_processor.budgets import PolicyError
+from genops_processor.cli_alerts import alerts_group
 from genops_processor.pricing import CatalogError
 from genops_processor.settings import ProcessorSettings, SettingsError, report_endpoint
 
@@ -37,8 +38,16 @@ from genops_processor.settings import ProcessorSettings, SettingsError, report_e
     metavar="SECONDS",
     help="a silent run's reservation expires after this [env GENOPS_HOLD_TIMEOUT; 120]",
 )
+@click.option(
+    "--alert-interval",
+    metavar="SECONDS",
+    help="how often monitoring rules are evaluated besides after each ingest "
+    "[env GENOPS_ALERT_INTERVAL; 30]",
+)
 @click.option("--log-level", default="INFO", show_default=True)
-def processor_main(db, listen, policy, catalog, metrics_listen, hold_timeout, log_level) -> None:
+def processor_main(
+    db, listen, policy, catalog, metrics_listen, hold_timeout, alert_interval, log_level
+) -> None:
     """Receive OTLP from the W&B instrumentation, price it, enforce budgets, write DuckDB."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
     try:
@@ -49,6 +58,7 @@ def processor_main(db, listen, policy, catalog, metrics_listen, hold_timeout, lo
             catalog=catalog,
             metrics_listen=metrics_listen,
             hold_timeout=hold_timeout,
+            alert_interval=alert_interval,
         )
         from genops_processor.server import serve
 
@@ -460,3 +470,6 @@ def budgets_set(
         click.echo(f"genops budgets set: {error.details() or error.code().name}", err=True)
         sys.exit(1)
     click.echo(f"budget {name} set: policy version {policy.version}")
+
+
+genops_main.add_command(alerts_group)

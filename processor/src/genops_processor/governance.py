@@ -37,6 +37,7 @@ from genops_processor.budgets import (
 from genops_processor.domain import Batch, RunState, Scope
 from genops_processor.ingest import IngestResult
 from genops_processor.metrics import ProcessorMetrics
+from genops_processor.monitoring import Monitoring
 from genops_processor.pricing import Catalog, CatalogSource
 
 _log = logging.getLogger(__name__)
@@ -73,21 +74,30 @@ class Governance:
         policy: Policy,
         metrics: ProcessorMetrics | None = None,
         clock: Clock = utc_now,
+        hold_timeout_s: float = 120.0,
     ) -> None:
         self.storage = storage
         self.catalogs = catalogs
         self.policy = policy
         self.metrics = metrics or ProcessorMetrics()
         self.clock = clock
+        # Seconds a hold nobody reports on or renews stays open (the sweeper's timeout).
+        self.hold_timeout_s = hold_timeout_s
         self.metrics.bind_budgets(self.budget_status_sync)
         self._deliverer: alerts.Deliverer | None = None
         self._use_policy(policy)
+        self.monitoring = Monitoring(
+            storage, lambda: self.policy, clock, self._deliver, self._record_delivery
+        )
 
     def _use_policy(self, policy: Policy) -> None:
         self.policy = policy
         self._alerting = [b for b in policy.budgets if b.alerts]
-        if self._alerting and self._deliverer is None:
-            self._deliverer = alerts.Deliverer(policy.smtp, self._record_delivery)
+
+    def _deliver(self, message: alerts.Alert | alerts.Notice, channels) -> None:
+        if self._deliverer is None:
+            self._deliverer = alerts.Deliverer(self.policy.smtp, self._record_delivery)
+        self._deliverer.submit(message, channels)
 
     async def set_budget(self, budget: dict, actor: str, reason: str) -> int:
         """Add or replace a budget: validated, versioned, audited, in force at once."""
@@ -108,8 +118,10 @@ class Governance:
         """Store a decoded request; returns once it is committed."""
         result = await asyncio.wrap_future(self.storage.ingest(batch, self.catalogs))
         self.metrics.observe_ingest(batch, result)
-        if self._deliverer is not None and result.runs:
+        if self._alerting and result.runs:
             await self.fire_alerts()
+        if self.monitoring.active:
+            await self.monitoring.evaluate()
         return result
 
     async def fire_alerts(self) -> list[alerts.Alert]:
@@ -140,7 +152,7 @@ class Governance:
 
         new = await asyncio.wrap_future(self.storage.submit(job))
         for alert in new:
-            self._deliverer.submit(alert, channels[alert.budget])
+            self._deliver(alert, channels[alert.budget])
         return new
 
     def _record_delivery(
@@ -165,7 +177,14 @@ class Governance:
         wandb_project: str = "",
         wandb_run_name: str = "",
         require_approval: bool = False,
+        estimate: RunState | None = None,
     ) -> RecordedDecision:
+        """Decide (and reserve) before work starts. A request with no declared maximum
+        (``requested_micros`` 0) and an ``estimate`` (the run's hardware and labels, usage
+        from 0 to the reservation horizon) asks for that estimate's catalog cost, priced
+        like any run."""
+        if requested_micros == 0 and estimate is not None and estimate.usage.duration_ns > 0:
+            requested_micros = ledger.price(estimate, self.catalogs)[0].cost_micros
         budgets = self.policy.budgets_for(scope, client)
         now = self.clock()
         approval_timeout = self.policy.approval_timeout(scope, require_approval)
@@ -364,6 +383,13 @@ class Governance:
         now_ns = int(self.clock().timestamp() * 1e9)
         return await asyncio.wrap_future(
             self.storage.submit(lambda conn: reservations.release(conn, hold_id, now_ns))
+        )
+
+    async def renew_hold(self, hold_id: str) -> tuple[bool, int]:
+        """Keep an open hold from expiring for another hold timeout: (open?, amount)."""
+        now_ns = int(self.clock().timestamp() * 1e9)
+        return await asyncio.wrap_future(
+            self.storage.submit(lambda conn: reservations.renew(conn, hold_id, now_ns))
         )
 
     async def expire_holds(self, timeout_s: float) -> list[str]:

@@ -6,7 +6,9 @@ one step on the writer thread, so concurrent requests cannot both take the
 last dollar. The run's spans carry the hold id: its final span commits the
 hold (the run's actual cost counts from then on, the rest is released); a
 hold whose run falls silent expires after a timeout, and the cost accrued up
-to the last heartbeat stays committed. Functions take the writer's connection.
+to the last heartbeat stays committed. A hold no run reports on (an
+experiment block's) stays open while its owner renews it. Functions take the
+writer's connection.
 """
 
 from __future__ import annotations
@@ -121,6 +123,23 @@ def extend(conn: Any, hold_id: str, amount_micros: int) -> None:
         "WHERE hold_id = ? AND status = 'open'",
         [amount_micros, hold_id],
     )
+
+
+def renew(conn: Any, hold_id: str, now_ns: int) -> tuple[bool, int]:
+    """Its owner is alive: an open hold is seen now (so it does not expire).
+    Returns (open?, amount); a closed or unknown hold is left as it is."""
+    found = hold(conn, hold_id)
+    if found is None:
+        return False, 0
+    status, amount = found
+    if status != "open":
+        return False, amount
+    conn.execute(
+        "UPDATE holds SET last_seen_ns = GREATEST(COALESCE(last_seen_ns, 0), ?) "
+        "WHERE hold_id = ? AND status = 'open'",
+        [now_ns, hold_id],
+    )
+    return True, amount
 
 
 def release(conn: Any, hold_id: str, now_ns: int) -> bool:

@@ -57,7 +57,9 @@ async def start(settings: ProcessorSettings, clock: Clock = utc_now) -> RunningP
     policy = _policy_in_force(storage, policy, settings.policy_path)
     metrics = ProcessorMetrics()
     catalogs.known.update(storage.call(catalog_store.load_registered))
-    governance = Governance(storage, catalogs, policy, metrics, clock)
+    governance = Governance(
+        storage, catalogs, policy, metrics, clock, hold_timeout_s=settings.hold_timeout_s
+    )
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
@@ -92,6 +94,9 @@ async def serve(settings: ProcessorSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     sweeper = asyncio.create_task(_expire_holds(processor.governance, settings.hold_timeout_s))
+    monitor = asyncio.create_task(
+        _evaluate_alert_rules(processor.governance, settings.alert_interval_s)
+    )
     bound = settings.listen.rpartition(":")[0] + f":{processor.port}"
     print(f"genops-processor listening on {bound}, db {settings.db_path}", flush=True)
     try:
@@ -99,6 +104,7 @@ async def serve(settings: ProcessorSettings) -> None:
     finally:
         _log.info("genops-processor stopping")
         sweeper.cancel()
+        monitor.cancel()
         await processor.stop()
     print("genops-processor stopped", flush=True)
 
@@ -111,6 +117,16 @@ async def _expire_holds(governance: Governance, timeout_s: float) -> None:
             await governance.expire_holds(timeout_s)
         except Exception:
             _log.exception("expiring reservations failed")
+
+
+async def _evaluate_alert_rules(governance: Governance, interval_s: float) -> None:
+    """Monitoring rules also fire without new telemetry (windows, escalations)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await governance.monitoring.evaluate()
+        except Exception:
+            _log.exception("evaluating monitoring rules failed")
 
 
 def _policy_in_force(storage: Storage, from_file: Policy, path: str | None) -> Policy:

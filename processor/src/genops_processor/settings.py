@@ -37,6 +37,7 @@ class ProcessorSettings:
     catalog_path: str | None = None
     metrics_listen: str | None = None
     hold_timeout_s: float = 120.0
+    alert_interval_s: float = 30.0
 
     @classmethod
     def resolve(
@@ -63,6 +64,10 @@ class ProcessorSettings:
             hold_timeout_s=_seconds(
                 pick("hold_timeout", "GENOPS_HOLD_TIMEOUT", "120"),
                 sources.get("hold_timeout", "--hold-timeout"),
+            ),
+            alert_interval_s=_seconds(
+                pick("alert_interval", "GENOPS_ALERT_INTERVAL", "30"),
+                sources.get("alert_interval", "--alert-interval"),
             ),
         )
         for key, value in (

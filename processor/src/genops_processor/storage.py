@@ -67,6 +67,14 @@ CREATE TABLE IF NOT EXISTS alerts_fired (
 CREATE TABLE IF NOT EXISTS alert_deliveries (
     alert_id VARCHAR NOT NULL, channel VARCHAR NOT NULL, attempt INTEGER NOT NULL,
     status VARCHAR NOT NULL, error VARCHAR, attempted_at TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS alert_rules (
+    rule_id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, body VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ, created_by VARCHAR);
+CREATE TABLE IF NOT EXISTS alert_events (
+    alert_id VARCHAR PRIMARY KEY, rule_id VARCHAR NOT NULL, event_key VARCHAR NOT NULL,
+    subject VARCHAR, body VARCHAR, fired_at TIMESTAMPTZ, level INTEGER,
+    escalated_at TIMESTAMPTZ, acknowledged_at TIMESTAMPTZ, acknowledged_by VARCHAR,
+    UNIQUE (rule_id, event_key));
 CREATE TABLE IF NOT EXISTS approvals (
     approval_id VARCHAR PRIMARY KEY, status VARCHAR NOT NULL, team VARCHAR, project VARCHAR,
     customer_id VARCHAR, cost_center VARCHAR, environment VARCHAR, wandb_project VARCHAR,

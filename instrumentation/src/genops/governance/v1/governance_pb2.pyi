@@ -841,6 +841,18 @@ class NotifyRequest(_message.Message):
     sender: str
     def __init__(self, channels: _Optional[_Iterable[str]] = ..., subject: _Optional[str] = ..., body_json: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., sender: _Optional[str] = ...) -> None: ...
 
+class ListAlertsRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class ListAlertsResponse(_message.Message):
+    __slots__ = ("alerts_json",)
+    ALERTS_JSON_FIELD_NUMBER: _ClassVar[int]
+    alerts_json: str
+    def __init__(self, alerts_json: _Optional[str] = ...) -> None: ...
+
 class AcknowledgeAlertRequest(_message.Message):
     __slots__ = ("alert_id", "actor")
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]

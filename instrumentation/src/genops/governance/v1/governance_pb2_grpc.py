@@ -169,6 +169,11 @@ class GovernanceServiceStub:
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.AcknowledgeAlertRequest.SerializeToString,
                 response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.AcknowledgeAlertResponse.FromString,
                 _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/ListAlerts',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertsResponse.FromString,
+                _registered_method=True)
 
 
 class GovernanceServiceServicer:
@@ -366,6 +371,13 @@ class GovernanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAlerts(self, request, context):
+        """Recent alerts and notifications with every delivery attempt (genops alerts list).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GovernanceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -503,6 +515,11 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
                     servicer.AcknowledgeAlert,
                     request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.AcknowledgeAlertRequest.FromString,
                     response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.AcknowledgeAlertResponse.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertsRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1234,6 +1251,33 @@ class GovernanceService:
             '/genops.governance.v1.GovernanceService/AcknowledgeAlert',
             genops_dot_governance_dot_v1_dot_governance__pb2.AcknowledgeAlertRequest.SerializeToString,
             genops_dot_governance_dot_v1_dot_governance__pb2.AcknowledgeAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/ListAlerts',
+            genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertsRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,104 @@
+"""``genops alerts``: monitoring rules, recent alerts with their deliveries, acknowledging."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+import grpc
+
+from genops.governance.v1 import governance_pb2 as pb
+from genops.governance.v1 import governance_pb2_grpc as pb_grpc
+from genops_processor.settings import report_endpoint
+
+_ENDPOINT = click.option(
+    "--endpoint", metavar="HOST:PORT", help="the processor [env GENOPS_ENDPOINT]"
+)
+
+
+@click.group("alerts")
+def alerts_group() -> None:
+    """Monitoring rules and the alerts they raised."""
+
+
+@alerts_group.command("list")
+@_ENDPOINT
+@click.option("--limit", default=50, show_default=True, help="newest alerts to show")
+@click.option("--json", "as_json", is_flag=True)
+def list_command(endpoint, limit, as_json) -> None:
+    """Recent alerts and notifications, with every delivery attempt."""
+    response = _call(
+        endpoint, lambda stub: stub.ListAlerts(pb.ListAlertsRequest(limit=limit), timeout=10)
+    )
+    alerts = json.loads(response.alerts_json or "[]")
+    if as_json:
+        click.echo(json.dumps(alerts, indent=2))
+        return
+    if not alerts:
+        click.echo("no alerts")
+    for alert in alerts:
+        acked = f", acknowledged by {alert['acknowledged_by']}" if alert["acknowledged_at"] else ""
+        click.echo(f"{alert['alert_id']}  {alert['fired_at']}  {alert['subject']}{acked}")
+        for d in alert["deliveries"]:
+            error = f" ({d['error']})" if d["error"] else ""
+            click.echo(f"    {d['channel']}: attempt {d['attempt']} {d['status']}{error}")
+
+
+@alerts_group.command("rules")
+@_ENDPOINT
+@click.option("--json", "as_json", is_flag=True)
+def rules_command(endpoint, as_json) -> None:
+    """Monitoring rules registered by clients."""
+    from google.protobuf import json_format
+
+    response = _call(
+        endpoint, lambda stub: stub.ListAlertRules(pb.ListAlertRulesRequest(), timeout=10)
+    )
+    rules = [json_format.MessageToDict(r, preserving_proto_field_name=True) for r in response.rules]
+    if as_json:
+        click.echo(json.dumps(rules, indent=2))
+        return
+    if not rules:
+        click.echo("no rules")
+    for rule in response.rules:
+        what = {
+            "cost": f"spend >= {rule.threshold:g}% of the limit",
+            "metric": f"{rule.metric} >= {rule.threshold:g} over {rule.window_minutes} min",
+            "governance": f"[{rule.severity}] {', '.join(rule.violation_types)}",
+        }.get(rule.kind, rule.kind)
+        scope = "/".join(x for x in (rule.scope.team, rule.scope.project) if x) or "all"
+        to = ", ".join([*rule.channels, *(f"then {c}" for c in rule.escalation_chain)])
+        missing = f"  (no address: {', '.join(rule.unresolved)})" if rule.unresolved else ""
+        click.echo(f"{rule.rule_id}  {scope}: {what} -> {to}{missing}")
+
+
+@alerts_group.command("ack")
+@click.argument("alert_id")
+@_ENDPOINT
+@click.option("--actor", help="who acknowledges, for the audit log [$USER]")
+def ack_command(alert_id, endpoint, actor) -> None:
+    """Acknowledge an alert: its escalation stops."""
+    response = _call(
+        endpoint,
+        lambda stub: stub.AcknowledgeAlert(
+            pb.AcknowledgeAlertRequest(alert_id=alert_id, actor=actor or getpass.getuser()),
+            timeout=10,
+        ),
+    )
+    if not response.acknowledged:
+        click.echo(f"genops alerts ack: no unacknowledged alert {alert_id}", err=True)
+        sys.exit(1)
+    click.echo(f"alert {alert_id} acknowledged")
+
+
+def _call(endpoint: str | None, fn: Callable[[Any], Any]) -> Any:
+    try:
+        with grpc.insecure_channel(report_endpoint(endpoint)) as channel:
+            return fn(pb_grpc.GovernanceServiceStub(channel))
+    except grpc.RpcError as error:
+        click.echo(f"genops alerts: {error.details() or error.code().name}", err=True)
+        sys.exit(1)
