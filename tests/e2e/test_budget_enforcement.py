@@ -18,7 +18,12 @@ def spend_then_try_again(start_processor_with, tmp_path, mode):
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY.format(mode=mode))
     processor = start_processor_with("--policy", str(policy))
-    env = governed_env(processor.endpoint, TRAIN_SECONDS="0.5", LOG_CALLS="5")
+    # These runs reserve nothing at start (GENOPS_RESERVATION_HOURS=0): the first one
+    # must be allowed to spend past the tiny budget, which its start reservation (one
+    # heartbeat interval of its hardware, $0.36) would not fit in.
+    env = governed_env(
+        processor.endpoint, TRAIN_SECONDS="0.5", LOG_CALLS="5", GENOPS_RESERVATION_HOURS="0"
+    )
     first = run_training("train_basic.py", tmp_path / "first", env)
     assert first.returncode == 0, first.result.stderr
     spent = processor.runs()[0].cost_micros
@@ -86,6 +91,7 @@ def test_client_declared_limit_tightens_an_unlimited_policy(start_processor_with
         TRAIN_SECONDS="0.5",
         GENOPS_DAILY_BUDGET_LIMIT="0.01",
         GENOPS_GOVERNANCE_POLICY="enforced",
+        GENOPS_RESERVATION_HOURS="0",  # no start reservation: the first run spends the $0.01
     )
     first = run_training("train_basic.py", tmp_path / "first", env)
     assert first.returncode == 0, first.result.stderr

@@ -132,3 +132,28 @@ def test_gpus_are_detected_through_nvidia_smi(monkeypatch, tmp_path):
         hardware._detected_gpus.cache_clear()
     assert (found.gpu_type, found.gpu_count, found.gpu_source) == ("A100-80GB", 2, "nvidia-smi")
     assert found.cpu_count == 8
+
+
+def test_hardware_is_detected_once_per_init_for_the_budget_check_and_the_run(
+    instrumented, monkeypatch
+):
+    from opentelemetry.instrumentation.wandb import hardware
+    from opentelemetry.instrumentation.wandb.budget_gate import BudgetGate
+
+    detected, checked = [], []
+    real_detect, real_check = hardware.detect, BudgetGate.check
+
+    def detect(overrides):
+        detected.append(real_detect(overrides))
+        return detected[-1]
+
+    def check(self, settings, wandb_kwargs, hw=None):
+        checked.append(hw)
+        return real_check(self, settings, wandb_kwargs, hw)
+
+    monkeypatch.setattr(hardware, "detect", detect)
+    monkeypatch.setattr(BudgetGate, "check", check)
+    wandb.init(project="unit").finish()
+    assert len(detected) == 1 and checked == detected
+    [span] = by_name(instrumented, attr.SPAN_RUN)
+    assert (span.attributes[attr.HW_GPU_TYPE], span.attributes[attr.HW_GPU_COUNT]) == ("T4", 1)

@@ -193,6 +193,64 @@ def test_heartbeat_interval_out_of_bounds_names_the_variable(raw):
     assert "environment" in str(info.value)
 
 
+# --------------------------------------------------------------------------- reservation
+
+
+@pytest.mark.parametrize(
+    "raw, hours", [(None, None), ("", None), ("2", 2.0), (" 0.25 ", 0.25), ("0", 0.0)]
+)
+def test_reservation_hours(raw, hours):
+    env = {} if raw is None else {"GENOPS_RESERVATION_HOURS": raw}
+    assert InstrumentationSettings.from_env(env).budget.reservation_hours == hours
+
+
+@pytest.mark.parametrize("raw", ["-1", "-0.5", "abc", "1h", "nan", "inf"])
+def test_bad_reservation_hours_names_the_variable(raw):
+    with pytest.raises(ConfigError, match=r"invalid GENOPS_RESERVATION_HOURS=") as info:
+        InstrumentationSettings.from_env({"GENOPS_RESERVATION_HOURS": raw})
+    assert info.value.key == "GENOPS_RESERVATION_HOURS"
+    assert "(from environment)" in str(info.value)
+    assert "hours" in str(info.value)
+
+
+def test_the_adapter_keeps_the_reservation_hours():
+    from genops.config import resolve_adapter_options, settings_for_adapter
+
+    env = {"GENOPS_RESERVATION_HOURS": "3", "HOME": "/nonexistent"}
+    options = resolve_adapter_options({"team": "t"}, env)
+    assert settings_for_adapter(options, env).budget.reservation_hours == 3.0
+
+
+def _estimate(env: dict[str, str]):
+    from opentelemetry.instrumentation.wandb.budget_gate import run_estimate
+
+    settings = InstrumentationSettings.from_env(env)
+    return run_estimate(settings, Hardware("T4", 2, 4, "", "env"))
+
+
+def test_a_run_with_no_maximum_reserves_its_hardware_for_the_reservation_hours():
+    estimate = _estimate(
+        {
+            "GENOPS_RESERVATION_HOURS": "0.5",
+            "GENOPS_REGION": "eu-west-1",
+            "GENOPS_CATALOG_VERSION": "v7",
+        }
+    )
+    assert (estimate.gpu_type, estimate.gpu_count, estimate.cpu_count) == ("T4", 2, 4)
+    assert (estimate.region, estimate.catalog_version) == ("eu-west-1", "v7")
+    assert estimate.horizon_ns == 1800 * 10**9
+
+
+def test_without_reservation_hours_the_horizon_is_the_first_check():
+    assert _estimate({"GENOPS_HEARTBEAT_INTERVAL": "5"}).horizon_ns == 5 * 10**9
+    assert _estimate({}).horizon_ns == 15 * 10**9
+
+
+def test_no_estimate_with_a_declared_maximum_or_zero_hours():
+    assert _estimate({"GENOPS_MAX_EXPERIMENT_COST": "1"}) is None
+    assert _estimate({"GENOPS_RESERVATION_HOURS": "0"}) is None
+
+
 # --------------------------------------------------------------------------- budget settings
 
 

@@ -220,6 +220,7 @@ class GenOpsWandbAdapter(AdapterCosts):
             self, experiment_name, experiment_type, cap, dict(kwargs.get("tags") or {})
         )
         self._admit(experiment, limit)
+        self._keep_hold(experiment)  # renewed until the block ends
         with self._lock:
             self._experiments[experiment.experiment_id] = experiment
         try:
@@ -421,6 +422,9 @@ class GenOpsWandbAdapter(AdapterCosts):
         if self._closed:
             return
         self._closed = True
+        for experiment in self.active_experiments:
+            if experiment.hold_renewal is not None:
+                experiment.hold_renewal.stop()
         self.usage.flush()
         self._client.close()
         if context.process_wide() is self:

@@ -1,5 +1,5 @@
-"""The adapter's money paths: reservations given back, custom catalogs registered,
-hand-added cost lines, and local estimates of a run's cost. A mixin of
+"""The adapter's money paths: reservations renewed and given back, custom catalogs
+registered, hand-added cost lines, and local estimates of a run's cost. A mixin of
 :class:`genops.adapter.GenOpsWandbAdapter`, kept apart to keep each file readable."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from genops import attributes as attr
 from genops.catalog import device_cost_micros
 from genops.governance_client import GovernanceUnavailable
+from genops.hold_renewal import HoldRenewal
 from genops.money import round_micros
 
 if TYPE_CHECKING:
@@ -22,8 +23,21 @@ _log = logging.getLogger("genops.adapter")
 
 
 class AdapterCosts:
+    def _keep_hold(self, experiment: Experiment) -> None:
+        """Renew the block's reservation while it runs (a hold nobody renews expires)."""
+        if not experiment.hold_id:
+            return
+        experiment.hold_renewal = HoldRenewal(
+            self._client,
+            experiment.hold_id,
+            self._settings.heartbeat_interval_s,
+            f"experiment '{experiment.name}'",
+        ).start()
+
     def _release(self, experiment: Experiment) -> None:
         """The block is over: its reservation goes back (its runs carry their own cost)."""
+        if experiment.hold_renewal is not None:
+            experiment.hold_renewal.stop()
         if not experiment.hold_id:
             return
         try:

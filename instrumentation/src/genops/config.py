@@ -27,6 +27,8 @@ GENOPS_BUDGET_CHECK_TIMEOUT     seconds to wait for a budget decision      2
 GENOPS_DAILY_BUDGET_LIMIT       a daily limit in USD the client declares;  (unset)
                                 it can only tighten the central policy
 GENOPS_MAX_EXPERIMENT_COST      USD a run asks for at its start            0
+GENOPS_RESERVATION_HOURS        with no maximum asked: hours of the run's  one heartbeat
+                                hardware reserved at its start (0: none)   interval
 GENOPS_GOVERNANCE_POLICY        ``audit_only`` / ``advisory`` /            (unset)
                                 ``enforced``; only tightens the policy
 GENOPS_REGION                   region the run's prices come from          catalog's
@@ -55,6 +57,7 @@ or key is an error naming it.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -128,6 +131,9 @@ class BudgetSettings:
     on_exceeded: Any = None
     # Ask for a person's approval before every run (GENOPS_REQUIRE_APPROVAL).
     require_approval: bool = False
+    # A run that asks for no maximum reserves its hardware's catalog cost for this
+    # many hours at its start (GENOPS_RESERVATION_HOURS; None: one heartbeat interval).
+    reservation_hours: float | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +201,7 @@ class InstrumentationSettings:
                 policy_mode=_choice(env, "GENOPS_GOVERNANCE_POLICY", POLICY_MODES),
                 on_exceeded=_hook(env),
                 require_approval=_bool(env, "GENOPS_REQUIRE_APPROVAL", False),
+                reservation_hours=_hours(env, "GENOPS_RESERVATION_HOURS"),
             ),
         )
 
@@ -330,6 +337,7 @@ def settings_for_adapter(
             limit_mode=daily_limit_mode(options),
             on_exceeded=options.on_budget_exceeded or base.budget.on_exceeded,
             require_approval=options.require_approval or base.budget.require_approval,
+            reservation_hours=base.budget.reservation_hours,
         ),
         detail=DetailSettings(
             sampling_rate=options.sampling_rate, metrics=options.enable_detailed_monitoring
@@ -550,6 +558,19 @@ def _seconds(env: Mapping[str, str], name: str, default: float, maximum: float) 
         raise ConfigError(name, "environment", raw, "not a number of seconds") from None
     if not 0 < value <= maximum:
         raise ConfigError(name, "environment", raw, f"must be above 0 and at most {maximum:g}")
+    return value
+
+
+def _hours(env: Mapping[str, str], name: str) -> float | None:
+    raw = _text(env, name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, "environment", raw, "not a number of hours") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(name, "environment", raw, "must be a finite number of hours, 0 or more")
     return value
 
 

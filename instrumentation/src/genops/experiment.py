@@ -23,6 +23,7 @@ from genops.money import micros_to_decimal, round_micros
 
 if TYPE_CHECKING:
     from genops.adapter import GenOpsWandbAdapter
+    from genops.hold_renewal import HoldRenewal
 
 
 def dollars_to_micros(value: object, what: str) -> int:
@@ -104,6 +105,7 @@ class Experiment:
         self.violations: list[tuple[str, str, str]] = []  # (event, mode, message)
         self.over_budget = False
         self.hold_id = ""  # the reservation made at enter (released at exit)
+        self.hold_renewal: HoldRenewal | None = None  # keeps it open meanwhile
         self._adapter = adapter
         self._estimated_micros = 0
         self._local_run_micros: dict[str, int] = {}

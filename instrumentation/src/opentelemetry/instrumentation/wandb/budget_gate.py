@@ -17,6 +17,7 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf import json_format
@@ -33,6 +34,9 @@ from genops.governance.v1 import governance_pb2 as pb
 from genops.governance_client import GovernanceClient, GovernanceUnavailable
 from genops.money import format_usd
 from genops.policy import BudgetWarning
+
+if TYPE_CHECKING:
+    from opentelemetry.instrumentation.wandb.hardware import Hardware
 
 _log = logging.getLogger(__name__)
 
@@ -51,12 +55,18 @@ class BudgetGate:
         self._warned_unreachable = False
 
     def check(
-        self, settings: InstrumentationSettings, wandb_kwargs: Mapping[str, object]
+        self,
+        settings: InstrumentationSettings,
+        wandb_kwargs: Mapping[str, object],
+        hw: Hardware | None = None,
     ) -> pb.CheckBudgetResponse | None:
+        """Ask before a run starts. ``hw`` is the hardware the run will hold: with no
+        declared maximum, the processor reserves its cost for the reservation horizon."""
         budget = settings.budget
         if not budget.check_enabled:
             return None
-        request = budget_request(settings.attribution, budget, wandb_kwargs)
+        estimate = run_estimate(settings, hw) if hw is not None else None
+        request = budget_request(settings.attribution, budget, wandb_kwargs, estimate)
         try:
             response = self.client(settings).check_budget(request)
         except (GovernanceUnavailable, grpc.RpcError) as error:
@@ -271,8 +281,34 @@ def _scope_key(scope: pb.Scope) -> str:
     )
 
 
+def run_estimate(settings: InstrumentationSettings, hw: Hardware) -> pb.RunEstimate | None:
+    """What a run that declares no maximum reserves at its start: its hardware for
+    ``GENOPS_RESERVATION_HOURS``, else until its first check (one heartbeat interval).
+    None when it declares a maximum or the horizon is 0."""
+    budget = settings.budget
+    if budget.requested_micros > 0:
+        return None
+    if budget.reservation_hours is not None:
+        horizon_ns = round(budget.reservation_hours * 3600 * 1e9)
+    else:
+        horizon_ns = round(settings.heartbeat_interval_s * 1e9)
+    if horizon_ns <= 0:
+        return None
+    return pb.RunEstimate(
+        gpu_type=hw.gpu_type,
+        gpu_count=hw.gpu_count,
+        cpu_count=hw.cpu_count,
+        region=str(settings.labels.get(attr.REGION, "")),
+        catalog_version=str(settings.labels.get(attr.CATALOG_VERSION, "")),
+        horizon_ns=horizon_ns,
+    )
+
+
 def budget_request(
-    attribution: Mapping[str, str], budget: BudgetSettings, wandb_kwargs: Mapping[str, object]
+    attribution: Mapping[str, str],
+    budget: BudgetSettings,
+    wandb_kwargs: Mapping[str, object],
+    estimate: pb.RunEstimate | None = None,
 ) -> pb.CheckBudgetRequest:
     return pb.CheckBudgetRequest(
         scope=pb.Scope(
@@ -291,6 +327,7 @@ def budget_request(
         wandb_project=str(wandb_kwargs.get("project") or ""),
         wandb_run_name=str(wandb_kwargs.get("name") or ""),
         require_approval=budget.require_approval,
+        estimate=estimate,
     )
 
 

@@ -56,7 +56,8 @@ def traced_init(tracker: RunTracker, gate: BudgetGate, run_class: type) -> Wrapp
             settings = InstrumentationSettings.from_env()
         else:
             settings = governor.instrumentation_settings()
-        decision = gate.check(settings, kwargs)
+        detected = _detect_hardware(settings)  # once: the budget check and the run span
+        decision = gate.check(settings, kwargs, detected)
         hold_id = decision.hold_id if decision is not None else ""
         if governor is not None:
             kwargs = governor.prepare_init_kwargs(dict(kwargs))
@@ -64,7 +65,7 @@ def traced_init(tracker: RunTracker, gate: BudgetGate, run_class: type) -> Wrapp
         run = wrapped(*args, **kwargs)
         try:
             if isinstance(run, run_class):
-                _start_tracking(tracker, gate, run, start_ns, settings, governor, hold_id)
+                _start_tracking(tracker, gate, run, start_ns, settings, governor, hold_id, detected)
         except Exception:
             _log.warning("genops: could not start tracking a W&B run", exc_info=True)
         return run
@@ -95,9 +96,19 @@ def _run_checker(gate: BudgetGate, settings: InstrumentationSettings):
     return check
 
 
-def _start_tracking(tracker, gate, run, start_ns, settings, governor, hold_id: str) -> None:
+def _detect_hardware(settings: InstrumentationSettings) -> hardware.Hardware | None:
+    try:
+        return hardware.detect(settings.hardware)
+    except Exception:  # detection must never break the user's run
+        _log.warning("genops: could not detect the run's hardware", exc_info=True)
+        return None
+
+
+def _start_tracking(
+    tracker, gate, run, start_ns, settings, governor, hold_id: str, detected=None
+) -> None:
     run_id = run_id_of(run)
-    attributes = _run_attributes(run, settings)
+    attributes = _run_attributes(run, settings, detected)
     attributes.update(settings.labels)
     if hold_id:
         attributes[attr.BUDGET_HOLD_ID] = hold_id
@@ -278,9 +289,13 @@ def _artifact_attributes(result: Any, kwargs: Mapping[str, Any]) -> dict[str, ob
     return extra
 
 
-def _run_attributes(run: Any, settings: InstrumentationSettings) -> dict[str, object]:
+def _run_attributes(
+    run: Any, settings: InstrumentationSettings, detected: hardware.Hardware | None = None
+) -> dict[str, object]:
     attributes: dict[str, object] = dict(settings.attribution)
-    attributes.update(hardware.detect(settings.hardware).attributes())
+    if detected is None:
+        detected = hardware.detect(settings.hardware)
+    attributes.update(detected.attributes())
     wandb_settings = getattr(run, "_settings", None)
     for key, value in (
         (attr.WANDB_RUN_ID, run_id_of(run)),
