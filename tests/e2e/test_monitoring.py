@@ -303,3 +303,38 @@ print(json.dumps({"left": left, "id": manager.rules[0].rule_id}), flush=True)
     rules = json.loads(genops_alerts(processor, "rules", "--json"))
     assert [r["rule_id"] for r in rules] == [after["id"]]
     assert rules[0]["scope"] == {"team": "vision", "project": "analytics"}
+
+
+def test_a_rule_the_processor_refuses_is_a_clear_error(processor, tmp_path, monkeypatch):
+    """Client and processor validate alike; a refusal (version skew, say) still reads well.
+    The rule is sent through the manager's private path to get past the client's checks."""
+    from genops.monitoring import AlertManager, MonitoringError
+    from genops.providers.wandb import GenOpsWandbAdapter
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GENOPS_ENDPOINT", processor.endpoint)
+    adapter = GenOpsWandbAdapter(team="vision", project="analytics", retry_attempts=0)
+    manager = AlertManager(adapter)
+    with pytest.raises(MonitoringError, match=r"refused add_alert_rule: kind 'bogus' is not one"):
+        manager._register(pb.AlertRule(kind="bogus", channels=["log://"]))
+    assert manager.rules == []
+    assert manager.add_cost_alert(50, ["log://"]).rule_id  # the link still works
+    adapter.cleanup()
+
+
+def test_what_never_reached_the_processor_is_reported_at_exit(tmp_path, unused_port):
+    result = run_python(
+        """
+from genops.providers.wandb import instrument_wandb
+from genops.monitoring import AlertManager
+adapter = instrument_wandb(team="vision", project="analytics", retry_attempts=0)
+manager = AlertManager(adapter)
+rule = manager.add_cost_alert(80, ["log://"])
+print(rule.pending, rule.rule_id == "", manager.flush())
+""",
+        tmp_path / "job",
+        adapter_env(f"127.0.0.1:{unused_port}", tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True", "1"]  # waiting, in order
+    assert "1 monitoring request(s) not sent: the processor is unreachable" in result.stderr

@@ -101,14 +101,6 @@ def test_a_manager_needs_an_adapter():
         AlertManager(object())
 
 
-def test_registration_waits_while_the_processor_is_away(adapter):
-    manager = AlertManager(adapter)
-    rule = manager.add_cost_alert(80, ["log://"])
-    assert rule.pending and rule.rule_id == ""
-    assert manager.flush() == 1  # still waiting, kept in order
-    manager.stop()
-
-
 @pytest.mark.parametrize(
     "rule, message",
     [

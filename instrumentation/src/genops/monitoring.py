@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
+
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance_client import GovernanceClient, GovernanceUnavailable
 
@@ -121,12 +123,16 @@ class _Link:
             return False
 
     def flush(self) -> int:
-        """Send what waited, in order; returns how many still wait."""
+        """Send what waited, in order; returns how many still wait. One the processor
+        refuses (it can never succeed) is dropped with a warning naming why."""
         with self._lock:
             while self._pending:
                 method, request, done = self._pending[0]
-                if not self._send(method, request, done):
-                    break
+                try:
+                    if not self._send(method, request, done):
+                        break
+                except MonitoringError as error:
+                    _log.warning("genops: %s; dropped", error)
                 self._pending.pop(0)
             return len(self._pending)
 
@@ -138,6 +144,10 @@ class _Link:
                 self._warned = True
                 _log.warning("genops: monitoring waits for the processor (%s)", error)
             return False
+        except grpc.RpcError as error:  # an answer: the processor refuses this request
+            raise MonitoringError(
+                f"the processor refused {method}: {error.details() or error.code().name}"
+            ) from None
         self._warned = False
         done(response)
         return True
@@ -253,7 +263,12 @@ class _Monitor:
                     ", ".join(stored.unresolved),
                 )
 
-        if not self._link.call("add_alert_rule", rule, done):
+        try:
+            sent = self._link.call("add_alert_rule", rule, done)
+        except MonitoringError:
+            self.rules.pop(index)
+            raise
+        if not sent:
             self._scheduler.ensure_retrying()
         return self.rules[index]
 
