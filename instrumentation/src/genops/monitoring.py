@@ -176,16 +176,19 @@ class _Scheduler:
     def add(self, job: _Job) -> None:
         with self._lock:
             self._jobs.append(job)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="genops-monitoring", daemon=True
-                )
-                self._thread.start()
-                atexit.register(self._at_exit)
+            self._start()
         self._wake.set()
 
-    def ensure_retrying(self) -> None:
-        self.add(_Job("retry", lambda: None, _RETRY_EVERY_S, time.monotonic()))
+    def ensure_running(self) -> None:
+        """The thread retries what waits for the processor at least every few seconds."""
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:  # under self._lock
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="genops-monitoring", daemon=True)
+            self._thread.start()
+            atexit.register(self._at_exit)
 
     def stop(self) -> None:
         self._stopped.set()
@@ -269,7 +272,7 @@ class _Monitor:
             self.rules.pop(index)
             raise
         if not sent:
-            self._scheduler.ensure_retrying()
+            self._scheduler.ensure_running()
         return self.rules[index]
 
     def _notify(self, subject: str, body: object, channels: Sequence[str]) -> str:
@@ -292,7 +295,7 @@ class _Monitor:
                 )
 
         if not self._link.call("notify", request, done):
-            self._scheduler.ensure_retrying()
+            self._scheduler.ensure_running()
         return sent[0] if sent else ""
 
     def flush(self) -> int:

@@ -145,18 +145,30 @@ def fired_keys(conn: Any) -> set[tuple[str, str]]:
     }
 
 
-def record(conn: Any, firing: Firing, alert_id: str, now: dt.datetime) -> None:
+def record(
+    conn: Any,
+    alert_id: str,
+    rule_id: str,
+    event_key: str,
+    subject: str,
+    body: Mapping[str, Any],
+    now: dt.datetime,
+    acknowledged_by: str | None = None,
+) -> None:
+    """Store an alert once (rule, event); one stored acknowledged never escalates."""
     conn.execute(
         "INSERT INTO alert_events (alert_id, rule_id, event_key, subject, body, fired_at, level, "
-        "escalated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+        "escalated_at, acknowledged_at, acknowledged_by) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
         [
             alert_id,
-            firing.rule.rule_id,
-            firing.event_key,
-            firing.subject,
-            json.dumps({"text": firing.text, **firing.detail}, default=str),
+            rule_id,
+            event_key,
+            subject,
+            json.dumps(dict(body), default=str),
             now,
             now,
+            now if acknowledged_by is not None else None,
+            acknowledged_by,
         ],
     )
 

@@ -45,9 +45,7 @@ class GovernanceApi(MonitoringApi, pb_grpc.GovernanceServiceServicer):
         if min(e.gpu_count, e.cpu_count, e.horizon_ns) < 0:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "estimate: a value < 0")
         scope = scope_from_pb(request.scope)
-        estimate = None
-        if request.requested_micros == 0 and e.horizon_ns > 0:
-            estimate = estimate_from_pb(e, scope)
+        estimate = estimate_from_pb(e, scope) if e.horizon_ns > 0 else None
         recorded = await self._governance.check_budget(
             scope,
             request.requested_micros,
@@ -232,24 +230,17 @@ class GovernanceApi(MonitoringApi, pb_grpc.GovernanceServiceServicer):
 
     async def CheckRun(self, request: pb.CheckRunRequest, context):  # noqa: N802
         u = request.usage
-        snapshot = RunState(
-            run_key="",
-            run_id=request.run_id,
-            run_name="",
-            wandb_project="",
-            scope=scope_from_pb(request.scope),
-            hardware=HardwareUse(gpu_type=u.gpu_type, gpu_count=u.gpu_count, cpu_count=u.cpu_count),
-            usage=RunUsage(
+        snapshot = running_run(
+            scope_from_pb(request.scope),
+            HardwareUse(gpu_type=u.gpu_type, gpu_count=u.gpu_count, cpu_count=u.cpu_count),
+            RunUsage(
                 compute_start_ns=u.compute_start_ns,
                 as_of_ns=u.as_of_ns,
                 artifact_bytes=u.artifact_bytes,
                 declared_storage_micros=u.declared_micros,
             ),
-            status="running",
-            final=False,
-            labels=RunLabels(
-                region=u.region, catalog_version=u.catalog_version, wandb_mode=u.wandb_mode
-            ),
+            RunLabels(region=u.region, catalog_version=u.catalog_version, wandb_mode=u.wandb_mode),
+            run_id=request.run_id,
         )
         verdict = await self._governance.check_run(
             snapshot.scope,
@@ -486,21 +477,33 @@ def scope_from_pb(scope: pb.Scope) -> Scope:
 
 def estimate_from_pb(estimate: pb.RunEstimate, scope: Scope) -> RunState:
     """A run that has not started, as if it had held its hardware for the horizon."""
-    return RunState(
-        run_key="",
-        run_id="",
-        run_name="",
-        wandb_project="",
-        scope=scope,
-        hardware=HardwareUse(
+    return running_run(
+        scope,
+        HardwareUse(
             gpu_type=estimate.gpu_type,
             gpu_count=estimate.gpu_count,
             cpu_count=estimate.cpu_count,
         ),
-        usage=RunUsage(compute_start_ns=0, as_of_ns=estimate.horizon_ns),
+        RunUsage(compute_start_ns=0, as_of_ns=estimate.horizon_ns),
+        RunLabels(region=estimate.region, catalog_version=estimate.catalog_version),
+    )
+
+
+def running_run(
+    scope: Scope, hardware: HardwareUse, usage: RunUsage, labels: RunLabels, run_id: str = ""
+) -> RunState:
+    """A run as a client describes it, to be priced, not stored (CheckRun, estimates)."""
+    return RunState(
+        run_key="",
+        run_id=run_id,
+        run_name="",
+        wandb_project="",
+        scope=scope,
+        hardware=hardware,
+        usage=usage,
         status="running",
         final=False,
-        labels=RunLabels(region=estimate.region, catalog_version=estimate.catalog_version),
+        labels=labels,
     )
 
 

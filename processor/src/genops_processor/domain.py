@@ -201,9 +201,6 @@ class CostBreakdown:
                 totals[line.category] += line.amount_micros
         return cls(**totals, unpriced_lines=unpriced)
 
-    def by_category(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in CATEGORIES}
-
 
 @dataclass(frozen=True)
 class RunState:

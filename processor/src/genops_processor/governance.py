@@ -131,9 +131,7 @@ class Governance:
         channels = {b.name: b.alerts for b in self._alerting}
 
         def job(conn) -> list[alerts.Alert]:
-            states = decide(
-                self._alerting, 0, now, lambda b, since: queries.spend_query(conn, b, since)
-            ).states
+            states = queries.budget_states(conn, self._alerting, now)
             fired = {
                 tuple(r)
                 for r in conn.execute(
@@ -238,7 +236,7 @@ class Governance:
 
         def job(conn):
             usage = queries.usage_since(conn, scope, since)
-            states = decide(budgets, 0, now, lambda b, s: queries.spend_query(conn, b, s)).states
+            states = queries.budget_states(conn, budgets, now)
             return usage, list(states), since
 
         return await asyncio.wrap_future(self.storage.submit(job))
@@ -417,8 +415,6 @@ class Governance:
         now = self.clock()
 
         def job(conn) -> list[BudgetState]:
-            return list(
-                decide(budgets, 0, now, lambda b, since: queries.spend_query(conn, b, since)).states
-            )
+            return list(queries.budget_states(conn, budgets, now))
 
         return job

@@ -19,7 +19,7 @@ from typing import Any
 
 from genops_processor import alert_rules, alerts, catalog_store, queries
 from genops_processor.alert_rules import Firing, Rule
-from genops_processor.budgets import BudgetState, Policy, decide
+from genops_processor.budgets import BudgetState, Policy
 from genops_processor.domain import Scope
 from genops_processor.storage import Storage
 
@@ -83,19 +83,24 @@ class Monitoring:
         now, policy, rules = self._clock(), self._policy(), list(self._rules)
 
         def states(conn) -> Callable[[Rule], Sequence[BudgetState]]:
-            def of(rule: Rule) -> Sequence[BudgetState]:
-                budgets = policy.budgets_for(rule.scope, rule.client)
-                spend = lambda b, since: queries.spend_query(conn, b, since)  # noqa: E731
-                return decide(budgets, 0, now, spend).states
-
-            return of
+            return lambda rule: queries.budget_states(
+                conn, policy.budgets_for(rule.scope, rule.client), now
+            )
 
         def job(conn) -> tuple[list[tuple[str, Firing]], list]:
             fired = alert_rules.fired_keys(conn)
             new = []
             for firing in alert_rules.evaluate(conn, rules, now, states(conn), fired):
                 alert_id = uuid.uuid4().hex
-                alert_rules.record(conn, firing, alert_id, now)
+                alert_rules.record(
+                    conn,
+                    alert_id,
+                    firing.rule.rule_id,
+                    firing.event_key,
+                    firing.subject,
+                    {"text": firing.text, **firing.detail},
+                    now,
+                )
                 new.append((alert_id, firing))
             escalations = alert_rules.due_escalations(conn, {r.rule_id: r for r in rules}, now)
             return new, escalations
@@ -129,17 +134,18 @@ class Monitoring:
         notification_id = uuid.uuid4().hex
         text = str(body.get("text") or body.get("summary") or subject)
         now = self._clock()
-        firing = Firing(
-            Rule(kind="notification", rule_id="notification"),
-            notification_id,
-            subject,
-            text,
-            {"sender": sender},
-        )
 
-        def job(conn) -> None:
-            alert_rules.record(conn, firing, notification_id, now)
-            alert_rules.acknowledge(conn, notification_id, sender or "notification", now)
+        def job(conn) -> None:  # kept with the alerts; nothing to acknowledge or escalate
+            alert_rules.record(
+                conn,
+                notification_id,
+                "notification",
+                notification_id,
+                subject,
+                {"text": text, "sender": sender},
+                now,
+                acknowledged_by=sender or "notification",
+            )
 
         await asyncio.wrap_future(self._storage.submit(job))
         self._send(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from genops_processor.budgets import Budget
+from genops_processor.budgets import Budget, BudgetState, decide
 from genops_processor.domain import (
     CostBreakdown,
     HardwareUse,
@@ -68,6 +68,13 @@ RUN_COLUMNS = (
     "tracking_micros",
     "unpriced_lines",
 )
+
+
+def budget_states(
+    conn: Any, budgets: Sequence[Budget], now: dt.datetime
+) -> tuple[BudgetState, ...]:
+    """Each budget's spend in its current period, nothing requested."""
+    return decide(budgets, 0, now, lambda b, since: spend_query(conn, b, since)).states
 
 
 def spend_query(conn: Any, budget: Budget, since: dt.datetime) -> int:

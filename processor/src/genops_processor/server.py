@@ -93,9 +93,19 @@ async def serve(settings: ProcessorSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    sweeper = asyncio.create_task(_expire_holds(processor.governance, settings.hold_timeout_s))
+    governance = processor.governance
+    timeout_s = settings.hold_timeout_s
+    # close the reservations of runs that fell silent, every few seconds
+    sweeper = asyncio.create_task(
+        _every(
+            min(5.0, max(0.5, timeout_s / 4)),
+            lambda: governance.expire_holds(timeout_s),
+            "expiring reservations",
+        )
+    )
+    # monitoring rules also fire without new telemetry (windows, escalations)
     monitor = asyncio.create_task(
-        _evaluate_alert_rules(processor.governance, settings.alert_interval_s)
+        _every(settings.alert_interval_s, governance.monitoring.evaluate, "evaluating alert rules")
     )
     bound = settings.listen.rpartition(":")[0] + f":{processor.port}"
     print(f"genops-processor listening on {bound}, db {settings.db_path}", flush=True)
@@ -109,24 +119,14 @@ async def serve(settings: ProcessorSettings) -> None:
     print("genops-processor stopped", flush=True)
 
 
-async def _expire_holds(governance: Governance, timeout_s: float) -> None:
-    """Every few seconds, close the reservations of runs that fell silent."""
-    while True:
-        await asyncio.sleep(min(5.0, max(0.5, timeout_s / 4)))
-        try:
-            await governance.expire_holds(timeout_s)
-        except Exception:
-            _log.exception("expiring reservations failed")
-
-
-async def _evaluate_alert_rules(governance: Governance, interval_s: float) -> None:
-    """Monitoring rules also fire without new telemetry (windows, escalations)."""
+async def _every(interval_s: float, work, what: str) -> None:
+    """Await ``work()`` every interval until cancelled; a failure is logged, not fatal."""
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await governance.monitoring.evaluate()
+            await work()
         except Exception:
-            _log.exception("evaluating monitoring rules failed")
+            _log.exception("%s failed", what)
 
 
 def _policy_in_force(storage: Storage, from_file: Policy, path: str | None) -> Policy:
