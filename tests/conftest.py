@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import ROUND_CATALOG, start_processor
+from tests.helpers import ROUND_CATALOG, SEED_GUIDE, shared_file, start_processor
+
+
+@pytest.fixture
+def seed_guide():
+    """The guide's path in ../shared/seed; skips the test, naming it, when it is absent.
+    Ask for it before ``processor`` so that a skipped test starts none."""
+    return shared_file(SEED_GUIDE)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import grpc
+import pytest
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
@@ -24,6 +25,21 @@ BIN = Path(sys.executable).parent
 SCRIPTS = ROOT / "tests" / "scripts"
 ROUND_CATALOG = ROOT / "tests" / "data" / "catalog-round.yaml"
 ROUND_RATES = {"T4": Decimal("36"), "vcpu": Decimal("3.6")}  # USD per device-hour
+SEED_GUIDE = "seed/wandb-governance-guide.md"  # the guide whose API we implement, in ../shared
+
+
+def shared_file(relative: str) -> Path:
+    """A file of the project's shared folder (``../shared`` beside this clone), or a skip
+    of the calling test naming that file when it is not there (a clone on its own).
+
+    ``GENOPS_SHARED_DIR`` (read by the tests only) points at another shared folder; set
+    it to a missing path (``GENOPS_SHARED_DIR=/nonexistent``) to see these tests skip.
+    """
+    shared = Path(os.environ.get("GENOPS_SHARED_DIR") or ROOT.parent / "shared")
+    path = shared / relative
+    if not path.is_file():
+        pytest.skip(f"needs ../shared/{relative} (not beside this clone: no {path})")
+    return path
 
 
 @dataclass
@@ -134,6 +150,8 @@ def governed_env(endpoint: str, **extra: str) -> dict[str, str]:
         GENOPS_CPU_COUNT="4",
         # Each run keeps decisions taken offline apart: never reported to another test.
         GENOPS_OFFLINE_SPOOL=os.path.join(tempfile.mkdtemp(prefix="genops-spool-"), "s.jsonl"),
+        # Unacknowledged spans too: no test's spool is ever sent to another's processor.
+        GENOPS_SPOOL_DIR=tempfile.mkdtemp(prefix="genops-spans-"),
     )
     env.update(extra)
     return env

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from tests.docs.test_guide_doc import PRELUDE
-from tests.guide.test_api_surface import GUIDE
 from tests.helpers import BIN, adapter_env, run_python
 
 # block index -> heading it sits under (checked, so a reshuffled guide fails loudly)
@@ -58,8 +58,8 @@ with open("model.pkl", "wb") as _fh:
 )
 
 
-def guide_blocks() -> list[tuple[str, str]]:
-    text = GUIDE.read_text()
+def guide_blocks(guide: Path) -> list[tuple[str, str]]:
+    text = guide.read_text()
     blocks = []
     for match in re.finditer(r"^```python\n(.*?)^```", text, flags=re.S | re.M):
         headings = re.findall(r"^#+ (.*)$", text[: match.start()], flags=re.M)
@@ -68,8 +68,8 @@ def guide_blocks() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("index", sorted(IN_SCOPE))
-def test_guide_sample_runs_unchanged(index, processor, tmp_path):
-    heading, code = guide_blocks()[index]
+def test_guide_sample_runs_unchanged(index, seed_guide, processor, tmp_path):
+    heading, code = guide_blocks(seed_guide)[index]
     assert heading == IN_SCOPE[index], "the guide changed: update IN_SCOPE"
     result = run_python(
         SEED_PRELUDE + code, tmp_path / "job", adapter_env(processor.endpoint, tmp_path)
@@ -77,8 +77,8 @@ def test_guide_sample_runs_unchanged(index, processor, tmp_path):
     assert result.returncode == 0, f"guide sample under '{heading}':\n{result.stderr}"
 
 
-def test_quick_start_keywords_beat_the_environment(processor, tmp_path):
-    heading, code = guide_blocks()[0]
+def test_quick_start_keywords_beat_the_environment(seed_guide, processor, tmp_path):
+    heading, code = guide_blocks(seed_guide)[0]
     env = adapter_env(
         processor.endpoint, tmp_path, GENOPS_TEAM="env-team", GENOPS_PROJECT="env-project"
     )

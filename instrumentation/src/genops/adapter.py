@@ -27,7 +27,7 @@ from genops.errors import BudgetExceededError, BudgetInfo
 from genops.experiment import Experiment, ExperimentCostSummary
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance_client import GovernanceClient, GovernanceUnavailable
-from genops.money import format_usd
+from genops.money import dollars_to_micros, format_usd
 from genops.policy import GovernancePolicy, apply_policy
 from genops.usage_view import CostAlerts, UsageView
 
@@ -212,8 +212,6 @@ class GenOpsWandbAdapter(AdapterCosts):
                 raise deferred(keyword, DEFERRED_EXPERIMENT_KEYWORDS[keyword])
             if keyword != "tags":
                 raise TypeError(f"unexpected keyword argument '{keyword}'")
-        from genops.experiment import dollars_to_micros
-
         limit = self.options.max_experiment_cost
         cap = limit if max_cost is None else dollars_to_micros(max_cost, "max_cost")
         experiment = Experiment(
@@ -379,8 +377,6 @@ class GenOpsWandbAdapter(AdapterCosts):
         is charged to the run as a declared storage cost.
         """
         import wandb
-
-        from genops.experiment import dollars_to_micros
 
         run = wandb.run
         if run is None:

@@ -10,8 +10,11 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import trace
+
 from genops import attributes as attr
 from genops.catalog import device_cost_micros
+from genops.experiment import ManualLine
 from genops.governance_client import GovernanceUnavailable
 from genops.hold_renewal import HoldRenewal
 from genops.money import round_micros
@@ -69,11 +72,6 @@ class AdapterCosts:
         self, experiment: Experiment, sku: str, category: str, quantity: Decimal, unit: str
     ) -> float:
         """Price a hand-added line locally, send it to the processor, check max_cost."""
-
-        from opentelemetry import trace
-
-        from genops.experiment import ManualLine
-
         row = self._catalog.get(sku, self._settings.labels.get(attr.REGION))
         amount = None
         if row is not None:

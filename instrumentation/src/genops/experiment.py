@@ -13,30 +13,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from genops import attributes as attr
-from genops.money import micros_to_decimal, round_micros
+from genops.money import dollars_to_micros, micros_to_decimal
 
 if TYPE_CHECKING:
-    from genops.adapter import GenOpsWandbAdapter
     from genops.hold_renewal import HoldRenewal
-
-
-def dollars_to_micros(value: object, what: str) -> int:
-    """A dollar amount (float, int, str or Decimal) rounded half-even to micro-dollars."""
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be a number of dollars, not {value!r}")
-    try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise TypeError(f"{what} must be a number of dollars, not {value!r}") from None
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"{what} must be a non-negative number of dollars, not {value!r}")
-    return round_micros(amount)
 
 
 @dataclass(frozen=True)
@@ -81,12 +67,27 @@ class ExperimentCostSummary:
     violations: list[str] = field(default_factory=list)
 
 
+class ExperimentOwner(Protocol):
+    """What an experiment asks of the adapter that opened it: this module stays below
+    :mod:`genops.adapter` (which implements it) and never imports it."""
+
+    def get_experiment_cost_summary(self, experiment_id: str) -> ExperimentCostSummary: ...
+
+    def _check_experiment_spend(
+        self, experiment: Experiment, from_run_end: bool = False
+    ) -> None: ...
+
+    def _add_manual_cost(
+        self, experiment: Experiment, sku: str, category: str, quantity: Decimal, unit: str
+    ) -> float: ...
+
+
 class Experiment:
     """The object ``track_experiment_lifecycle`` yields."""
 
     def __init__(
         self,
-        adapter: GenOpsWandbAdapter,
+        adapter: ExperimentOwner,
         name: str,
         experiment_type: str,
         max_cost_micros: int,

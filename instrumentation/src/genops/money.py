@@ -28,6 +28,22 @@ def parse_usd_micros(value: object) -> int:
     return int(micros)
 
 
+def dollars_to_micros(value: object, what: str) -> int:
+    """A dollar amount (float, int, str or Decimal) rounded half-even to micro-dollars.
+
+    For amounts users pass to the adapter API; ``what`` names the argument in errors.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be a number of dollars, not {value!r}")
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise TypeError(f"{what} must be a number of dollars, not {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"{what} must be a non-negative number of dollars, not {value!r}")
+    return round_micros(amount)
+
+
 def format_usd(micros: int) -> str:
     """Micro-dollars as dollars with cents, keeping sub-cent digits when present."""
     sign = "-" if micros < 0 else ""

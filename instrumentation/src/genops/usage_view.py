@@ -12,18 +12,21 @@ import threading
 import time
 import warnings
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import trace
 
-from genops.experiment import Experiment, ExperimentCostSummary
+from genops.experiment import ExperimentCostSummary
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance_client import GovernanceUnavailable
 from genops.money import format_usd
 from genops.money import to_dollars as usd
 
 if TYPE_CHECKING:
-    from genops.adapter import GenOpsWandbAdapter
+    from genops.adapter_options import AdapterOptions
+    from genops.config import InstrumentationSettings
+    from genops.experiment import Experiment
+    from genops.governance_client import GovernanceClient
 
 _log = logging.getLogger("genops.usage")
 _FLUSH_TIMEOUT_MS = 5_000
@@ -62,8 +65,27 @@ class CostAlerts:
             warnings.warn(text, CostAlertWarning, stacklevel=4)
 
 
+class ReportedAdapter(Protocol):
+    """What a UsageView reads of its adapter: this module stays below
+    :mod:`genops.adapter` (which implements it) and never imports it."""
+
+    @property
+    def options(self) -> AdapterOptions: ...
+
+    @property
+    def client(self) -> GovernanceClient: ...
+
+    @property
+    def active_runs(self) -> dict[str, dict[str, Any]]: ...
+
+    @property
+    def active_experiments(self) -> list[Experiment]: ...
+
+    def instrumentation_settings(self) -> InstrumentationSettings: ...
+
+
 class UsageView:
-    def __init__(self, adapter: GenOpsWandbAdapter) -> None:
+    def __init__(self, adapter: ReportedAdapter) -> None:
         self._adapter = adapter
         self._lock = threading.Lock()
         self._runs: dict[str, tuple[bool, int, int, str]] = {}  # id -> failed, micros, logs, day
@@ -71,13 +93,13 @@ class UsageView:
 
     # -- requests --------------------------------------------------------------------
     def scope_pb(self) -> pb.Scope:
-        a = self._adapter
+        options = self._adapter.options
         return pb.Scope(
-            team=a.team or "",
-            project=a.project or "",
-            customer_id=a.customer_id or "",
-            cost_center=a.cost_center or "",
-            environment=a.environment or "",
+            team=options.team or "",
+            project=options.project or "",
+            customer_id=options.customer_id or "",
+            cost_center=options.cost_center or "",
+            environment=options.environment or "",
         )
 
     def client_limits_pb(self) -> pb.ClientLimits:
@@ -120,8 +142,8 @@ class UsageView:
     def metrics(self) -> dict[str, Any]:
         adapter, options = self._adapter, self._adapter.options
         base = {
-            "team": adapter.team,
-            "project": adapter.project,
+            "team": options.team,
+            "project": options.project,
             "daily_budget_limit": usd(options.daily_budget_limit),
             "governance_policy": options.governance_policy.value,
             "active_experiments": len(adapter.active_experiments),
@@ -167,7 +189,7 @@ class UsageView:
             return self._cache[1]
         self.flush()
         request = pb.GetUsageRequest(
-            scope=pb.Scope(team=self._adapter.team or "", project=self._adapter.project or ""),
+            scope=pb.Scope(team=options.team or "", project=options.project or ""),
             client_limits=self.client_limits_pb(),
         )
         try:
@@ -243,8 +265,8 @@ class UsageView:
         metrics = self.metrics()
         return {
             "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-            "team": self._adapter.team,
-            "project": self._adapter.project,
+            "team": self._adapter.options.team,
+            "project": self._adapter.options.project,
             "failed_experiments": failed_experiments,
             "failed_runs": failed_runs,
             "runs_seen": total_runs,
