@@ -8,7 +8,7 @@ lines (each run row carries its per-category totals, as the ledger keeps
 them). It first checks that ``cost_summary`` over all time equals the plain
 GROUP BY over the lines, then times, in the same process and on the same tables, the
 processor's ``cost_summary`` (the largest team, and unscoped) and
-``team_attribution`` (``genops_processor.analytics_queries``) over the last 30
+``team_attribution`` (``genops_processor.analytics.queries``) over the last 30
 days against the simplest DuckDB GROUP BY giving the same headline grouping,
 and prints the ratio of the medians (aim: at most 1.5). The "rows" column is
 what ours returned: runs listed in ``by_run``, or attribution rows.
@@ -32,7 +32,7 @@ from typing import Any
 
 import duckdb
 
-from genops_processor import analytics_queries as queries
+from genops_processor.analytics import queries
 from genops_processor.domain import Scope
 from genops_processor.storage import Storage
 

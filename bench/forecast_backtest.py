@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from genops_processor.forecast import forecast_daily
+from genops_processor.analytics.forecast import forecast_daily
 
 FIT_DAYS = 90
 HOLDOUT_DAYS = 30

@@ -6,7 +6,7 @@ import wandb
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from genops import attributes as attr
-from genops_processor.decode import decode_request
+from genops_processor.ingest import decode_request
 
 
 def written_keys(spans) -> set[str]:

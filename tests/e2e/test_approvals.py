@@ -7,7 +7,8 @@ import subprocess
 import sys
 import time
 
-from genops_processor import catalog_store, storage
+from genops_processor import storage
+from genops_processor.record import audit_events
 from tests.helpers import BIN, SCRIPTS, governed_env
 
 POLICY = """
@@ -70,11 +71,7 @@ def test_approved_run_starts_and_every_step_is_audited(start_processor_with, tmp
     assert run.status == "finished" and run.scope.environment == "production"
     assert processor.stop() == 0
     with storage.Storage(processor.db, read_only=True) as db:
-        kinds = [
-            e["kind"]
-            for e in db.call(catalog_store.audit_events)
-            if e["kind"].startswith("approval.")
-        ]
+        kinds = [e["kind"] for e in db.call(audit_events) if e["kind"].startswith("approval.")]
     assert kinds == ["approval.requested", "approval.approved"]
 
 

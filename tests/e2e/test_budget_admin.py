@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
-from genops_processor import catalog_store, storage
+from genops_processor import storage
+from genops_processor.record import audit_events
 from tests.helpers import BIN, governed_env, run_training
 
 
@@ -59,7 +60,7 @@ def test_set_show_and_enforce_a_new_budget(processor, tmp_path):
     assert bad.returncode == 1 and "limit" in bad.stderr
     assert processor.stop() == 0
     with storage.Storage(processor.db, read_only=True) as db:
-        changes = db.call(lambda c: catalog_store.audit_events(c, "policy.changed"))
+        changes = db.call(lambda c: audit_events(c, "policy.changed"))
     assert [(e["actor"], e["detail"]["reason"]) for e in changes] == [
         ("finance", "freeze"),
         ("finance", "thaw"),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from genops_processor import decisions, storage
+from genops_processor import storage
+from genops_processor.budgets import decisions
 from tests.helpers import governed_env, run_training
 
 POLICY = """

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
-from genops_processor import catalog_store, storage
+from genops_processor import storage
+from genops_processor.record import audit_events
 from tests.helpers import BIN, governed_env, run_training
 
 V2 = """
@@ -73,7 +74,7 @@ def test_repricing_keeps_both_versions_and_is_audited(processor, tmp_path):
     assert before.unpriced_skus == ["storage-standard"] and list(after.unpriced_skus) == []
     assert processor.stop() == 0
     with storage.Storage(processor.db, read_only=True) as db:
-        events = db.call(lambda c: catalog_store.audit_events(c, "costs.repriced"))
+        events = db.call(lambda c: audit_events(c, "costs.repriced"))
         lines = db.call(
             lambda c: c.execute(
                 "SELECT catalog_version, sku, amount_micros FROM cost_lines ORDER BY 1, 2"

@@ -3,7 +3,9 @@ audit trail once the processor is back."""
 
 from __future__ import annotations
 
-from genops_processor import catalog_store, decisions, storage
+from genops_processor import storage
+from genops_processor.budgets import decisions
+from genops_processor.record import audit_events
 from tests.helpers import governed_env, run_training
 
 
@@ -29,7 +31,7 @@ def test_decisions_taken_alone_are_audited_when_the_processor_is_back(
     assert processor.stop() == 0
     with storage.Storage(processor.db, read_only=True) as db:
         logged = db.call(decisions.list_decisions)
-        audited = db.call(lambda c: catalog_store.audit_events(c, "decision.offline"))
+        audited = db.call(lambda c: audit_events(c, "decision.offline"))
     offline = [d for d in logged if "decided by the client alone" in (d["message"] or "")]
     assert sorted(d["decision"] for d in offline) == ["allow", "deny"]
     assert {d["team"] for d in offline} == {"ml-team"}

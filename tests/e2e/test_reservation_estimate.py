@@ -9,7 +9,8 @@ import grpc
 import pytest
 
 from genops.governance.v1 import governance_pb2 as pb
-from genops_processor import decisions, reservations, storage
+from genops_processor import storage
+from genops_processor.budgets import decisions, reservations
 from tests.helpers import ROUND_RATES, governed_env, run_training
 
 # governed_env: GENOPS_GPU_TYPE=T4, GENOPS_GPU_COUNT=2, GENOPS_CPU_COUNT=4; no max cost.

@@ -13,7 +13,8 @@ import grpc
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
-from genops_processor import reservations, storage
+from genops_processor import storage
+from genops_processor.budgets import reservations
 from tests.helpers import BIN, SCRIPTS, governed_env
 
 POLICY = """

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 import yaml
 
-from genops_processor.analytics_queries import cost_summary
+from genops_processor.analytics.queries import cost_summary
 from genops_processor.domain import (
     Batch,
     HardwareUse,
@@ -21,9 +21,11 @@ from genops_processor.domain import (
     SpanRecord,
     UsageEvent,
 )
+from genops_processor.ingest import ingest_batch
 from genops_processor.pricing import Catalog, CatalogSource
-from genops_processor.repricing import reprice
-from genops_processor.storage import ADDED_COLUMNS, Storage
+from genops_processor.pricing.repricing import reprice
+from genops_processor.storage import Storage
+from genops_processor.storage.schema import ADDED_COLUMNS
 
 UTC = dt.timezone.utc
 START = dt.datetime(2026, 11, 28, 9, tzinfo=UTC)
@@ -77,7 +79,7 @@ def lines_by_category(conn) -> tuple[dict[str, int], int]:
 def ledger(tmp_path):
     storage = Storage(tmp_path / "ledger.duckdb").open()
     catalogs = CatalogSource(Catalog.load())
-    storage.ingest(Batch(usage=EVENTS), catalogs).result()
+    storage.submit(lambda conn: ingest_batch(conn, Batch(usage=EVENTS), catalogs)).result()
     yield storage
     storage.close()
 

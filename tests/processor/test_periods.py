@@ -10,8 +10,9 @@ import pytest
 
 from genops_processor.budgets import Policy, period_start
 from genops_processor.domain import Batch, HardwareUse, RunUsage, Scope, SpanRecord, UsageEvent
-from genops_processor.governance import Governance
+from genops_processor.ingest import ingest_batch
 from genops_processor.pricing import Catalog, CatalogSource
+from genops_processor.service import Governance
 from genops_processor.storage import Storage
 from tests.helpers import ROUND_CATALOG
 
@@ -49,7 +50,7 @@ def ledger(tmp_path):
             "b" * 32, yesterday.replace(hour=23), yesterday.replace(hour=23) + dt.timedelta(hours=2)
         ),  # noqa: E501  $7.20, half after midnight
     )
-    storage.ingest(Batch(usage=events), catalogs).result()
+    storage.submit(lambda conn: ingest_batch(conn, Batch(usage=events), catalogs)).result()
     yield storage, catalogs
     storage.close()
 
@@ -119,7 +120,7 @@ def test_period_start(period, timezone, expected):
     ],
 )
 def test_bad_periods_name_the_key(budget, key):
-    from genops_processor.budgets import PolicyError
+    from genops_processor.budgets.policy import PolicyError
 
     with pytest.raises(PolicyError, match=key):
         Policy.from_dict({"budgets": [budget]})

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from genops_processor import queries, storage
+from genops_processor import storage
+from genops_processor.storage import queries
 from tests.helpers import adapter_env, last_json_line, run_python
 
 API_KEY = "k3y" * 13 + "x"  # 40 characters, like a real W&B key

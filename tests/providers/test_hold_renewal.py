@@ -12,7 +12,8 @@ import pytest
 
 from genops.adapter import GenOpsWandbAdapter
 from genops.governance.v1 import governance_pb2 as pb
-from genops_processor import reservations, storage
+from genops_processor import storage
+from genops_processor.budgets import reservations
 
 POLICY = """
 budgets:

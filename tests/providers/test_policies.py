@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from genops_processor import decisions, storage
+from genops_processor import storage
+from genops_processor.budgets import decisions
 from tests.helpers import adapter_env, last_json_line, run_python
 
 POLICY = """

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from genops_processor.anomalies import MAD_SCALE, MEAN_AD_SCALE, Anomaly, detect
-from genops_processor.history import RunFacts
+from genops_processor.analytics.anomalies import MAD_SCALE, MEAN_AD_SCALE, Anomaly, detect
+from genops_processor.analytics.history import RunFacts
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 3, 5, 12, tzinfo=UTC)

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from genops_processor.budgets import (
+from genops_processor.budgets.policy import (
     Budget,
     ClientLimits,
     Policy,

@@ -16,7 +16,6 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from genops import attributes as attr
-from genops_processor.decode import decode_request
 from genops_processor.domain import (
     ArtifactEvent,
     HardwareUse,
@@ -25,6 +24,7 @@ from genops_processor.domain import (
     SpanRecord,
     UsageEvent,
 )
+from genops_processor.ingest import decode_request
 
 TRACE_ID = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 RUN_SPAN_ID = bytes.fromhex("b7ad6b7169203331")

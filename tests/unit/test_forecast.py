@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from genops_processor.forecast import DailyForecast, Forecast, _quantile, forecast_daily
+from genops_processor.analytics.forecast import DailyForecast, Forecast, _quantile, forecast_daily
 
 START = dt.date(2026, 1, 5)  # a Monday
 USD = 1_000_000

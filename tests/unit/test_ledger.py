@@ -15,7 +15,7 @@ from genops_processor.domain import (
     SpanRecord,
     UsageEvent,
 )
-from genops_processor.ledger import apply_events, merge
+from genops_processor.ingest.ledger import apply_events, merge
 from genops_processor.pricing import Catalog
 
 RUN_A = "0af7651916cd43dd8448eb211c80319c"

@@ -12,7 +12,7 @@ from genops.monitoring import (
     ProductionMonitor,
     parse_interval,
 )
-from genops_processor.alert_rules import Rule, RuleError
+from genops_processor.alerts import Rule, RuleError
 from genops_processor.budgets import Policy, PolicyError
 
 

@@ -11,7 +11,13 @@ import pytest
 import yaml
 
 from genops_processor.domain import HardwareUse, RunState, RunUsage, Scope
-from genops_processor.pricing import Catalog, CatalogError, price_run, total_micros, usd_micros
+from genops_processor.pricing.cost_lines import (
+    Catalog,
+    CatalogError,
+    price_run,
+    total_micros,
+    usd_micros,
+)
 
 DEFAULT_CATALOG_FILE = (
     Path(__file__).resolve().parents[2]

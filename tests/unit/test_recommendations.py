@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from genops_processor.history import ArtifactFacts, RunFacts
-from genops_processor.recommendations import (
+from genops_processor.analytics.history import ArtifactFacts, RunFacts
+from genops_processor.analytics.recommendations import (
     GPU_MEMORY_GB,
     Recommendation,
     combined_savings,

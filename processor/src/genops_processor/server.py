@@ -17,13 +17,11 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from prometheus_client import start_http_server
 
 from genops.governance.v1 import governance_pb2_grpc
-from genops_processor import catalog_store
-from genops_processor.api import GovernanceApi
+from genops_processor.api import GovernanceApi, TraceReceiver
 from genops_processor.budgets import Policy
-from genops_processor.governance import Clock, Governance, utc_now
 from genops_processor.metrics import ProcessorMetrics
-from genops_processor.pricing import Catalog, CatalogSource
-from genops_processor.receiver import TraceReceiver
+from genops_processor.pricing import Catalog, CatalogSource, catalog_store
+from genops_processor.service import Clock, Governance, utc_now
 from genops_processor.settings import ProcessorSettings
 from genops_processor.storage import Storage
 
@@ -133,7 +131,7 @@ def _policy_in_force(storage: Storage, from_file: Policy, path: str | None) -> P
     """The latest stored version; a policy file that differs becomes a new version."""
     import datetime as dt
 
-    from genops_processor import policy_store
+    from genops_processor.budgets import policy_store
 
     stored = storage.call(policy_store.latest)
     if path is not None and (stored is None or stored[1] != from_file.body):

@@ -1,0 +1,29 @@
+"""Budgets: the policy (budgets, periods, alert settings, approval rules) and its versions,
+decisions and their log, reservations (holds), approvals, and the spend a decision reads."""
+
+from genops_processor.budgets.approvals import ApprovalError
+from genops_processor.budgets.policy import (
+    Budget,
+    BudgetState,
+    ClientLimits,
+    Decision,
+    Policy,
+    PolicyError,
+    decide,
+    period_start,
+)
+from genops_processor.budgets.spend import budget_states, spend_query
+
+__all__ = [
+    "ApprovalError",
+    "Budget",
+    "BudgetState",
+    "ClientLimits",
+    "Decision",
+    "Policy",
+    "PolicyError",
+    "budget_states",
+    "decide",
+    "period_start",
+    "spend_query",
+]

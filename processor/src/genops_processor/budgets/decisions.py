@@ -1,0 +1,99 @@
+"""The budget decision log: every CheckBudget answer, stored for audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from genops_processor.budgets.policy import Decision
+from genops_processor.domain import Scope
+
+
+def record_decision(
+    conn: Any,
+    scope: Scope,
+    wandb_project: str,
+    wandb_run_name: str,
+    decision: Decision,
+    now: dt.datetime,
+) -> str:
+    decision_id = uuid.uuid4().hex
+    deciding = decision.deciding
+    budgets = [
+        {
+            "name": s.budget.name,
+            "mode": s.budget.mode,
+            "source": s.budget.source,
+            "limit_micros": s.budget.limit_micros,
+            "spent_micros": s.spent_micros,
+            "exceeded": s.exceeded,
+        }
+        for s in decision.states
+    ]
+    conn.execute(
+        "INSERT INTO budget_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            decision_id,
+            now,
+            scope.team,
+            scope.project,
+            scope.customer_id,
+            scope.cost_center,
+            scope.environment,
+            wandb_project,
+            wandb_run_name,
+            decision.requested_micros,
+            decision.outcome,
+            deciding.budget.name if deciding else None,
+            deciding.budget.mode if deciding else None,
+            deciding.budget.limit_micros if deciding else None,
+            deciding.spent_micros if deciding else None,
+            json.dumps(budgets),
+            decision.message,
+        ],
+    )
+    return decision_id
+
+
+def list_decisions(conn: Any) -> list[dict[str, Any]]:
+    cursor = conn.execute("SELECT * FROM budget_decisions ORDER BY decided_at")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def record_offline(
+    conn: Any,
+    decided_at: dt.datetime,
+    scope: Scope,
+    decision: str,
+    message: str,
+    wandb_project: str,
+    wandb_run_name: str,
+) -> str:
+    """A decision a client took alone (its fail mode) while it could not reach us."""
+    decision_id = uuid.uuid4().hex
+    conn.execute(
+        "INSERT INTO budget_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            decision_id,
+            decided_at,
+            scope.team,
+            scope.project,
+            scope.customer_id,
+            scope.cost_center,
+            scope.environment,
+            wandb_project,
+            wandb_run_name,
+            0,
+            decision,
+            None,
+            None,
+            None,
+            None,
+            json.dumps([{"source": "client-offline"}]),
+            message,
+        ],
+    )
+    return decision_id

@@ -1,0 +1,174 @@
+"""``genops costs``: re-pricing under another catalog version, and which version priced what."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import grpc
+
+from genops.governance.v1 import governance_pb2 as pb
+from genops.governance.v1 import governance_pb2_grpc as pb_grpc
+from genops.money import format_usd
+from genops_processor.pricing import CatalogError
+from genops_processor.settings import report_endpoint
+
+
+@click.group("costs")
+def costs_group() -> None:
+    """Catalog versions and re-pricing of stored usage."""
+
+
+@costs_group.command("reprice")
+@click.option(
+    "--catalog", "catalog_path", required=True, metavar="FILE", help="the new price catalog (YAML)"
+)
+@click.option("--since", metavar="DATE", help="only runs active since this date (YYYY-MM-DD)")
+@click.option("--db", "db", metavar="PATH", help="work on a DuckDB file (no processor running)")
+@click.option("--endpoint", metavar="HOST:PORT", help="ask a running processor")
+@click.option("--actor", default=None, help="who asks, for the audit log [$USER]")
+def reprice_command(catalog_path, since, db, endpoint, actor) -> None:
+    """Price stored usage again under a new catalog version; both versions stay."""
+    import getpass
+    import json
+
+    from genops_processor.pricing import Catalog
+
+    if db and endpoint:
+        raise click.UsageError("give --db or --endpoint, not both")
+    try:
+        catalog = Catalog.load(catalog_path)
+        since_at = _since(since)
+    except (CatalogError, ValueError) as error:
+        raise click.UsageError(str(error)) from None
+    actor = actor or getpass.getuser()
+    with _progress() as (bar, task):
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            if db:
+                result = _reprice_file(db, catalog, since_at, actor, progress)
+            else:
+                result = _reprice_remote(
+                    report_endpoint(endpoint),
+                    json.dumps(catalog.to_dict()),
+                    since or "",
+                    actor,
+                    progress,
+                )
+        except Exception as error:
+            click.echo(f"genops costs reprice: {error}", err=True)
+            sys.exit(1)
+    click.echo(
+        f"repriced {result['runs']} run(s) under {result['catalog_version']}: "
+        f"{format_usd(result['before_micros'])} -> {format_usd(result['after_micros'])} "
+        f"(audit event {result['audit_event_id']})"
+    )
+
+
+@costs_group.command("versions")
+@click.option("--db", "db", metavar="PATH", help="read a DuckDB file")
+@click.option("--endpoint", metavar="HOST:PORT", help="ask a running processor")
+@click.option("--json", "as_json", is_flag=True)
+def versions_command(db, endpoint, as_json) -> None:
+    """Totals per catalog version: which version priced what."""
+    import json
+
+    try:
+        if db:
+            from genops_processor import storage
+            from genops_processor.storage import queries
+
+            with storage.Storage(db, read_only=True) as store:
+                rows = [t.__dict__ for t in store.call(queries.catalog_version_totals)]
+        else:
+            with grpc.insecure_channel(report_endpoint(endpoint)) as channel:
+                response = pb_grpc.GovernanceServiceStub(channel).ListCatalogVersions(
+                    pb.ListCatalogVersionsRequest(), timeout=10
+                )
+            rows = [
+                {
+                    "version": v.version,
+                    "runs": v.runs,
+                    "priced_micros": v.priced_micros,
+                    "unpriced_lines": v.unpriced_lines,
+                    "current": v.current,
+                }
+                for v in response.versions
+            ]
+    except Exception as error:
+        click.echo(f"genops costs versions: {error}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        mark = "*" if row["current"] else " "
+        click.echo(
+            f"{mark} {row['version']}: {row['runs']} run(s), "
+            f"{format_usd(row['priced_micros'])}, {row['unpriced_lines']} unpriced line(s)"
+        )
+
+
+def _since(text: str | None):
+    import datetime as dt
+
+    if not text:
+        return None
+    moment = dt.datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _progress():
+    from contextlib import contextmanager
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    @contextmanager
+    def bar():
+        with Progress(
+            TextColumn("repricing"), BarColumn(), MofNCompleteColumn(), transient=False
+        ) as progress:
+            yield progress, progress.add_task("reprice", total=None)
+
+    return bar()
+
+
+def _reprice_file(path, catalog, since, actor, progress) -> dict:
+    import datetime as dt
+
+    from genops_processor import storage
+    from genops_processor.pricing import repricing
+
+    with storage.Storage(path) as store:
+        result = store.call(
+            lambda conn: repricing.reprice(
+                conn, catalog, since, actor, dt.datetime.now(dt.timezone.utc), progress
+            )
+        )
+    return result.__dict__
+
+
+def _reprice_remote(target, catalog_json, since, actor, progress) -> dict:
+    with grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.GovernanceServiceStub(channel)
+        last = None
+        try:
+            for update in stub.Reprice(
+                pb.RepriceRequest(catalog_json=catalog_json, since=since, actor=actor), timeout=3600
+            ):
+                progress(update.done, update.total)
+                last = update
+        except grpc.RpcError as error:
+            raise RuntimeError(f"{error.code().name}: {error.details()}") from None
+    if last is None or not last.finished:
+        raise RuntimeError("the processor ended the stream early")
+    return {
+        "runs": last.done,
+        "catalog_version": last.catalog_version,
+        "before_micros": last.before_micros,
+        "after_micros": last.after_micros,
+        "audit_event_id": last.audit_event_id,
+    }

@@ -1,0 +1,139 @@
+"""Command lines: ``genops-processor`` (the service) and ``genops`` (``report``; the
+``costs``, ``budgets``/approvals and ``alerts`` groups live in their own modules)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import click
+import grpc
+
+from genops.governance.v1 import governance_pb2 as pb
+from genops.governance.v1 import governance_pb2_grpc as pb_grpc
+from genops_processor.budgets import PolicyError
+from genops_processor.cli import report
+from genops_processor.cli.alerts import alerts_group
+from genops_processor.cli.budgets import (
+    approvals_command,
+    approve_command,
+    budgets_group,
+    deny_command,
+)
+from genops_processor.cli.costs import costs_group
+from genops_processor.pricing import CatalogError
+from genops_processor.settings import ProcessorSettings, SettingsError, report_endpoint
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", "db", metavar="PATH", help="DuckDB file [env GENOPS_DB; genops.duckdb]")
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="OTLP + governance gRPC [env GENOPS_LISTEN; 127.0.0.1:4317]",
+)
+@click.option("--policy", metavar="FILE", help="budget policy YAML [env GENOPS_POLICY]")
+@click.option("--catalog", metavar="FILE", help="price catalog YAML [env GENOPS_CATALOG]")
+@click.option(
+    "--metrics-listen",
+    metavar="HOST:PORT",
+    help="Prometheus /metrics [env GENOPS_METRICS_LISTEN; off]",
+)
+@click.option(
+    "--hold-timeout",
+    metavar="SECONDS",
+    help="a silent run's reservation expires after this [env GENOPS_HOLD_TIMEOUT; 120]",
+)
+@click.option(
+    "--alert-interval",
+    metavar="SECONDS",
+    help="how often monitoring rules are evaluated besides after each ingest "
+    "[env GENOPS_ALERT_INTERVAL; 30]",
+)
+@click.option("--log-level", default="INFO", show_default=True)
+def processor_main(
+    db, listen, policy, catalog, metrics_listen, hold_timeout, alert_interval, log_level
+) -> None:
+    """Receive OTLP from the W&B instrumentation, price it, enforce budgets, write DuckDB."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        settings = ProcessorSettings.resolve(
+            db=db,
+            listen=listen,
+            policy=policy,
+            catalog=catalog,
+            metrics_listen=metrics_listen,
+            hold_timeout=hold_timeout,
+            alert_interval=alert_interval,
+        )
+        from genops_processor.server import serve
+
+        asyncio.run(serve(settings))
+    except (SettingsError, PolicyError, CatalogError, OSError) as error:
+        click.echo(f"genops-processor: {error}", err=True)
+        sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def genops_main() -> None:
+    """GenOps governance for Weights & Biases."""
+
+
+@genops_main.command("report")
+@click.option(
+    "--db",
+    "db",
+    metavar="PATH",
+    help="read a DuckDB file directly (only while no processor holds it)",
+)
+@click.option(
+    "--endpoint",
+    metavar="HOST:PORT",
+    help="ask a running processor [env GENOPS_ENDPOINT; localhost:4317]",
+)
+@click.option("--json", "as_json", is_flag=True, help="print runs as JSON")
+def report_command(db, endpoint, as_json) -> None:
+    """Cost by run, team and project."""
+    if db and endpoint:
+        raise click.UsageError("give --db or --endpoint, not both")
+    try:
+        runs = _runs_from_db(db) if db else _runs_from_endpoint(report_endpoint(endpoint))
+    except Exception as error:  # a clear one-line error, not a traceback
+        click.echo(f"genops report: {error}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(report.to_json(runs))
+    else:
+        report.print_tables(runs)
+
+
+def _runs_from_endpoint(target: str) -> list[pb.RunSummary]:
+    with grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.GovernanceServiceStub(channel)
+        try:
+            return list(stub.ListRuns(pb.ListRunsRequest(), timeout=10).runs)
+        except grpc.RpcError as error:
+            raise RuntimeError(
+                f"cannot reach the processor at {target}: {error.code().name}"
+            ) from None
+
+
+def _runs_from_db(path: str) -> list[pb.RunSummary]:
+    from genops_processor import storage
+    from genops_processor.api import run_to_pb
+    from genops_processor.storage import queries
+
+    with storage.Storage(path, read_only=True) as db:
+        return [run_to_pb(r) for r in db.call(queries.list_runs)]
+
+
+for _command in (
+    costs_group,
+    approve_command,
+    deny_command,
+    approvals_command,
+    budgets_group,
+    alerts_group,
+):
+    genops_main.add_command(_command)

@@ -1,0 +1,419 @@
+"""The processor's application service: ingest usage, decide budgets, answer queries.
+
+Transport-free: the gRPC receiver and API call into it, tests can too. All
+database work runs on the storage writer thread, so a budget decision (read
+spend, decide, record) is one atomic step with respect to ingest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+
+from genops_processor import storage as store
+from genops_processor.alerts import Monitoring
+from genops_processor.alerts import delivery as alerts
+from genops_processor.budgets import (
+    BudgetState,
+    ClientLimits,
+    Decision,
+    Policy,
+    approvals,
+    decide,
+    decisions,
+    period_start,
+    policy_store,
+    reservations,
+    spend,
+)
+from genops_processor.domain import Batch, RunState, Scope
+from genops_processor.ingest import IngestResult, ingest_batch
+from genops_processor.metrics import ProcessorMetrics
+from genops_processor.pricing import Catalog, CatalogSource, catalog_store, cost_lines, repricing
+from genops_processor.record import audit
+from genops_processor.storage import queries
+
+_log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class RunVerdict:
+    action: str  # continue | warn | stop
+    accrued_micros: int
+    hold_micros: int
+    deciding: BudgetState | None
+    message: str
+
+
+@dataclass(frozen=True)
+class RecordedDecision:
+    decision_id: str
+    decision: Decision
+    hold_id: str = ""
+    approval: dict | None = None  # set when the run must wait for a person
+
+
+class Governance:
+    def __init__(
+        self,
+        storage: store.Storage,
+        catalogs: CatalogSource,
+        policy: Policy,
+        metrics: ProcessorMetrics | None = None,
+        clock: Clock = utc_now,
+        hold_timeout_s: float = 120.0,
+    ) -> None:
+        self.storage = storage
+        self.catalogs = catalogs
+        self.policy = policy
+        self.metrics = metrics or ProcessorMetrics()
+        self.clock = clock
+        # Seconds a hold nobody reports on or renews stays open (the sweeper's timeout).
+        self.hold_timeout_s = hold_timeout_s
+        self.metrics.bind_budgets(self.budget_status_sync)
+        self._deliverer: alerts.Deliverer | None = None
+        self._use_policy(policy)
+        self.monitoring = Monitoring(
+            storage, lambda: self.policy, clock, self._deliver, self._record_delivery
+        )
+
+    def _use_policy(self, policy: Policy) -> None:
+        self.policy = policy
+        self._alerting = [b for b in policy.budgets if b.alerts]
+
+    def _deliver(self, message: alerts.Alert | alerts.Notice, channels) -> None:
+        if self._deliverer is None:
+            self._deliverer = alerts.Deliverer(self.policy.smtp, self._record_delivery)
+        self._deliverer.submit(message, channels)
+
+    async def set_budget(self, budget: dict, actor: str, reason: str) -> int:
+        """Add or replace a budget: validated, versioned, audited, in force at once."""
+        now = self.clock()
+        candidate = Policy.from_dict(policy_store.with_budget(self.policy.body, budget), "policy")
+
+        def job(conn) -> int:
+            return policy_store.save(conn, candidate.body, actor, reason, now)
+
+        version = await asyncio.wrap_future(self.storage.submit(job))
+        self._use_policy(candidate)
+        return version
+
+    async def policy_version(self) -> tuple[int, dict, object, str] | None:
+        return await asyncio.wrap_future(self.storage.submit(policy_store.latest))
+
+    async def ingest(self, batch: Batch) -> IngestResult:
+        """Store a decoded request; returns once it is committed."""
+        result = await asyncio.wrap_future(
+            self.storage.submit(lambda conn: ingest_batch(conn, batch, self.catalogs))
+        )
+        self.metrics.observe_ingest(batch, result)
+        if self._alerting and result.runs:
+            await self.fire_alerts()
+        if self.monitoring.active:
+            await self.monitoring.evaluate()
+        return result
+
+    async def fire_alerts(self) -> list[alerts.Alert]:
+        """Fire every threshold passed and not fired yet in its period (once, atomically)."""
+        now = self.clock()
+        thresholds = {b.name: b.thresholds for b in self._alerting}
+        channels = {b.name: b.alerts for b in self._alerting}
+
+        def job(conn) -> list[alerts.Alert]:
+            states = spend.budget_states(conn, self._alerting, now)
+            fired = {
+                tuple(r)
+                for r in conn.execute(
+                    "SELECT budget, period_start, threshold FROM alerts_fired"
+                ).fetchall()
+            }
+            new = []
+            for budget, start, threshold, spent, limit in alerts.due(states, thresholds, fired):
+                alert = alerts.Alert(uuid.uuid4().hex, budget, start, threshold, spent, limit)
+                conn.execute(
+                    "INSERT INTO alerts_fired VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [alert.alert_id, budget, start, threshold, spent, limit, now],
+                )
+                new.append(alert)
+            return new
+
+        new = await asyncio.wrap_future(self.storage.submit(job))
+        for alert in new:
+            self._deliver(alert, channels[alert.budget])
+        return new
+
+    def _record_delivery(
+        self, alert_id: str, channel: str, attempt: int, status: str, error: str
+    ) -> None:
+        self.storage.submit(
+            lambda conn: conn.execute(
+                "INSERT INTO alert_deliveries VALUES (?, ?, ?, ?, ?, ?)",
+                [alert_id, channel, attempt, status, error, self.clock()],
+            )
+        )
+
+    def close(self) -> None:
+        if self._deliverer is not None:
+            self._deliverer.close()
+
+    async def check_budget(
+        self,
+        scope: Scope,
+        requested_micros: int,
+        client: ClientLimits,
+        wandb_project: str = "",
+        wandb_run_name: str = "",
+        require_approval: bool = False,
+        estimate: RunState | None = None,
+    ) -> RecordedDecision:
+        """Decide (and reserve) before work starts. A request with no declared maximum
+        (``requested_micros`` 0) and an ``estimate`` (the run's hardware and labels, usage
+        from 0 to the reservation horizon) asks for that estimate's catalog cost, priced
+        like any run."""
+        if requested_micros == 0 and estimate is not None and estimate.usage.duration_ns > 0:
+            requested_micros = cost_lines.price(estimate, self.catalogs)[0].cost_micros
+        budgets = self.policy.budgets_for(scope, client)
+        now = self.clock()
+        approval_timeout = self.policy.approval_timeout(scope, require_approval)
+
+        def job(conn) -> RecordedDecision:
+            decision = decide(
+                budgets, requested_micros, now, lambda b, since: spend.spend_query(conn, b, since)
+            )
+            decision_id = decisions.record_decision(
+                conn, scope, wandb_project, wandb_run_name, decision, now
+            )
+            hold_id = ""
+            if decision.outcome != "deny" and requested_micros > 0:
+                # Decided and reserved in one step: nobody else can take this money.
+                hold_id = reservations.reserve(
+                    conn, decision_id, scope, requested_micros, int(now.timestamp() * 1e9)
+                )
+            approval = None
+            if decision.outcome != "deny" and approval_timeout is not None:
+                approval = approvals.request(
+                    conn, scope, wandb_project, wandb_run_name, approval_timeout, hold_id, now
+                )
+            return RecordedDecision(decision_id, decision, hold_id, approval)
+
+        recorded = await asyncio.wrap_future(self.storage.submit(job))
+        self.metrics.observe_decision(recorded.decision.outcome)
+        if recorded.decision.outcome != "allow" or recorded.decision.deciding:
+            _log.info(
+                "budget decision %s: %s", recorded.decision.outcome, recorded.decision.message
+            )
+        return recorded
+
+    async def budget_status(self, scope: Scope | None = None) -> list[BudgetState]:
+        return await asyncio.wrap_future(self.storage.submit(self._status_job(scope)))
+
+    def budget_status_sync(self) -> list[BudgetState]:
+        return self.storage.call(self._status_job(None))
+
+    async def list_runs(self, scope: Scope | None = None, limit: int = 0) -> list[RunState]:
+        return await asyncio.wrap_future(
+            self.storage.submit(lambda conn: queries.list_runs(conn, scope, limit))
+        )
+
+    async def usage_today(
+        self, scope: Scope, client: ClientLimits
+    ) -> tuple[queries.UsageToday, list[BudgetState], dt.datetime]:
+        """A scope's usage since UTC midnight and its budgets' state."""
+        budgets = self.policy.budgets_for(scope, client)
+        now = self.clock()
+        since = period_start(now, "daily")
+
+        def job(conn):
+            usage = queries.usage_since(conn, scope, since)
+            states = spend.budget_states(conn, budgets, now)
+            return usage, list(states), since
+
+        return await asyncio.wrap_future(self.storage.submit(job))
+
+    async def experiment(self, experiment_id: str) -> queries.ExperimentRecord | None:
+        return await asyncio.wrap_future(
+            self.storage.submit(lambda conn: queries.experiment(conn, experiment_id))
+        )
+
+    async def register_catalog(self, catalog: Catalog, origin: str) -> bool:
+        def job(conn) -> bool:
+            created = catalog_store.register(conn, catalog, origin, self.clock())
+            self.catalogs.add(catalog)
+            return created
+
+        return await asyncio.wrap_future(self.storage.submit(job))
+
+    async def catalog_versions(self) -> list[queries.VersionTotal]:
+        return await asyncio.wrap_future(self.storage.submit(queries.catalog_version_totals))
+
+    async def reprice(
+        self, catalog: Catalog, since: dt.datetime | None, actor: str
+    ) -> AsyncIterator[tuple[int, int] | repricing.RepriceResult]:
+        """Progress tuples (done, total), then the result."""
+        loop = asyncio.get_running_loop()
+        updates: asyncio.Queue = asyncio.Queue()
+
+        def progress(done: int, total: int) -> None:
+            loop.call_soon_threadsafe(updates.put_nowait, (done, total))
+
+        def job(conn):
+            result = repricing.reprice(conn, catalog, since, actor, self.clock(), progress)
+            self.catalogs.add(catalog)
+            return result
+
+        future = asyncio.wrap_future(self.storage.submit(job))
+        while not future.done() or not updates.empty():
+            getter = asyncio.ensure_future(updates.get())
+            await asyncio.wait({getter, future}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield getter.result()
+            else:
+                getter.cancel()
+        yield await future
+
+    async def check_run(
+        self,
+        scope: Scope,
+        client: ClientLimits,
+        hold_id: str,
+        run_id: str,
+        snapshot: RunState,
+        next_check_ns: int,
+    ) -> RunVerdict:
+        """May a running run go on until its next check? Extends its hold when the
+        budget allows; else the strictest passed budget's mode decides."""
+        budgets = self.policy.budgets_for(scope, client)
+        now = self.clock()
+        accrued = cost_lines.price(snapshot, self.catalogs)[0].cost_micros
+        later = replace(
+            snapshot,
+            usage=replace(snapshot.usage, as_of_ns=snapshot.usage.as_of_ns + max(0, next_check_ns)),
+        )
+        projected = max(accrued, cost_lines.price(later, self.catalogs)[0].cost_micros)
+
+        def job(conn) -> RunVerdict:
+            own = reservations.own_spend(conn, hold_id, run_id)
+            decision = decide(
+                budgets,
+                0,
+                now,
+                lambda b, since: spend.spend_query(conn, b, since) - own + projected,
+                strict=True,
+            )
+            held = reservations.hold(conn, hold_id) if hold_id else None
+            if decision.deciding is None:
+                if held and held[0] == "open" and projected > held[1]:
+                    reservations.extend(conn, hold_id, projected)
+                return RunVerdict(
+                    "continue",
+                    accrued,
+                    max(projected, held[1] if held else 0),
+                    None,
+                    "within budget",
+                )
+            decisions.record_decision(conn, scope, "", f"run:{run_id}", decision, now)
+            action = {"deny": "stop", "warn": "warn"}.get(decision.outcome, "continue")
+            return RunVerdict(
+                action, accrued, held[1] if held else 0, decision.deciding, decision.message
+            )
+
+        return await asyncio.wrap_future(self.storage.submit(job))
+
+    async def record_offline(self, items: list[tuple]) -> int:
+        """Store decisions clients took alone, each with an audit event."""
+        now = self.clock()
+
+        def job(conn) -> int:
+            for decided_at, scope, decision, message, project, run_name in items:
+                decision_id = decisions.record_offline(
+                    conn, decided_at, scope, decision, message, project, run_name
+                )
+                audit(
+                    conn,
+                    "decision.offline",
+                    "client",
+                    {
+                        "decision_id": decision_id,
+                        "decision": decision,
+                        "reason": message,
+                        **scope.as_dict(),
+                    },
+                    now,
+                )
+            return len(items)
+
+        return await asyncio.wrap_future(self.storage.submit(job))
+
+    async def approval(self, approval_id: str) -> dict:
+        now = self.clock()
+        return await asyncio.wrap_future(
+            self.storage.submit(lambda conn: approvals.get(conn, approval_id, now))
+        )
+
+    async def decide_approval(
+        self, approval_id: str, approve: bool, actor: str, reason: str
+    ) -> dict:
+        now = self.clock()
+        return await asyncio.wrap_future(
+            self.storage.submit(
+                lambda conn: approvals.decide(conn, approval_id, approve, actor, reason, now)
+            )
+        )
+
+    async def list_approvals(self, status: str) -> list[dict]:
+        now = self.clock()
+        return await asyncio.wrap_future(
+            self.storage.submit(lambda conn: approvals.listing(conn, status, now))
+        )
+
+    async def release_hold(self, hold_id: str) -> bool:
+        now_ns = int(self.clock().timestamp() * 1e9)
+        return await asyncio.wrap_future(
+            self.storage.submit(lambda conn: reservations.release(conn, hold_id, now_ns))
+        )
+
+    async def renew_hold(self, hold_id: str) -> tuple[bool, int]:
+        """Keep an open hold from expiring for another hold timeout: (open?, amount)."""
+        now_ns = int(self.clock().timestamp() * 1e9)
+        return await asyncio.wrap_future(
+            self.storage.submit(lambda conn: reservations.renew(conn, hold_id, now_ns))
+        )
+
+    async def expire_holds(self, timeout_s: float) -> list[str]:
+        """Close reservations whose runs fell silent for ``timeout_s``; audit each."""
+        now = self.clock()
+
+        def job(conn) -> list[str]:
+            expired = reservations.expire(conn, int(now.timestamp() * 1e9), timeout_s)
+            for hold_id in expired:
+                audit(conn, "hold.expired", "processor", {"hold_id": hold_id}, now)
+            return expired
+
+        expired = await asyncio.wrap_future(self.storage.submit(job))
+        if expired:
+            _log.info("expired %d reservation(s) of silent runs", len(expired))
+        return expired
+
+    async def run_job(self, job):
+        """Run ``job(conn, now)`` on the writer thread (analytics reads)."""
+        now = self.clock()
+        return await asyncio.wrap_future(self.storage.submit(lambda conn: job(conn, now)))
+
+    def _status_job(self, scope: Scope | None):
+        budgets = [b for b in self.policy.budgets if scope is None or b.matches(scope)]
+        now = self.clock()
+
+        def job(conn) -> list[BudgetState]:
+            return list(spend.budget_states(conn, budgets, now))
+
+        return job

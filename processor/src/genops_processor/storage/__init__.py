@@ -1,0 +1,30 @@
+"""Storage, the bottom floor: the DuckDB writer thread, the schema and its migrations, and
+the SQL that reads and writes run rows. The only package that imports duckdb; it knows
+nothing of ingest, pricing or budgets. Other packages hand it functions of a connection
+(``Storage.submit(fn)``)."""
+
+from genops_processor.storage.queries import ExperimentRecord, scope_filter, to_ns
+from genops_processor.storage.run_rows import (
+    RUN_COLUMNS,
+    row_to_state,
+    runs_by_key,
+    state_to_row,
+    write_lines,
+    write_runs,
+)
+from genops_processor.storage.writer import Connection, Storage, StorageError
+
+__all__ = [
+    "RUN_COLUMNS",
+    "Connection",
+    "ExperimentRecord",
+    "Storage",
+    "StorageError",
+    "row_to_state",
+    "runs_by_key",
+    "scope_filter",
+    "state_to_row",
+    "to_ns",
+    "write_lines",
+    "write_runs",
+]

@@ -1,0 +1,146 @@
+"""The ledger's schema (DDL) and the migrations that bring an older database up to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Connection = Any  # a duckdb connection; storage.writer owns the import
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS spans (
+    trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+    name VARCHAR NOT NULL, run_key VARCHAR NOT NULL, start_ns BIGINT, end_ns BIGINT,
+    attributes VARCHAR, received_at TIMESTAMPTZ DEFAULT current_timestamp,
+    PRIMARY KEY (trace_id, span_id));
+CREATE TABLE IF NOT EXISTS runs (
+    run_key VARCHAR PRIMARY KEY, run_id VARCHAR, run_name VARCHAR, wandb_project VARCHAR,
+    team VARCHAR, project VARCHAR, customer_id VARCHAR, cost_center VARCHAR,
+    environment VARCHAR, status VARCHAR, final BOOLEAN, error VARCHAR,
+    gpu_type VARCHAR, gpu_count INTEGER, cpu_count INTEGER, instance_type VARCHAR,
+    compute_start_ns BIGINT, as_of_ns BIGINT, log_calls BIGINT, artifact_bytes BIGINT,
+    artifact_files BIGINT, artifact_count BIGINT, sequence BIGINT,
+    catalog_version VARCHAR, cost_micros BIGINT, unpriced_skus VARCHAR[],
+    declared_storage_micros BIGINT, experiment_id VARCHAR, tags VARCHAR, workflow VARCHAR,
+    metrics_last VARCHAR, region VARCHAR, storage_tier VARCHAR, retention_days INTEGER,
+    capacity_type VARCHAR, wandb_mode VARCHAR, declared_catalog VARCHAR, config_hash VARCHAR,
+    violations VARCHAR[], gpu_util_mean DOUBLE, gpu_mem_peak_gb DOUBLE,
+    artifacts_used VARCHAR, hold_id VARCHAR, compute_micros BIGINT DEFAULT 0,
+    storage_micros BIGINT DEFAULT 0, data_transfer_micros BIGINT DEFAULT 0,
+    tracking_micros BIGINT DEFAULT 0, unpriced_lines INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS holds (
+    hold_id VARCHAR PRIMARY KEY, decision_id VARCHAR, run_key VARCHAR, team VARCHAR,
+    project VARCHAR, customer_id VARCHAR, cost_center VARCHAR, environment VARCHAR,
+    amount_micros BIGINT NOT NULL, status VARCHAR NOT NULL, created_ns BIGINT NOT NULL,
+    last_seen_ns BIGINT, closed_ns BIGINT, committed_micros BIGINT);
+CREATE TABLE IF NOT EXISTS manual_costs (
+    trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, experiment_id VARCHAR,
+    run_id VARCHAR, team VARCHAR, project VARCHAR, customer_id VARCHAR, cost_center VARCHAR,
+    environment VARCHAR, sku VARCHAR, category VARCHAR, unit VARCHAR,
+    quantity DECIMAL(38, 12), unit_price DECIMAL(18, 9), amount_micros BIGINT,
+    priced BOOLEAN, catalog_version VARCHAR, at_ns BIGINT,
+    PRIMARY KEY (trace_id, span_id));
+CREATE TABLE IF NOT EXISTS alerts_fired (
+    alert_id VARCHAR PRIMARY KEY, budget VARCHAR NOT NULL, period_start VARCHAR NOT NULL,
+    threshold INTEGER NOT NULL, spent_micros BIGINT, limit_micros BIGINT,
+    fired_at TIMESTAMPTZ, UNIQUE (budget, period_start, threshold));
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    alert_id VARCHAR NOT NULL, channel VARCHAR NOT NULL, attempt INTEGER NOT NULL,
+    status VARCHAR NOT NULL, error VARCHAR, attempted_at TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS alert_rules (
+    rule_id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, body VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ, created_by VARCHAR);
+CREATE TABLE IF NOT EXISTS alert_events (
+    alert_id VARCHAR PRIMARY KEY, rule_id VARCHAR NOT NULL, event_key VARCHAR NOT NULL,
+    subject VARCHAR, body VARCHAR, fired_at TIMESTAMPTZ, level INTEGER,
+    escalated_at TIMESTAMPTZ, acknowledged_at TIMESTAMPTZ, acknowledged_by VARCHAR,
+    UNIQUE (rule_id, event_key));
+CREATE TABLE IF NOT EXISTS approvals (
+    approval_id VARCHAR PRIMARY KEY, status VARCHAR NOT NULL, team VARCHAR, project VARCHAR,
+    customer_id VARCHAR, cost_center VARCHAR, environment VARCHAR, wandb_project VARCHAR,
+    wandb_run_name VARCHAR, requested_at TIMESTAMPTZ, expires_at TIMESTAMPTZ,
+    decided_at TIMESTAMPTZ, actor VARCHAR, reason VARCHAR, hold_id VARCHAR);
+CREATE TABLE IF NOT EXISTS policy_versions (
+    version INTEGER PRIMARY KEY, body VARCHAR NOT NULL, changed_at TIMESTAMPTZ,
+    actor VARCHAR, reason VARCHAR);
+CREATE TABLE IF NOT EXISTS catalogs (
+    version VARCHAR PRIMARY KEY, body VARCHAR NOT NULL, registered_at TIMESTAMPTZ,
+    origin VARCHAR);
+CREATE TABLE IF NOT EXISTS audit_events (
+    event_id VARCHAR PRIMARY KEY, occurred_at TIMESTAMPTZ, kind VARCHAR, actor VARCHAR,
+    detail VARCHAR);
+CREATE TABLE IF NOT EXISTS cost_lines (
+    run_key VARCHAR NOT NULL, sku VARCHAR NOT NULL, category VARCHAR, unit VARCHAR,
+    quantity DECIMAL(38, 12), unit_price DECIMAL(18, 9), amount_micros BIGINT,
+    priced BOOLEAN, catalog_version VARCHAR NOT NULL, catalog_source VARCHAR,
+    catalog_date VARCHAR, as_of_ns BIGINT,
+    PRIMARY KEY (run_key, sku, catalog_version));
+CREATE TABLE IF NOT EXISTS artifacts (
+    trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, run_key VARCHAR NOT NULL,
+    name VARCHAR, type VARCHAR, bytes BIGINT, files BIGINT, logged_ns BIGINT,
+    governance_metadata VARCHAR, cost_estimate_micros BIGINT,
+    PRIMARY KEY (trace_id, span_id));
+CREATE TABLE IF NOT EXISTS experiments (
+    experiment_id VARCHAR PRIMARY KEY, name VARCHAR, experiment_type VARCHAR, status VARCHAR,
+    team VARCHAR, project VARCHAR, customer_id VARCHAR, cost_center VARCHAR,
+    environment VARCHAR, max_cost_micros BIGINT, estimated_cost_micros BIGINT,
+    start_ns BIGINT, end_ns BIGINT, error VARCHAR, violations VARCHAR);
+CREATE TABLE IF NOT EXISTS budget_decisions (
+    decision_id VARCHAR PRIMARY KEY, decided_at TIMESTAMPTZ, team VARCHAR, project VARCHAR,
+    customer_id VARCHAR, cost_center VARCHAR, environment VARCHAR, wandb_project VARCHAR,
+    wandb_run_name VARCHAR, requested_micros BIGINT, decision VARCHAR,
+    budget_name VARCHAR, budget_mode VARCHAR, limit_micros BIGINT, spent_micros BIGINT,
+    budgets VARCHAR, message VARCHAR);
+"""
+
+
+# Columns added after a release: (table, column, type). A database written by an
+# older processor gets them on open, then MIGRATION_BACKFILL fills them in.
+ADDED_COLUMNS = (
+    ("runs", "compute_micros", "BIGINT DEFAULT 0"),
+    ("runs", "storage_micros", "BIGINT DEFAULT 0"),
+    ("runs", "data_transfer_micros", "BIGINT DEFAULT 0"),
+    ("runs", "tracking_micros", "BIGINT DEFAULT 0"),
+    ("runs", "unpriced_lines", "INTEGER DEFAULT 0"),
+)
+
+
+# A run's per-category totals from its lines of the catalog version that priced it.
+MIGRATION_BACKFILL = """
+UPDATE runs SET compute_micros = t.compute, storage_micros = t.storage,
+    data_transfer_micros = t.data_transfer, tracking_micros = t.tracking,
+    unpriced_lines = t.unpriced
+FROM (
+    SELECT l.run_key,
+        COALESCE(SUM(l.amount_micros) FILTER (WHERE l.priced AND l.category = 'compute'), 0)
+            AS compute,
+        COALESCE(SUM(l.amount_micros) FILTER (WHERE l.priced AND l.category = 'storage'), 0)
+            AS storage,
+        COALESCE(SUM(l.amount_micros) FILTER (WHERE l.priced AND l.category = 'data_transfer'),
+            0) AS data_transfer,
+        COALESCE(SUM(l.amount_micros) FILTER (WHERE l.priced AND l.category = 'tracking'), 0)
+            AS tracking,
+        count(*) FILTER (WHERE NOT l.priced) AS unpriced
+    FROM cost_lines l JOIN runs r ON r.run_key = l.run_key
+        AND r.catalog_version = l.catalog_version
+    GROUP BY 1
+) t WHERE runs.run_key = t.run_key
+"""
+
+
+def migrate(conn: Connection) -> list[str]:
+    """Bring a database written by an older processor up to SCHEMA; returns what was added."""
+    existing = {
+        (table, column)
+        for table, column in conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns"
+        ).fetchall()
+    }
+    added = []
+    for table, column, sql_type in ADDED_COLUMNS:
+        if (table, column) not in existing:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+            added.append(f"{table}.{column}")
+    if added:
+        conn.execute(MIGRATION_BACKFILL)
+    return added
