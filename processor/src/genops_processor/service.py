@@ -35,9 +35,11 @@ from genops_processor.ingest import IngestResult, ingest_batch
 from genops_processor.metrics import ProcessorMetrics
 from genops_processor.pricing import Catalog, CatalogSource, catalog_store, cost_lines, repricing
 from genops_processor.record import audit
-from genops_processor.storage import queries
+from genops_processor.storage import Priority, queries
 
 _log = logging.getLogger(__name__)
+DECISION, BULK = Priority.DECISION, Priority.BULK
+OFFLINE_CHUNK = 500  # offline decisions stored per writer job
 
 Clock = Callable[[], dt.datetime]
 
@@ -206,7 +208,7 @@ class Governance:
                 )
             return RecordedDecision(decision_id, decision, hold_id, approval)
 
-        recorded = await asyncio.wrap_future(self.storage.submit(job))
+        recorded = await asyncio.wrap_future(self.storage.submit(job, DECISION))
         self.metrics.observe_decision(recorded.decision.outcome)
         if recorded.decision.outcome != "allow" or recorded.decision.deciding:
             _log.info(
@@ -271,7 +273,7 @@ class Governance:
             self.catalogs.add(catalog)
             return result
 
-        future = asyncio.wrap_future(self.storage.submit(job))
+        future = asyncio.wrap_future(self.storage.submit(job, BULK))
         while not future.done() or not updates.empty():
             getter = asyncio.ensure_future(updates.get())
             await asyncio.wait({getter, future}, return_when=asyncio.FIRST_COMPLETED)
@@ -327,37 +329,44 @@ class Governance:
                 action, accrued, held[1] if held else 0, decision.deciding, decision.message
             )
 
-        return await asyncio.wrap_future(self.storage.submit(job))
+        return await asyncio.wrap_future(self.storage.submit(job, DECISION))
 
     async def record_offline(self, items: list[tuple]) -> int:
-        """Store decisions clients took alone, each with an audit event."""
+        """Store decisions clients took alone, each with an audit event.
+
+        In bulk jobs of ``OFFLINE_CHUNK`` decisions: a large report never holds the
+        writer for long, and budget decisions go ahead of its remaining chunks."""
         now = self.clock()
+        for start in range(0, len(items), OFFLINE_CHUNK):
+            chunk = items[start : start + OFFLINE_CHUNK]
+            await asyncio.wrap_future(
+                self.storage.submit(lambda conn, c=chunk: self._record_offline(conn, c, now), BULK)
+            )
+        return len(items)
 
-        def job(conn) -> int:
-            for decided_at, scope, decision, message, project, run_name in items:
-                decision_id = decisions.record_offline(
-                    conn, decided_at, scope, decision, message, project, run_name
-                )
-                audit(
-                    conn,
-                    "decision.offline",
-                    "client",
-                    {
-                        "decision_id": decision_id,
-                        "decision": decision,
-                        "reason": message,
-                        **scope.as_dict(),
-                    },
-                    now,
-                )
-            return len(items)
-
-        return await asyncio.wrap_future(self.storage.submit(job))
+    @staticmethod
+    def _record_offline(conn, items: list[tuple], now: dt.datetime) -> None:
+        for decided_at, scope, decision, message, project, run_name in items:
+            decision_id = decisions.record_offline(
+                conn, decided_at, scope, decision, message, project, run_name
+            )
+            audit(
+                conn,
+                "decision.offline",
+                "client",
+                {
+                    "decision_id": decision_id,
+                    "decision": decision,
+                    "reason": message,
+                    **scope.as_dict(),
+                },
+                now,
+            )
 
     async def approval(self, approval_id: str) -> dict:
         now = self.clock()
         return await asyncio.wrap_future(
-            self.storage.submit(lambda conn: approvals.get(conn, approval_id, now))
+            self.storage.submit(lambda conn: approvals.get(conn, approval_id, now), DECISION)
         )
 
     async def decide_approval(
@@ -379,14 +388,14 @@ class Governance:
     async def release_hold(self, hold_id: str) -> bool:
         now_ns = int(self.clock().timestamp() * 1e9)
         return await asyncio.wrap_future(
-            self.storage.submit(lambda conn: reservations.release(conn, hold_id, now_ns))
+            self.storage.submit(lambda conn: reservations.release(conn, hold_id, now_ns), DECISION)
         )
 
     async def renew_hold(self, hold_id: str) -> tuple[bool, int]:
         """Keep an open hold from expiring for another hold timeout: (open?, amount)."""
         now_ns = int(self.clock().timestamp() * 1e9)
         return await asyncio.wrap_future(
-            self.storage.submit(lambda conn: reservations.renew(conn, hold_id, now_ns))
+            self.storage.submit(lambda conn: reservations.renew(conn, hold_id, now_ns), DECISION)
         )
 
     async def expire_holds(self, timeout_s: float) -> list[str]:
@@ -407,7 +416,7 @@ class Governance:
     async def run_job(self, job):
         """Run ``job(conn, now)`` on the writer thread (analytics reads)."""
         now = self.clock()
-        return await asyncio.wrap_future(self.storage.submit(lambda conn: job(conn, now)))
+        return await asyncio.wrap_future(self.storage.submit(lambda conn: job(conn, now), BULK))
 
     def _status_job(self, scope: Scope | None):
         budgets = [b for b in self.policy.budgets if scope is None or b.matches(scope)]

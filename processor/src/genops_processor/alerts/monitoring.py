@@ -23,7 +23,7 @@ from genops_processor.alerts.rules import Firing, Rule
 from genops_processor.budgets import BudgetState, Policy, spend
 from genops_processor.domain import Scope
 from genops_processor.record import audit
-from genops_processor.storage import Storage
+from genops_processor.storage import Priority, Storage
 
 _log = logging.getLogger(__name__)
 Deliver = Callable[[alerts.Alert | alerts.Notice, Iterable[str]], None]
@@ -107,7 +107,7 @@ class Monitoring:
             escalations = alert_rules.due_escalations(conn, {r.rule_id: r for r in rules}, now)
             return new, escalations
 
-        new, escalations = await asyncio.wrap_future(self._storage.submit(job))
+        new, escalations = await asyncio.wrap_future(self._storage.submit(job, Priority.BULK))
         for alert_id, firing in new:
             rule = firing.rule
             contacts = rule.escalation_chain[:1]

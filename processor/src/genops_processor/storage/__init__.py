@@ -12,11 +12,12 @@ from genops_processor.storage.run_rows import (
     write_lines,
     write_runs,
 )
-from genops_processor.storage.writer import Connection, Storage, StorageError
+from genops_processor.storage.writer import Connection, Priority, Storage, StorageError
 
 __all__ = [
     "RUN_COLUMNS",
     "Connection",
+    "Priority",
     "ExperimentRecord",
     "Storage",
     "StorageError",

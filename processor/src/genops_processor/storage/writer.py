@@ -5,11 +5,18 @@ get a future (await it with :func:`asyncio.wrap_future`). The SQL lives with
 the packages that own it (ingest writes, budget decisions, analytics reads)
 and in :mod:`genops_processor.storage.queries` and ``run_rows``; they receive
 the connection and never open one.
+
+Jobs wait in a priority queue: a budget decision (``Priority.DECISION``) goes
+ahead of every ingest batch and bulk job queued before it, so its latency is
+its own work plus at most the one job already running. Within a priority,
+jobs run in the order they were submitted.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import enum
+import itertools
 import logging
 import queue
 import threading
@@ -30,11 +37,21 @@ class StorageError(RuntimeError):
     pass
 
 
+class Priority(enum.IntEnum):
+    """Lower runs first."""
+
+    DECISION = 0  # budget checks, run checks, holds, approvals: a client waits on each
+    NORMAL = 1  # ingest batches, small reads
+    BULK = 2  # analytics, offline-decision reports, re-pricing, rule evaluation
+    _CLOSE = 3  # after everything queued
+
+
 class Storage:
     def __init__(self, path: str | Path, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
-        self._jobs: queue.Queue = queue.Queue()
+        self._jobs: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
         self._thread: threading.Thread | None = None
         self._opened = threading.Event()
         self._open_error: BaseException | None = None
@@ -55,7 +72,7 @@ class Storage:
         thread, self._thread = self._thread, None
         if thread is None:
             return
-        self._jobs.put(None)
+        self._jobs.put((Priority._CLOSE, next(self._order), None, None))
         thread.join()
 
     def __enter__(self) -> Storage:
@@ -64,15 +81,17 @@ class Storage:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def submit(self, fn: Callable[[Connection], T]) -> concurrent.futures.Future:
+    def submit(
+        self, fn: Callable[[Connection], T], priority: Priority = Priority.NORMAL
+    ) -> concurrent.futures.Future:
         if self._thread is None:
             raise StorageError("storage is closed")
         future: concurrent.futures.Future = concurrent.futures.Future()
-        self._jobs.put((fn, future))
+        self._jobs.put((priority, next(self._order), fn, future))
         return future
 
-    def call(self, fn: Callable[[Connection], T]) -> T:
-        return self.submit(fn).result()
+    def call(self, fn: Callable[[Connection], T], priority: Priority = Priority.NORMAL) -> T:
+        return self.submit(fn, priority).result()
 
     def _run(self) -> None:
         try:
@@ -89,8 +108,8 @@ class Storage:
             return
         self._opened.set()
         try:
-            while (job := self._jobs.get()) is not None:
-                fn, future = job
+            while (job := self._jobs.get())[2] is not None:
+                _, _, fn, future = job
                 if not future.set_running_or_notify_cancel():
                     continue
                 try:
