@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
@@ -40,6 +41,7 @@ from genops_processor.storage import Priority, queries
 _log = logging.getLogger(__name__)
 DECISION, BULK = Priority.DECISION, Priority.BULK
 OFFLINE_CHUNK = 500  # offline decisions stored per writer job
+REMEMBERED_REQUESTS = 100_000  # check request ids answered from memory on a retry
 
 Clock = Callable[[], dt.datetime]
 
@@ -84,6 +86,9 @@ class Governance:
         self.hold_timeout_s = hold_timeout_s
         self.metrics.bind_budgets(self.budget_status_sync)
         self._deliverer: alerts.Deliverer | None = None
+        # Decisions by the client's request id, so a retried check is answered, not
+        # decided (and reserved) again. Bounded; touched only on the writer thread.
+        self._decided: OrderedDict[tuple, RecordedDecision] = OrderedDict()
         self._use_policy(policy)
         self.monitoring = Monitoring(
             storage, lambda: self.policy, clock, self._deliver, self._record_delivery
@@ -177,6 +182,7 @@ class Governance:
         wandb_run_name: str = "",
         require_approval: bool = False,
         estimate: RunState | None = None,
+        request_id: str = "",
     ) -> RecordedDecision:
         """Decide (and reserve) before work starts. A request with no declared maximum
         (``requested_micros`` 0) and an ``estimate`` (the run's hardware and labels, usage
@@ -188,7 +194,12 @@ class Governance:
         now = self.clock()
         approval_timeout = self.policy.approval_timeout(scope, require_approval)
 
+        # The same id for another scope or amount is another request, decided afresh.
+        retry_key = (request_id, scope, requested_micros)
+
         def job(conn) -> RecordedDecision:
+            if request_id and (earlier := self._decided.get(retry_key)) is not None:
+                return earlier  # a retry of a check already decided
             decision = decide(
                 budgets, requested_micros, now, lambda b, since: spend.spend_query(conn, b, since)
             )
@@ -206,7 +217,12 @@ class Governance:
                 approval = approvals.request(
                     conn, scope, wandb_project, wandb_run_name, approval_timeout, hold_id, now
                 )
-            return RecordedDecision(decision_id, decision, hold_id, approval)
+            recorded = RecordedDecision(decision_id, decision, hold_id, approval)
+            if request_id:
+                self._decided[retry_key] = recorded
+                while len(self._decided) > REMEMBERED_REQUESTS:
+                    self._decided.popitem(last=False)
+            return recorded
 
         recorded = await asyncio.wrap_future(self.storage.submit(job, DECISION))
         self.metrics.observe_decision(recorded.decision.outcome)

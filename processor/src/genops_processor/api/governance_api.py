@@ -33,6 +33,8 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
         self._governance = governance
 
     async def CheckBudget(self, request: pb.CheckBudgetRequest, context):  # noqa: N802
+        if len(request.request_id) > 128:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id: over 128 characters")
         if request.requested_micros < 0:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "requested_micros < 0")
         if request.client_limits.daily_limit_micros < 0:
@@ -50,6 +52,7 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
             wandb_run_name=request.wandb_run_name,
             require_approval=request.require_approval,
             estimate=estimate,
+            request_id=request.request_id,
         )
         decision = recorded.decision
         response = pb.CheckBudgetResponse(

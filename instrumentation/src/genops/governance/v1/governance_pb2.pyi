@@ -67,7 +67,7 @@ class ClientLimits(_message.Message):
     def __init__(self, daily_limit_micros: _Optional[int] = ..., policy_mode: _Optional[_Union[PolicyMode, str]] = ..., daily_limit_mode: _Optional[_Union[PolicyMode, str]] = ...) -> None: ...
 
 class CheckBudgetRequest(_message.Message):
-    __slots__ = ("scope", "requested_micros", "client_limits", "wandb_project", "wandb_run_name", "require_approval", "estimate")
+    __slots__ = ("scope", "requested_micros", "client_limits", "wandb_project", "wandb_run_name", "require_approval", "estimate", "request_id")
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     REQUESTED_MICROS_FIELD_NUMBER: _ClassVar[int]
     CLIENT_LIMITS_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +75,7 @@ class CheckBudgetRequest(_message.Message):
     WANDB_RUN_NAME_FIELD_NUMBER: _ClassVar[int]
     REQUIRE_APPROVAL_FIELD_NUMBER: _ClassVar[int]
     ESTIMATE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     scope: Scope
     requested_micros: int
     client_limits: ClientLimits
@@ -82,7 +83,8 @@ class CheckBudgetRequest(_message.Message):
     wandb_run_name: str
     require_approval: bool
     estimate: RunEstimate
-    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., requested_micros: _Optional[int] = ..., client_limits: _Optional[_Union[ClientLimits, _Mapping]] = ..., wandb_project: _Optional[str] = ..., wandb_run_name: _Optional[str] = ..., require_approval: _Optional[bool] = ..., estimate: _Optional[_Union[RunEstimate, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., requested_micros: _Optional[int] = ..., client_limits: _Optional[_Union[ClientLimits, _Mapping]] = ..., wandb_project: _Optional[str] = ..., wandb_run_name: _Optional[str] = ..., require_approval: _Optional[bool] = ..., estimate: _Optional[_Union[RunEstimate, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RunEstimate(_message.Message):
     __slots__ = ("gpu_type", "gpu_count", "cpu_count", "region", "catalog_version", "horizon_ns")
