@@ -1,8 +1,17 @@
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
 from tests.helpers import ROUND_CATALOG, SEED_GUIDE, shared_file, start_processor
+
+# No test reads or leaves the user's ~/.genops spools: the suite gets spools of its own,
+# inherited by every subprocess (governed_env gives each training run its own as well).
+_SPOOLS = tempfile.mkdtemp(prefix="genops-test-spools-")
+os.environ.setdefault("GENOPS_SPOOL_DIR", os.path.join(_SPOOLS, "spans"))
+os.environ.setdefault("GENOPS_OFFLINE_SPOOL", os.path.join(_SPOOLS, "offline-decisions.jsonl"))
 
 
 @pytest.fixture

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+from concurrent import futures
+
 import grpc
 import pytest
 
 from genops.governance.v1 import governance_pb2 as pb
+from genops.governance.v1 import governance_pb2_grpc as pb_grpc
+from genops.governance_client import GovernanceClient, GovernanceUnavailable
 from genops_processor import storage
 from genops_processor.budgets import reservations
 
@@ -64,3 +71,57 @@ def test_an_over_long_request_id_is_refused(processor):
         check(processor.stub(), "retry", "x" * 129)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "request_id" in refused.value.details()
+
+
+class SlowGovernance(pb_grpc.GovernanceServiceServicer):
+    """A governance API that is busy: the first ``slow`` checks answer after the deadline."""
+
+    def __init__(self, slow: int, delay_s: float) -> None:
+        self.slow, self.delay_s = slow, delay_s
+        self.seen: list[str] = []
+        self._lock = threading.Lock()
+
+    def CheckBudget(self, request, context):  # noqa: N802
+        with self._lock:
+            self.seen.append(request.request_id)
+            late = len(self.seen) <= self.slow
+        if late:
+            time.sleep(self.delay_s)
+        return pb.CheckBudgetResponse(decision=pb.DECISION_ALLOW, decision_id="d-1")
+
+
+@contextlib.contextmanager
+def slow_governance(slow: int, delay_s: float = 1.0):
+    servicer = SlowGovernance(slow, delay_s)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    pb_grpc.add_GovernanceServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield servicer, f"127.0.0.1:{port}"
+    finally:
+        server.stop(0)
+
+
+def test_a_check_with_a_request_id_is_retried_past_a_busy_deadline():
+    with slow_governance(slow=2) as (servicer, target):
+        client = GovernanceClient(target, False, timeout_s=0.3)
+        try:
+            answer = client.check_budget(pb.CheckBudgetRequest(request_id="same-check"))
+        finally:
+            client.close()
+    assert answer.decision_id == "d-1"
+    assert servicer.seen == ["same-check"] * 3  # two deadlines passed, the third answered
+
+
+def test_a_check_without_a_request_id_is_not_retried_after_its_deadline():
+    """Without an id a retry could reserve twice: the caller's fail mode decides instead."""
+    with slow_governance(slow=5) as (servicer, target):
+        client = GovernanceClient(target, False, timeout_s=0.3)
+        try:
+            with pytest.raises(GovernanceUnavailable) as unavailable:
+                client.check_budget(pb.CheckBudgetRequest())
+        finally:
+            client.close()
+    assert unavailable.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert servicer.seen == [""]

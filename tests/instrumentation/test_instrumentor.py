@@ -147,9 +147,9 @@ def test_hardware_is_detected_once_per_init_for_the_budget_check_and_the_run(
         detected.append(real_detect(overrides))
         return detected[-1]
 
-    def check(self, settings, wandb_kwargs, hw=None):
+    def check(self, settings, wandb_kwargs, hw=None, accrued_ns=0):
         checked.append(hw)
-        return real_check(self, settings, wandb_kwargs, hw)
+        return real_check(self, settings, wandb_kwargs, hw, accrued_ns)
 
     monkeypatch.setattr(hardware, "detect", detect)
     monkeypatch.setattr(BudgetGate, "check", check)

@@ -86,16 +86,19 @@ def test_labels_detail_sampling_and_the_api_key(processor, tmp_path):
 EXPORT = r"""
 import json
 from opentelemetry import trace
+from opentelemetry.instrumentation.wandb import pipeline
 from genops.providers.wandb import instrument_wandb
 instrument_wandb(team="t", project="p", %s)
-processor = trace.get_tracer_provider()._active_span_processor._span_processors[0]
+provider = pipeline.tracer_provider()  # the governance pipeline's own, built on first use
+processor = provider._active_span_processor._span_processors[0]
 inner = getattr(processor, "_batch_processor", None)
-exporter = (inner._exporter if inner else processor.span_exporter)._inner
+exporter = inner._exporter if inner else processor.span_exporter
 print(json.dumps({
     "kind": type(processor).__name__,
     "batch": inner._max_export_batch_size if inner else None,
     "queue": inner._max_queue_size if inner else None,
-    "compression": int(exporter._compression),
+    "gzip": exporter.gzip,
+    "global_untouched": type(trace.get_tracer_provider()).__name__ == "ProxyTracerProvider",
 }))
 """
 
@@ -108,7 +111,8 @@ def test_exporter_keywords_shape_the_tracer_provider(tmp_path, unused_port):
         "kind": "SimpleSpanProcessor",
         "batch": None,
         "queue": None,
-        "compression": 0,
+        "gzip": False,
+        "global_untouched": True,
     }
     batched = run_python(EXPORT % "batch_size=7, memory_limit_mb=1", tmp_path / "b", env)
     assert batched.returncode == 0, batched.stderr
@@ -116,12 +120,17 @@ def test_exporter_keywords_shape_the_tracer_provider(tmp_path, unused_port):
         "kind": "BatchSpanProcessor",
         "batch": 7,
         "queue": 512,
-        "compression": 2,
-    }  # gzip
+        "gzip": True,
+        "global_untouched": True,
+    }
 
 
-def test_exporter_keywords_warn_when_a_provider_already_exists(processor, tmp_path):
+def test_exporter_keywords_warn_when_the_pipeline_already_started(processor, tmp_path):
+    # Under opentelemetry-instrument the pipeline is built at the first governed run, so an
+    # adapter made before it still shapes it; one made after a run warns instead.
     code = (
+        "import wandb\n"
+        "wandb.init(project='p').finish()\n"
         "from genops.providers.wandb import instrument_wandb\n"
         "instrument_wandb(team='t', project='p', batch_size=5, async_export=False)\n"
     )

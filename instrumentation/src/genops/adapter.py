@@ -145,7 +145,8 @@ class GenOpsWandbAdapter(AdapterCosts):
     def prepare_init_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         self._register_catalog()
         experiment = self._innermost_experiment()
-        if experiment is not None and experiment.over_budget:
+        enforced = self.governance_policy is GovernancePolicy.ENFORCED
+        if experiment is not None and experiment.over_budget and enforced:
             raise BudgetExceededError(
                 f"experiment '{experiment.name}' is over its max_cost "
                 f"{format_usd(experiment.max_cost_micros)} (enforced): no new runs"
@@ -222,7 +223,8 @@ class GenOpsWandbAdapter(AdapterCosts):
         with self._lock:
             self._experiments[experiment.experiment_id] = experiment
         try:
-            with context.governing(self):
+            # Runs opened in the block draw on its hold instead of reserving again.
+            with context.governing(self), context.funding(experiment.hold_id):
                 yield experiment
         except BaseException as error:
             experiment.status = attr.STATUS_FAILED
@@ -342,10 +344,10 @@ class GenOpsWandbAdapter(AdapterCosts):
 
     def _emit(self, experiment: Experiment) -> None:
         if self._tracer is None:
-            from opentelemetry import trace
+            from opentelemetry.instrumentation.wandb import pipeline
             from opentelemetry.instrumentation.wandb.version import __version__
 
-            self._tracer = trace.get_tracer("genops.adapter", __version__)
+            self._tracer = pipeline.get_tracer("genops.adapter", __version__)
         scope = {k: v for k, v in self._settings.attribution.items() if v}
         try:
             experiment.emit_span(self._tracer, scope)

@@ -10,7 +10,7 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
+from opentelemetry.instrumentation.wandb import pipeline
 
 from genops import attributes as attr
 from genops.catalog import device_cost_micros
@@ -93,7 +93,7 @@ class AdapterCosts:
         with experiment._lock:
             experiment.manual_lines.append(line)
         self._register_catalog()
-        tracer = self._tracer or trace.get_tracer("genops.adapter")
+        tracer = self._tracer or pipeline.get_tracer("genops.adapter")
         attributes = {k: v for k, v in self._settings.attribution.items() if v}
         attributes.update(
             {

@@ -53,8 +53,18 @@ WANDB_PROJECT = "wandb.project"
 WANDB_MODE = "wandb.mode"
 
 # Run lifecycle ------------------------------------------------------------------
+# The run's identity in the ledger: "<W&B run id>:<segment id>". The segment id
+# is random, one per process that tracks the run: a run resumed in another
+# process (or again in the same process after it finished) is a new segment,
+# hence a new ledger row with the same W&B run id. Every span of the run (run,
+# heartbeat, artifact) carries it; the processor keys runs on it, never on the
+# trace id (spans without it, from older clients, fall back to the trace id).
+RUN_KEY = "genops.run.key"
 # running | finished | failed
 RUN_STATUS = "genops.run.status"
+# The exit code W&B records for the run (run span, at its end): 0 finished,
+# anything else failed (sys.exit(n): n; an uncaught exception: 1; Ctrl-C: 255).
+RUN_EXIT_CODE = "genops.run.exit_code"
 # When the run's compute began: the process start for the first run of a
 # process, else the end of the previous run (the hardware was held meanwhile).
 RUN_COMPUTE_START_NS = "genops.run.compute_start_ns"

@@ -8,16 +8,30 @@ GENOPS_PROJECT                  project the run is attributed to           (unse
 GENOPS_CUSTOMER_ID              customer the run is billed to              (unset)
 GENOPS_COST_CENTER              cost center for finance                    (unset)
 GENOPS_ENVIRONMENT              development / staging / production ...     (unset)
-OTEL_RESOURCE_ATTRIBUTES        ``genops.team=...,genops.project=...``;    (unset)
-                                GENOPS_* wins over it;
+OTEL_RESOURCE_ATTRIBUTES        ``genops.team=...,genops.project=...``,    (unset)
+                                read with the SDK's OTELResourceDetector
+                                (values percent-decoded); GENOPS_* wins;
                                 ``deployment.environment`` is a fallback
                                 for the environment
 GENOPS_GPU_TYPE                 GPU model, overrides detection             detected
 GENOPS_GPU_COUNT                GPUs held by the run, overrides detection  detected
 GENOPS_CPU_COUNT                vCPUs held by the run                      usable CPUs
 GENOPS_INSTANCE_TYPE            cloud instance type (recorded)             (unset)
+OTEL_SERVICE_NAME               ``service.name`` of the governance spans   wandb-training
+                                (else ``service.name`` in
+                                OTEL_RESOURCE_ATTRIBUTES)
 GENOPS_ENDPOINT                 governance gRPC API, ``host:port`` or URL  OTLP endpoint
-OTEL_EXPORTER_OTLP_ENDPOINT     where spans go (read by the OTLP exporter) localhost:4317
+GENOPS_OTLP_ENDPOINT            where governance spans go (a collector in  GENOPS_ENDPOINT
+                                front of the processor)
+OTEL_EXPORTER_OTLP_ENDPOINT     fallback for both when the two above are   localhost:4317
+                                unset (``..._TRACES_ENDPOINT`` first)
+GENOPS_SPOOL_DIR                governance spans the processor has not     ~/.genops/spool
+                                acknowledged wait here, re-sent at exit
+                                and by the next governed process
+GENOPS_SPOOL_MAX_MB             bound on the spool directory (MiB)         16
+GENOPS_SPOOL_EXIT_WAIT          seconds the exit waits for a processor     10
+                                that answered earlier to take the spool
+                                (0, or one never reached: one attempt)
 GENOPS_HEARTBEAT_INTERVAL       seconds between heartbeat spans (0 < x ≤   15
                                 30)
 GENOPS_BUDGET_CHECK             ask the governance API before a run        true
@@ -46,6 +60,11 @@ GENOPS_OFFLINE_SPOOL            where decisions taken while the processor  ~/.ge
 An invalid value raises :class:`ConfigError` naming the variable and where it
 came from; nothing else in the package reads ``os.environ`` for these.
 
+Governance spans go through the instrumentation's own tracer provider, never
+the global one: of the user's OpenTelemetry configuration only the endpoint
+fallback above and the resource variables are read; their sampler, exporters,
+span limits, headers and ``OTEL_SDK_DISABLED`` apply to their telemetry only.
+
 The adapter (``genops.providers.wandb``) adds keywords; every one of them (see
 :mod:`genops.adapter_options`) resolves as: keyword > ``GENOPS_<NAME>``
 environment variable > config file (``GENOPS_CONFIG``, else
@@ -59,6 +78,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +101,16 @@ from genops.adapter_options import (
 from genops.money import parse_usd_micros
 
 DEFAULT_OTLP_ENDPOINT = "localhost:4317"
+DEFAULT_SERVICE_NAME = "wandb-training"
+EXPORT_TIMEOUT_S = 5.0
+DEFAULT_SPOOL_MAX_MB = 16
+DEFAULT_SPOOL_EXIT_WAIT_S = 10.0
+_ENDPOINT_VARIABLES = (
+    "GENOPS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+)
+_DETECTOR_LOCK = threading.Lock()
 DEFAULT_HEARTBEAT_INTERVAL_S = 15.0
 MAX_HEARTBEAT_INTERVAL_S = 30.0
 POLICY_MODES = ("audit_only", "advisory", "enforced")
@@ -164,12 +194,7 @@ class InstrumentationSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> InstrumentationSettings:
         env = os.environ if environ is None else environ
-        source = _first_set(
-            env,
-            "GENOPS_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-        )
+        source = _first_set(env, *_ENDPOINT_VARIABLES)
         if source is None:
             target, secure = parse_grpc_target(DEFAULT_OTLP_ENDPOINT)
         else:
@@ -208,30 +233,82 @@ class InstrumentationSettings:
 
 @dataclass(frozen=True)
 class ExportSettings:
-    """Where and how spans are exported (the standard OTEL_EXPORTER_OTLP_* variables)."""
+    """Where and how governance spans are exported: the instrumentation's own pipeline.
 
-    endpoint: str = "http://localhost:4317"
-    # None: the user set OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION; the exporter reads it.
-    gzip: bool | None = True
-    # None: the user set OTEL_EXPORTER_OTLP_TIMEOUT; the exporter reads it.
-    timeout_s: float | None = 2.0
-    endpoint_from_env: bool = False
+    OTLP/gRPC, gzip unless ``gzip`` is False, to ``target``; ``source`` names the
+    variable the endpoint came from ("default" when none was set). The batch
+    fields are the adapter's tuning keywords.
+    """
+
+    target: str = DEFAULT_OTLP_ENDPOINT
+    secure: bool = False
+    source: str = "default"
+    timeout_s: float = EXPORT_TIMEOUT_S
+    gzip: bool = True
+    async_export: bool = True
+    batch_size: int = 512
+    max_queue_size: int = 2048
+    service_name: str = DEFAULT_SERVICE_NAME
+    # OTEL_RESOURCE_ATTRIBUTES as the SDK's detector decodes them.
+    resource_attributes: Mapping[str, str] = field(default_factory=dict)
+    spool_dir: Path = Path("~/.genops/spool")
+    spool_max_bytes: int = DEFAULT_SPOOL_MAX_MB * 1024 * 1024
+    exit_wait_s: float = DEFAULT_SPOOL_EXIT_WAIT_S
+
+    @property
+    def endpoint(self) -> str:
+        """The target as a URL (``http://host:port``; https when secure)."""
+        return f"{'https' if self.secure else 'http'}://{self.target}"
+
+    @property
+    def endpoint_from_env(self) -> bool:
+        return self.source != "default"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ExportSettings:
         env = os.environ if environ is None else environ
-        source = _first_set(
-            env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
-        )
-        compression_set = _first_set(
-            env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"
-        )
+        source = _first_set(env, "GENOPS_OTLP_ENDPOINT", *_ENDPOINT_VARIABLES)
+        if source is None:
+            target, secure = parse_grpc_target(DEFAULT_OTLP_ENDPOINT)
+        else:
+            target, secure = parse_grpc_target(env[source].strip(), source)
+        resource = otel_resource_attributes(env)
+        home = Path(env.get("HOME") or Path.home())
+        spool_dir = _text(env, "GENOPS_SPOOL_DIR")
+        max_mb = _int(env, "GENOPS_SPOOL_MAX_MB", minimum=1)
         return cls(
-            endpoint=env[source].strip() if source else cls.endpoint,
-            gzip=None if compression_set else True,
-            timeout_s=None if _text(env, "OTEL_EXPORTER_OTLP_TIMEOUT") else cls.timeout_s,
-            endpoint_from_env=source is not None,
+            target=target,
+            secure=secure,
+            source=source or "default",
+            service_name=str(resource.get("service.name") or DEFAULT_SERVICE_NAME),
+            resource_attributes=resource,
+            spool_dir=Path(spool_dir).expanduser() if spool_dir else home / ".genops" / "spool",
+            spool_max_bytes=(max_mb or DEFAULT_SPOOL_MAX_MB) * 1024 * 1024,
+            exit_wait_s=_seconds(
+                env, "GENOPS_SPOOL_EXIT_WAIT", DEFAULT_SPOOL_EXIT_WAIT_S, maximum=600.0, zero=True
+            ),
         )
+
+
+def otel_resource_attributes(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, read by the SDK's own
+    OTELResourceDetector (it percent-decodes values: ``ml%20ops`` is ``ml ops``)."""
+    from opentelemetry.sdk import resources
+
+    env = os.environ if environ is None else environ
+    if env is os.environ:
+        detected = resources.OTELResourceDetector().detect()
+    else:
+        # The detector reads its module's ``environ``; a mapping handed in (tests,
+        # diagnostics) is shown to it for the length of one call.
+        with _DETECTOR_LOCK:
+            saved = resources.environ
+            resources.environ = env  # type: ignore[assignment]
+            try:
+                detected = resources.OTELResourceDetector().detect()
+            finally:
+                resources.environ = saved
+    return {str(k): str(v) for k, v in detected.attributes.items()}
 
 
 def wandb_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -243,15 +320,6 @@ def wandb_environment(environ: Mapping[str, str] | None = None) -> dict[str, str
     env = os.environ if environ is None else environ
     names = ("WANDB_MODE", "WANDB_API_KEY", "WANDB_BASE_URL")
     return {name: env[name] for name in names if _text(env, name)}
-
-
-def set_distro_defaults(environ: dict[str, str] | None = None) -> None:
-    """Defaults for the SDK's own configurator, should a user choose that one."""
-    env = os.environ if environ is None else environ
-    env.setdefault("OTEL_TRACES_EXPORTER", "otlp")
-    env.setdefault("OTEL_METRICS_EXPORTER", "none")
-    env.setdefault("OTEL_LOGS_EXPORTER", "none")
-    env.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
 
 
 def resolve_adapter_options(
@@ -284,7 +352,10 @@ def resolve_adapter_options(
 
 
 def daily_limit_mode(options: AdapterOptions) -> str:
-    """The default daily limit is a soft guard (advisory); one you set follows the policy."""
+    """The default daily limit is a soft guard (advisory); one you set follows the policy.
+
+    Not enforced by default: the guide's own "Manual Adapter" sample runs an experiment
+    of ``max_cost=150`` under ``governance_policy="enforced"`` with the default $100."""
     if options.sources.get("daily_budget_limit", "default") == "default":
         return "advisory"
     return options.governance_policy.value
@@ -500,7 +571,7 @@ def _hook(env: Mapping[str, str]) -> str | None:
 
 
 def _attribution(env: Mapping[str, str]) -> dict[str, str]:
-    resource = _resource_attributes(env.get("OTEL_RESOURCE_ATTRIBUTES", ""))
+    resource = otel_resource_attributes(env)
     result: dict[str, str] = {}
     for key, var in _ATTRIBUTION_ENV.items():
         value = _text(env, var) or resource.get(key)
@@ -511,15 +582,6 @@ def _attribution(env: Mapping[str, str]) -> dict[str, str]:
         if value:
             result[key] = value
     return result
-
-
-def _resource_attributes(raw: str) -> dict[str, str]:
-    pairs = {}
-    for item in raw.split(","):
-        key, sep, value = item.partition("=")
-        if sep and key.strip():
-            pairs[key.strip()] = value.strip()
-    return pairs
 
 
 def _first_set(env: Mapping[str, str], *names: str) -> str | None:
@@ -548,7 +610,9 @@ def _int(env: Mapping[str, str], name: str, minimum: int) -> int | None:
     return value
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float, maximum: float) -> float:
+def _seconds(
+    env: Mapping[str, str], name: str, default: float, maximum: float, zero: bool = False
+) -> float:
     raw = _text(env, name)
     if raw is None:
         return default
@@ -556,8 +620,9 @@ def _seconds(env: Mapping[str, str], name: str, default: float, maximum: float) 
         value = float(raw)
     except ValueError:
         raise ConfigError(name, "environment", raw, "not a number of seconds") from None
-    if not 0 < value <= maximum:
-        raise ConfigError(name, "environment", raw, f"must be above 0 and at most {maximum:g}")
+    if not (0 <= value if zero else 0 < value) or not value <= maximum:
+        lowest = "0 or more" if zero else "above 0"
+        raise ConfigError(name, "environment", raw, f"must be {lowest} and at most {maximum:g}")
     return value
 
 

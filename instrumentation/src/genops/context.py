@@ -5,6 +5,10 @@ governor it governs from the environment alone (``opentelemetry-instrument``).
 An adapter becomes the process-wide governor when created through
 ``auto_instrument``/``instrument_wandb``, and the governor of one context
 (thread or task) inside its ``track_experiment_lifecycle`` block.
+
+Inside such a block the block's reservation funds the runs opened there: the
+budget check of each ``wandb.init`` names it (:func:`funding_hold`), so the
+processor counts the experiment's money once instead of reserving again.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class ArtifactAnnotation:
 _scoped: ContextVar[Governor | None] = ContextVar("genops_governor", default=None)
 _artifact: ContextVar[ArtifactAnnotation | None] = ContextVar("genops_artifact", default=None)
 _process_wide: list[Governor | None] = [None]
+_funding: ContextVar[str] = ContextVar("genops_funding_hold", default="")
 
 
 def current() -> Governor | None:
@@ -62,6 +67,22 @@ def governing(governor: Governor) -> Iterator[None]:
         yield
     finally:
         _scoped.reset(token)
+
+
+@contextmanager
+def funding(hold_id: str) -> Iterator[None]:
+    """Runs opened in this context draw on ``hold_id`` (an experiment block's hold);
+    an empty id leaves the enclosing block's hold, if any, in force."""
+    token = _funding.set(hold_id or _funding.get())
+    try:
+        yield
+    finally:
+        _funding.reset(token)
+
+
+def funding_hold() -> str:
+    """The hold that funds a run opened now ("": none, the run reserves on its own)."""
+    return _funding.get()
 
 
 @contextmanager

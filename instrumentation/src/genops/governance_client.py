@@ -3,7 +3,11 @@
 Retries only what is worth retrying (UNAVAILABLE, DEADLINE_EXCEEDED), with
 exponential backoff: ``backoff * 2**n`` seconds before retry ``n``. When all
 attempts fail it raises :class:`GovernanceUnavailable`; callers decide what
-that means (a fail mode, or a local estimate).
+that means (a fail mode, or a local estimate). A server that answers but does
+not implement the governance API (gRPC ``UNIMPLEMENTED``: typically an
+OpenTelemetry Collector, which carries OTLP but not this API) raises its
+subclass :class:`GovernanceNotServed`, so callers treat it like an
+unreachable API and may say more. Every message is one line.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+# Retries of an idempotent budget check whose deadline passed (the processor is busy).
+DEADLINE_RETRIES = 3
 
 
 class GovernanceUnavailable(RuntimeError):
@@ -26,7 +32,33 @@ class GovernanceUnavailable(RuntimeError):
     def __init__(self, target: str, code: grpc.StatusCode | None, attempts: int) -> None:
         name = code.name if code is not None else "error"
         super().__init__(f"governance API at {target} unreachable ({name}, {attempts} attempt(s))")
+        self.target = target
         self.code = code
+
+
+class GovernanceNotServed(GovernanceUnavailable):
+    """Something answers at the target, but not the governance API (``UNIMPLEMENTED``)."""
+
+    def __init__(self, target: str, method: str) -> None:
+        RuntimeError.__init__(
+            self,
+            f"{target} answers but does not implement the governance API "
+            f"({method}: UNIMPLEMENTED); set GENOPS_ENDPOINT to genops-processor's host:port",
+        )
+        self.target = target
+        self.code = grpc.StatusCode.UNIMPLEMENTED
+        self.method = method
+
+
+def describe(error: BaseException) -> str:
+    """One line for any failure of a governance call (a gRPC error's text spans lines)."""
+    if isinstance(error, grpc.RpcError) and hasattr(error, "code"):
+        code = error.code()
+        details = error.details() if hasattr(error, "details") else ""
+        text = f"{code.name if code else 'error'}: {details or 'no details'}"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
 
 
 class GovernanceClient:
@@ -52,7 +84,11 @@ class GovernanceClient:
         self._stub = pb_grpc.GovernanceServiceStub(self._channel)
 
     def check_budget(self, request: pb.CheckBudgetRequest) -> pb.CheckBudgetResponse:
-        return self._call("CheckBudget", request)
+        """A check with a ``request_id`` is idempotent at the processor, so a deadline
+        that passed (a busy processor, not a missing one) is retried at least
+        ``DEADLINE_RETRIES`` times before the caller decides alone."""
+        extra = DEADLINE_RETRIES if request.request_id else 0
+        return self._call("CheckBudget", request, extra_deadline_retries=extra)
 
     def check_run(self, request: pb.CheckRunRequest) -> pb.CheckRunResponse:
         return self._call("CheckRun", request)
@@ -97,17 +133,24 @@ class GovernanceClient:
     def close(self) -> None:
         self._channel.close()
 
-    def _call(self, method: str, request: Any) -> Any:
+    def _call(self, method: str, request: Any, extra_deadline_retries: int = 0) -> Any:
         code = None
-        for attempt in range(self.retry_attempts + 1):
-            if attempt:
-                time.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
+        attempts = 0
+        deadline_retries = max(self.retry_attempts, extra_deadline_retries)
+        while True:
+            if attempts:
+                time.sleep(self.retry_backoff_s * 2 ** (attempts - 1))
+            attempts += 1
             with self._lock:
                 self.calls += 1
             try:
                 return getattr(self._stub, method)(request, timeout=self.timeout_s)
             except grpc.RpcError as error:
                 code = error.code() if hasattr(error, "code") else None
+                if code == grpc.StatusCode.UNIMPLEMENTED:
+                    raise GovernanceNotServed(self.target, method) from None
                 if code not in _RETRYABLE:
                     raise
-        raise GovernanceUnavailable(self.target, code, self.retry_attempts + 1)
+            limit = deadline_retries if code == grpc.StatusCode.DEADLINE_EXCEEDED else 0
+            if attempts > max(self.retry_attempts, limit):
+                raise GovernanceUnavailable(self.target, code, attempts)

@@ -27,11 +27,15 @@ from genops.config import (
     ExportSettings,
     InstrumentationSettings,
     config_file_path,
-    parse_grpc_target,
     resolve_adapter_options,
 )
 from genops.governance.v1 import governance_pb2 as pb
-from genops.governance_client import GovernanceClient, GovernanceUnavailable
+from genops.governance_client import (
+    GovernanceClient,
+    GovernanceNotServed,
+    GovernanceUnavailable,
+    describe,
+)
 from genops.money import format_usd
 
 ENVIRONMENT = "Environment Configuration"
@@ -251,12 +255,28 @@ def _governance_call(inputs: Inputs, ask: Callable[[GovernanceClient], Outcome])
     fix = "start genops-processor, or point GENOPS_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT at it"
     try:
         return ask(client)
+    except GovernanceNotServed as error:
+        return Outcome(FAILED, str(error), _not_served_fix(inputs, error.target))
     except GovernanceUnavailable as error:
         return Outcome(FAILED, str(error), fix)
     except grpc.RpcError as error:
-        return Outcome(FAILED, f"{client.target}: {_rpc_error(error)}", fix)
+        return Outcome(FAILED, f"{client.target}: {describe(error)}", fix)
     finally:
         client.close()
+
+
+def _not_served_fix(inputs: Inputs, target: str) -> str:
+    fix = "set GENOPS_ENDPOINT to genops-processor's host:port"
+    try:
+        export = inputs.export
+    except ConfigError:
+        return fix
+    if export.target == target:
+        fix += f" ({target} is the OTLP endpoint: a collector carries spans, not this API"
+        if export.source != "GENOPS_OTLP_ENDPOINT":  # else GENOPS_ENDPOINT moves spans too
+            fix += f"; GENOPS_OTLP_ENDPOINT={target} keeps spans going there"
+        fix += ")"
+    return fix
 
 
 def _check_processor(inputs: Inputs) -> Outcome:
@@ -312,12 +332,6 @@ def _check_budget_status(inputs: Inputs) -> Outcome:
     return _governance_call(inputs, ask)
 
 
-def _rpc_error(error: grpc.RpcError) -> str:
-    code = error.code() if hasattr(error, "code") else None
-    details = error.details() if hasattr(error, "details") else str(error)
-    return f"{code.name if code else 'error'}: {details}"
-
-
 # --------------------------------------------------------------------------- Cost tracking
 def _check_catalog(_inputs: Inputs) -> Outcome:
     catalog = Catalog.load()
@@ -348,34 +362,18 @@ def _check_hardware(inputs: Inputs) -> Outcome:
 
 
 # --------------------------------------------------------------------------- OpenTelemetry
-_ENTRY_POINTS = (
-    ("opentelemetry_instrumentor", "wandb"),
-    ("opentelemetry_distro", "genops"),
-    ("opentelemetry_configurator", "genops"),
-)
-
-
 def _check_entry_points(_inputs: Inputs) -> Outcome:
-    missing, others = [], []
-    for group, name in _ENTRY_POINTS:
-        found = {ep.name: ep for ep in metadata.entry_points(group=group)}
-        if name not in found:
-            missing.append(f"{group}:{name}")
-            continue
-        found.pop(name).load()  # an import error fails the check, naming itself
-        if group != "opentelemetry_instrumentor":
-            others += [f"{group}:{other}" for other in found]
-    if missing:
+    # The instrumentor is all opentelemetry-instrument needs: this package registers
+    # no distro or configurator, so the user's (opentelemetry-distro ...) stay theirs.
+    found = {ep.name: ep for ep in metadata.entry_points(group="opentelemetry_instrumentor")}
+    if "wandb" not in found:
         return Outcome(
             FAILED,
-            f"entry points missing: {', '.join(missing)}",
+            "entry point missing: opentelemetry_instrumentor:wandb",
             "pip install opentelemetry-instrumentation-wandb (in this environment)",
         )
-    text = "instrumentor wandb, distro and configurator genops installed"
-    if others:
-        text += f"; also installed: {', '.join(others)} (set OTEL_PYTHON_DISTRO=genops "
-        text += "OTEL_PYTHON_CONFIGURATOR=genops)"
-    return Outcome(PASSED, text)
+    found["wandb"].load()  # an import error fails the check, naming itself
+    return Outcome(PASSED, "instrumentor wandb installed (governance spans use their own pipeline)")
 
 
 def _check_otlp_export(inputs: Inputs) -> Outcome:
@@ -383,8 +381,8 @@ def _check_otlp_export(inputs: Inputs) -> Outcome:
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as trace_grpc
 
     export = inputs.export
-    target, secure = parse_grpc_target(export.endpoint, "OTEL_EXPORTER_OTLP_ENDPOINT")
-    origin = "" if export.endpoint_from_env else " (default)"
+    target, secure = export.target, export.secure
+    origin = f" ({export.source})"
     if secure:
         channel = grpc.secure_channel(target, grpc.ssl_channel_credentials())
     else:
@@ -395,8 +393,9 @@ def _check_otlp_export(inputs: Inputs) -> Outcome:
     except grpc.RpcError as error:
         return Outcome(
             FAILED,
-            f"OTLP export to {target}{origin}: {_rpc_error(error)}",
-            "start genops-processor (or a collector) there, or set OTEL_EXPORTER_OTLP_ENDPOINT",
+            f"OTLP export to {target}{origin}: {describe(error)}",
+            "start genops-processor (or a collector) there, or set GENOPS_OTLP_ENDPOINT "
+            "(else GENOPS_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT)",
         )
     finally:
         channel.close()

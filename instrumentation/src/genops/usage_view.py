@@ -14,8 +14,6 @@ import warnings
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Protocol
 
-from opentelemetry import trace
-
 from genops.experiment import ExperimentCostSummary
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance_client import GovernanceUnavailable
@@ -112,17 +110,15 @@ class UsageView:
     def flush(self) -> None:
         """Push this process's usage to the processor so its answers include it:
         a heartbeat for every live run, then a flush of the span pipeline."""
-        from opentelemetry.instrumentation.wandb import WandbInstrumentor
+        from opentelemetry.instrumentation.wandb import WandbInstrumentor, pipeline
 
         tracker = WandbInstrumentor().tracker
         if tracker is not None:
             tracker.heartbeat_all()
-        flush = getattr(trace.get_tracer_provider(), "force_flush", None)
-        if flush is not None:
-            try:
-                flush(_FLUSH_TIMEOUT_MS)
-            except Exception:
-                _log.debug("genops: flush failed", exc_info=True)
+        try:
+            pipeline.force_flush(_FLUSH_TIMEOUT_MS)
+        except Exception:
+            _log.debug("genops: flush failed", exc_info=True)
 
     # -- local bookkeeping -------------------------------------------------------------
     def record_run(self, run_id: str, failed: bool, micros: int, log_calls: int) -> None:

@@ -110,6 +110,7 @@ class UsageEvent:
     error: str = ""
     catalog_version: str = ""
     labels: RunLabels = RunLabels()
+    exit_code: int | None = None  # what W&B recorded (final spans of newer clients)
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,7 @@ class RunState:
     labels: RunLabels = RunLabels()
     violations: tuple[str, ...] = ()
     breakdown: CostBreakdown = CostBreakdown()
+    exit_code: int | None = None  # None while it runs, or from an older client
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from genops_processor.storage import Storage
 _log = logging.getLogger(__name__)
 _GRACE_S = 5.0
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+COMPACTION_INTERVAL_S = 600.0  # how often spans past the raw-content window are compacted
 
 
 @dataclass
@@ -105,6 +106,14 @@ async def serve(settings: ProcessorSettings) -> None:
     monitor = asyncio.create_task(
         _every(settings.alert_interval_s, governance.monitoring.evaluate, "evaluating alert rules")
     )
+    # raw span content past its window is compacted to span ids, in bounded steps
+    compactor = asyncio.create_task(
+        _every(
+            COMPACTION_INTERVAL_S,
+            lambda: governance.compact_spans(settings.raw_span_days),
+            "compacting spans",
+        )
+    )
     bound = settings.listen.rpartition(":")[0] + f":{processor.port}"
     print(f"genops-processor listening on {bound}, db {settings.db_path}", flush=True)
     try:
@@ -113,6 +122,7 @@ async def serve(settings: ProcessorSettings) -> None:
         _log.info("genops-processor stopping")
         sweeper.cancel()
         monitor.cancel()
+        compactor.cancel()
         await processor.stop()
     print("genops-processor stopped", flush=True)
 

@@ -26,6 +26,7 @@ from genops_processor.budgets import (
     approvals,
     decide,
     decisions,
+    funding,
     period_start,
     policy_store,
     reservations,
@@ -183,11 +184,14 @@ class Governance:
         require_approval: bool = False,
         estimate: RunState | None = None,
         request_id: str = "",
+        parent_hold_id: str = "",
     ) -> RecordedDecision:
         """Decide (and reserve) before work starts. A request with no declared maximum
         (``requested_micros`` 0) and an ``estimate`` (the run's hardware and labels, usage
         from 0 to the reservation horizon) asks for that estimate's catalog cost, priced
-        like any run."""
+        like any run. A run inside an experiment block names the block's hold
+        (``parent_hold_id``): it draws on what that hold has left and the budget is
+        asked only for the rest (see :mod:`genops_processor.budgets.funding`)."""
         if requested_micros == 0 and estimate is not None and estimate.usage.duration_ns > 0:
             requested_micros = cost_lines.price(estimate, self.catalogs)[0].cost_micros
         budgets = self.policy.budgets_for(scope, client)
@@ -195,23 +199,29 @@ class Governance:
         approval_timeout = self.policy.approval_timeout(scope, require_approval)
 
         # The same id for another scope or amount is another request, decided afresh.
-        retry_key = (request_id, scope, requested_micros)
+        retry_key = (request_id, scope, requested_micros, parent_hold_id)
 
         def job(conn) -> RecordedDecision:
             if request_id and (earlier := self._decided.get(retry_key)) is not None:
                 return earlier  # a retry of a check already decided
-            decision = decide(
-                budgets, requested_micros, now, lambda b, since: spend.spend_query(conn, b, since)
+            drawn = funding.draw(conn, parent_hold_id, scope, requested_micros)
+            decision = drawn.explain(
+                decide(
+                    budgets,
+                    drawn.excess_micros,
+                    now,
+                    lambda b, since: spend.spend_query(conn, b, since),
+                    # Fully funded by its experiment: a breach only when spend passes.
+                    strict=drawn.parent is not None and drawn.excess_micros == 0,
+                )
             )
             decision_id = decisions.record_decision(
                 conn, scope, wandb_project, wandb_run_name, decision, now
             )
             hold_id = ""
-            if decision.outcome != "deny" and requested_micros > 0:
+            if decision.outcome != "deny":
                 # Decided and reserved in one step: nobody else can take this money.
-                hold_id = reservations.reserve(
-                    conn, decision_id, scope, requested_micros, int(now.timestamp() * 1e9)
-                )
+                hold_id = drawn.reserve(conn, decision_id, scope, int(now.timestamp() * 1e9))
             approval = None
             if decision.outcome != "deny" and approval_timeout is not None:
                 approval = approvals.request(
@@ -320,12 +330,14 @@ class Governance:
         projected = max(accrued, cost_lines.price(later, self.catalogs)[0].cost_micros)
 
         def job(conn) -> RunVerdict:
-            own = reservations.own_spend(conn, hold_id, run_id)
+            # What spend becomes when the run counts for `projected` (inside its
+            # experiment's hold when one funds it).
+            change = reservations.spend_change(conn, hold_id, run_id, projected)
             decision = decide(
                 budgets,
                 0,
                 now,
-                lambda b, since: spend.spend_query(conn, b, since) - own + projected,
+                lambda b, since: spend.spend_query(conn, b, since) + change,
                 strict=True,
             )
             held = reservations.hold(conn, hold_id) if hold_id else None
@@ -428,6 +440,22 @@ class Governance:
         if expired:
             _log.info("expired %d reservation(s) of silent runs", len(expired))
         return expired
+
+    async def compact_spans(self, keep_days: float, step: int = store.DEFAULT_STEP) -> int:
+        """Compact spans received more than ``keep_days`` ago, one bounded step (a short
+        bulk job) at a time; returns how many were compacted."""
+        before = self.clock() - dt.timedelta(days=keep_days)
+        total = 0
+        while True:
+            moved = await asyncio.wrap_future(
+                self.storage.submit(lambda conn: store.compact_step(conn, before, step), BULK)
+            )
+            total += moved
+            if moved < step:
+                break
+        if total:
+            _log.info("compacted %d span(s) received before %s", total, before.isoformat())
+        return total
 
     async def run_job(self, job):
         """Run ``job(conn, now)`` on the writer thread (analytics reads)."""

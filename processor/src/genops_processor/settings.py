@@ -9,6 +9,8 @@ option                 environment             default
 ``--catalog FILE``     ``GENOPS_CATALOG``      the bundled default catalog
 ``--metrics-listen``   ``GENOPS_METRICS_LISTEN`` off (e.g. ``127.0.0.1:9464``)
 ``--hold-timeout S``   ``GENOPS_HOLD_TIMEOUT``   120 (seconds a silent run keeps its hold)
+``--raw-span-days D``  ``GENOPS_RAW_SPAN_DAYS``  3 (days raw span content is kept; then
+                                               only the span ids, for idempotency)
 =====================  ======================  ===================================
 
 An explicit option beats the environment, which beats the default.
@@ -38,6 +40,7 @@ class ProcessorSettings:
     metrics_listen: str | None = None
     hold_timeout_s: float = 120.0
     alert_interval_s: float = 30.0
+    raw_span_days: float = 3.0
 
     @classmethod
     def resolve(
@@ -68,6 +71,10 @@ class ProcessorSettings:
             alert_interval_s=_seconds(
                 pick("alert_interval", "GENOPS_ALERT_INTERVAL", "30"),
                 sources.get("alert_interval", "--alert-interval"),
+            ),
+            raw_span_days=_days(
+                pick("raw_span_days", "GENOPS_RAW_SPAN_DAYS", "3"),
+                sources.get("raw_span_days", "--raw-span-days"),
             ),
         )
         for key, value in (
@@ -100,3 +107,13 @@ def _seconds(value: str | None, key: str) -> float:
     if not seconds > 0:
         raise SettingsError(f"{key} {value!r}: must be above 0")
     return seconds
+
+
+def _days(value: str | None, key: str) -> float:
+    try:
+        days = float(value or 0)
+    except ValueError:
+        raise SettingsError(f"{key} {value!r}: expected a number of days") from None
+    if not 0 <= days <= 36_500:
+        raise SettingsError(f"{key} {value!r}: must be from 0 to 36500")
+    return days

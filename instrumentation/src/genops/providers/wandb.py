@@ -17,10 +17,9 @@ make it the current adapter, and instrument wandb with the same
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
-
-from opentelemetry import trace
 
 from genops import context
 from genops.adapter import ConcurrencyLimitExceeded, GenOpsWandbAdapter
@@ -80,7 +79,7 @@ def get_current_adapter() -> GenOpsWandbAdapter | None:
 
 
 def _install(adapter: GenOpsWandbAdapter) -> GenOpsWandbAdapter:
-    _ensure_tracer_provider(adapter)
+    _configure_pipeline(adapter)
     from opentelemetry.instrumentation.wandb import WandbInstrumentor
 
     instrumentor = WandbInstrumentor()
@@ -90,41 +89,41 @@ def _install(adapter: GenOpsWandbAdapter) -> GenOpsWandbAdapter:
     return adapter
 
 
-def _ensure_tracer_provider(adapter: GenOpsWandbAdapter) -> None:
-    from opentelemetry.instrumentation.wandb.distro import build_tracer_provider
-    from opentelemetry.sdk.trace import TracerProvider
+def _configure_pipeline(adapter: GenOpsWandbAdapter) -> None:
+    """The adapter's endpoint and export keywords shape the governance pipeline (the
+    instrumentation's own tracer provider, built at the first run; the global provider
+    is never touched)."""
+    from opentelemetry.instrumentation.wandb import pipeline
 
     options = adapter.options
-    if isinstance(trace.get_tracer_provider(), TracerProvider):
-        tuned = [k for k in _EXPORT_TUNING if options.sources.get(k, "default") != "default"]
-        if tuned:
-            warnings.warn(
-                f"genops: {', '.join(tuned)} have no effect: a tracer provider was already "
-                "configured (for example by opentelemetry-instrument)",
-                stacklevel=3,
-            )
-        return
-    if not options.export_to_otel:
-        return
     export = ExportSettings.from_env()
+    # The environment's endpoints (GENOPS_OTLP_ENDPOINT, GENOPS_ENDPOINT, OTLP's),
+    # else the adapter's (the config file's, or the default).
     if not export.endpoint_from_env:
-        export = ExportSettings(
-            f"http://{adapter.instrumentation_settings().governance_target}",
-            export.gzip,
-            export.timeout_s,
-            False,
+        settings = adapter.instrumentation_settings()
+        export = dataclasses.replace(
+            export,
+            target=settings.governance_target,
+            secure=settings.governance_secure,
+            source=options.sources.get("endpoint", "default"),
         )
     queue = (
         2048
         if options.memory_limit_mb is None
         else max(64, int(options.memory_limit_mb * _SPANS_PER_MB))
     )
-    trace.set_tracer_provider(
-        build_tracer_provider(
-            export,
-            batch_size=options.batch_size,
-            async_export=options.async_export,
-            compression=options.enable_compression,
-            max_queue_size=queue,
-        )
+    export = dataclasses.replace(
+        export,
+        batch_size=options.batch_size,
+        async_export=options.async_export,
+        gzip=options.enable_compression,
+        max_queue_size=queue,
     )
+    if not pipeline.configure(export):
+        tuned = [k for k in _EXPORT_TUNING if options.sources.get(k, "default") != "default"]
+        if tuned:
+            warnings.warn(
+                f"genops: {', '.join(tuned)} have no effect: the governance pipeline "
+                "already started (a run was governed before this adapter was made)",
+                stacklevel=3,
+            )

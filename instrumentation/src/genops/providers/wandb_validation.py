@@ -23,10 +23,11 @@ Five categories of checks, each ``passed``, ``warning``, ``failed`` or
   records that decision like any other) and ``GetBudgetStatus``.
 * **Cost Tracking Capabilities**: the price catalog loads; the GPU model the
   runs will report (detected, or ``GENOPS_GPU_TYPE``) has a price.
-* **OpenTelemetry Integration**: the instrumentor, distro and configurator
-  entry points are installed; with connectivity tests the OTLP endpoint
-  accepts an (empty) export; with ``include_performance_tests`` the cost of
-  the bookkeeping each ``wandb.log()`` call pays, measured (no wandb involved).
+* **OpenTelemetry Integration**: the instrumentor's entry point is installed
+  (there is no distro or configurator of ours); with connectivity tests the
+  endpoint governance spans go to accepts an (empty) export; with
+  ``include_performance_tests`` the cost of the bookkeeping each ``wandb.log()``
+  call pays, measured (no wandb involved).
 
 Nothing raises out of :func:`validate_setup`: a check that breaks is reported
 as failed, naming the exception. Network checks have short deadlines (3 s for

@@ -192,6 +192,7 @@ def run_to_pb(run: RunState) -> pb.RunSummary:
         declared_cost_micros=run.usage.declared_storage_micros,
         violations=list(run.violations),
         region=run.labels.region,
+        exit_code=run.exit_code,
     )
 
 

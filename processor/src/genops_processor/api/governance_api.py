@@ -35,6 +35,10 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
     async def CheckBudget(self, request: pb.CheckBudgetRequest, context):  # noqa: N802
         if len(request.request_id) > 128:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id: over 128 characters")
+        if len(request.parent_hold_id) > 128:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "parent_hold_id: over 128 characters"
+            )
         if request.requested_micros < 0:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "requested_micros < 0")
         if request.client_limits.daily_limit_micros < 0:
@@ -53,6 +57,7 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
             require_approval=request.require_approval,
             estimate=estimate,
             request_id=request.request_id,
+            parent_hold_id=request.parent_hold_id,
         )
         decision = recorded.decision
         response = pb.CheckBudgetResponse(

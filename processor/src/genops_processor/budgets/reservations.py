@@ -7,23 +7,53 @@ last dollar. The run's spans carry the hold id: its final span commits the
 hold (the run's actual cost counts from then on, the rest is released); a
 hold whose run falls silent expires after a timeout, and the cost accrued up
 to the last heartbeat stays committed. A hold no run reports on (an
-experiment block's) stays open while its owner renews it. Functions take the
-writer's connection.
+experiment block's) stays open while its owner renews it, and funds the runs
+opened inside the block: their holds name it as their parent
+(``holds.parent_hold_id``) and count inside it, never beside it, while it is
+open (:class:`Family`). Functions take the writer's connection.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from genops_processor.domain import RunState, Scope
 
+# What the runs carrying hold h cost so far (one run per hold; summed to be safe).
+_COST = "COALESCE((SELECT SUM(r.cost_micros) FROM runs r WHERE r.hold_id = h.hold_id), 0)"
 
-def reserve(conn: Any, decision_id: str, scope: Scope, amount_micros: int, now_ns: int) -> str:
+# What a funded hold f counts for inside its parent: its amount or more while open,
+# its run's cost once closed (c: its runs' cost, by hold_id).
+FUNDED_COUNT = (
+    "CASE WHEN f.status = 'open' THEN GREATEST(f.amount_micros, COALESCE(c.cost, 0)) "
+    "ELSE COALESCE(c.cost, 0) END"
+)
+
+_OPEN_IDS = "(SELECT hold_id FROM holds WHERE status = 'open')"
+_HOLD_COLUMNS = (
+    "h.hold_id, h.parent_hold_id, h.status, h.amount_micros, h.team, h.project, "
+    "h.customer_id, h.cost_center, h.environment"
+)
+
+
+def reserve(
+    conn: Any,
+    decision_id: str,
+    scope: Scope,
+    amount_micros: int,
+    now_ns: int,
+    parent_hold_id: str = "",
+) -> str:
+    """A new open hold; ``parent_hold_id`` names the experiment hold that funds it
+    (checked by the caller, see :mod:`genops_processor.budgets.funding`)."""
     hold_id = uuid.uuid4().hex
     conn.execute(
-        "INSERT INTO holds VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, 'open', ?, NULL, NULL, NULL)",
+        "INSERT INTO holds (hold_id, decision_id, team, project, customer_id, cost_center, "
+        "environment, amount_micros, status, created_ns, parent_hold_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
         [
             hold_id,
             decision_id,
@@ -34,6 +64,7 @@ def reserve(conn: Any, decision_id: str, scope: Scope, amount_micros: int, now_n
             scope.environment,
             amount_micros,
             now_ns,
+            parent_hold_id or None,
         ],
     )
     return hold_id
@@ -102,12 +133,12 @@ def hold(conn: Any, hold_id: str) -> tuple[str, int] | None:
 
 
 def own_spend(conn: Any, hold_id: str, run_id: str) -> int:
-    """What a run already counts for in spend: its open hold (or more), else its cost."""
+    """What a run already counts for in spend: its open hold (or more), else its cost.
+    (A run funded by an experiment's hold counts inside it: see ``spend_change``.)"""
     if hold_id:
         row = conn.execute(
-            "SELECT CASE WHEN h.status = 'open' THEN GREATEST(h.amount_micros, "
-            "COALESCE(r.cost_micros, 0)) ELSE COALESCE(r.cost_micros, 0) END "
-            "FROM holds h LEFT JOIN runs r ON r.hold_id = h.hold_id WHERE h.hold_id = ?",
+            f"SELECT CASE WHEN h.status = 'open' THEN GREATEST(h.amount_micros, {_COST}) "
+            f"ELSE {_COST} END FROM holds h WHERE h.hold_id = ?",
             [hold_id],
         ).fetchone()
         return int(row[0]) if row else 0
@@ -153,3 +184,94 @@ def release(conn: Any, hold_id: str, now_ns: int) -> bool:
         [now_ns, hold_id],
     )
     return bool(found)
+
+
+def live_holds(where: str = "TRUE") -> str:
+    """SQL for the holds that count in spend now: every open hold, and every hold an
+    open hold funds (closed or not: a funded run counts inside its experiment's hold
+    until that closes), with ``funded``. ``where`` (alias h) appears twice: give its
+    parameters twice. A funded hold has its parent's scope, so a scope filter keeps
+    or drops a family whole. Two filtered scans, not a self-join: a decision reads
+    this, and most holds are closed and funded by none."""
+    return (
+        f"SELECT {_HOLD_COLUMNS}, COALESCE(h.parent_hold_id IN {_OPEN_IDS}, FALSE) AS funded "
+        f"FROM holds h WHERE h.status = 'open' AND {where} UNION ALL "
+        f"SELECT {_HOLD_COLUMNS}, TRUE AS funded FROM holds h WHERE h.status <> 'open' "
+        f"AND h.parent_hold_id IS NOT NULL AND h.parent_hold_id IN {_OPEN_IDS} AND {where}"
+    )
+
+
+_FAMILY = (
+    "SELECT h.team, h.project, h.customer_id, h.cost_center, h.environment, "
+    f"h.amount_micros, COALESCE(h.parent_hold_id, ''), {_COST}, h.run_key IS NOT NULL "
+    "OR EXISTS (SELECT 1 FROM runs r WHERE r.hold_id = h.hold_id), COALESCE(("
+    f"SELECT SUM({FUNDED_COUNT}) FROM holds f LEFT JOIN ("
+    "SELECT hold_id, SUM(cost_micros) AS cost FROM runs WHERE hold_id IN ("
+    "SELECT hold_id FROM holds WHERE parent_hold_id = ?) GROUP BY 1) c "
+    "ON c.hold_id = f.hold_id WHERE f.parent_hold_id = ?), 0) "
+    "FROM holds h WHERE h.hold_id = ? AND h.status = 'open'"
+)
+
+
+@dataclass(frozen=True)
+class Family:
+    """An open hold with the runs it funds: it counts in spend as the larger of its
+    amount and what it funds (the cost of a run carrying it, if any, plus each
+    funded hold's ``FUNDED_COUNT``)."""
+
+    hold_id: str
+    scope: Scope
+    amount_micros: int
+    run_micros: int  # what runs carrying this hold itself cost
+    funded_micros: int  # what the holds it funds count for
+    parent_hold_id: str  # non-empty: this hold is itself funded (so it funds nothing)
+    carried: bool  # a run carries it (a run's own hold, not an experiment's)
+
+    @property
+    def used_micros(self) -> int:
+        return self.run_micros + self.funded_micros
+
+    @property
+    def counted_micros(self) -> int:
+        return max(self.amount_micros, self.used_micros)
+
+    @property
+    def left_micros(self) -> int:
+        return max(0, self.amount_micros - self.used_micros)
+
+
+def family(conn: Any, hold_id: str) -> Family | None:
+    """An open hold and what it funds; None when it is not open (or unknown)."""
+    row = conn.execute(_FAMILY, [hold_id, hold_id, hold_id]).fetchone()
+    if row is None:
+        return None
+    scope = Scope(*(value or "" for value in row[:5]))
+    return Family(hold_id, scope, int(row[5]), int(row[7]), int(row[9]), row[6], bool(row[8]))
+
+
+def funding_parent(conn: Any, hold_id: str) -> Family | None:
+    """The open hold that funds this hold, if any."""
+    row = conn.execute(
+        "SELECT parent_hold_id FROM holds WHERE hold_id = ? AND parent_hold_id IS NOT NULL",
+        [hold_id],
+    ).fetchone()
+    return family(conn, row[0]) if row else None
+
+
+def spend_change(conn: Any, hold_id: str, run_id: str, projected_micros: int) -> int:
+    """How spend changes when a running run counts for ``projected_micros`` instead of
+    what it counts for now. A run funded by an open experiment hold counts inside it:
+    only what takes the experiment past its hold changes spend. (So does a run whose
+    own open hold funds others: its cost counts inside that hold's family.)"""
+    own = own_spend(conn, hold_id, run_id)
+    if not hold_id:
+        return projected_micros - own
+    parent = funding_parent(conn, hold_id)
+    if parent is not None:
+        used = parent.used_micros - own + projected_micros
+        return max(parent.amount_micros, used) - parent.counted_micros
+    itself = family(conn, hold_id)
+    if itself is None or not itself.funded_micros:
+        return projected_micros - own
+    used = projected_micros + itself.funded_micros
+    return max(itself.amount_micros, used) - itself.counted_micros

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from genops_processor.budgets.policy import Budget, BudgetState, decide
+from genops_processor.budgets.reservations import FUNDED_COUNT, live_holds
 from genops_processor.domain import Scope
 from genops_processor.storage import scope_filter, to_ns
 from genops_processor.storage.queries import manual_cost_since
@@ -25,7 +26,10 @@ def spend_query(conn: Any, budget: Budget, since: dt.datetime) -> int:
     """Spend in a scope since a time: committed cost plus open reservations.
 
     A run with an open hold counts as the larger of its hold and what it has
-    accrued; every other run counts its cost; user-added lines count too.
+    accrued. An open experiment hold counts as the larger of its amount and what
+    the runs it funds count for (open: their hold or more; finished: their cost),
+    so those runs count once, inside it. Every other run counts its cost;
+    user-added lines count too.
     """
     return (
         _run_cost_since(conn, budget.scope, since)
@@ -48,18 +52,26 @@ def _run_cost_since(conn: Any, scope: Scope, since: dt.datetime) -> int:
     since_ns = to_ns(since)
     row = conn.execute(
         f"SELECT COALESCE(SUM({_PRO_RATA}), 0) FROM runs r WHERE {where} AND r.as_of_ns >= ? "
-        "AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.status = 'open' AND h.hold_id = r.hold_id)",
+        f"AND NOT EXISTS (SELECT 1 FROM ({live_holds()}) l WHERE l.hold_id = r.hold_id)",
         [since_ns, *params, since_ns],
     ).fetchone()
     return int(row[0])
 
 
 def open_holds(conn: Any, scope: Scope) -> int:
+    """Open holds that no open hold funds, each the larger of its amount and what it
+    funds: its own run's cost plus what each hold it funds counts for."""
     where, params = scope_filter(scope, prefix="h.")
     row = conn.execute(
-        "SELECT COALESCE(SUM(GREATEST(h.amount_micros, COALESCE(r.cost_micros, 0))), 0) "
-        "FROM holds h LEFT JOIN runs r ON r.hold_id = h.hold_id "
-        f"WHERE h.status = 'open' AND {where}",
-        params,
+        f"WITH live AS ({live_holds(where)}), "
+        "cost AS (SELECT r.hold_id, SUM(r.cost_micros) AS cost FROM runs r "
+        "WHERE r.hold_id IN (SELECT hold_id FROM live) GROUP BY 1), "
+        f"funded AS (SELECT f.parent_hold_id AS hold_id, SUM({FUNDED_COUNT}) AS used "
+        "FROM live f LEFT JOIN cost c ON c.hold_id = f.hold_id WHERE f.funded GROUP BY 1) "
+        "SELECT COALESCE(SUM(GREATEST(t.amount_micros, "
+        "COALESCE(own.cost, 0) + COALESCE(k.used, 0))), 0) "
+        "FROM live t LEFT JOIN cost own ON own.hold_id = t.hold_id "
+        "LEFT JOIN funded k ON k.hold_id = t.hold_id WHERE NOT t.funded",
+        [*params, *params],
     ).fetchone()
     return int(row[0])

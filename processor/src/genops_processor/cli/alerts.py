@@ -13,6 +13,7 @@ import grpc
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
+from genops_processor.cli.endpoint import endpoint_error
 from genops_processor.settings import report_endpoint
 
 _ENDPOINT = click.option(
@@ -96,9 +97,10 @@ def ack_command(alert_id, endpoint, actor) -> None:
 
 
 def _call(endpoint: str | None, fn: Callable[[Any], Any]) -> Any:
+    target = report_endpoint(endpoint)
     try:
-        with grpc.insecure_channel(report_endpoint(endpoint)) as channel:
+        with grpc.insecure_channel(target) as channel:
             return fn(pb_grpc.GovernanceServiceStub(channel))
     except grpc.RpcError as error:
-        click.echo(f"genops alerts: {error.details() or error.code().name}", err=True)
+        click.echo(f"genops alerts: {endpoint_error(target, error)}", err=True)
         sys.exit(1)

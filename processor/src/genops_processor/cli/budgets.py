@@ -10,14 +10,16 @@ import grpc
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops.money import format_usd
+from genops_processor.cli.endpoint import endpoint_error
 from genops_processor.settings import report_endpoint
 
 
 def _decide(approval_id: str, approve: bool, endpoint, actor, reason) -> None:
     import getpass
 
+    target = report_endpoint(endpoint)
     try:
-        with grpc.insecure_channel(report_endpoint(endpoint)) as channel:
+        with grpc.insecure_channel(target) as channel:
             approval = pb_grpc.GovernanceServiceStub(channel).DecideApproval(
                 pb.DecideApprovalRequest(
                     approval_id=approval_id,
@@ -28,7 +30,7 @@ def _decide(approval_id: str, approve: bool, endpoint, actor, reason) -> None:
                 timeout=10,
             )
     except grpc.RpcError as error:
-        click.echo(f"genops: {error.details() or error.code().name}", err=True)
+        click.echo(f"genops: {endpoint_error(target, error)}", err=True)
         sys.exit(1)
     click.echo(f"approval {approval.approval_id}: {approval.status} by {approval.actor}")
 
@@ -66,13 +68,14 @@ def approvals_command(endpoint, status, as_json) -> None:
     """Runs waiting for (or decided by) a person."""
     import json
 
+    target = report_endpoint(endpoint)
     try:
-        with grpc.insecure_channel(report_endpoint(endpoint)) as channel:
+        with grpc.insecure_channel(target) as channel:
             response = pb_grpc.GovernanceServiceStub(channel).ListApprovals(
                 pb.ListApprovalsRequest(status="" if status == "all" else status), timeout=10
             )
     except grpc.RpcError as error:
-        click.echo(f"genops approvals: {error.code().name}", err=True)
+        click.echo(f"genops approvals: {endpoint_error(target, error)}", err=True)
         sys.exit(1)
     rows = [
         {
@@ -110,13 +113,14 @@ def budgets_show(endpoint, as_json) -> None:
     """Budgets in force, with their spend this period."""
     import json
 
+    target = report_endpoint(endpoint)
     try:
-        with grpc.insecure_channel(report_endpoint(endpoint)) as channel:
+        with grpc.insecure_channel(target) as channel:
             stub = pb_grpc.GovernanceServiceStub(channel)
             policy = stub.GetPolicy(pb.GetPolicyRequest(), timeout=10)
             states = stub.GetBudgetStatus(pb.GetBudgetStatusRequest(), timeout=10).budgets
     except grpc.RpcError as error:
-        click.echo(f"genops budgets: {error.code().name}", err=True)
+        click.echo(f"genops budgets: {endpoint_error(target, error)}", err=True)
         sys.exit(1)
     spent = {s.name: s for s in states}
     if as_json:
@@ -193,8 +197,9 @@ def budgets_set(
         "thresholds": levels,
         "alerts": list(alerts_),
     }
+    target = report_endpoint(endpoint)
     try:
-        with grpc.insecure_channel(report_endpoint(endpoint)) as channel:
+        with grpc.insecure_channel(target) as channel:
             policy = pb_grpc.GovernanceServiceStub(channel).SetBudget(
                 pb.SetBudgetRequest(
                     budget_json=json.dumps(budget), actor=actor or getpass.getuser(), reason=reason
@@ -202,6 +207,6 @@ def budgets_set(
                 timeout=10,
             )
     except grpc.RpcError as error:
-        click.echo(f"genops budgets set: {error.details() or error.code().name}", err=True)
+        click.echo(f"genops budgets set: {endpoint_error(target, error)}", err=True)
         sys.exit(1)
     click.echo(f"budget {name} set: policy version {policy.version}")

@@ -10,6 +10,7 @@ import grpc
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops.money import format_usd
+from genops_processor.cli.endpoint import endpoint_error
 from genops_processor.pricing import CatalogError
 from genops_processor.settings import report_endpoint
 
@@ -84,10 +85,14 @@ def versions_command(db, endpoint, as_json) -> None:
             with storage.Storage(db, read_only=True) as store:
                 rows = [t.__dict__ for t in store.call(queries.catalog_version_totals)]
         else:
-            with grpc.insecure_channel(report_endpoint(endpoint)) as channel:
-                response = pb_grpc.GovernanceServiceStub(channel).ListCatalogVersions(
-                    pb.ListCatalogVersionsRequest(), timeout=10
-                )
+            target = report_endpoint(endpoint)
+            with grpc.insecure_channel(target) as channel:
+                try:
+                    response = pb_grpc.GovernanceServiceStub(channel).ListCatalogVersions(
+                        pb.ListCatalogVersionsRequest(), timeout=10
+                    )
+                except grpc.RpcError as error:
+                    raise RuntimeError(endpoint_error(target, error)) from None
             rows = [
                 {
                     "version": v.version,
@@ -162,7 +167,7 @@ def _reprice_remote(target, catalog_json, since, actor, progress) -> dict:
                 progress(update.done, update.total)
                 last = update
         except grpc.RpcError as error:
-            raise RuntimeError(f"{error.code().name}: {error.details()}") from None
+            raise RuntimeError(endpoint_error(target, error)) from None
     if last is None or not last.finished:
         raise RuntimeError("the processor ended the stream early")
     return {

@@ -22,6 +22,8 @@ from genops_processor.cli.budgets import (
     deny_command,
 )
 from genops_processor.cli.costs import costs_group
+from genops_processor.cli.endpoint import endpoint_error
+from genops_processor.cli.ledger import ledger_group
 from genops_processor.pricing import CatalogError
 from genops_processor.settings import ProcessorSettings, SettingsError, report_endpoint
 
@@ -51,9 +53,23 @@ from genops_processor.settings import ProcessorSettings, SettingsError, report_e
     help="how often monitoring rules are evaluated besides after each ingest "
     "[env GENOPS_ALERT_INTERVAL; 30]",
 )
+@click.option(
+    "--raw-span-days",
+    metavar="DAYS",
+    help="days raw span content is kept before compaction to span ids "
+    "[env GENOPS_RAW_SPAN_DAYS; 3]",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def processor_main(
-    db, listen, policy, catalog, metrics_listen, hold_timeout, alert_interval, log_level
+    db,
+    listen,
+    policy,
+    catalog,
+    metrics_listen,
+    hold_timeout,
+    alert_interval,
+    raw_span_days,
+    log_level,
 ) -> None:
     """Receive OTLP from the W&B instrumentation, price it, enforce budgets, write DuckDB."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
@@ -66,6 +82,7 @@ def processor_main(
             metrics_listen=metrics_listen,
             hold_timeout=hold_timeout,
             alert_interval=alert_interval,
+            raw_span_days=raw_span_days,
         )
         from genops_processor.server import serve
 
@@ -114,9 +131,7 @@ def _runs_from_endpoint(target: str) -> list[pb.RunSummary]:
         try:
             return list(stub.ListRuns(pb.ListRunsRequest(), timeout=10).runs)
         except grpc.RpcError as error:
-            raise RuntimeError(
-                f"cannot reach the processor at {target}: {error.code().name}"
-            ) from None
+            raise RuntimeError(endpoint_error(target, error)) from None
 
 
 def _runs_from_db(path: str) -> list[pb.RunSummary]:
@@ -135,5 +150,6 @@ for _command in (
     approvals_command,
     budgets_group,
     alerts_group,
+    ledger_group,
 ):
     genops_main.add_command(_command)

@@ -27,6 +27,7 @@ def run_row(run: pb.RunSummary) -> dict[str, object]:
         "cost_center": run.scope.cost_center,
         "environment": run.scope.environment,
         "status": run.status,
+        "exit_code": run.exit_code if run.HasField("exit_code") else None,
         "started_at": run.started_at,
         "ended_at": run.ended_at,
         "duration_s": run.duration_ns / 1e9,

@@ -2,7 +2,10 @@
 
 Only spans named in :mod:`genops.attributes` are kept; everything else is
 counted and ignored (the processor may sit behind a collector that forwards
-other telemetry too). The run key is the trace id: one trace per W&B run.
+other telemetry too). A run's key comes from W&B: the ``genops.run.key``
+attribute its spans carry (W&B run id and segment), never the trace id, so
+runs opened under one user span stay apart; spans without it (older clients)
+fall back to the trace id.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from genops_processor.domain import (
     SpanRecord,
     UsageEvent,
 )
+
+_MAX_RUN_KEY = 256
 
 _KINDS = {
     attr.SPAN_RUN: "run",
@@ -58,7 +63,7 @@ def decode_request(request: ExportTraceServiceRequest) -> Batch:
                     span_id=span.span_id.hex(),
                     kind=kind,
                     name=span.name,
-                    run_key=span.trace_id.hex(),
+                    run_key=_run_key(attributes, span.trace_id),
                     start_ns=span.start_time_unix_nano,
                     end_ns=span.end_time_unix_nano,
                     attributes_json=json.dumps(attributes, sort_keys=True, default=str),
@@ -110,6 +115,7 @@ def _usage(record: SpanRecord, a: Mapping[str, object]) -> UsageEvent:
         status=status,
         final=final,
         error=_str(a, attr.RUN_ERROR),
+        exit_code=_exit_code(a) if final else None,
         catalog_version=_str(a, attr.CATALOG_VERSION),
         labels=RunLabels(
             experiment_id=_str(a, attr.EXPERIMENT_ID),
@@ -212,6 +218,20 @@ def _value(value: AnyValue) -> object:
     if which == "bytes_value":
         return value.bytes_value.hex()
     return getattr(value, which)
+
+
+def _run_key(a: Mapping[str, object], trace_id: bytes) -> str:
+    key = a.get(attr.RUN_KEY)
+    if isinstance(key, str) and key.strip():
+        return key.strip()[:_MAX_RUN_KEY]
+    return trace_id.hex()
+
+
+def _exit_code(a: Mapping[str, object]) -> int | None:
+    value = a.get(attr.RUN_EXIT_CODE)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if -(2**31) <= value < 2**31 else None
 
 
 def _str(a: Mapping[str, object], key: str) -> str:

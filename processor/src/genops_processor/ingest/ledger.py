@@ -34,6 +34,7 @@ def merge(state: RunState | None, event: UsageEvent) -> RunState:
             error=event.error,
             catalog_version=event.catalog_version,
             labels=event.labels,
+            exit_code=event.exit_code,
         )
     if state.final and not event.final:
         return state  # a late heartbeat says nothing new about a finished run
@@ -53,6 +54,7 @@ def merge(state: RunState | None, event: UsageEvent) -> RunState:
         error=event.error or state.error,
         catalog_version=event.catalog_version or state.catalog_version,
         labels=_merge_labels(state.labels, event.labels),
+        exit_code=event.exit_code if event.exit_code is not None else state.exit_code,
     )
 
 

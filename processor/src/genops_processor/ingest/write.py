@@ -25,7 +25,13 @@ from genops_processor.domain import (
 from genops_processor.ingest import ledger
 from genops_processor.pricing import CatalogSource
 from genops_processor.pricing import cost_lines as pricing
-from genops_processor.storage import runs_by_key, write_lines, write_runs
+from genops_processor.storage import id_bytes, runs_by_key, write_lines, write_runs
+
+# A span compacted past the raw-content window is recognised by its ids alone.
+_NOT_COMPACTED = (
+    f"ANTI JOIN span_ids c ON c.trace_id = {id_bytes('i.trace_id')} "
+    f"AND c.span_id = {id_bytes('i.span_id')}"
+)
 
 
 @dataclass(frozen=True)
@@ -79,13 +85,13 @@ def _ingest_in_transaction(
     new = set(
         conn.execute(
             "SELECT i.trace_id, i.span_id FROM incoming_spans i ANTI JOIN spans s "
-            "ON s.trace_id = i.trace_id AND s.span_id = i.span_id"
+            "ON s.trace_id = i.trace_id AND s.span_id = i.span_id " + _NOT_COMPACTED
         ).fetchall()
     )
     conn.execute(
         "INSERT INTO spans (trace_id, span_id, kind, name, run_key, start_ns, end_ns, attributes)"
         " SELECT i.* FROM incoming_spans i ANTI JOIN spans s "
-        "ON s.trace_id = i.trace_id AND s.span_id = i.span_id"
+        "ON s.trace_id = i.trace_id AND s.span_id = i.span_id " + _NOT_COMPACTED
     )
     events = _unique_new(batch.usage, new)
     artifacts = _unique_new(batch.artifacts, new)

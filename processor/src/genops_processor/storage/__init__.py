@@ -3,6 +3,14 @@ the SQL that reads and writes run rows. The only package that imports duckdb; it
 nothing of ingest, pricing or budgets. Other packages hand it functions of a connection
 (``Storage.submit(fn)``)."""
 
+from genops_processor.storage.compaction import (
+    DEFAULT_STEP,
+    compact_step,
+    copy_ledger,
+    id_bytes,
+    remaining,
+    span_counts,
+)
 from genops_processor.storage.queries import ExperimentRecord, scope_filter, to_ns
 from genops_processor.storage.run_rows import (
     RUN_COLUMNS,
@@ -20,7 +28,13 @@ __all__ = [
     "Priority",
     "ExperimentRecord",
     "Storage",
+    "DEFAULT_STEP",
     "StorageError",
+    "compact_step",
+    "copy_ledger",
+    "id_bytes",
+    "remaining",
+    "span_counts",
     "row_to_state",
     "runs_by_key",
     "scope_filter",

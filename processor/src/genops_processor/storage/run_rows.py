@@ -67,6 +67,7 @@ RUN_COLUMNS = (
     "data_transfer_micros",
     "tracking_micros",
     "unpriced_lines",
+    "exit_code",
 )
 
 
@@ -130,6 +131,7 @@ def state_to_row(s: RunState) -> tuple:
         s.breakdown.data_transfer,
         s.breakdown.tracking,
         s.breakdown.unpriced_lines,
+        s.exit_code,
     )
 
 
@@ -187,6 +189,7 @@ def row_to_state(r: Sequence) -> RunState:
         ),
         violations=tuple(r[38] or ()),
         breakdown=CostBreakdown(*(int(x or 0) for x in r[43:48])),
+        exit_code=r[48],
     )
 
 
@@ -213,6 +216,7 @@ RUN_TYPES = {
     "data_transfer_micros": pa.int64(),
     "tracking_micros": pa.int64(),
     "unpriced_lines": pa.int32(),
+    "exit_code": pa.int32(),
 }
 
 

@@ -13,6 +13,8 @@ CREATE TABLE IF NOT EXISTS spans (
     name VARCHAR NOT NULL, run_key VARCHAR NOT NULL, start_ns BIGINT, end_ns BIGINT,
     attributes VARCHAR, received_at TIMESTAMPTZ DEFAULT current_timestamp,
     PRIMARY KEY (trace_id, span_id));
+-- Spans compacted past the raw-content window: their ids only (see storage/compaction.py).
+CREATE TABLE IF NOT EXISTS span_ids (trace_id BLOB NOT NULL, span_id BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     run_key VARCHAR PRIMARY KEY, run_id VARCHAR, run_name VARCHAR, wandb_project VARCHAR,
     team VARCHAR, project VARCHAR, customer_id VARCHAR, cost_center VARCHAR,
@@ -27,12 +29,12 @@ CREATE TABLE IF NOT EXISTS runs (
     violations VARCHAR[], gpu_util_mean DOUBLE, gpu_mem_peak_gb DOUBLE,
     artifacts_used VARCHAR, hold_id VARCHAR, compute_micros BIGINT DEFAULT 0,
     storage_micros BIGINT DEFAULT 0, data_transfer_micros BIGINT DEFAULT 0,
-    tracking_micros BIGINT DEFAULT 0, unpriced_lines INTEGER DEFAULT 0);
+    tracking_micros BIGINT DEFAULT 0, unpriced_lines INTEGER DEFAULT 0, exit_code INTEGER);
 CREATE TABLE IF NOT EXISTS holds (
     hold_id VARCHAR PRIMARY KEY, decision_id VARCHAR, run_key VARCHAR, team VARCHAR,
     project VARCHAR, customer_id VARCHAR, cost_center VARCHAR, environment VARCHAR,
     amount_micros BIGINT NOT NULL, status VARCHAR NOT NULL, created_ns BIGINT NOT NULL,
-    last_seen_ns BIGINT, closed_ns BIGINT, committed_micros BIGINT);
+    last_seen_ns BIGINT, closed_ns BIGINT, committed_micros BIGINT, parent_hold_id VARCHAR);
 CREATE TABLE IF NOT EXISTS manual_costs (
     trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, experiment_id VARCHAR,
     run_id VARCHAR, team VARCHAR, project VARCHAR, customer_id VARCHAR, cost_center VARCHAR,
@@ -102,6 +104,9 @@ ADDED_COLUMNS = (
     ("runs", "data_transfer_micros", "BIGINT DEFAULT 0"),
     ("runs", "tracking_micros", "BIGINT DEFAULT 0"),
     ("runs", "unpriced_lines", "INTEGER DEFAULT 0"),
+    ("runs", "exit_code", "INTEGER"),  # NULL: recorded before clients sent it
+    # The experiment hold that funds a run's hold; NULL: funded by nobody (every older hold).
+    ("holds", "parent_hold_id", "VARCHAR"),
 )
 
 

@@ -8,13 +8,22 @@ Usage, with no change to the training script::
 or in code::
 
     from opentelemetry.instrumentation.wandb import WandbInstrumentor
-    WandbInstrumentor().instrument(tracer_provider=provider)
+    WandbInstrumentor().instrument()
+
+Governance spans go through the instrumentation's own tracer provider
+(:mod:`~opentelemetry.instrumentation.wandb.pipeline`): always sampled,
+exported over OTLP/gRPC to the processor, spooled on disk until the processor
+acknowledges them. The global tracer provider and the rest of the user's
+OpenTelemetry set-up are never touched. ``instrument(tracer_provider=...)``
+sends them to the given provider instead (tests do, with an in-memory exporter).
 
 What it records, per W&B run (attribute names in :mod:`genops.attributes`):
 
-* a ``wandb.run`` span from ``wandb.init`` to the run's finish, with the
-  governance attributes (``GENOPS_TEAM`` ... or ``OTEL_RESOURCE_ATTRIBUTES``),
-  the hardware held, and the usage totals; status ERROR when the script raised;
+* a ``wandb.run`` span from ``wandb.init`` to the run's finish, the root of
+  its own trace whatever span is current, with the run key (W&B run id and a
+  segment id, one per process that tracks the run), the governance attributes
+  (``GENOPS_TEAM`` ... or ``OTEL_RESOURCE_ATTRIBUTES``), the hardware held, the
+  usage totals and the exit code W&B records; status ERROR when it is not 0;
 * ``wandb.run.heartbeat`` child spans every ``GENOPS_HEARTBEAT_INTERVAL``
   seconds (default 15) with cumulative usage, so spend is visible while the
   run is alive;
@@ -36,10 +45,9 @@ from collections.abc import Collection
 from typing import Any
 
 import wrapt
-from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
-from opentelemetry.instrumentation.wandb import wrappers
+from opentelemetry.instrumentation.wandb import pipeline, wrappers
 from opentelemetry.instrumentation.wandb.budget_gate import BudgetGate
 from opentelemetry.instrumentation.wandb.package import _instruments
 from opentelemetry.instrumentation.wandb.run_tracker import RunTracker
@@ -57,14 +65,14 @@ class WandbInstrumentor(BaseInstrumentor):
     """Patches ``wandb.init``, ``Run.log``, ``Run.log_artifact``, ``Run.use_artifact``
     and ``Run._finish``.
 
-    ``instrument()`` keywords: ``tracer_provider``; ``heartbeat_interval_s``
-    (else ``GENOPS_HEARTBEAT_INTERVAL``); ``compute_origin_ns``, when the
-    hardware started being held (default: the process start).
+    ``instrument()`` keywords: ``tracer_provider`` (default: the governance
+    pipeline's own, never the global one); ``heartbeat_interval_s`` (else
+    ``GENOPS_HEARTBEAT_INTERVAL``); ``compute_origin_ns``, when the hardware
+    started being held (default: the process start).
     """
 
     _tracker: RunTracker | None = None
     _gate: BudgetGate | None = None
-    _provider: Any = None
     _patched: bool = False
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -75,8 +83,8 @@ class WandbInstrumentor(BaseInstrumentor):
         return self._tracker
 
     def _instrument(self, **kwargs: Any) -> None:
-        self._provider = kwargs.get("tracer_provider")
-        tracer = trace.get_tracer(__name__, __version__, tracer_provider=self._provider)
+        pipeline.set_tracer_provider_override(kwargs.get("tracer_provider"))
+        tracer = pipeline.get_tracer(__name__, __version__)
         self._tracker = RunTracker(
             tracer,
             kwargs.get("heartbeat_interval_s") or _heartbeat_interval(),
@@ -116,16 +124,14 @@ class WandbInstrumentor(BaseInstrumentor):
         if self._gate is not None:
             self._gate.close()
         self._tracker = self._gate = None
+        pipeline.set_tracer_provider_override(None)
 
     def _at_exit(self) -> None:
-        """Close runs nobody finished and push the last spans out."""
+        """Close runs nobody finished and push the last spans out (or spool them)."""
         try:
             if self._tracker is not None:
                 self._tracker.finish_all()
-            provider = self._provider or trace.get_tracer_provider()
-            flush = getattr(provider, "force_flush", None)
-            if flush is not None:
-                flush(_FLUSH_TIMEOUT_MS)
+            pipeline.close_at_exit(_FLUSH_TIMEOUT_MS)
         except Exception:
             _log.warning("genops: flushing W&B telemetry at exit failed", exc_info=True)
 

@@ -5,6 +5,12 @@ enforced budget a denial raises :class:`genops.errors.BudgetExceededError`;
 an advisory breach warns and proceeds; audit-only proceeds (the processor
 records every decision). When the API cannot be reached the configured fail
 mode decides: ``open`` proceeds (logged once), ``closed`` refuses.
+
+With ``GENOPS_ENDPOINT`` unset the API is asked at the OTLP endpoint. When that
+is a collector (it answers, but ``UNIMPLEMENTED``) the one line logged (or the
+refusal) names that endpoint, says spans go there, and names
+``GENOPS_ENDPOINT``. Every failure is told in one line, never a gRPC error's
+multi-line text or a traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -23,7 +30,12 @@ import grpc
 from google.protobuf import json_format
 
 from genops import attributes as attr
-from genops.config import BudgetSettings, InstrumentationSettings
+from genops.config import (
+    BudgetSettings,
+    ConfigError,
+    ExportSettings,
+    InstrumentationSettings,
+)
 from genops.errors import (
     ApprovalDeniedError,
     ApprovalTimeoutError,
@@ -31,7 +43,12 @@ from genops.errors import (
     BudgetInfo,
 )
 from genops.governance.v1 import governance_pb2 as pb
-from genops.governance_client import GovernanceClient, GovernanceUnavailable
+from genops.governance_client import (
+    GovernanceClient,
+    GovernanceNotServed,
+    GovernanceUnavailable,
+    describe,
+)
 from genops.money import format_usd
 from genops.policy import BudgetWarning
 
@@ -59,14 +76,20 @@ class BudgetGate:
         settings: InstrumentationSettings,
         wandb_kwargs: Mapping[str, object],
         hw: Hardware | None = None,
+        accrued_ns: int = 0,
     ) -> pb.CheckBudgetResponse | None:
         """Ask before a run starts. ``hw`` is the hardware the run will hold: with no
         declared maximum, the processor reserves its cost for the reservation horizon."""
         budget = settings.budget
         if not budget.check_enabled:
             return None
-        estimate = run_estimate(settings, hw) if hw is not None else None
+        estimate = run_estimate(settings, hw, accrued_ns) if hw is not None else None
         request = budget_request(settings.attribution, budget, wandb_kwargs, estimate)
+        from genops.context import funding_hold  # the experiment block's hold funds the run
+
+        request.parent_hold_id = funding_hold()
+        # One id for this check and its retries: the processor decides (and reserves) once.
+        request.request_id = uuid.uuid4().hex
         try:
             response = self.client(settings).check_budget(request)
         except (GovernanceUnavailable, grpc.RpcError) as error:
@@ -163,7 +186,9 @@ class BudgetGate:
                 )
             except (GovernanceUnavailable, grpc.RpcError) as error:
                 if time.monotonic() > deadline:
-                    raise ApprovalTimeoutError(f"approval {approval_id}: {error}") from None
+                    raise ApprovalTimeoutError(
+                        f"approval {approval_id}: {describe(error)}"
+                    ) from None
                 time.sleep(1)
                 continue
             if approval.status == "approved":
@@ -211,7 +236,7 @@ class BudgetGate:
         except (GovernanceUnavailable, grpc.RpcError) as error:
             if not self._warned_unreachable:
                 self._warned_unreachable = True
-                _log.warning("genops: %s; the run goes on unchecked", error)
+                _log.warning("genops: %s; the run goes on unchecked", failure_text(settings, error))
             return None
 
     def client(self, settings: InstrumentationSettings) -> GovernanceClient:
@@ -257,7 +282,7 @@ class BudgetGate:
         error: Exception,
         request: pb.CheckBudgetRequest,
     ) -> None:
-        detail = str(error) if isinstance(error, GovernanceUnavailable) else repr(error)
+        detail = failure_text(settings, error)
         learned = self._learned_fail_mode(settings, request.scope)
         fail_mode = "closed" if "closed" in (budget.fail_mode, learned) else "open"
         decision = "deny" if fail_mode == "closed" else "allow"
@@ -268,10 +293,40 @@ class BudgetGate:
                 if budget.fail_mode == "closed"
                 else "a budget of this scope fails closed"
             )
-            raise BudgetExceededError(f"budget check failed: {detail} and {why}") from None
+            raise BudgetExceededError(f"budget check failed: {detail}; refused: {why}") from None
         if not self._warned_unreachable:
             self._warned_unreachable = True
             _log.warning("genops: %s; budget fail mode is open, runs proceed unchecked", detail)
+        return None
+
+
+def failure_text(settings: InstrumentationSettings, error: Exception) -> str:
+    """One line for a failed governance call. When what answered does not implement
+    the API: where it was asked, whether spans go there too, and what to set."""
+    if not isinstance(error, GovernanceNotServed):
+        if isinstance(error, GovernanceUnavailable):
+            return describe(error)
+        return f"governance API at {settings.governance_target} answered {describe(error)}"
+    where = f"the governance endpoint {error.target}"
+    keep = ""
+    export = _export_settings()
+    if export is not None and export.target == error.target:
+        origin = "" if export.source == "default" else f" ({export.source})"
+        where = f"{error.target}, the OTLP endpoint{origin} where spans go (a collector?)"
+        if export.source != "GENOPS_OTLP_ENDPOINT":  # else GENOPS_ENDPOINT moves spans too
+            keep = f" and GENOPS_OTLP_ENDPOINT={error.target} to keep spans going there"
+    elif export is not None:
+        where += f" (spans go to the OTLP endpoint {export.target})"
+    return (
+        f"no governance API at {where}: it answered {error.method} with UNIMPLEMENTED; "
+        f"set GENOPS_ENDPOINT to genops-processor's host:port{keep}"
+    )
+
+
+def _export_settings() -> ExportSettings | None:
+    try:
+        return ExportSettings.from_env()
+    except ConfigError:  # told elsewhere; the hint does without it
         return None
 
 
@@ -281,17 +336,20 @@ def _scope_key(scope: pb.Scope) -> str:
     )
 
 
-def run_estimate(settings: InstrumentationSettings, hw: Hardware) -> pb.RunEstimate | None:
+def run_estimate(
+    settings: InstrumentationSettings, hw: Hardware, accrued_ns: int = 0
+) -> pb.RunEstimate | None:
     """What a run that declares no maximum reserves at its start: its hardware for
-    ``GENOPS_RESERVATION_HOURS``, else until its first check (one heartbeat interval).
-    None when it declares a maximum or the horizon is 0."""
+    ``GENOPS_RESERVATION_HOURS``, else until its first check: the ``accrued_ns`` it is
+    billed for already (the hardware was held before ``wandb.init``) plus one heartbeat
+    interval. None when it declares a maximum or the horizon is 0."""
     budget = settings.budget
     if budget.requested_micros > 0:
         return None
     if budget.reservation_hours is not None:
         horizon_ns = round(budget.reservation_hours * 3600 * 1e9)
-    else:
-        horizon_ns = round(settings.heartbeat_interval_s * 1e9)
+    else:  # until the first check: what it costs already, and one heartbeat more
+        horizon_ns = round(settings.heartbeat_interval_s * 1e9) + max(0, accrued_ns)
     if horizon_ns <= 0:
         return None
     return pb.RunEstimate(

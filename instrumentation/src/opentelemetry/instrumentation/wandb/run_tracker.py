@@ -5,6 +5,13 @@ table keyed by run id. ``log()`` only bumps an integer here; spans are
 emitted at three moments: when a run starts (the run span opens), on a
 heartbeat timer (a short child span with cumulative usage) and when it ends
 (the run span closes with its totals).
+
+A run's identity comes from W&B, not from the trace: the run span is the root
+of a trace of its own, whatever span is current at ``wandb.init``, and every
+span of the run carries its run key, ``<W&B run id>:<segment id>`` (a random
+segment id each time this process starts tracking the run; see
+:data:`genops.attributes.RUN_KEY`). Its status comes from the exit code W&B
+records (:func:`wandb_exit_code`).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import secrets
 import sys
 import threading
 import time
@@ -21,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.wandb import hardware
 from opentelemetry.trace import Status, StatusCode
 
@@ -53,6 +62,7 @@ class RunUsage:
     run_id: str
     span: trace.Span
     compute_start_ns: int
+    run_key: str = ""
     # Attribution, hardware and W&B names: repeated on every heartbeat so the
     # processor can attribute spend before the run span arrives.
     static_attributes: Mapping[str, object] = field(default_factory=dict)
@@ -132,6 +142,13 @@ class RunTracker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def accrued_ns(self, now_ns: int) -> int:
+        """Compute the next run will be billed for already: held since the process start
+        (or the previous run's end) until ``now_ns``."""
+        with self._lock:
+            origin = self._next_compute_start_ns
+        return max(0, now_ns - origin) if origin else 0
+
     # -- lifecycle ----------------------------------------------------------
     def start(
         self,
@@ -145,15 +162,21 @@ class RunTracker:
                 return None
             compute_start = self._next_compute_start_ns or start_ns
             compute_start = min(compute_start, start_ns)
+            run_key = f"{run_id}:{secrets.token_hex(8)}"
+            attributes = {**attributes, attr.RUN_KEY: run_key}
             span = self._tracer.start_span(
-                attr.SPAN_RUN, start_time=start_ns, attributes=dict(attributes)
+                attr.SPAN_RUN,
+                context=Context(),  # a root: the current (user's) span is not its parent
+                start_time=start_ns,
+                attributes=attributes,
             )
             span.set_attribute(attr.RUN_STATUS, attr.STATUS_RUNNING)
             usage = RunUsage(
                 run_id=run_id,
                 span=span,
                 compute_start_ns=compute_start,
-                static_attributes=dict(attributes),
+                run_key=run_key,
+                static_attributes=attributes,
                 options=options or RunOptions(),
             )
             self._runs[run_id] = usage
@@ -164,14 +187,26 @@ class RunTracker:
     def get(self, run_id: str) -> RunUsage | None:
         return self._runs.get(run_id)
 
-    def finish(self, run_id: str, failed: bool, error: str | None = None) -> None:
+    def finish(
+        self,
+        run_id: str,
+        failed: bool | None = None,
+        error: str | None = None,
+        exit_code: int | None = None,
+    ) -> None:
+        """End the run's span. ``exit_code`` is what W&B records (default: 1 if
+        ``failed`` else 0); the run failed when it is not 0."""
         with self._lock:
             usage = self._runs.pop(run_id, None)
         if usage is None:
             return
+        if exit_code is None:
+            exit_code = 1 if failed else 0
+        failed = exit_code != 0
         end_ns = time.time_ns()
         span = usage.span
         span.set_attributes(usage.usage_attributes(end_ns))
+        span.set_attribute(attr.RUN_EXIT_CODE, exit_code)
         if failed:
             span.set_attribute(attr.RUN_STATUS, attr.STATUS_FAILED)
             if error:
@@ -190,10 +225,11 @@ class RunTracker:
                 _log.warning("genops: run-finished hook failed", exc_info=True)
 
     def finish_all(self) -> None:
-        """Close every run still open, as at interpreter exit."""
+        """Close every run still open, as at interpreter exit, with W&B's exit code."""
         error = _uncaught_exception()
+        exit_code = wandb_exit_code()
         for run_id in list(self._runs):
-            self.finish(run_id, failed=error is not None, error=error)
+            self.finish(run_id, error=error, exit_code=exit_code)
         self._stop.set()
 
     def shutdown(self) -> None:
@@ -229,12 +265,17 @@ class RunTracker:
         sampled = math.floor(index * rate) > math.floor((index - 1) * rate)
         if not (sampled or declared_micros or attr.ARTIFACT_GOVERNANCE_METADATA in extra):
             return
-        context = trace.set_span_in_context(usage.span)
+        context = trace.set_span_in_context(usage.span, Context())
         span = self._tracer.start_span(
             attr.SPAN_ARTIFACT,
             context=context,
             start_time=start_ns,
-            attributes={attr.ARTIFACT_BYTES: size, attr.ARTIFACT_FILES: files, **extra},
+            attributes={
+                attr.ARTIFACT_BYTES: size,
+                attr.ARTIFACT_FILES: files,
+                **extra,
+                attr.RUN_KEY: usage.run_key,
+            },
         )
         span.end()
 
@@ -251,7 +292,7 @@ class RunTracker:
             with usage.lock:
                 usage.sequence += 1
             now = time.time_ns()
-            context = trace.set_span_in_context(usage.span)
+            context = trace.set_span_in_context(usage.span, Context())
             span = self._tracer.start_span(
                 attr.SPAN_HEARTBEAT,
                 context=context,
@@ -307,3 +348,25 @@ def _uncaught_exception() -> str | None:
     if exc is None:
         return None
     return f"{type(exc).__name__}: {exc}"
+
+
+def wandb_exit_code() -> int:
+    """The exit code W&B records for runs still open at interpreter exit.
+
+    W&B (0.31) hooks ``sys.exit`` and ``sys.excepthook`` when its service starts
+    and hands the code it saw to the service's teardown, which ends every open
+    run with it: ``sys.exit(n)`` gives n (a non-integer argument 1), an uncaught
+    exception 1, Ctrl-C (KeyboardInterrupt) 255. The builtin ``exit(n)`` of the
+    interactive ``site`` module bypasses ``sys.exit``: W&B records 0, and so do
+    we. Without W&B's hooks: 255 for KeyboardInterrupt, 1 for another uncaught
+    exception, else 0.
+    """
+    for hooked in (sys.exit, sys.excepthook):
+        hooks = getattr(hooked, "__self__", None)
+        code = getattr(hooks, "exit_code", None)
+        if type(hooks).__name__ == "ExitHooks" and isinstance(code, int):
+            return code
+    exc = getattr(sys, "last_value", None)
+    if isinstance(exc, KeyboardInterrupt):
+        return 255
+    return 0 if exc is None else 1

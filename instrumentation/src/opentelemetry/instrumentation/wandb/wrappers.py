@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.instrumentation.wandb import hardware
+from opentelemetry.instrumentation.wandb import hardware, pipeline
 from opentelemetry.instrumentation.wandb.budget_gate import BudgetGate
 from opentelemetry.instrumentation.wandb.run_tracker import RunOptions, RunTracker
 
@@ -56,8 +56,12 @@ def traced_init(tracker: RunTracker, gate: BudgetGate, run_class: type) -> Wrapp
             settings = InstrumentationSettings.from_env()
         else:
             settings = governor.instrumentation_settings()
+        pipeline.tracer_provider()  # built on first use: GENOPS_SPOOL_* errors surface here
         detected = _detect_hardware(settings)  # once: the budget check and the run span
-        decision = gate.check(settings, kwargs, detected)
+        # The first reservation covers what the run costs already (the hardware was
+        # held before wandb.init) plus one heartbeat interval.
+        accrued_ns = tracker.accrued_ns(time.time_ns())
+        decision = gate.check(settings, kwargs, detected, accrued_ns)
         hold_id = decision.hold_id if decision is not None else ""
         if governor is not None:
             kwargs = governor.prepare_init_kwargs(dict(kwargs))
@@ -226,6 +230,9 @@ def traced_use_artifact(tracker: RunTracker) -> Wrapper:
 
 
 def traced_finish(tracker: RunTracker) -> Wrapper:
+    """Close the run's span with the exit code W&B records for this finish: the one
+    given (``with wandb.init()`` passes 1 when its block raised), else 0."""
+
     def wrapper(wrapped, instance, args, kwargs):
         exit_code = kwargs.get("exit_code", args[0] if args else None)
         error = _handled_exception()
@@ -238,8 +245,8 @@ def traced_finish(tracker: RunTracker) -> Wrapper:
             return wrapped(*args, **kwargs)
         finally:
             try:
-                failed = exit_code not in (None, 0)
-                tracker.finish(run_id_of(instance), failed=failed, error=error if failed else None)
+                code = exit_code if isinstance(exit_code, int) else 0
+                tracker.finish(run_id_of(instance), error=error if code else None, exit_code=code)
             except Exception:
                 _log.warning("genops: could not close a W&B run's span", exc_info=True)
 
