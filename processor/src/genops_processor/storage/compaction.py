@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-DEFAULT_STEP = 50_000  # spans per compaction step (one transaction)
+DEFAULT_STEP = 10_000  # spans per compaction step: one transaction of about 0.3 s here
 
 
 def id_bytes(column: str) -> str:
