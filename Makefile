@@ -13,7 +13,7 @@ ifeq ($(UV),)
 UV := $(PYTHON) -m uv
 endif
 
-.PHONY: setup demo test lint bench proto clean
+.PHONY: setup demo test lint bench fuzz proto clean
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -32,6 +32,11 @@ lint:
 
 bench: setup
 	$(VENV)/bin/python bench/run_all.py
+
+# The long mode of the property-based ingest test (CI runs a short one).
+fuzz: setup
+	GENOPS_FUZZ_EXAMPLES=$${GENOPS_FUZZ_EXAMPLES:-100000} $(VENV)/bin/python -m pytest \
+		tests/fuzz -q -s --timeout=0
 
 proto: setup
 	$(VENV)/bin/python scripts/generate_proto.py

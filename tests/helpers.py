@@ -70,7 +70,14 @@ class Processor:
         return pb_grpc.GovernanceServiceStub(channel)
 
     def runs(self) -> list[pb.RunSummary]:
-        return list(self.stub().ListRuns(pb.ListRunsRequest(), timeout=10).runs)
+        """Every run, newest first (ListRuns a page at a time)."""
+        stub, runs, token = self.stub(), [], ""
+        while True:
+            page = stub.ListRuns(pb.ListRunsRequest(page_size=5000, page_token=token), timeout=30)
+            runs += page.runs
+            token = page.next_page_token
+            if not token:
+                return runs
 
     def stop(self) -> int:
         if self.proc.poll() is None:

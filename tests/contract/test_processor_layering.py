@@ -14,11 +14,11 @@ import pytest
 PROCESSOR = Path(__file__).resolve().parents[2] / "processor" / "src" / "genops_processor"
 
 # Low to high. A module may import its own package and anything below it. The plain
-# modules at the top of the tree sit between: ``domain``, ``settings`` and ``metrics``
-# are the base every floor may use; ``service`` composes the floors below ``api``;
+# modules at the top of the tree sit between: ``domain``, ``settings``, ``metrics`` and
+# ``limits`` are the base every floor may use; ``service`` composes the floors below ``api``;
 # ``server`` assembles everything below ``cli``.
 LAYERS = (
-    ("domain", "settings", "metrics"),
+    ("domain", "settings", "metrics", "limits"),
     ("storage",),
     ("record",),
     ("pricing",),

@@ -22,8 +22,7 @@ from genops_processor.domain import (
     UsageEvent,
 )
 from genops_processor.ingest import ingest_batch
-from genops_processor.pricing import Catalog, CatalogSource
-from genops_processor.pricing.repricing import reprice
+from genops_processor.pricing import Catalog, CatalogSource, repricing
 from genops_processor.storage import Storage
 from genops_processor.storage.schema import ADDED_COLUMNS
 
@@ -107,7 +106,10 @@ def test_run_totals_follow_a_repricing(ledger, tmp_path):
     before = ledger.call(lambda conn: cost_summary(conn, Scope(team="rollup"), EPOCH))
 
     now = dt.datetime(2026, 11, 29, tzinfo=UTC)
-    ledger.call(lambda conn: reprice(conn, Catalog.load(v2), None, "test", now))
+    catalog = Catalog.load(v2)
+    job, _ = ledger.call(lambda conn: repricing.start(conn, catalog, None, "test", now))
+    while not job.finished:
+        job = ledger.call(lambda conn, job=job: repricing.step(conn, job, catalog, now))
 
     after = ledger.call(lambda conn: cost_summary(conn, Scope(team="rollup"), EPOCH))
     plain, _ = ledger.call(lines_by_category)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -10,6 +12,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from genops import attributes as attr
 from genops_processor.ingest import decode_request
 from genops_processor.ingest.ledger import merge
+
+NOW = time.time_ns()
 
 
 def spans_under_one_trace(*attribute_sets):
@@ -39,14 +43,14 @@ def test_runs_sharing_a_trace_are_apart_by_run_key_and_old_spans_use_the_trace()
 
 def test_the_exit_code_of_the_final_span_is_kept():
     spans = spans_under_one_trace(
-        (attr.SPAN_HEARTBEAT, {attr.RUN_KEY: "r:1", attr.USAGE_AS_OF_NS: 1}),
+        (attr.SPAN_HEARTBEAT, {attr.RUN_KEY: "r:1", attr.USAGE_AS_OF_NS: NOW - 2}),
         (
             attr.SPAN_RUN,
             {
                 attr.RUN_KEY: "r:1",
                 attr.RUN_STATUS: attr.STATUS_FAILED,
                 attr.RUN_EXIT_CODE: 3,
-                attr.USAGE_AS_OF_NS: 2,
+                attr.USAGE_AS_OF_NS: NOW - 1,
             },
         ),
     )

@@ -38,6 +38,7 @@ RUN_START = T0 + 2_000_000_000
 HEARTBEAT_AT = T0 + 15_000_000_001
 ARTIFACT_AT = T0 + 20_000_000_000
 RUN_END = T0 + 3_600_000_000_007
+NOW = RUN_END + 60_000_000_000  # the processor's clock: a minute after the run ended
 
 
 def value(v: object) -> AnyValue:
@@ -171,7 +172,7 @@ def build_request() -> ExportTraceServiceRequest:
 def batch():
     request = build_request()
     # decode what really goes over the wire
-    return decode_request(ExportTraceServiceRequest.FromString(request.SerializeToString()))
+    return decode_request(ExportTraceServiceRequest.FromString(request.SerializeToString()), NOW)
 
 
 EXPECTED_SCOPE = Scope(
@@ -230,6 +231,7 @@ def test_decode_heartbeat_span(batch):
         final=False,
         error="",
         catalog_version="",
+        compute_start_declared=True,
     )
     assert json.loads(heartbeat.span.attributes_json) == HEARTBEAT_ATTRIBUTES
 
@@ -302,7 +304,7 @@ def one_span_request(name: str, attributes: dict[str, object], start=RUN_START, 
 )
 def test_decode_status_defaults(name, status, expected):
     attributes = {} if status is None else {attr.RUN_STATUS: status}
-    (event,) = decode_request(one_span_request(name, attributes)).usage
+    (event,) = decode_request(one_span_request(name, attributes), NOW).usage
     assert event.status == expected
     assert event.final is (name == attr.SPAN_RUN)
 
@@ -311,29 +313,43 @@ def test_decode_failed_run_keeps_its_error():
     request = one_span_request(
         attr.SPAN_RUN, {attr.RUN_STATUS: "failed", attr.RUN_ERROR: "ValueError: boom"}
     )
-    (event,) = decode_request(request).usage
+    (event,) = decode_request(request, NOW).usage
     assert (event.status, event.error) == ("failed", "ValueError: boom")
 
 
 def test_decode_missing_usage_times_fall_back_to_the_span_times():
-    (event,) = decode_request(one_span_request(attr.SPAN_RUN, {})).usage
+    (event,) = decode_request(one_span_request(attr.SPAN_RUN, {}), NOW).usage
     assert event.usage == RunUsage(compute_start_ns=RUN_START, as_of_ns=RUN_END)
     assert event.scope == Scope()
     assert event.hardware == HardwareUse()
 
 
-@pytest.mark.parametrize(
-    "raw, count",
-    [(2, 2), ("3", 3), (2.0, 2), (True, 0), ("two", 0), ([1, 2], 0)],
-)
-def test_decode_integer_attributes_tolerate_other_types(raw, count):
-    request = one_span_request(attr.SPAN_HEARTBEAT, {attr.HW_GPU_COUNT: raw})
-    (event,) = decode_request(request).usage
-    assert event.hardware.gpu_count == count
+def test_decode_an_integer_attribute_keeps_an_integer():
+    request = one_span_request(attr.SPAN_HEARTBEAT, {attr.HW_GPU_COUNT: 2})
+    (event,) = decode_request(request, NOW).usage
+    assert event.hardware.gpu_count == 2
+
+
+@pytest.mark.parametrize("raw", ["3", 2.0, True, "two", [1, 2], 2**40, -1])
+def test_decode_rejects_a_span_whose_integer_attribute_is_not_a_sane_integer(raw):
+    batch = decode_request(one_span_request(attr.SPAN_HEARTBEAT, {attr.HW_GPU_COUNT: raw}), NOW)
+    assert batch.usage == ()
+    [rejection] = batch.rejected
+    assert rejection.reason in ("wrong_type", "out_of_range")
+    assert attr.HW_GPU_COUNT in rejection.message
+    assert (rejection.trace_id, rejection.span_id) == (TRACE_ID.hex(), RUN_SPAN_ID.hex())
+
+
+def test_decode_rejects_a_span_from_the_year_2500_and_keeps_the_rest():
+    request = build_request()
+    request.resource_spans[0].scope_spans[0].spans[0].end_time_unix_nano = 16_725_225_600 * 10**9
+    batch = decode_request(request, NOW)
+    assert [r.reason for r in batch.rejected] == ["time_out_of_window"]
+    assert len(batch.usage) == 1 and len(batch.artifacts) == 1
 
 
 def test_decode_empty_request():
-    batch = decode_request(ExportTraceServiceRequest())
+    batch = decode_request(ExportTraceServiceRequest(), NOW)
     assert (batch.usage, batch.artifacts, batch.ignored_spans) == ((), (), 0)
 
 
@@ -353,5 +369,5 @@ def test_decode_only_unrelated_spans():
             )
         ]
     )
-    batch = decode_request(request)
+    batch = decode_request(request, NOW)
     assert (batch.usage, batch.artifacts, batch.ignored_spans) == ((), (), 3)

@@ -31,6 +31,12 @@ def device_cost_micros(unit_price_per_hour: Decimal, count: int, duration_ns: in
         return round_micros(Decimal(count * duration_ns) * unit_price_per_hour / NS_PER_HOUR)
 
 
+# The largest unit price a catalog may hold (USD per unit) and its finest step: a
+# catalog with a larger or finer price is refused (CatalogError). The ledger keeps
+# prices as DECIMAL(18, 9); the processor re-exports both in its limits.
+MAX_UNIT_PRICE_USD = Decimal(1_000_000)
+UNIT_PRICE_DECIMALS = 9
+
 # Every catalog row is one of these; the ledger keeps a run's total per category.
 CATEGORIES = ("compute", "storage", "data_transfer", "tracking")
 
@@ -146,18 +152,29 @@ class Catalog:
         )
 
 
+def _unit_price(value: object, where: str) -> Decimal:
+    if isinstance(value, bool):
+        raise CatalogError(f"{where} {value!r} is not a number")
+    try:
+        price = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise CatalogError(f"{where} {value!r} is not a number") from None
+    if not price.is_finite() or price < 0:
+        raise CatalogError(f"{where} must be a non-negative number")
+    if price > MAX_UNIT_PRICE_USD:
+        raise CatalogError(f"{where} {value!r} is above the maximum of {MAX_UNIT_PRICE_USD} USD")
+    if price != price.quantize(Decimal(1).scaleb(-UNIT_PRICE_DECIMALS), context=_EXACT):
+        raise CatalogError(f"{where} {value!r} has more than {UNIT_PRICE_DECIMALS} decimals")
+    return price
+
+
 def _row(raw: object, currency: str, where: str) -> CatalogRow:
     if not isinstance(raw, dict):
         raise CatalogError(f"{where}: expected a mapping")
     for key in ("sku", "category", "unit", "unit_price", "source", "date"):
         if raw.get(key) in (None, ""):
             raise CatalogError(f"{where}.{key} is missing")
-    try:
-        price = Decimal(str(raw["unit_price"]))
-    except InvalidOperation:
-        raise CatalogError(f"{where}.unit_price {raw['unit_price']!r} is not a number") from None
-    if not price.is_finite() or price < 0:
-        raise CatalogError(f"{where}.unit_price must be a non-negative number")
+    price = _unit_price(raw["unit_price"], f"{where}.unit_price")
     if raw["category"] not in CATEGORIES:
         raise CatalogError(
             f"{where}.category {raw['category']!r} is not one of {', '.join(CATEGORIES)}"

@@ -122,6 +122,9 @@ class GovernanceClient:
     def list_alert_rules(self, request: pb.ListAlertRulesRequest) -> pb.ListAlertRulesResponse:
         return self._call("ListAlertRules", request)
 
+    def delete_alert_rule(self, request: pb.DeleteAlertRuleRequest) -> pb.DeleteAlertRuleResponse:
+        return self._call("DeleteAlertRule", request)
+
     def notify(self, request: pb.NotifyRequest) -> pb.NotifyResponse:
         return self._call("Notify", request)
 

@@ -275,6 +275,19 @@ class _Monitor:
             self._scheduler.ensure_running()
         return self.rules[index]
 
+    def delete_rule(self, rule_id: str) -> bool:
+        """Delete a rule at the processor (audited there); True once deleted, False while
+        the processor is away (sent when it is back). MonitoringError: it has no such rule."""
+        request = pb.DeleteAlertRuleRequest(rule_id=rule_id, actor=self._link.sender)
+
+        def done(_response: pb.DeleteAlertRuleResponse) -> None:
+            self.rules[:] = [r for r in self.rules if r.rule_id != rule_id]
+
+        sent = self._link.call("delete_alert_rule", request, done)
+        if not sent:
+            self._scheduler.ensure_running()
+        return sent
+
     def _notify(self, subject: str, body: object, channels: Sequence[str]) -> str:
         channels = _channels(channels, "channels")
         request = pb.NotifyRequest(

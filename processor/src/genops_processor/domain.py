@@ -69,6 +69,20 @@ class SpanRecord:
     start_ns: int
     end_ns: int
     attributes_json: str
+    # What the ingest boundary cut from the span (over-long text), e.g. "genops.team
+    # truncated to 256 characters"; kept as violations of its run.
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A span refused at ingest: its ids and why (one of ingest.validation.REASONS)."""
+
+    trace_id: str
+    span_id: str
+    run_key: str
+    reason: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,8 @@ class UsageEvent:
     catalog_version: str = ""
     labels: RunLabels = RunLabels()
     exit_code: int | None = None  # what W&B recorded (final spans of newer clients)
+    # The span carried genops.run.compute_start_ns (else it is the span's start time).
+    compute_start_declared: bool = False
 
 
 @dataclass(frozen=True)
@@ -233,6 +249,7 @@ class Batch:
     experiments: tuple[ExperimentEvent, ...] = ()
     manual_costs: tuple[ManualCostEvent, ...] = ()
     ignored_spans: int = 0
+    rejected: tuple[Rejection, ...] = ()  # refused by the validation before decoding
 
     @property
     def spans(self) -> tuple[SpanRecord, ...]:

@@ -14,6 +14,53 @@ from prometheus_client.registry import Collector
 
 from genops.money import MICROS_PER_USD
 from genops_processor.domain import Batch
+from genops_processor.limits import METRICS_MAX_PROJECTS, METRICS_MAX_SERIES, METRICS_MAX_TEAMS
+
+OTHER = "other"  # the label value of every team / project past its cap
+
+
+class LabelValues:
+    """One client-controlled label: the first ``cap`` distinct values keep their own
+    series, later ones are counted under ``other`` (a value keeps its series for the
+    process's life, so counters stay continuous); ``kept`` values (named by a budget)
+    always keep theirs."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.seen: set[str] = set()
+        self.kept: frozenset[str] = frozenset()
+
+    def __call__(self, value: str) -> str:
+        if value in self.seen or value in self.kept:
+            return value
+        if len(self.seen) < self.cap:
+            self.seen.add(value)
+            return value
+        return OTHER
+
+
+class ScopeLabels:
+    """(team, project) label pairs, each label capped, and at most ``max_series`` pairs;
+    past that a new pair is (team, other) for a budget's team, else (other, other)."""
+
+    def __init__(self, teams: int, projects: int, max_series: int) -> None:
+        self.teams = LabelValues(teams)
+        self.projects = LabelValues(projects)
+        self.max_series = max_series
+        self.pairs: set[tuple[str, str]] = set()
+
+    def keep(self, teams: Iterable[str], projects: Iterable[str]) -> None:
+        self.teams.kept = frozenset(t for t in teams if t)
+        self.projects.kept = frozenset(p for p in projects if p)
+
+    def __call__(self, team: str, project: str) -> tuple[str, str]:
+        pair = (self.teams(team), self.projects(project))
+        if pair in self.pairs:
+            return pair
+        if len(self.pairs) >= self.max_series:
+            pair = (pair[0], OTHER) if pair[0] in self.teams.kept else (OTHER, OTHER)
+        self.pairs.add(pair)
+        return pair
 
 
 class _BudgetCollector(Collector):
@@ -56,8 +103,27 @@ class ProcessorMetrics:
         self.decisions = Counter(
             "genops_budget_decisions", "Budget decisions", ["decision"], registry=self.registry
         )
+        # reason: one of genops_processor.ingest.validation.REASONS (a fixed set)
+        self.spans_rejected = Counter(
+            "genops_spans_rejected",
+            "Spans rejected at ingest (not stored), by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.admission_refused = Counter(
+            "genops_admission_refused",
+            "Calls refused with RESOURCE_EXHAUSTED by admission control, by pool",
+            ["pool"],
+            registry=self.registry,
+        )
         self._budgets = _BudgetCollector()
         self.registry.register(self._budgets)
+        # team and project come from clients: capped (limits METRICS_MAX_*), see ScopeLabels
+        self.scope_labels = ScopeLabels(METRICS_MAX_TEAMS, METRICS_MAX_PROJECTS, METRICS_MAX_SERIES)
+
+    def keep_labels(self, teams: Iterable[str], projects: Iterable[str]) -> None:
+        """Teams and projects named by the policy's budgets: always their own series."""
+        self.scope_labels.keep(teams, projects)
 
     def bind_budgets(self, source: Callable[[], Iterable]) -> None:
         self._budgets.source = source
@@ -67,15 +133,18 @@ class ProcessorMetrics:
             self.spans.labels(span.kind).inc()
         if batch.ignored_spans:
             self.spans.labels("other").inc(batch.ignored_spans)
+        for rejection in (*batch.rejected, *getattr(result, "rejected", ())):
+            self.spans_rejected.labels(rejection.reason).inc()
         for state in result.runs:
             delta = state.cost_micros - result.previous_cost_micros.get(state.run_key, 0)
+            newly_final = state.final and not result.previous_final.get(state.run_key, False)
+            if delta <= 0 and not newly_final:
+                continue
+            team, project = self.scope_labels(state.scope.team, state.scope.project)
             if delta > 0:
-                self.run_cost.labels(state.scope.team, state.scope.project).inc(
-                    delta / MICROS_PER_USD
-                )
-            was_final = result.previous_final.get(state.run_key, False)
-            if state.final and not was_final:
-                self.runs_finished.labels(state.scope.team, state.scope.project, state.status).inc()
+                self.run_cost.labels(team, project).inc(delta / MICROS_PER_USD)
+            if newly_final:
+                self.runs_finished.labels(team, project, state.status).inc()
 
     def observe_decision(self, outcome: str) -> None:
         self.decisions.labels(outcome).inc()

@@ -17,7 +17,9 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from prometheus_client import start_http_server
 
 from genops.governance.v1 import governance_pb2_grpc
+from genops_processor import limits
 from genops_processor.api import GovernanceApi, TraceReceiver
+from genops_processor.api.admission import AdmissionInterceptor, pools
 from genops_processor.budgets import Policy
 from genops_processor.metrics import ProcessorMetrics
 from genops_processor.pricing import Catalog, CatalogSource, catalog_store
@@ -27,7 +29,6 @@ from genops_processor.storage import Storage
 
 _log = logging.getLogger(__name__)
 _GRACE_S = 5.0
-_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 COMPACTION_INTERVAL_S = 600.0  # how often spans past the raw-content window are compacted
 
 
@@ -59,11 +60,14 @@ async def start(settings: ProcessorSettings, clock: Clock = utc_now) -> RunningP
     governance = Governance(
         storage, catalogs, policy, metrics, clock, hold_timeout_s=settings.hold_timeout_s
     )
+    # Request bytes in flight are bounded per pool; decisions keep their own headroom.
+    admission = AdmissionInterceptor(pools(settings.ingest_inflight_bytes), metrics)
     server = grpc.aio.server(
+        interceptors=[admission],
         options=[
-            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", limits.MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
-        ]
+        ],
     )
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceReceiver(governance), server)
     governance_pb2_grpc.add_GovernanceServiceServicer_to_server(GovernanceApi(governance), server)
@@ -114,6 +118,8 @@ async def serve(settings: ProcessorSettings) -> None:
             "compacting spans",
         )
     )
+    # a re-pricing job a killed process left unfinished is finished, step by step
+    resumer = asyncio.create_task(_resume_repricing(governance))
     bound = settings.listen.rpartition(":")[0] + f":{processor.port}"
     print(f"genops-processor listening on {bound}, db {settings.db_path}", flush=True)
     try:
@@ -123,6 +129,7 @@ async def serve(settings: ProcessorSettings) -> None:
         sweeper.cancel()
         monitor.cancel()
         compactor.cancel()
+        resumer.cancel()
         await processor.stop()
     print("genops-processor stopped", flush=True)
 
@@ -135,6 +142,13 @@ async def _every(interval_s: float, work, what: str) -> None:
             await work()
         except Exception:
             _log.exception("%s failed", what)
+
+
+async def _resume_repricing(governance: Governance) -> None:
+    try:
+        await governance.resume_repricing()
+    except Exception:
+        _log.exception("resuming the unfinished re-pricing job failed")
 
 
 def _policy_in_force(storage: Storage, from_file: Policy, path: str | None) -> Policy:
@@ -151,4 +165,4 @@ def _policy_in_force(storage: Storage, from_file: Policy, path: str | None) -> P
             )
         )
         return from_file
-    return from_file if stored is None else Policy.from_dict(stored[1], "stored policy")
+    return from_file if stored is None else Policy.from_stored(stored[1])

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
 from genops_processor import storage as store
-from genops_processor.alerts import Monitoring
+from genops_processor.alerts import Monitoring, outbox
 from genops_processor.alerts import delivery as alerts
 from genops_processor.budgets import (
     BudgetState,
@@ -34,14 +34,14 @@ from genops_processor.budgets import (
 )
 from genops_processor.domain import Batch, RunState, Scope
 from genops_processor.ingest import IngestResult, ingest_batch
+from genops_processor.limits import OFFLINE_CHUNK
 from genops_processor.metrics import ProcessorMetrics
 from genops_processor.pricing import Catalog, CatalogSource, catalog_store, cost_lines, repricing
-from genops_processor.record import audit
+from genops_processor.record import audit, audit_many
 from genops_processor.storage import Priority, queries
 
 _log = logging.getLogger(__name__)
 DECISION, BULK = Priority.DECISION, Priority.BULK
-OFFLINE_CHUNK = 500  # offline decisions stored per writer job
 REMEMBERED_REQUESTS = 100_000  # check request ids answered from memory on a retry
 
 Clock = Callable[[], dt.datetime]
@@ -86,23 +86,23 @@ class Governance:
         # Seconds a hold nobody reports on or renews stays open (the sweeper's timeout).
         self.hold_timeout_s = hold_timeout_s
         self.metrics.bind_budgets(self.budget_status_sync)
-        self._deliverer: alerts.Deliverer | None = None
+        # Alert delivery runs off the writer; what a previous process left is retried.
+        self.deliverer = alerts.Deliverer(lambda: self.policy.smtp, self._record_attempt)
         # Decisions by the client's request id, so a retried check is answered, not
         # decided (and reserved) again. Bounded; touched only on the writer thread.
         self._decided: OrderedDict[tuple, RecordedDecision] = OrderedDict()
+        self._repricing = asyncio.Lock()  # one re-pricing job at a time
         self._use_policy(policy)
-        self.monitoring = Monitoring(
-            storage, lambda: self.policy, clock, self._deliver, self._record_delivery
-        )
+        self.monitoring = Monitoring(storage, lambda: self.policy, clock, self.deliverer)
+        self.deliverer.start(storage.call(outbox.pending))
 
     def _use_policy(self, policy: Policy) -> None:
         self.policy = policy
+        # Metrics label values are capped; a budget's team and project keep their series.
+        self.metrics.keep_labels(
+            (b.scope.team for b in policy.budgets), (b.scope.project for b in policy.budgets)
+        )
         self._alerting = [b for b in policy.budgets if b.alerts]
-
-    def _deliver(self, message: alerts.Alert | alerts.Notice, channels) -> None:
-        if self._deliverer is None:
-            self._deliverer = alerts.Deliverer(self.policy.smtp, self._record_delivery)
-        self._deliverer.submit(message, channels)
 
     async def set_budget(self, budget: dict, actor: str, reason: str) -> int:
         """Add or replace a budget: validated, versioned, audited, in force at once."""
@@ -127,8 +127,8 @@ class Governance:
         self.metrics.observe_ingest(batch, result)
         if self._alerting and result.runs:
             await self.fire_alerts()
-        if self.monitoring.active:
-            await self.monitoring.evaluate()
+        if self.monitoring.active and result.runs:  # evaluated shortly, off this path
+            self.monitoring.changed(run.scope for run in result.runs)
         return result
 
     async def fire_alerts(self) -> list[alerts.Alert]:
@@ -137,7 +137,11 @@ class Governance:
         thresholds = {b.name: b.thresholds for b in self._alerting}
         channels = {b.name: b.alerts for b in self._alerting}
 
-        def job(conn) -> list[alerts.Alert]:
+        def job(conn) -> tuple[list[alerts.Alert], list[outbox.Item]]:
+            with store.transaction(conn):  # each alert with its outbox rows, or neither
+                return fire(conn)
+
+        def fire(conn) -> tuple[list[alerts.Alert], list[outbox.Item]]:
             states = spend.budget_states(conn, self._alerting, now)
             fired = {
                 tuple(r)
@@ -145,7 +149,7 @@ class Governance:
                     "SELECT budget, period_start, threshold FROM alerts_fired"
                 ).fetchall()
             }
-            new = []
+            new, items = [], []
             for budget, start, threshold, spent, limit in alerts.due(states, thresholds, fired):
                 alert = alerts.Alert(uuid.uuid4().hex, budget, start, threshold, spent, limit)
                 conn.execute(
@@ -153,26 +157,22 @@ class Governance:
                     [alert.alert_id, budget, start, threshold, spent, limit, now],
                 )
                 new.append(alert)
-            return new
+                items += outbox.enqueue(conn, alert, channels[budget], now)  # with the alert
+            return new, items
 
-        new = await asyncio.wrap_future(self.storage.submit(job))
-        for alert in new:
-            self._deliver(alert, channels[alert.budget])
+        new, items = await asyncio.wrap_future(self.storage.submit(job))
+        self.deliverer.start(items)
         return new
 
-    def _record_delivery(
-        self, alert_id: str, channel: str, attempt: int, status: str, error: str
-    ) -> None:
+    def _record_attempt(self, item: outbox.Item, status: str, error: str, next_at) -> None:
+        """A delivery attempt's outcome, written by the writer (the sender never waits)."""
+        now = self.clock()
         self.storage.submit(
-            lambda conn: conn.execute(
-                "INSERT INTO alert_deliveries VALUES (?, ?, ?, ?, ?, ?)",
-                [alert_id, channel, attempt, status, error, self.clock()],
-            )
+            lambda conn: outbox.record_attempt(conn, item, status, error, next_at, now)
         )
 
     def close(self) -> None:
-        if self._deliverer is not None:
-            self._deliverer.close()
+        self.deliverer.close()
 
     async def check_budget(
         self,
@@ -193,7 +193,7 @@ class Governance:
         (``parent_hold_id``): it draws on what that hold has left and the budget is
         asked only for the rest (see :mod:`genops_processor.budgets.funding`)."""
         if requested_micros == 0 and estimate is not None and estimate.usage.duration_ns > 0:
-            requested_micros = cost_lines.price(estimate, self.catalogs)[0].cost_micros
+            requested_micros = cost_lines.asked_micros(estimate, self.catalogs)
         budgets = self.policy.budgets_for(scope, client)
         now = self.clock()
         approval_timeout = self.policy.approval_timeout(scope, require_approval)
@@ -248,10 +248,9 @@ class Governance:
     def budget_status_sync(self) -> list[BudgetState]:
         return self.storage.call(self._status_job(None))
 
-    async def list_runs(self, scope: Scope | None = None, limit: int = 0) -> list[RunState]:
-        return await asyncio.wrap_future(
-            self.storage.submit(lambda conn: queries.list_runs(conn, scope, limit))
-        )
+    async def list_runs(self, job):
+        """Run ``job(conn)``, a ListRuns page read, on the writer among ingest batches."""
+        return await asyncio.wrap_future(self.storage.submit(job))
 
     async def usage_today(
         self, scope: Scope, client: ClientLimits
@@ -287,27 +286,54 @@ class Governance:
     async def reprice(
         self, catalog: Catalog, since: dt.datetime | None, actor: str
     ) -> AsyncIterator[tuple[int, int] | repricing.RepriceResult]:
-        """Progress tuples (done, total), then the result."""
-        loop = asyncio.get_running_loop()
-        updates: asyncio.Queue = asyncio.Queue()
-
-        def progress(done: int, total: int) -> None:
-            loop.call_soon_threadsafe(updates.put_nowait, (done, total))
-
-        def job(conn):
-            result = repricing.reprice(conn, catalog, since, actor, self.clock(), progress)
+        """Progress tuples (done, total), then the result. Resumes the unfinished job for
+        the same version; RepriceRefused while another runs or is unfinished."""
+        if self._repricing.locked():
+            raise repricing.RepriceRefused("a re-pricing job is running; try again when it ends")
+        async with self._repricing:
+            job, _ = await asyncio.wrap_future(
+                self.storage.submit(
+                    lambda conn: repricing.start(conn, catalog, since, actor, self.clock()), BULK
+                )
+            )
             self.catalogs.add(catalog)
+            async for update in self._reprice_steps(job, catalog):
+                yield update
+
+    async def resume_repricing(self) -> repricing.RepriceResult | None:
+        """Finish the re-pricing job a previous process left unfinished, if any."""
+        # Look first without the lock: a Reprice call arriving while a ledger with no
+        # unfinished job is checked at start must not be refused as "running".
+        if await asyncio.wrap_future(self.storage.submit(repricing.unfinished)) is None:
+            return None
+        async with self._repricing:
+            if await asyncio.wrap_future(self.storage.submit(repricing.unfinished)) is None:
+                return None  # finished meanwhile by a Reprice call for the same version
+            job, catalog = await asyncio.wrap_future(
+                self.storage.submit(
+                    lambda conn: repricing.resume(conn, "processor start", self.clock()), BULK
+                )
+            )
+            _log.info("resuming %s", job.describe().replace(" is incomplete", ""))
+            self.catalogs.add(catalog)
+            async for update in self._reprice_steps(job, catalog):
+                result = update
+            _log.info("re-pricing to %s finished: %s run(s)", result.catalog_version, result.runs)
             return result
 
-        future = asyncio.wrap_future(self.storage.submit(job, BULK))
-        while not future.done() or not updates.empty():
-            getter = asyncio.ensure_future(updates.get())
-            await asyncio.wait({getter, future}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                yield getter.result()
-            else:
-                getter.cancel()
-        yield await future
+    async def _reprice_steps(
+        self, job: repricing.RepriceJob, catalog: Catalog
+    ) -> AsyncIterator[tuple[int, int] | repricing.RepriceResult]:
+        # One bulk writer job per step: budget decisions and ingest go between steps.
+        while not job.finished:
+            job = await asyncio.wrap_future(
+                self.storage.submit(
+                    lambda conn, job=job: repricing.step(conn, job, catalog, self.clock()), BULK
+                )
+            )
+            if not job.finished:
+                yield job.done_runs, job.total_runs
+        yield repricing.result(job)
 
     async def check_run(
         self,
@@ -322,12 +348,12 @@ class Governance:
         budget allows; else the strictest passed budget's mode decides."""
         budgets = self.policy.budgets_for(scope, client)
         now = self.clock()
-        accrued = cost_lines.price(snapshot, self.catalogs)[0].cost_micros
+        accrued = cost_lines.asked_micros(snapshot, self.catalogs)
         later = replace(
             snapshot,
             usage=replace(snapshot.usage, as_of_ns=snapshot.usage.as_of_ns + max(0, next_check_ns)),
         )
-        projected = max(accrued, cost_lines.price(later, self.catalogs)[0].cost_micros)
+        projected = max(accrued, cost_lines.asked_micros(later, self.catalogs))
 
         def job(conn) -> RunVerdict:
             # What spend becomes when the run counts for `projected` (inside its
@@ -374,22 +400,13 @@ class Governance:
 
     @staticmethod
     def _record_offline(conn, items: list[tuple], now: dt.datetime) -> None:
-        for decided_at, scope, decision, message, project, run_name in items:
-            decision_id = decisions.record_offline(
-                conn, decided_at, scope, decision, message, project, run_name
-            )
-            audit(
-                conn,
-                "decision.offline",
-                "client",
-                {
-                    "decision_id": decision_id,
-                    "decision": decision,
-                    "reason": message,
-                    **scope.as_dict(),
-                },
-                now,
-            )
+        with store.transaction(conn):  # a chunk's decisions and their audit events, or none
+            decision_ids = decisions.record_offline_many(conn, items)
+            details = [
+                {"decision_id": i, "decision": decision, "reason": message, **scope.as_dict()}
+                for i, (_, scope, decision, message, _, _) in zip(decision_ids, items, strict=True)
+            ]
+            audit_many(conn, "decision.offline", "client", details, now)
 
     async def approval(self, approval_id: str) -> dict:
         now = self.clock()

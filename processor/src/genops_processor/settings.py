@@ -11,6 +11,8 @@ option                 environment             default
 ``--hold-timeout S``   ``GENOPS_HOLD_TIMEOUT``   120 (seconds a silent run keeps its hold)
 ``--raw-span-days D``  ``GENOPS_RAW_SPAN_DAYS``  3 (days raw span content is kept; then
                                                only the span ids, for idempotency)
+``--ingest-inflight-mb`` ``GENOPS_INGEST_INFLIGHT_MB`` 128 (MiB of OTLP requests in
+                                               flight; past it: RESOURCE_EXHAUSTED)
 =====================  ======================  ===================================
 
 An explicit option beats the environment, which beats the default.
@@ -21,6 +23,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from genops_processor.limits import MAX_SETTING_SECONDS, MIN_SETTING_SECONDS
 
 DEFAULT_DB = "genops.duckdb"
 DEFAULT_LISTEN = "127.0.0.1:4317"
@@ -41,6 +45,7 @@ class ProcessorSettings:
     hold_timeout_s: float = 120.0
     alert_interval_s: float = 30.0
     raw_span_days: float = 3.0
+    ingest_inflight_bytes: int = 128 * 2**20
 
     @classmethod
     def resolve(
@@ -76,6 +81,10 @@ class ProcessorSettings:
                 pick("raw_span_days", "GENOPS_RAW_SPAN_DAYS", "3"),
                 sources.get("raw_span_days", "--raw-span-days"),
             ),
+            ingest_inflight_bytes=_mebibytes(
+                pick("ingest_inflight_mb", "GENOPS_INGEST_INFLIGHT_MB", "128"),
+                sources.get("ingest_inflight_mb", "--ingest-inflight-mb"),
+            ),
         )
         for key, value in (
             ("--listen", settings.listen),
@@ -104,8 +113,11 @@ def _seconds(value: str | None, key: str) -> float:
         seconds = float(value or 0)
     except ValueError:
         raise SettingsError(f"{key} {value!r}: expected a number of seconds") from None
-    if not seconds > 0:
-        raise SettingsError(f"{key} {value!r}: must be above 0")
+    if not MIN_SETTING_SECONDS <= seconds <= MAX_SETTING_SECONDS:
+        raise SettingsError(
+            f"{key} {value!r}: must be from {MIN_SETTING_SECONDS:g} "
+            f"to {MAX_SETTING_SECONDS:.0f} seconds"
+        )
     return seconds
 
 
@@ -117,3 +129,13 @@ def _days(value: str | None, key: str) -> float:
     if not 0 <= days <= 36_500:
         raise SettingsError(f"{key} {value!r}: must be from 0 to 36500")
     return days
+
+
+def _mebibytes(value: str | None, key: str) -> int:
+    try:
+        mebibytes = float(value or 0)
+    except ValueError:
+        raise SettingsError(f"{key} {value!r}: expected a number of MiB") from None
+    if not 1 <= mebibytes <= 1_048_576:
+        raise SettingsError(f"{key} {value!r}: must be from 1 to 1048576 (MiB)")
+    return int(mebibytes * 2**20)

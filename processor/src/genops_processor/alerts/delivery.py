@@ -1,4 +1,5 @@
-"""Budget alerts: each threshold fires once per budget and period, to every channel.
+"""Budget alerts and their delivery: each threshold fires once per budget and period,
+to every channel, through a durable outbox.
 
 A budget in the policy file may list ``thresholds`` (percent of its limit,
 default 50, 80, 100) and ``alerts``, channel addresses:
@@ -8,73 +9,45 @@ default 50, 80, 100) and ``alerts``, channel addresses:
 * ``email://ops@example.com``: a mail through the policy's ``smtp`` server;
 * ``log://``: a line in the processor's log.
 
-Which thresholds are due is pure logic (:func:`due`); that an alert fired is
-written to the ledger in the same step (so it fires once, even across
-restarts); delivery happens on a thread of its own with retries, and each
+Which thresholds are due is pure logic (:func:`due`); that an alert fired and
+what it must reach (its :mod:`outbox` rows) are written to the ledger in one
+step, so it fires once and survives a restart. :class:`Deliverer` sends off
+the writer thread: one attempt per channel at a time, each at most
+``DELIVERY_TIMEOUT_S``, so a channel that hangs delays only itself. A failed
+attempt is retried with exponential backoff (``DELIVERY_BACKOFF_S`` doubled,
+at most ``DELIVERY_BACKOFF_MAX_S``, longer when the receiver's ``Retry-After``
+asks) for ``DELIVERY_RETRY_S`` after the alert fired, then expires. Every
 attempt's outcome is recorded.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import heapq
+import itertools
 import json
 import logging
-import queue
 import smtplib
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 
-from genops.money import format_usd
+from genops_processor.alerts.messages import Alert, Notice
+from genops_processor.alerts.outbox import Item
 from genops_processor.budgets.alert_settings import SmtpSettings, is_address
+from genops_processor.limits import (
+    DELIVERY_BACKOFF_MAX_S,
+    DELIVERY_BACKOFF_S,
+    DELIVERY_CONCURRENCY,
+    DELIVERY_RETRY_S,
+    DELIVERY_TIMEOUT_S,
+)
 
+__all__ = ["Alert", "Deliverer", "Notice", "due", "resolve"]
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Alert:
-    alert_id: str
-    budget: str
-    period_start: str
-    threshold: int
-    spent_micros: int
-    limit_micros: int
-
-    @property
-    def text(self) -> str:
-        return (
-            f"GenOps budget '{self.budget}' reached {self.threshold}%: spent "
-            f"{format_usd(self.spent_micros)} of {format_usd(self.limit_micros)} "
-            f"(period from {self.period_start})"
-        )
-
-    @property
-    def subject(self) -> str:
-        return f"GenOps budget alert: {self.budget} at {self.threshold}%"
-
-    def payload(self) -> dict:
-        return {**asdict(self), "text": self.text}
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Any other message: a monitoring rule's alert, a report, a health check."""
-
-    alert_id: str
-    subject: str
-    text: str
-    detail: Mapping[str, object]
-
-    def payload(self) -> dict:
-        return {
-            "alert_id": self.alert_id,
-            "subject": self.subject,
-            "text": self.text,
-            **self.detail,
-        }
 
 
 def resolve(channel: str, names: Mapping[str, str]) -> str | None:
@@ -107,66 +80,185 @@ def due(
     return result
 
 
-Recorder = Callable[[str, str, int, str, str], None]  # alert_id, channel, attempt, status, error
+# item (attempts counted), status (delivered | failed | expired), error, next attempt (None: done)
+Recorder = Callable[[Item, str, str, dt.datetime | None], None]
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
 
 
 class Deliverer:
-    """Sends alerts on its own thread, retrying each channel with backoff."""
+    """Sends outbox items off the writer thread: per channel, one attempt at a time
+    (in a thread of its own, at most ``DELIVERY_CONCURRENCY`` at once), so a hung
+    channel never holds up another; the oldest due item of a channel goes first."""
 
     def __init__(
-        self, smtp: SmtpSettings, record: Recorder, attempts: int = 4, backoff_s: float = 0.2
+        self,
+        smtp: Callable[[], SmtpSettings],
+        record: Recorder,
+        clock: Callable[[], dt.datetime] = _utc_now,
     ) -> None:
-        self._smtp, self._record = smtp, record
-        self._attempts, self._backoff_s = attempts, backoff_s
-        self._jobs: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="genops-alerts", daemon=True)
-        self._thread.start()
+        self._smtp, self._record, self._clock = smtp, record, clock
+        # Per channel, a heap of (due, created, order, item): the next to try on top.
+        self._waiting: dict[str, list[tuple]] = {}
+        self._order = itertools.count()
+        self._busy: set[str] = set()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
 
-    def submit(self, alert: Alert | Notice, channels: Iterable[str]) -> None:
-        for channel in channels:
-            self._jobs.put((alert, channel))
+    def start(self, items: Iterable[Item]) -> None:
+        """Deliver these (already in the outbox) as soon as they are due."""
+        items = list(items)
+        if not items:
+            return
+        with self._wake:
+            if self._closed:
+                return
+            now = self._clock()
+            for item in items:
+                if not item.attempts:  # never tried: now (whatever clock stamped it)
+                    item.due = min(item.due, now)
+                self._push(item)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._schedule, name="genops-alerts", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
 
-    def close(self, timeout_s: float = 10.0) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout_s)
+    def close(self) -> None:
+        """Stop starting attempts; what is undelivered stays in the outbox."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(5)
 
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            alert, channel = job
-            for attempt in range(1, self._attempts + 1):
-                try:
-                    self._send(alert, channel)
-                    self._record(alert.alert_id, channel, attempt, "delivered", "")
-                    break
-                except Exception as error:  # recorded, retried, never raised
-                    self._record(alert.alert_id, channel, attempt, "failed", str(error)[:300])
-                    if attempt < self._attempts:
-                        time.sleep(self._backoff_s * 2 ** (attempt - 1))
+    def waiting(self) -> int:
+        with self._wake:
+            return sum(len(items) for items in self._waiting.values()) + len(self._busy)
 
-    def _send(self, alert: Alert | Notice, channel: str) -> None:
+    def _schedule(self) -> None:
+        with self._wake:
+            while not self._closed:
+                self._wake.wait(self._start_due())
+
+    def _start_due(self) -> float | None:
+        """Start an attempt on each idle channel with a due item; seconds to the next."""
+        now = self._clock()
+        wait: float | None = None
+        for channel, items in list(self._waiting.items()):
+            if channel in self._busy:
+                continue
+            if not items:
+                del self._waiting[channel]
+                continue
+            item = items[0][-1]
+            if item.due > now:
+                left = (item.due - now).total_seconds()
+                wait = left if wait is None else min(wait, left)
+                continue
+            if len(self._busy) >= DELIVERY_CONCURRENCY:
+                return 1.0  # a slot frees when an attempt ends (it notifies)
+            heapq.heappop(items)
+            self._busy.add(channel)
+            threading.Thread(
+                target=self._attempt, args=(item,), name="genops-alert-send", daemon=True
+            ).start()
+        return wait
+
+    def _attempt(self, item: Item) -> None:
+        error, retry_after = "", None
+        try:
+            self._send(item.message, item.channel)
+        except DeliveryError as failure:
+            error, retry_after = str(failure), failure.retry_after_s
+        except Exception as failure:  # recorded, retried, never raised
+            error = f"{type(failure).__name__}: {failure}" if not str(failure) else str(failure)
+        item.attempts += 1
+        now = self._clock()
+        if not error:
+            status, next_at = "delivered", None
+        elif (now - item.created_at).total_seconds() >= DELIVERY_RETRY_S:
+            status, next_at = "expired", None
+            error = f"{error[:250]}; retried for {DELIVERY_RETRY_S / 3600:g} h, given up"
+        else:
+            delay = min(DELIVERY_BACKOFF_S * 2 ** (item.attempts - 1), DELIVERY_BACKOFF_MAX_S)
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, DELIVERY_BACKOFF_MAX_S))
+            status, next_at = "failed", now + dt.timedelta(seconds=delay)
+        try:
+            self._record(dataclasses.replace(item), status, error[:300], next_at)
+        except Exception:  # storage closed at shutdown: the outbox row is still there
+            _log.debug("could not record a delivery attempt", exc_info=True)
+        with self._wake:
+            self._busy.discard(item.channel)
+            if next_at is not None:
+                item.due = next_at
+                self._push(item)
+            elif status == "delivered" and self._waiting.get(item.channel):
+                waiting = [entry[-1] for entry in self._waiting.pop(item.channel)]
+                for other in waiting:  # the channel is back: what waited goes now
+                    other.due = min(other.due, now)
+                    self._push(other)
+            self._wake.notify()
+
+    def _push(self, item: Item) -> None:
+        entry = (item.due, item.created_at, next(self._order), item)
+        heapq.heappush(self._waiting.setdefault(item.channel, []), entry)
+
+    def _send(self, message: Alert | Notice, channel: str) -> None:
         if channel == "log://":
-            _log.warning("%s", alert.text)
+            _log.warning("%s", message.text)
         elif channel.startswith("webhook+"):
-            _post(channel.removeprefix("webhook+"), alert.payload())
+            _post(channel.removeprefix("webhook+"), message.payload())
         elif channel.startswith("slack+"):
-            _post(channel.removeprefix("slack+"), {"text": f"*{alert.subject}*\n{alert.text}"})
+            _post(channel.removeprefix("slack+"), {"text": f"*{message.subject}*\n{message.text}"})
         elif channel.startswith("email://"):
-            message = EmailMessage()
-            message["Subject"] = alert.subject
-            message["From"] = self._smtp.sender
-            message["To"] = channel.removeprefix("email://")
-            message.set_content(alert.text)
-            with smtplib.SMTP(self._smtp.host, self._smtp.port, timeout=10) as smtp:
-                smtp.send_message(message)
+            smtp = self._smtp()
+            mail = EmailMessage()
+            mail["Subject"] = message.subject
+            mail["From"] = smtp.sender
+            mail["To"] = channel.removeprefix("email://")
+            mail.set_content(message.text)
+            with smtplib.SMTP(smtp.host, smtp.port, timeout=DELIVERY_TIMEOUT_S) as server:
+                server.send_message(mail)
+        else:
+            raise DeliveryError(f"{channel!r} is not a channel address")
 
 
 def _post(url: str, payload: dict) -> None:
     request = urllib.request.Request(
         url,
-        data=json.dumps(payload).encode(),
+        data=json.dumps(payload, default=str).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        if response.status >= 300:
-            raise urllib.error.HTTPError(url, response.status, "not delivered", None, None)
+    try:
+        with urllib.request.urlopen(request, timeout=DELIVERY_TIMEOUT_S) as response:
+            status = response.status
+    except urllib.error.HTTPError as error:
+        raise DeliveryError(
+            f"HTTP {error.code} {error.reason}", _retry_after(error.headers.get("Retry-After"))
+        ) from None
+    except TimeoutError:
+        raise DeliveryError(f"no answer within {DELIVERY_TIMEOUT_S:g} s") from None
+    if status >= 300:
+        raise DeliveryError(f"HTTP {status}: not delivered")
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (a number; an HTTP date is ignored)."""
+    try:
+        seconds = float(value) if value else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds < 1e9 else None

@@ -30,13 +30,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from genops.money import format_usd, to_dollars
 from genops_processor.budgets import Budget, BudgetState, ClientLimits, spend_query
 from genops_processor.domain import Scope
+from genops_processor.limits import MAX_RULE_CHANNELS
 from genops_processor.storage import scope_filter, to_ns
 
 KINDS = ("cost", "metric", "governance")
@@ -94,7 +95,18 @@ class Rule:
                 raise RuleError("escalate_after_minutes must be positive")
         if not self.channels and not self.escalation_chain:
             raise RuleError("a rule needs at least one channel (or escalation contact)")
+        if len(self.channels) + len(self.escalation_chain) > MAX_RULE_CHANNELS:
+            raise RuleError(
+                f"channels: {len(self.channels) + len(self.escalation_chain)} channels and "
+                f"contacts, at most {MAX_RULE_CHANNELS} per rule"
+            )
         return self
+
+    def affected_by(self, budgets: Sequence[Budget], scopes: Iterable[Scope]) -> bool:
+        """Can a change to runs of these scopes move what this rule watches (its own
+        scope's runs, or the spend of one of its budgets)?"""
+        watched = [Budget("rule", self.scope, 0, "audit_only"), *budgets]
+        return any(b.matches(scope) for scope in scopes for b in watched)
 
     def to_json(self) -> str:
         body = asdict(self)
@@ -134,15 +146,31 @@ def save(conn: Any, rule: Rule) -> None:
     )
 
 
+def delete(conn: Any, rule_id: str) -> Rule | None:
+    """Remove a rule (its alerts stay in the history); the rule removed, or None."""
+    rows = conn.execute(
+        "DELETE FROM alert_rules WHERE rule_id = ? RETURNING body", [rule_id]
+    ).fetchall()
+    return Rule.from_json(rows[0][0]) if rows else None
+
+
 def load_all(conn: Any) -> list[Rule]:
     rows = conn.execute("SELECT body FROM alert_rules ORDER BY created_at, rule_id").fetchall()
     return [Rule.from_json(body) for (body,) in rows]
 
 
-def fired_keys(conn: Any) -> set[tuple[str, str]]:
+def fired_keys(conn: Any, rules: Sequence[Rule]) -> set[tuple[str, str]]:
+    """What these rules fired already (a governance rule's query leaves out its own)."""
+    rule_ids = [r.rule_id for r in rules if r.kind != "governance"]
+    if not rule_ids:
+        return set()
+    marks = ", ".join("?" * len(rule_ids))
     return {
         (rule_id, key)
-        for rule_id, key in conn.execute("SELECT rule_id, event_key FROM alert_events").fetchall()
+        for rule_id, key in conn.execute(
+            f"SELECT rule_id, event_key FROM alert_events WHERE rule_id IN ({marks})",
+            list(rule_ids),
+        ).fetchall()
     }
 
 
@@ -250,14 +278,17 @@ def evaluate(
     now: dt.datetime,
     budget_states: BudgetStates,
     fired: set[tuple[str, str]],
+    memo: dict[tuple, Any] | None = None,
 ) -> list[Firing]:
-    """Every alert the rules raise now that has not fired before."""
+    """Every alert the rules raise now that has not fired before. Rules of one scope
+    share their queries (``memo``: one evaluation's results by question)."""
     firings: list[Firing] = []
+    memo = {} if memo is None else memo
     for rule in rules:
         if rule.kind == "cost":
             candidates = _cost(rule, budget_states(rule))
         elif rule.kind == "metric":
-            candidates = _metric(conn, rule, now, budget_states)
+            candidates = _metric(conn, rule, now, budget_states, memo)
         else:
             candidates = _governance(conn, rule)
         firings += [f for f in candidates if (rule.rule_id, f.event_key) not in fired]
@@ -291,12 +322,17 @@ def _cost(rule: Rule, states: Sequence[BudgetState]) -> list[Firing]:
     return result
 
 
-def _metric(conn: Any, rule: Rule, now: dt.datetime, budget_states: BudgetStates) -> list[Firing]:
+def _metric(
+    conn: Any, rule: Rule, now: dt.datetime, budget_states: BudgetStates, memo: dict
+) -> list[Firing]:
     if rule.metric == "daily_cost":
         midnight = now.astimezone(dt.timezone.utc).replace(
             hour=0, minute=0, second=0, microsecond=0
         )
-        value = to_dollars(_spent_since(conn, rule.scope, midnight))
+        key = ("spend", rule.scope, midnight)  # shared with a daily budget of the scope
+        if key not in memo:
+            memo[key] = _spent_since(conn, rule.scope, midnight)
+        value = to_dollars(memo[key])
         key, unit, what = midnight.date().isoformat(), "$", "spent today (UTC)"
     elif rule.metric == "budget_utilization":
         states = [s for s in budget_states(rule) if s.budget.limit_micros > 0]
@@ -305,7 +341,10 @@ def _metric(conn: Any, rule: Rule, now: dt.datetime, budget_states: BudgetStates
         value = max(100 * s.spent_micros / s.budget.limit_micros for s in states)
         key, unit, what = _window_key(now, rule.window_minutes), "%", "of the most used budget"
     else:  # experiment_failure_rate, error_rate_percentage
-        failed, ended = _failures(conn, rule.scope, now, rule.window_minutes)
+        key = ("failures", rule.scope, rule.window_minutes)
+        if key not in memo:
+            memo[key] = _failures(conn, rule.scope, now, rule.window_minutes)
+        failed, ended = memo[key]
         if not ended:
             return []
         value = 100 * failed / ended
@@ -327,6 +366,16 @@ def _metric(conn: Any, rule: Rule, now: dt.datetime, budget_states: BudgetStates
     ]
 
 
+def _not_fired(key: str) -> str:
+    """Each governance event fires once: the query leaves out what the rule fired already."""
+    return f"NOT EXISTS (SELECT 1 FROM alert_events e WHERE e.rule_id = ? AND e.event_key = {key})"
+
+
+_DECISION_NOT_FIRED = _not_fired("'decision:' || d.decision_id")
+_RUN_NOT_FIRED = _not_fired("'run:' || r.run_key")
+_APPROVAL_NOT_FIRED = _not_fired("'approval:' || a.approval_id")
+
+
 def _governance(conn: Any, rule: Rule) -> list[Firing]:
     since = rule.created_at or dt.datetime.fromtimestamp(0, dt.timezone.utc)
     where, params = scope_filter(rule.scope)
@@ -334,9 +383,10 @@ def _governance(conn: Any, rule: Rule) -> list[Firing]:
     if "budget_exceeded" in rule.violation_types:
         for decision_id, outcome, budget, spent, limit, message in conn.execute(
             "SELECT decision_id, decision, budget_name, spent_micros, limit_micros, message "
-            f"FROM budget_decisions WHERE {where} AND budget_name IS NOT NULL "
-            "AND decided_at >= ? ORDER BY decided_at",
-            [*params, since],
+            f"FROM budget_decisions d WHERE {where} AND budget_name IS NOT NULL "
+            f"AND decided_at >= ? AND {_DECISION_NOT_FIRED} "
+            "ORDER BY decided_at",
+            [*params, since, rule.rule_id],
         ).fetchall():
             result.append(
                 _violation(
@@ -354,9 +404,10 @@ def _governance(conn: Any, rule: Rule) -> list[Firing]:
             )
     if "policy_violation" in rule.violation_types:
         for run_key, run_id, violations in conn.execute(
-            f"SELECT run_key, run_id, violations FROM runs WHERE {where} "
-            "AND len(violations) > 0 AND as_of_ns >= ? ORDER BY as_of_ns",
-            [*params, to_ns(since)],
+            f"SELECT run_key, run_id, violations FROM runs r WHERE {where} "
+            f"AND len(violations) > 0 AND as_of_ns >= ? "
+            f"AND {_RUN_NOT_FIRED} ORDER BY as_of_ns",
+            [*params, to_ns(since), rule.rule_id],
         ).fetchall():
             result.append(
                 _violation(
@@ -369,9 +420,10 @@ def _governance(conn: Any, rule: Rule) -> list[Firing]:
             )
     if "approval_denied" in rule.violation_types:
         for approval_id, status, actor, reason in conn.execute(
-            f"SELECT approval_id, status, actor, reason FROM approvals WHERE {where} "
-            "AND status IN ('denied', 'timed_out') AND decided_at >= ? ORDER BY decided_at",
-            [*params, since],
+            f"SELECT approval_id, status, actor, reason FROM approvals a WHERE {where} "
+            "AND status IN ('denied', 'timed_out') AND decided_at >= ? "
+            f"AND {_APPROVAL_NOT_FIRED} ORDER BY decided_at",
+            [*params, since, rule.rule_id],
         ).fetchall():
             result.append(
                 _violation(

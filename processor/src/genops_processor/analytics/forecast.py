@@ -33,6 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
+from genops_processor.limits import MAX_FORECAST_HISTORY_DAYS, MAX_FORECAST_HORIZON_DAYS
+
 SEASONAL_MIN_DAYS = 14
 TREND_MIN_DAYS = 7
 MAX_AUTOCORRELATION = 0.9
@@ -80,7 +82,8 @@ def forecast_daily(
     horizon_days: int = 30,
     confidence: float = 0.8,
 ) -> Forecast:
-    """Forecast the next ``horizon_days`` days after the last day of ``history``."""
+    """Forecast the next ``horizon_days`` days (at most ``MAX_FORECAST_HORIZON_DAYS``)
+    after the last day of ``history``."""
     _validate(horizon_days, confidence)
     start, values = _fill_gaps(history)
     if not values:
@@ -108,18 +111,23 @@ def forecast_daily(
 def _validate(horizon_days: int, confidence: float) -> None:
     if isinstance(horizon_days, bool) or not isinstance(horizon_days, int) or horizon_days < 1:
         raise ValueError(f"horizon_days must be an integer >= 1, got {horizon_days!r}")
+    if horizon_days > MAX_FORECAST_HORIZON_DAYS:
+        raise ValueError(f"horizon_days {horizon_days}: at most {MAX_FORECAST_HORIZON_DAYS}")
     if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
         raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
 
 
 def _fill_gaps(history: Sequence[tuple[dt.date, int]]) -> tuple[dt.date, list[int]]:
-    """Daily values from the first to the last day; missing days are 0, repeated days add up."""
+    """Daily values from the first to the last day (at most ``MAX_FORECAST_HISTORY_DAYS``);
+    missing days are 0, repeated days add up."""
     by_day: dict[dt.date, int] = {}
     for day, micros in history:
         by_day[day] = by_day.get(day, 0) + int(micros)
     if not by_day:
         return dt.date.min, []
-    start, end = min(by_day), max(by_day)
+    end = max(by_day)
+    # The work is bounded by the cap, not by the data: older days are left out.
+    start = max(min(by_day), end - dt.timedelta(days=MAX_FORECAST_HISTORY_DAYS - 1))
     span = (end - start).days + 1
     return start, [by_day.get(start + dt.timedelta(days=i), 0) for i in range(span)]
 

@@ -15,6 +15,7 @@ from typing import Any
 from genops_processor.analytics import anomalies, forecast, recommendations
 from genops_processor.analytics import queries as aq
 from genops_processor.domain import Scope
+from genops_processor.limits import MAX_FORECAST_HISTORY_DAYS, MAX_FORECAST_HORIZON_DAYS
 from genops_processor.pricing import Catalog
 
 GROUPABLE = ("team", "project", "experiment_type", "gpu_type")
@@ -30,10 +31,10 @@ def cost_summary(
     since = _since(now, period_days)
     summary = aq.cost_summary(conn, scope, since)
     predicted = None
-    if forecast_confidence is not None:
-        predicted = next_period(
-            conn, scope, period_days, forecast_confidence, max(period_days * 3, 28), now
-        )
+    if forecast_confidence is not None:  # the next period, up to the forecast's caps
+        horizon = min(max(period_days, 1), MAX_FORECAST_HORIZON_DAYS)
+        history = min(max(period_days * 3, 28), MAX_FORECAST_HISTORY_DAYS)
+        predicted = next_period(conn, scope, horizon, forecast_confidence, history, now)
     return summary, predicted
 
 

@@ -9,7 +9,8 @@ import grpc
 from genops.governance.v1 import governance_pb2 as pb
 from genops_processor.analytics import jobs as analytics
 from genops_processor.analytics import queries as analytics_queries
-from genops_processor.api.convert import forecast_to_pb, scope_from_pb
+from genops_processor.api.convert import forecast_to_pb, i64, i64_map, scope_from_pb
+from genops_processor.limits import MAX_FORECAST_HISTORY_DAYS, MAX_FORECAST_HORIZON_DAYS
 
 
 class AnalyticsApi:
@@ -27,10 +28,10 @@ class AnalyticsApi:
             lambda conn, now: analytics.cost_summary(conn, scope, days, now, confidence)
         )
         response = pb.CostSummaryResponse(
-            total_micros=summary.total_micros,
-            by_category_micros=summary.by_category,
-            by_experiment_type_micros=summary.by_experiment_type,
-            by_run_micros=summary.by_run,
+            total_micros=i64(summary.total_micros),
+            by_category_micros=i64_map(summary.by_category),
+            by_experiment_type_micros=i64_map(summary.by_experiment_type),
+            by_run_micros=i64_map(summary.by_run),
             unpriced_lines=summary.unpriced_lines,
             runs=summary.runs,
         )
@@ -45,7 +46,9 @@ class AnalyticsApi:
         )
         return pb.TeamAttributionResponse(
             rows=[
-                pb.AttributionRow(team=t, project=p, customer_id=c, cost_center=cc, cost_micros=m)
+                pb.AttributionRow(
+                    team=t, project=p, customer_id=c, cost_center=cc, cost_micros=i64(m)
+                )
                 for t, p, c, cc, m in rows
             ]
         )
@@ -57,6 +60,14 @@ class AnalyticsApi:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "confidence must be in (0, 1)")
         horizon = request.horizon_days or 30
         history = request.history_days or 90
+        for name, value, cap in (
+            ("horizon_days", horizon, MAX_FORECAST_HORIZON_DAYS),
+            ("history_days", history, MAX_FORECAST_HISTORY_DAYS),
+        ):
+            if not 1 <= value <= cap:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"{name} {value}: must be in 1..{cap}"
+                )
         predicted = await self._governance.run_job(
             lambda conn, now: analytics.next_period(conn, scope, horizon, confidence, history, now)
         )
@@ -72,7 +83,7 @@ class AnalyticsApi:
             )
         )
         return pb.RecommendationsResponse(
-            spend_micros=spend,
+            spend_micros=i64(spend),
             items=[
                 pb.RecommendationItem(
                     category=r.category,

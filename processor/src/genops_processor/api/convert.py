@@ -1,10 +1,15 @@
-"""Conversions between the governance proto (``genops.governance.v1``) and domain types."""
+"""Conversions between the governance proto (``genops.governance.v1``) and domain types.
+
+Every integer leaving through an int64 (int32) field saturates at its range
+(``limits.ANSWER_INT64_MAX``): a sum too large for the wire is answered as the
+largest figure it can carry, never as an error."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from genops.governance.v1 import governance_pb2 as pb
+from genops.money import saturate_int64 as i64
 from genops_processor.budgets import BudgetState, ClientLimits
 from genops_processor.domain import HardwareUse, RunLabels, RunState, RunUsage, Scope
 from genops_processor.storage import ExperimentRecord
@@ -30,9 +35,9 @@ def forecast_to_pb(predicted) -> pb.ForecastSummary:
     return pb.ForecastSummary(
         horizon_days=predicted.horizon_days,
         confidence=predicted.confidence,
-        point_micros=predicted.point_micros,
-        lower_micros=predicted.lower_micros,
-        upper_micros=predicted.upper_micros,
+        point_micros=i64(predicted.point_micros),
+        lower_micros=i64(predicted.lower_micros),
+        upper_micros=i64(predicted.upper_micros),
         method=predicted.method,
         history_days=predicted.history_days,
     )
@@ -80,7 +85,7 @@ def experiment_to_pb(record: ExperimentRecord) -> pb.ExperimentSummary:
     finished_compute = 0
     cost_by_run = {}
     for run in record.runs:
-        cost_by_run[run.run_id or run.run_key] = run.cost_micros
+        cost_by_run[run.run_id or run.run_key] = i64(run.cost_micros)
     end = record.end_ns or max((r.usage.as_of_ns for r in record.runs), default=0)
     for run in record.runs:
         if run.status == "finished":
@@ -91,15 +96,15 @@ def experiment_to_pb(record: ExperimentRecord) -> pb.ExperimentSummary:
         experiment_type=record.experiment_type,
         status=record.status,
         scope=scope_to_pb(record.scope),
-        max_cost_micros=record.max_cost_micros,
-        estimated_cost_micros=record.estimated_cost_micros,
-        total_cost_micros=sum(by_category.values()),
-        compute_cost_micros=by_category.get("compute", 0),
-        storage_cost_micros=by_category.get("storage", 0),
-        data_transfer_cost_micros=by_category.get("data_transfer", 0),
+        max_cost_micros=i64(record.max_cost_micros),
+        estimated_cost_micros=i64(record.estimated_cost_micros),
+        total_cost_micros=i64(sum(by_category.values())),
+        compute_cost_micros=i64(by_category.get("compute", 0)),
+        storage_cost_micros=i64(by_category.get("storage", 0)),
+        data_transfer_cost_micros=i64(by_category.get("data_transfer", 0)),
         cost_by_run_micros=cost_by_run,
-        duration_ns=max(0, end - record.start_ns) if record.start_ns else 0,
-        finished_compute_micros=finished_compute,
+        duration_ns=i64(max(0, end - record.start_ns) if record.start_ns else 0),
+        finished_compute_micros=i64(finished_compute),
         runs=[run_to_pb(r) for r in record.runs],
         violations=list(record.violations),
     )
@@ -156,8 +161,8 @@ def budget_to_pb(state: BudgetState) -> pb.BudgetState:
     return pb.BudgetState(
         name=budget.name,
         mode=MODE_TO_PB[budget.mode],
-        limit_micros=budget.limit_micros,
-        spent_micros=state.spent_micros,
+        limit_micros=i64(budget.limit_micros),
+        spent_micros=i64(state.spent_micros),
         period=budget.period,
         period_start=state.period_start.isoformat(),
         source=budget.source,
@@ -177,24 +182,39 @@ def run_to_pb(run: RunState) -> pb.RunSummary:
         status=run.status,
         started_at=_iso(run.usage.compute_start_ns),
         ended_at=_iso(run.usage.as_of_ns) if run.final else "",
-        duration_ns=run.usage.duration_ns,
-        log_calls=run.usage.log_calls,
-        artifact_bytes=run.usage.artifact_bytes,
-        artifact_files=run.usage.artifact_files,
-        cost_micros=run.cost_micros,
+        duration_ns=i64(run.usage.duration_ns),
+        log_calls=i64(run.usage.log_calls or 0),
+        artifact_bytes=i64(run.usage.artifact_bytes or 0),
+        artifact_files=i64(run.usage.artifact_files or 0),
+        cost_micros=i64(run.cost_micros),
         unpriced_skus=list(run.unpriced_skus),
         gpu_type=run.hardware.gpu_type,
-        gpu_count=run.hardware.gpu_count,
-        cpu_count=run.hardware.cpu_count,
+        gpu_count=_i32(run.hardware.gpu_count),
+        cpu_count=_i32(run.hardware.cpu_count),
         catalog_version=run.catalog_version,
         experiment_id=run.labels.experiment_id,
         tags_json=run.labels.tags_json,
-        declared_cost_micros=run.usage.declared_storage_micros,
+        declared_cost_micros=i64(run.usage.declared_storage_micros),
         violations=list(run.violations),
         region=run.labels.region,
         exit_code=run.exit_code,
     )
 
 
+def i64_map(values: dict[str, int]) -> dict[str, int]:
+    """A map of int64 figures, each saturated."""
+    return {key: i64(value) for key, value in values.items()}
+
+
+def _i32(value: int) -> int:
+    return max(-(2**31), min(2**31 - 1, int(value)))
+
+
 def _iso(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc).isoformat() if ns else ""
+    """A time in ns as RFC 3339; "" when unset or outside what a date can say."""
+    if not ns:
+        return ""
+    try:
+        return dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc).isoformat()
+    except (OverflowError, ValueError, OSError):
+        return ""

@@ -1,13 +1,19 @@
-"""The governance gRPC API (genops.governance.v1): a thin adapter over Governance."""
+"""The governance gRPC API (genops.governance.v1): a thin adapter over Governance.
+
+Every request is checked field by field before its handler runs
+(:mod:`genops_processor.api.request_checks`); every int64 of an answer saturates."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import grpc
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
+from genops.money import saturate_int64 as i64
+from genops_processor.api import run_pages
 from genops_processor.api.analytics_api import AnalyticsApi
 from genops_processor.api.convert import (
     DECISION_TO_PB,
@@ -17,35 +23,26 @@ from genops_processor.api.convert import (
     estimate_from_pb,
     experiment_to_pb,
     parse_since,
-    run_to_pb,
     running_run,
     scope_from_pb,
 )
 from genops_processor.api.monitoring_api import MonitoringApi
+from genops_processor.api.request_checks import every_request_checked
 from genops_processor.budgets import ApprovalError, PolicyError
 from genops_processor.domain import HardwareUse, RunLabels, RunUsage
-from genops_processor.pricing import Catalog, CatalogConflict, CatalogError
+from genops_processor.limits import MAX_OFFLINE_DECISIONS
+from genops_processor.pricing import Catalog, CatalogConflict, CatalogError, RepriceRefused
 from genops_processor.service import Governance
 
 
+@every_request_checked
 class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServicer):
     def __init__(self, governance: Governance) -> None:
         self._governance = governance
 
     async def CheckBudget(self, request: pb.CheckBudgetRequest, context):  # noqa: N802
-        if len(request.request_id) > 128:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id: over 128 characters")
-        if len(request.parent_hold_id) > 128:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "parent_hold_id: over 128 characters"
-            )
-        if request.requested_micros < 0:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "requested_micros < 0")
-        if request.client_limits.daily_limit_micros < 0:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "daily_limit_micros < 0")
+        # ids, amounts and the estimate are bounded by request_checks (every_request_checked)
         e = request.estimate
-        if min(e.gpu_count, e.cpu_count, e.horizon_ns) < 0:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "estimate: a value < 0")
         scope = scope_from_pb(request.scope)
         estimate = estimate_from_pb(e, scope) if e.horizon_ns > 0 else None
         recorded = await self._governance.check_budget(
@@ -64,7 +61,7 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
             decision=DECISION_TO_PB[decision.outcome],
             decision_id=recorded.decision_id,
             hold_id=recorded.hold_id,
-            requested_micros=decision.requested_micros,
+            requested_micros=i64(decision.requested_micros),
             budgets=[budget_to_pb(s) for s in decision.states],
             message=decision.message,
         )
@@ -80,6 +77,12 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
         return response
 
     async def ReportOfflineDecisions(self, request, context):  # noqa: N802
+        if len(request.decisions) > MAX_OFFLINE_DECISIONS:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"decisions: {len(request.decisions)} entries, at most "
+                f"{MAX_OFFLINE_DECISIONS} per request (send the rest in another)",
+            )
         items = []
         for d in request.decisions:
             if d.decision not in ("allow", "deny"):
@@ -110,7 +113,7 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
             budget = json.loads(request.budget_json)
             await self._governance.set_budget(budget, request.actor or "unknown", request.reason)
         except (ValueError, PolicyError) as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"budget_json: {error}")
         return await self._policy_response()
 
     async def _policy_response(self) -> pb.PolicyResponse:
@@ -133,7 +136,7 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
     async def RenewHold(self, request, context):  # noqa: N802
         is_open, amount = await self._governance.renew_hold(request.hold_id)
         return pb.RenewHoldResponse(
-            open=is_open, amount_micros=amount, timeout_s=self._governance.hold_timeout_s
+            open=is_open, amount_micros=i64(amount), timeout_s=self._governance.hold_timeout_s
         )
 
     async def GetApproval(self, request, context):  # noqa: N802
@@ -161,19 +164,25 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
         return pb.GetBudgetStatusResponse(budgets=[budget_to_pb(s) for s in states])
 
     async def ListRuns(self, request: pb.ListRunsRequest, context):  # noqa: N802
-        scope = scope_from_pb(request.scope) if request.HasField("scope") else None
-        runs = await self._governance.list_runs(scope, request.limit)
-        return pb.ListRunsResponse(runs=[run_to_pb(r) for r in runs])
+        # Keyset pages of at most LIST_RUNS_MAX_PAGE runs / LIST_RUNS_PAGE_BYTES (run_pages).
+        try:
+            run_pages.page_size(request)
+            run_pages.decode_token(request.page_token)
+        except run_pages.BadPageToken as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        page = await self._governance.list_runs(lambda conn: run_pages.fetch(conn, request))
+        # Thousands of runs to convert: off the event loop, so decisions keep answering.
+        return await asyncio.to_thread(run_pages.response, *page)
 
     async def GetUsage(self, request: pb.GetUsageRequest, context):  # noqa: N802
         usage, states, since = await self._governance.usage_today(
             scope_from_pb(request.scope), client_limits_from_pb(request.client_limits)
         )
         return pb.GetUsageResponse(
-            spent_today_micros=usage.spent_micros,
-            runs_today=usage.runs,
-            failed_runs_today=usage.failed_runs,
-            log_calls_today=usage.log_calls,
+            spent_today_micros=i64(usage.spent_micros),
+            runs_today=i64(usage.runs),
+            failed_runs_today=i64(usage.failed_runs),
+            log_calls_today=i64(usage.log_calls),
             budgets=[budget_to_pb(s) for s in states],
             period_start=since.isoformat(),
         )
@@ -198,9 +207,9 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
             versions=[
                 pb.CatalogVersionTotal(
                     version=t.version,
-                    runs=t.runs,
-                    priced_micros=t.priced_micros,
-                    unpriced_lines=t.unpriced_lines,
+                    runs=i64(t.runs),
+                    priced_micros=i64(t.priced_micros),
+                    unpriced_lines=i64(t.unpriced_lines),
                     current=t.current,
                 )
                 for t in totals
@@ -225,12 +234,14 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
                         total=update.runs,
                         finished=True,
                         catalog_version=update.catalog_version,
-                        before_micros=update.before_micros,
-                        after_micros=update.after_micros,
+                        before_micros=i64(update.before_micros),
+                        after_micros=i64(update.after_micros),
                         audit_event_id=update.audit_event_id,
                     )
         except CatalogConflict as error:
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(error))
+        except RepriceRefused as error:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
 
     async def CheckRun(self, request: pb.CheckRunRequest, context):  # noqa: N802
         u = request.usage
@@ -260,8 +271,8 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
                 "warn": pb.RUN_ACTION_WARN,
                 "stop": pb.RUN_ACTION_STOP,
             }[verdict.action],
-            accrued_micros=verdict.accrued_micros,
-            hold_micros=verdict.hold_micros,
+            accrued_micros=i64(verdict.accrued_micros),
+            hold_micros=i64(verdict.hold_micros),
             message=verdict.message,
         )
         if verdict.deciding is not None:
@@ -273,4 +284,4 @@ async def _catalog_from_json(text: str, context) -> Catalog:
     try:
         return Catalog.from_dict(json.loads(text), "catalog")
     except (ValueError, CatalogError) as error:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid catalog: {error}")
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"catalog_json: {error}")

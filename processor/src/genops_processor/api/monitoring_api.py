@@ -1,5 +1,6 @@
 """The monitoring part of the gRPC API (``genops.monitoring`` clients, ``genops alerts``):
-alert rules, notifications, acknowledgements. A mixin of :class:`GovernanceApi`."""
+alert rules (added, listed, deleted), notifications, acknowledgements. A mixin of
+:class:`GovernanceApi`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import json
 import grpc
 
 from genops.governance.v1 import governance_pb2 as pb
-from genops_processor.alerts import DEFAULT_ESCALATE_AFTER_MINUTES, Rule, RuleError
+from genops_processor.alerts import (
+    DEFAULT_ESCALATE_AFTER_MINUTES,
+    Rule,
+    RuleError,
+    RuleLimitError,
+)
 from genops_processor.budgets import ClientLimits
 from genops_processor.domain import Scope
 
@@ -36,9 +42,22 @@ class MonitoringApi:
             rule, missing = await self._governance.monitoring.add_rule(
                 rule, request.created_by or "api"
             )
+        except RuleLimitError as error:  # not retryable as is: delete a rule first
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         except RuleError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         return rule_to_pb(rule, missing)
+
+    async def DeleteAlertRule(self, request, context):  # noqa: N802
+        if not request.rule_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "rule_id: required")
+        monitoring = self._governance.monitoring
+        removed = await monitoring.delete_rule(request.rule_id, request.actor or "unknown")
+        if removed is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"rule_id {request.rule_id!r}: no such alert rule"
+            )
+        return pb.DeleteAlertRuleResponse(rule=rule_to_pb(removed, []))
 
     async def ListAlertRules(self, request, context):  # noqa: N802
         from genops_processor.api.convert import scope_from_pb

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from genops.money import saturate_int64 as i64
 from genops_processor.budgets.policy import Decision
 from genops_processor.domain import Scope
 
@@ -44,12 +46,12 @@ def record_decision(
             scope.environment,
             wandb_project,
             wandb_run_name,
-            decision.requested_micros,
+            i64(decision.requested_micros),  # BIGINT columns: figures saturate, never fail
             decision.outcome,
             deciding.budget.name if deciding else None,
             deciding.budget.mode if deciding else None,
-            deciding.budget.limit_micros if deciding else None,
-            deciding.spent_micros if deciding else None,
+            i64(deciding.budget.limit_micros) if deciding else None,
+            i64(deciding.spent_micros) if deciding else None,
             json.dumps(budgets),
             decision.message,
         ],
@@ -73,11 +75,19 @@ def record_offline(
     wandb_run_name: str,
 ) -> str:
     """A decision a client took alone (its fail mode) while it could not reach us."""
-    decision_id = uuid.uuid4().hex
-    conn.execute(
-        "INSERT INTO budget_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            decision_id,
+    items = [(decided_at, scope, decision, message, wandb_project, wandb_run_name)]
+    return record_offline_many(conn, items)[0]
+
+
+def record_offline_many(conn: Any, items: Sequence[tuple]) -> list[str]:
+    """Many offline decisions, (decided_at, scope, decision, message, wandb_project,
+    wandb_run_name) each, in one statement (a row at a time costs ~2 ms each)."""
+    ids, params = [], []
+    source = json.dumps([{"source": "client-offline"}])
+    for decided_at, scope, decision, message, wandb_project, wandb_run_name in items:
+        ids.append(uuid.uuid4().hex)
+        params += [
+            ids[-1],
             decided_at,
             scope.team,
             scope.project,
@@ -92,8 +102,10 @@ def record_offline(
             None,
             None,
             None,
-            json.dumps([{"source": "client-offline"}]),
+            source,
             message,
-        ],
-    )
-    return decision_id
+        ]
+    if ids:
+        row = "(" + ", ".join("?" * 17) + ")"
+        conn.execute("INSERT INTO budget_decisions VALUES " + ", ".join([row] * len(ids)), params)
+    return ids

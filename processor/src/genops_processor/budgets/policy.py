@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from genops.money import format_usd, parse_usd_micros
+from genops.money import MICROS_PER_USD, format_usd, parse_usd_micros
 from genops_processor.budgets.alert_settings import (
     DEFAULT_THRESHOLDS,
     AlertConfigError,
@@ -39,7 +40,9 @@ from genops_processor.budgets.alert_settings import (
     check_channel,
 )
 from genops_processor.domain import Scope
+from genops_processor.limits import MAX_BUDGET_LIMIT_MICROS
 
+_log = logging.getLogger(__name__)
 MODES = ("audit_only", "advisory", "enforced")
 DEFAULT_APPROVAL_TIMEOUT_S = 600.0
 _SCOPE_KEYS = ("team", "project", "customer_id", "cost_center", "environment")
@@ -148,6 +151,13 @@ class Policy:
             ),
             channels=_channel_names(data.get("channels"), f"{origin}: channels"),
         )
+
+    @classmethod
+    def from_stored(cls, data: object, origin: str = "stored policy") -> Policy:
+        """A policy version kept in the ledger. One stored before limits were bounded may
+        hold a limit above MAX_BUDGET_LIMIT_MICROS (e.g. "1e30"): it is read as that
+        maximum (logged), so that the ledger still opens; anything else invalid is refused."""
+        return cls.from_dict(_bounded_limits(data, origin), origin)
 
     def budgets_for(self, scope: Scope, client: ClientLimits) -> list[Budget]:
         """The budgets a run with this scope falls under, client limits applied."""
@@ -356,8 +366,39 @@ def _smtp(value: object, where: str) -> SmtpSettings:
         raise PolicyError(f"{where}.port {value.get('port')!r} is not a number") from None
 
 
-def _limit(value: object, where: str) -> int:
+def _bounded_limits(data: object, origin: str) -> object:
+    if not isinstance(data, dict) or not isinstance(data.get("budgets"), list):
+        return data
+    budgets = []
+    for raw in data["budgets"]:
+        if isinstance(raw, dict):
+            raw = dict(raw)
+            for key in ("limit", "daily_limit"):
+                if key in raw and _above_maximum(raw[key]):
+                    _log.warning(
+                        "%s: budget %r %s %r is above the maximum; read as %s",
+                        origin,
+                        raw.get("name"),
+                        key,
+                        raw[key],
+                        format_usd(MAX_BUDGET_LIMIT_MICROS),
+                    )
+                    raw[key] = str(MAX_BUDGET_LIMIT_MICROS // MICROS_PER_USD)
+        budgets.append(raw)
+    return {**data, "budgets": budgets}
+
+
+def _above_maximum(value: object) -> bool:
     try:
-        return parse_usd_micros(value)
+        parse_usd_micros(value, maximum=MAX_BUDGET_LIMIT_MICROS)
+    except ValueError as error:
+        return "maximum" in str(error)
+    return False
+
+
+def _limit(value: object, where: str) -> int:
+    """A limit in dollars: finite, >= 0, at most MAX_BUDGET_LIMIT_MICROS, to the micro-dollar."""
+    try:
+        return parse_usd_micros(value, maximum=MAX_BUDGET_LIMIT_MICROS)
     except ValueError as error:
         raise PolicyError(f"{where} {value!r}: {error}") from None

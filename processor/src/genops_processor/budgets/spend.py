@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from genops.money import saturate_int64
 from genops_processor.budgets.policy import Budget, BudgetState, decide
 from genops_processor.budgets.reservations import FUNDED_COUNT, live_holds
 from genops_processor.domain import Scope
@@ -31,19 +32,25 @@ def spend_query(conn: Any, budget: Budget, since: dt.datetime) -> int:
     so those runs count once, inside it. Every other run counts its cost;
     user-added lines count too.
     """
-    return (
+    total = (
         _run_cost_since(conn, budget.scope, since)
         + open_holds(conn, budget.scope)
         + manual_cost_since(conn, budget.scope, since)
     )
+    # Each figure is bounded (limits.MAX_RUN_MICROS a run), their sum is not: it
+    # saturates at the int64 maximum, far above any limit (MAX_BUDGET_LIMIT_MICROS).
+    return saturate_int64(total)
 
 
 # A run's cost counts in a period pro rata of its compute time inside it: a run
 # spanning midnight is split between the two days (integer micro-dollars, floored).
+# In HUGEINT throughout, so no stored time or cost can overflow it; a negative cost
+# (only in a ledger written by hand; quarantined on open) never reduces spend.
 _PRO_RATA = (
-    "CASE WHEN r.as_of_ns <= r.compute_start_ns THEN r.cost_micros "
-    "ELSE (r.cost_micros::HUGEINT * (r.as_of_ns - GREATEST(r.compute_start_ns, ?)) "
-    "// (r.as_of_ns - r.compute_start_ns))::BIGINT END"
+    "CASE WHEN r.as_of_ns <= r.compute_start_ns THEN GREATEST(r.cost_micros, 0)::HUGEINT "
+    "ELSE GREATEST(r.cost_micros, 0)::HUGEINT "
+    "* (r.as_of_ns::HUGEINT - GREATEST(r.compute_start_ns, ?)::HUGEINT) "
+    "// (r.as_of_ns::HUGEINT - r.compute_start_ns::HUGEINT) END"
 )
 
 
@@ -64,7 +71,7 @@ def open_holds(conn: Any, scope: Scope) -> int:
     where, params = scope_filter(scope, prefix="h.")
     row = conn.execute(
         f"WITH live AS ({live_holds(where)}), "
-        "cost AS (SELECT r.hold_id, SUM(r.cost_micros) AS cost FROM runs r "
+        "cost AS (SELECT r.hold_id, SUM(GREATEST(r.cost_micros, 0)) AS cost FROM runs r "
         "WHERE r.hold_id IN (SELECT hold_id FROM live) GROUP BY 1), "
         f"funded AS (SELECT f.parent_hold_id AS hold_id, SUM({FUNDED_COUNT}) AS used "
         "FROM live f LEFT JOIN cost c ON c.hold_id = f.hold_id WHERE f.funded GROUP BY 1) "

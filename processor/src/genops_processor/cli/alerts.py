@@ -1,4 +1,5 @@
-"""``genops alerts``: monitoring rules, recent alerts with their deliveries, acknowledging."""
+"""``genops alerts``: monitoring rules (list, delete), recent alerts with their deliveries,
+acknowledging."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import grpc
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops_processor.cli.endpoint import endpoint_error
+from genops_processor.cli.literal import literal
+from genops_processor.limits import ALERTS_LIST_MAX
 from genops_processor.settings import report_endpoint
 
 _ENDPOINT = click.option(
@@ -28,7 +31,13 @@ def alerts_group() -> None:
 
 @alerts_group.command("list")
 @_ENDPOINT
-@click.option("--limit", default=50, show_default=True, help="newest alerts to show")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, ALERTS_LIST_MAX),
+    default=50,
+    show_default=True,
+    help="newest alerts to show",
+)
 @click.option("--json", "as_json", is_flag=True)
 def list_command(endpoint, limit, as_json) -> None:
     """Recent alerts and notifications, with every delivery attempt."""
@@ -43,10 +52,10 @@ def list_command(endpoint, limit, as_json) -> None:
         click.echo("no alerts")
     for alert in alerts:
         acked = f", acknowledged by {alert['acknowledged_by']}" if alert["acknowledged_at"] else ""
-        click.echo(f"{alert['alert_id']}  {alert['fired_at']}  {alert['subject']}{acked}")
+        click.echo(literal(f"{alert['alert_id']}  {alert['fired_at']}  {alert['subject']}{acked}"))
         for d in alert["deliveries"]:
             error = f" ({d['error']})" if d["error"] else ""
-            click.echo(f"    {d['channel']}: attempt {d['attempt']} {d['status']}{error}")
+            click.echo(literal(f"    {d['channel']}: attempt {d['attempt']} {d['status']}{error}"))
 
 
 @alerts_group.command("rules")
@@ -74,7 +83,18 @@ def rules_command(endpoint, as_json) -> None:
         scope = "/".join(x for x in (rule.scope.team, rule.scope.project) if x) or "all"
         to = ", ".join([*rule.channels, *(f"then {c}" for c in rule.escalation_chain)])
         missing = f"  (no address: {', '.join(rule.unresolved)})" if rule.unresolved else ""
-        click.echo(f"{rule.rule_id}  {scope}: {what} -> {to}{missing}")
+        click.echo(literal(f"{rule.rule_id}  {scope}: {what} -> {to}{missing}"))
+
+
+@alerts_group.command("delete-rule")
+@click.argument("rule_id")
+@_ENDPOINT
+@click.option("--actor", help="who deletes it, for the audit log [$USER]")
+def delete_rule_command(rule_id, endpoint, actor) -> None:
+    """Delete a monitoring rule (audited); its past alerts stay."""
+    request = pb.DeleteAlertRuleRequest(rule_id=rule_id, actor=actor or getpass.getuser())
+    _call(endpoint, lambda stub: stub.DeleteAlertRule(request, timeout=10))
+    click.echo(f"alert rule {rule_id} deleted")
 
 
 @alerts_group.command("ack")

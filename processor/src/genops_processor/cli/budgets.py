@@ -11,6 +11,7 @@ from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops.money import format_usd
 from genops_processor.cli.endpoint import endpoint_error
+from genops_processor.cli.literal import literal
 from genops_processor.settings import report_endpoint
 
 
@@ -32,7 +33,7 @@ def _decide(approval_id: str, approve: bool, endpoint, actor, reason) -> None:
     except grpc.RpcError as error:
         click.echo(f"genops: {endpoint_error(target, error)}", err=True)
         sys.exit(1)
-    click.echo(f"approval {approval.approval_id}: {approval.status} by {approval.actor}")
+    click.echo(literal(f"approval {approval.approval_id}: {approval.status} by {approval.actor}"))
 
 
 @click.command("approve")
@@ -96,8 +97,10 @@ def approvals_command(endpoint, status, as_json) -> None:
         return
     for row in rows:
         click.echo(
-            f"{row['approval_id']}  {row['status']:<9} {row['team']}/{row['project']} "
-            f"({row['environment']}) run {row['run'] or '-'}, expires {row['expires_at']}"
+            literal(
+                f"{row['approval_id']}  {row['status']:<9} {row['team']}/{row['project']} "
+                f"({row['environment']}) run {row['run'] or '-'}, expires {row['expires_at']}"
+            )
         )
 
 
@@ -138,17 +141,21 @@ def budgets_show(endpoint, as_json) -> None:
         )
         return
     click.echo(
-        f"policy version {policy.version}"
-        + (f", changed {policy.changed_at} by {policy.actor}" if policy.version else "")
+        literal(
+            f"policy version {policy.version}"
+            + (f", changed {policy.changed_at} by {policy.actor}" if policy.version else "")
+        )
     )
     for budget in json.loads(policy.policy_json).get("budgets", []):
         state = spent.get(budget["name"])
         used = format_usd(state.spent_micros) if state else "-"
         limit = budget.get("limit", budget.get("daily_limit"))
         click.echo(
-            f"  {budget['name']}: {budget.get('period', 'daily')} limit ${limit} "
-            f"({budget.get('mode', 'enforced')}), spent {used}, "
-            f"scope {budget.get('scope', {})}"
+            literal(
+                f"  {budget['name']}: {budget.get('period', 'daily')} limit ${limit} "
+                f"({budget.get('mode', 'enforced')}), spent {used}, "
+                f"scope {budget.get('scope', {})}"
+            )
         )
 
 

@@ -11,6 +11,7 @@ from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops.money import format_usd
 from genops_processor.cli.endpoint import endpoint_error
+from genops_processor.cli.literal import literal
 from genops_processor.pricing import CatalogError
 from genops_processor.settings import report_endpoint
 
@@ -21,15 +22,22 @@ def costs_group() -> None:
 
 
 @costs_group.command("reprice")
-@click.option(
-    "--catalog", "catalog_path", required=True, metavar="FILE", help="the new price catalog (YAML)"
-)
+@click.option("--catalog", "catalog_path", metavar="FILE", help="the new price catalog (YAML)")
 @click.option("--since", metavar="DATE", help="only runs active since this date (YYYY-MM-DD)")
 @click.option("--db", "db", metavar="PATH", help="work on a DuckDB file (no processor running)")
 @click.option("--endpoint", metavar="HOST:PORT", help="ask a running processor")
 @click.option("--actor", default=None, help="who asks, for the audit log [$USER]")
-def reprice_command(catalog_path, since, db, endpoint, actor) -> None:
-    """Price stored usage again under a new catalog version; both versions stay."""
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="finish the unfinished job of a ledger file (--db), with the catalog it started with",
+)
+def reprice_command(catalog_path, since, db, endpoint, actor, resume) -> None:
+    """Price stored usage again under a new catalog version; both versions stay.
+
+    The work is a job that commits in steps: interrupted, it leaves every run wholly on
+    one version, and the same command (or --resume, or starting the processor on the
+    file) finishes it. Re-pricing to another version waits until it has finished."""
     import getpass
     import json
 
@@ -37,16 +45,28 @@ def reprice_command(catalog_path, since, db, endpoint, actor) -> None:
 
     if db and endpoint:
         raise click.UsageError("give --db or --endpoint, not both")
-    try:
-        catalog = Catalog.load(catalog_path)
-        since_at = _since(since)
-    except (CatalogError, ValueError) as error:
-        raise click.UsageError(str(error)) from None
+    if resume and (catalog_path or since):
+        raise click.UsageError("--resume takes the catalog and date the job started with")
+    if resume and not db:
+        raise click.UsageError(
+            "--resume needs --db; a processor finishes an unfinished job when it starts"
+        )
+    if not resume and not catalog_path:
+        raise click.UsageError("give --catalog FILE (or --resume)")
+    catalog = since_at = None
+    if not resume:
+        try:
+            catalog = Catalog.load(catalog_path)
+            since_at = _since(since)
+        except (CatalogError, ValueError) as error:
+            raise click.UsageError(str(error)) from None
     actor = actor or getpass.getuser()
     with _progress() as (bar, task):
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
+            if not bar.console.is_terminal:  # a log, not a bar
+                click.echo(f"repricing: {done}/{total} run(s)", err=True)
 
         try:
             if db:
@@ -59,7 +79,7 @@ def reprice_command(catalog_path, since, db, endpoint, actor) -> None:
                     actor,
                     progress,
                 )
-        except Exception as error:
+        except Exception as error:  # storage, refusals, conflicts: one line, no traceback
             click.echo(f"genops costs reprice: {error}", err=True)
             sys.exit(1)
     click.echo(
@@ -80,10 +100,14 @@ def versions_command(db, endpoint, as_json) -> None:
     try:
         if db:
             from genops_processor import storage
+            from genops_processor.pricing import repricing
             from genops_processor.storage import queries
 
             with storage.Storage(db, read_only=True) as store:
                 rows = [t.__dict__ for t in store.call(queries.catalog_version_totals)]
+                job = store.call(repricing.unfinished)
+            if job is not None:
+                click.echo(f"genops costs versions: {unfinished_note(job, db)}", err=True)
         else:
             target = report_endpoint(endpoint)
             with grpc.insecure_channel(target) as channel:
@@ -112,9 +136,16 @@ def versions_command(db, endpoint, as_json) -> None:
     for row in rows:
         mark = "*" if row["current"] else " "
         click.echo(
-            f"{mark} {row['version']}: {row['runs']} run(s), "
-            f"{format_usd(row['priced_micros'])}, {row['unpriced_lines']} unpriced line(s)"
+            literal(
+                f"{mark} {row['version']}: {row['runs']} run(s), "
+                f"{format_usd(row['priced_micros'])}, {row['unpriced_lines']} unpriced line(s)"
+            )
         )
+
+
+def unfinished_note(job, db: str) -> str:
+    """What a report says about an unfinished re-pricing job of a ledger file."""
+    return f"{job.describe()}; finish it with: genops costs reprice --resume --db {db}"
 
 
 def _since(text: str | None):
@@ -142,18 +173,35 @@ def _progress():
 
 
 def _reprice_file(path, catalog, since, actor, progress) -> dict:
+    """Start (or resume) the job, then one writer call per step: a kill between or in a
+    step loses nothing that was committed."""
     import datetime as dt
 
     from genops_processor import storage
     from genops_processor.pricing import repricing
 
-    with storage.Storage(path) as store:
-        result = store.call(
-            lambda conn: repricing.reprice(
-                conn, catalog, since, actor, dt.datetime.now(dt.timezone.utc), progress
+    def now() -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
+
+    with storage.Storage(path, create=False) as store:
+        if catalog is None:
+            job, catalog = store.call(lambda conn: repricing.resume(conn, actor, now()))
+            resumed = True
+        else:
+            job, resumed = store.call(
+                lambda conn: repricing.start(conn, catalog, since, actor, now())
             )
-        )
-    return result.__dict__
+        if resumed:
+            click.echo(
+                f"resuming re-pricing to {job.catalog_version} at "
+                f"{job.done_runs}/{job.total_runs} run(s)",
+                err=True,
+            )
+        while not job.finished:
+            job = store.call(lambda conn, job=job: repricing.step(conn, job, catalog, now()))
+            if not job.finished:
+                progress(job.done_runs, job.total_runs)
+    return repricing.result(job).__dict__
 
 
 def _reprice_remote(target, catalog_json, since, actor, progress) -> dict:

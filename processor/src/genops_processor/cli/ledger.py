@@ -7,6 +7,7 @@ rewrites the file so that it shrinks on disk.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import click
 
 from genops_processor import storage as store
+from genops_processor.cli.literal import one_line
 
 
 @click.group("ledger")
@@ -43,9 +45,9 @@ def compact_command(db: str, keep_days: float, no_rewrite: bool) -> None:
     before_bytes = path.stat().st_size
     before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=keep_days)
     copy = path.with_name(path.name + ".compacting")
-    copy.unlink(missing_ok=True)
     try:
-        with store.Storage(path) as storage:
+        copy.unlink(missing_ok=True)
+        with store.Storage(path, create=False) as storage:
             total = storage.call(lambda conn: store.remaining(conn, before))
             with Progress(
                 TextColumn("compacting"), BarColumn(), MofNCompleteColumn(), transient=False
@@ -57,9 +59,11 @@ def compact_command(db: str, keep_days: float, no_rewrite: bool) -> None:
                     progress.update(task, completed=done)
             if not no_rewrite:
                 storage.call(lambda conn: store.copy_ledger(conn, str(copy)))
-    except store.StorageError as error:
-        click.echo(f"genops ledger compact: {error}", err=True)
-        copy.unlink(missing_ok=True)
+    except (store.StorageError, OSError) as error:
+        cause = store.storage_cause(error, path) if isinstance(error, OSError) else None
+        click.echo(f"genops ledger compact: {one_line(cause or error)}", err=True)
+        with contextlib.suppress(OSError):
+            copy.unlink(missing_ok=True)
         sys.exit(1)
     if not no_rewrite:
         os.replace(copy, path)  # atomic: the old file or the new one, never half of either

@@ -8,10 +8,7 @@ import logging
 import sys
 
 import click
-import grpc
 
-from genops.governance.v1 import governance_pb2 as pb
-from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops_processor.budgets import PolicyError
 from genops_processor.cli import report
 from genops_processor.cli.alerts import alerts_group
@@ -22,13 +19,15 @@ from genops_processor.cli.budgets import (
     deny_command,
 )
 from genops_processor.cli.costs import costs_group
-from genops_processor.cli.endpoint import endpoint_error
+from genops_processor.cli.errors import OneLineCommand, OneLineGroup
 from genops_processor.cli.ledger import ledger_group
+from genops_processor.cli.literal import one_line
 from genops_processor.pricing import CatalogError
 from genops_processor.settings import ProcessorSettings, SettingsError, report_endpoint
+from genops_processor.storage import StorageError
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db", metavar="PATH", help="DuckDB file [env GENOPS_DB; genops.duckdb]")
 @click.option(
     "--listen",
@@ -59,6 +58,12 @@ from genops_processor.settings import ProcessorSettings, SettingsError, report_e
     help="days raw span content is kept before compaction to span ids "
     "[env GENOPS_RAW_SPAN_DAYS; 3]",
 )
+@click.option(
+    "--ingest-inflight-mb",
+    metavar="MIB",
+    help="OTLP request bytes in flight before new ones are refused (RESOURCE_EXHAUSTED) "
+    "[env GENOPS_INGEST_INFLIGHT_MB; 128]",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def processor_main(
     db,
@@ -69,6 +74,7 @@ def processor_main(
     hold_timeout,
     alert_interval,
     raw_span_days,
+    ingest_inflight_mb,
     log_level,
 ) -> None:
     """Receive OTLP from the W&B instrumentation, price it, enforce budgets, write DuckDB."""
@@ -83,16 +89,17 @@ def processor_main(
             hold_timeout=hold_timeout,
             alert_interval=alert_interval,
             raw_span_days=raw_span_days,
+            ingest_inflight_mb=ingest_inflight_mb,
         )
         from genops_processor.server import serve
 
         asyncio.run(serve(settings))
-    except (SettingsError, PolicyError, CatalogError, OSError) as error:
-        click.echo(f"genops-processor: {error}", err=True)
+    except (SettingsError, PolicyError, CatalogError, OSError, StorageError) as error:
+        click.echo(f"genops-processor: {one_line(error)}", err=True)
         sys.exit(2)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def genops_main() -> None:
     """GenOps governance for Weights & Biases."""
 
@@ -111,36 +118,39 @@ def genops_main() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="print runs as JSON")
 def report_command(db, endpoint, as_json) -> None:
-    """Cost by run, team and project."""
+    """Cost by run, team and project (any ledger size: tables read one page of totals
+    and the newest runs; --json streams every run a page at a time)."""
     if db and endpoint:
         raise click.UsageError("give --db or --endpoint, not both")
     try:
-        runs = _runs_from_db(db) if db else _runs_from_endpoint(report_endpoint(endpoint))
+        if db:
+            _report_from_db(db, as_json)
+        else:
+            with report.endpoint_pages(report_endpoint(endpoint)) as pages:
+                _report(pages, as_json)
     except Exception as error:  # a clear one-line error, not a traceback
         click.echo(f"genops report: {error}", err=True)
         sys.exit(1)
+
+
+def _report(pages: report.Pages, as_json: bool, runs=None) -> None:
     if as_json:
-        click.echo(report.to_json(runs))
+        report.write_json(runs if runs is not None else report.all_runs(pages), sys.stdout)
     else:
-        report.print_tables(runs)
+        report.print_tables(*report.overview(pages))
 
 
-def _runs_from_endpoint(target: str) -> list[pb.RunSummary]:
-    with grpc.insecure_channel(target) as channel:
-        stub = pb_grpc.GovernanceServiceStub(channel)
-        try:
-            return list(stub.ListRuns(pb.ListRunsRequest(), timeout=10).runs)
-        except grpc.RpcError as error:
-            raise RuntimeError(endpoint_error(target, error)) from None
-
-
-def _runs_from_db(path: str) -> list[pb.RunSummary]:
+def _report_from_db(path: str, as_json: bool) -> None:
     from genops_processor import storage
-    from genops_processor.api import run_to_pb
-    from genops_processor.storage import queries
+    from genops_processor.cli.costs import unfinished_note
+    from genops_processor.pricing import repricing
 
     with storage.Storage(path, read_only=True) as db:
-        return [run_to_pb(r) for r in db.call(queries.list_runs)]
+        with report.ledger_pages(db) as pages:
+            _report(pages, as_json, report.ledger_runs(db))
+        job = db.call(repricing.unfinished)
+    if job is not None:
+        click.echo(f"genops report: {unfinished_note(job, path)}", err=True)
 
 
 for _command in (

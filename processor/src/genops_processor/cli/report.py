@@ -1,17 +1,35 @@
-"""The cost report: rows of runs, as JSON or as tables by run, team and project."""
+"""The cost report: runs as JSON, or tables by run, team and project, at any ledger size.
+
+Both sources, a processor (``--endpoint``) and a ledger file (``--db``), answer the
+same ListRuns pages (:mod:`genops_processor.api.run_pages`). The tables need one
+page: the newest ``REPORT_TOP_ROWS`` runs with the totals of every run (the largest
+teams and projects, the rest summed on one line). JSON streams every run, a page at
+a time, so memory stays flat however many runs the ledger holds.
+"""
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from decimal import Decimal
+from typing import IO
 
+import grpc
 from rich.console import Console
 from rich.table import Table
 
 from genops.governance.v1 import governance_pb2 as pb
+from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops.money import MICROS_PER_USD, format_usd
+from genops_processor.cli.endpoint import endpoint_error
+from genops_processor.cli.literal import cell, literal
+from genops_processor.limits import LIST_RUNS_MAX_PAGE, REPORT_TOP_ROWS
+
+Pages = Callable[[pb.ListRunsRequest], pb.ListRunsResponse]
+PAGE_TIMEOUT_S = 60.0
 
 
 def run_row(run: pb.RunSummary) -> dict[str, object]:
@@ -46,16 +64,124 @@ def run_row(run: pb.RunSummary) -> dict[str, object]:
     }
 
 
+# -- sources -------------------------------------------------------------------------
+
+
+@contextmanager
+def endpoint_pages(target: str) -> Iterator[Pages]:
+    """ListRuns pages from a running processor."""
+    with grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.GovernanceServiceStub(channel)
+
+        def page(request: pb.ListRunsRequest) -> pb.ListRunsResponse:
+            try:
+                return stub.ListRuns(request, timeout=PAGE_TIMEOUT_S)
+            except grpc.RpcError as error:
+                raise RuntimeError(endpoint_error(target, error)) from None
+
+        yield page
+
+
+@contextmanager
+def ledger_pages(db) -> Iterator[Pages]:
+    """The same pages, read from a ledger file (a read-only ``Storage``)."""
+    from genops_processor.api import run_pages
+
+    yield lambda request: db.call(lambda conn: run_pages.page(conn, request))
+
+
+def ledger_runs(db) -> Iterator[pb.RunSummary]:
+    """Every run of a ledger file in ListRuns order, from one ordered scan."""
+    from genops_processor.api import run_to_pb
+    from genops_processor.storage import queries
+
+    chunks = db.call(lambda conn: queries.run_chunks(conn, None, LIST_RUNS_MAX_PAGE))
+    while chunk := db.call(lambda conn: next(chunks, None)):
+        yield from (run_to_pb(run) for run in chunk)
+
+
+def all_runs(pages: Pages) -> Iterator[pb.RunSummary]:
+    """Every run, newest first, a page at a time; the next page is asked for while
+    this one is written."""
+
+    def ask(token: str) -> pb.ListRunsResponse:
+        return pages(pb.ListRunsRequest(page_size=LIST_RUNS_MAX_PAGE, page_token=token))
+
+    with ThreadPoolExecutor(1, thread_name_prefix="genops-report-page") as ahead:
+        coming = ahead.submit(ask, "")
+        while True:
+            page = coming.result()
+            if page.next_page_token:
+                coming = ahead.submit(ask, page.next_page_token)
+            yield from page.runs
+            if not page.next_page_token:
+                return
+
+
+def overview(pages: Pages) -> tuple[pb.RunTotals, list[pb.RunSummary]]:
+    """Totals of every run and the newest ``REPORT_TOP_ROWS`` runs (one page)."""
+    page = pages(pb.ListRunsRequest(page_size=REPORT_TOP_ROWS, include_totals=True))
+    return page.totals, list(page.runs)
+
+
+# -- output --------------------------------------------------------------------------
+
+
+def write_json(runs: Iterable[pb.RunSummary], out: IO[str]) -> None:
+    """A JSON array of run rows, written as the runs come (``json.dumps(rows, indent=2)``
+    for the same rows, byte for byte)."""
+    first = True
+    for run in runs:
+        out.write(("[\n" if first else ",\n") + _element(run_row(run)))
+        first = False
+    out.write("[]\n" if first else "\n]\n")
+
+
+def _element(row: dict[str, object]) -> str:
+    """One flat row as ``json.dumps([row], indent=2)`` prints its element, a value at a
+    time with the C string encoder (the indenting encoder is pure Python: minutes at
+    a million runs)."""
+    lines = []
+    for key, value in row.items():
+        if isinstance(value, list) and value:
+            items = ",\n".join("      " + _scalar(item) for item in value)
+            text = f"[\n{items}\n    ]"
+        else:
+            text = _scalar(value)
+        lines.append(f"    {_encode_str(key)}: {text}")
+    return "  {\n" + ",\n".join(lines) + "\n  }"
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, str):
+        return _encode_str(value)
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return float.__repr__(value)
+    return json.dumps(value)  # NaN and Infinity as json writes them
+
+
+_encode_str = json.encoder.encode_basestring_ascii  # what json.dumps uses for a str
+
+
 def to_json(runs: Iterable[pb.RunSummary]) -> str:
     return json.dumps([run_row(r) for r in runs], indent=2)
 
 
-def print_tables(runs: Sequence[pb.RunSummary], console: Console | None = None) -> None:
+def print_tables(
+    totals: pb.RunTotals, newest: Sequence[pb.RunSummary], console: Console | None = None
+) -> None:
     console = console or Console(width=None if Console().is_terminal else 140)
-    if not runs:
+    if not totals.runs:
         console.print("No runs recorded yet.")
         return
-    table = Table(title="Cost by run")
+    title = "Cost by run"
+    if totals.runs > len(newest):
+        title += f" (newest {len(newest)} of {totals.runs:,}; --json for all)"
+    table = Table(title=title)
     for column in (
         "run",
         "team",
@@ -71,47 +197,47 @@ def print_tables(runs: Sequence[pb.RunSummary], console: Console | None = None) 
             column,
             justify="right" if column in {"duration", "logs", "artifacts", "cost"} else "left",
         )
-    for run in runs:
+    for run in newest:
         cost = format_usd(run.cost_micros)
         if run.unpriced_skus:
-            cost += f" + unpriced {', '.join(run.unpriced_skus)}"
+            cost += f" + unpriced {', '.join(literal(s) for s in run.unpriced_skus)}"
         table.add_row(
-            run.run_id or run.run_key[:12],
-            run.scope.team,
-            run.scope.project,
-            run.scope.customer_id,
-            run.status,
+            cell(run.run_id or run.run_key[:12]),
+            cell(run.scope.team),
+            cell(run.scope.project),
+            cell(run.scope.customer_id),
+            cell(run.status),
             f"{run.duration_ns / 1e9:.1f}s",
             str(run.log_calls),
             f"{run.artifact_bytes} B",
-            cost,
+            cell(cost),
         )
     console.print(table)
-    for title, key in (
-        ("Cost by team", lambda r: r.scope.team),
-        ("Cost by project", lambda r: r.scope.project),
-    ):
-        console.print(_totals(title, runs, key))
-    console.print(f"Total: {format_usd(sum(r.cost_micros for r in runs))} over {len(runs)} run(s)")
-    flagged = [(run, v) for run in runs for v in run.violations]
-    if flagged:
-        console.print(f"[bold red]Violations ({len(flagged)})[/bold red]")
-        for run, violation in flagged:
-            console.print(f"  {run.run_id or run.run_key[:12]}: {violation}")
+    console.print(_groups("Cost by team", "team", totals.by_team, totals.teams, totals))
+    console.print(_groups("Cost by project", "project", totals.by_project, totals.projects, totals))
+    console.print(f"Total: {format_usd(totals.cost_micros)} over {totals.runs} run(s)")
+    if totals.violations:
+        console.print(f"[bold red]Violations ({totals.violations})[/bold red]")
+        for flagged in totals.newest_violations:
+            console.print(cell(f"  {flagged.run}: {flagged.violation}"))
+        if totals.violations > len(totals.newest_violations):
+            console.print(f"  … and {totals.violations - len(totals.newest_violations)} more")
 
 
-def _totals(title: str, runs: Sequence[pb.RunSummary], key) -> Table:
-    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for run in runs:
-        entry = sums[key(run) or "(unset)"]
-        entry[0] += 1
-        entry[1] += run.cost_micros
+def _groups(
+    title: str, noun: str, groups: Sequence[pb.RunGroupTotal], distinct: int, totals
+) -> Table:
     table = Table(title=title)
     table.add_column("name")
     table.add_column("runs", justify="right")
     table.add_column("cost", justify="right")
-    for name, (count, micros) in sorted(sums.items(), key=lambda kv: -kv[1][1]):
-        table.add_row(name, str(count), format_usd(micros))
+    for group in groups:
+        table.add_row(cell(group.name or "(unset)"), str(group.runs), format_usd(group.cost_micros))
+    runs = totals.runs - sum(g.runs for g in groups)
+    if runs > 0:  # the smaller groups, summed
+        micros = totals.cost_micros - sum(g.cost_micros for g in groups)
+        others = max(distinct - len(groups), 1)
+        table.add_row(f"({others:,} other {noun}s)", str(runs), format_usd(micros))
     return table
 
 

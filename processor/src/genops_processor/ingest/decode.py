@@ -11,8 +11,9 @@ fall back to the trace id.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -26,14 +27,19 @@ from genops_processor.domain import (
     ExperimentEvent,
     HardwareUse,
     ManualCostEvent,
+    Rejection,
     RunLabels,
     RunUsage,
     Scope,
     SpanRecord,
     UsageEvent,
 )
-
-_MAX_RUN_KEY = 256
+from genops_processor.ingest import validation
+from genops_processor.limits import (
+    MAX_SPAN_ID_CHARS,
+    MAX_SPAN_POLICY_EVENTS,
+    MAX_SPAN_TEXT_CHARS,
+)
 
 _KINDS = {
     attr.SPAN_RUN: "run",
@@ -44,11 +50,17 @@ _KINDS = {
 }
 
 
-def decode_request(request: ExportTraceServiceRequest) -> Batch:
+def decode_request(request: ExportTraceServiceRequest, now_ns: int | None = None) -> Batch:
+    """Decode the governance spans of a request. Each is checked first against the
+    attribute schema (:mod:`genops_processor.ingest.validation`) with ``now_ns`` (default:
+    the system clock) as the processor's present; a span that fails is left out of the
+    events and listed in ``Batch.rejected``."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
     usage: list[UsageEvent] = []
     artifacts: list[ArtifactEvent] = []
     experiments: list[ExperimentEvent] = []
     manual: list[ManualCostEvent] = []
+    rejected: list[Rejection] = []
     ignored = 0
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:
@@ -57,7 +69,21 @@ def decode_request(request: ExportTraceServiceRequest) -> Batch:
                 if kind is None:
                     ignored += 1
                     continue
-                attributes = {kv.key: _value(kv.value) for kv in span.attributes}
+                raw = {kv.key: _value(kv.value) for kv in span.attributes}
+                try:
+                    checked = _check(span, raw, now_ns)
+                except validation.Rejected as refused:
+                    rejected.append(
+                        Rejection(
+                            trace_id=span.trace_id.hex(),
+                            span_id=span.span_id.hex(),
+                            run_key=_run_key(raw, span.trace_id),
+                            reason=refused.reason,
+                            message=str(refused),
+                        )
+                    )
+                    continue
+                attributes = checked.attributes
                 record = SpanRecord(
                     trace_id=span.trace_id.hex(),
                     span_id=span.span_id.hex(),
@@ -67,6 +93,7 @@ def decode_request(request: ExportTraceServiceRequest) -> Batch:
                     start_ns=span.start_time_unix_nano,
                     end_ns=span.end_time_unix_nano,
                     attributes_json=json.dumps(attributes, sort_keys=True, default=str),
+                    flags=checked.flags,
                 )
                 if kind == "artifact":
                     artifacts.append(_artifact(record, attributes))
@@ -82,6 +109,19 @@ def decode_request(request: ExportTraceServiceRequest) -> Batch:
         experiments=tuple(experiments),
         manual_costs=tuple(manual),
         ignored_spans=ignored,
+        rejected=tuple(rejected),
+    )
+
+
+def _check(span, attributes: dict[str, object], now_ns: int) -> validation.CheckedSpan:
+    if len(span.trace_id) != 16 or len(span.span_id) != 8:
+        raise validation.Rejected(
+            validation.INVALID_ID,
+            f"trace_id of {len(span.trace_id)} bytes, span_id of {len(span.span_id)}: "
+            "OTLP ids are 16 and 8 bytes",
+        )
+    return validation.check_span(
+        attributes, span.start_time_unix_nano, span.end_time_unix_nano, now_ns
     )
 
 
@@ -116,6 +156,7 @@ def _usage(record: SpanRecord, a: Mapping[str, object]) -> UsageEvent:
         final=final,
         error=_str(a, attr.RUN_ERROR),
         exit_code=_exit_code(a) if final else None,
+        compute_start_declared=attr.RUN_COMPUTE_START_NS in a,
         catalog_version=_str(a, attr.CATALOG_VERSION),
         labels=RunLabels(
             experiment_id=_str(a, attr.EXPERIMENT_ID),
@@ -154,7 +195,7 @@ def _violations(span) -> tuple[str, ...]:
             values = {kv.key: _value(kv.value) for kv in event.attributes}
             mode = values.get(attr.EVENT_POLICY, "")
             found.append(f"{event.name} [{mode}]: {values.get(attr.EVENT_MESSAGE, '')}")
-    return tuple(found)
+    return tuple(v[:MAX_SPAN_TEXT_CHARS] for v in found[:MAX_SPAN_POLICY_EVENTS])
 
 
 def _experiment(
@@ -170,17 +211,12 @@ def _experiment(
         max_cost_micros=_int(a, attr.EXPERIMENT_MAX_COST_MICROS),
         estimated_cost_micros=_int(a, attr.EXPERIMENT_ESTIMATED_COST_MICROS),
         error=_str(a, attr.RUN_ERROR),
-        violations=violations,
+        violations=violations + record.flags,
     )
 
 
 def _manual_cost(record: SpanRecord, a: Mapping[str, object]) -> ManualCostEvent:
-    try:
-        quantity = Decimal(_str(a, attr.COST_QUANTITY) or "0")
-    except InvalidOperation:
-        quantity = Decimal(0)
-    if not quantity.is_finite() or quantity < 0:
-        quantity = Decimal(0)
+    quantity = Decimal(_str(a, attr.COST_QUANTITY) or "0")  # checked: finite, in range
     return ManualCostEvent(
         span=record,
         experiment_id=_str(a, attr.EXPERIMENT_ID),
@@ -223,7 +259,7 @@ def _value(value: AnyValue) -> object:
 def _run_key(a: Mapping[str, object], trace_id: bytes) -> str:
     key = a.get(attr.RUN_KEY)
     if isinstance(key, str) and key.strip():
-        return key.strip()[:_MAX_RUN_KEY]
+        return key.strip()[:MAX_SPAN_ID_CHARS]
     return trace_id.hex()
 
 

@@ -4,6 +4,13 @@ Usage on run and heartbeat spans is cumulative, so merging takes the latest
 report (by ``as_of``). The final run span is authoritative: it replaces
 whatever heartbeats said, and no later heartbeat (out-of-order or duplicate
 delivery) can change a finished run or revive it.
+
+A run belongs to the client that started it: a later span of the same run key may only
+advance it (:func:`conflict`). Its scope, hardware and compute start never change (the
+client repeats them unchanged on every span) and a newer report never lowers a cumulative
+counter. The heartbeat ``sequence`` is not checked: a heartbeat racing the run's end may
+carry one more than the final span, legitimately. A report older than the run's state
+changes nothing, so only its scope, hardware and compute start are checked.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from genops_processor.domain import CostLine, RunLabels, RunState, UsageEvent
+from genops_processor.ingest import validation
 from genops_processor.pricing import (
     Catalog,
     CatalogSource,
@@ -58,6 +66,42 @@ def merge(state: RunState | None, event: UsageEvent) -> RunState:
     )
 
 
+_COUNTERS = (
+    "log_calls",
+    "artifact_bytes",
+    "artifact_files",
+    "artifact_count",
+    "declared_storage_micros",
+)
+
+
+def conflict(state: RunState | None, event: UsageEvent) -> tuple[str, str] | None:
+    """Why ``event`` may not apply to the run ``state`` (reason, message), or None."""
+    if state is None:
+        return None
+    key = event.span.run_key
+    if event.scope != state.scope:
+        return validation.SCOPE_CHANGED, f"run {key!r} belongs to another scope"
+    if event.hardware != state.hardware:
+        return validation.HARDWARE_CHANGED, f"run {key!r} was started on other hardware"
+    if (
+        event.compute_start_declared
+        and event.usage.compute_start_ns != state.usage.compute_start_ns
+    ):
+        return validation.COMPUTE_START_CHANGED, f"run {key!r} started its compute at another time"
+    advances = not (state.final and not event.final) and (
+        event.final or event.usage.as_of_ns >= state.usage.as_of_ns
+    )
+    if advances:
+        for name in _COUNTERS:
+            if getattr(event.usage, name) < getattr(state.usage, name):
+                return (
+                    validation.USAGE_DECREASED,
+                    f"run {key!r}: cumulative usage {name} went down",
+                )
+    return None
+
+
 def _merge_labels(old: RunLabels, new: RunLabels) -> RunLabels:
     """Field by field, the newer value unless it is empty."""
     merged = {
@@ -80,12 +124,29 @@ def apply_events(
     """
     if isinstance(catalogs, Catalog):
         catalogs = CatalogSource(catalogs)
+    events = list(events)
     changed: dict[str, RunState] = {}
     for event in events:
         key = event.span.run_key
         current = changed.get(key) or states.get(key)
         changed[key] = merge(current, event)
     lines: dict[str, list[CostLine]] = {}
+    flags = _flags(states, events)
     for key, state in changed.items():
-        changed[key], lines[key] = price(state, catalogs)
+        priced, lines[key] = price(state, catalogs)
+        extra = tuple(f for f in flags.get(key, ()) if f not in priced.violations)
+        changed[key] = replace(priced, violations=priced.violations + extra)
     return changed, lines
+
+
+def _flags(states: Mapping[str, RunState], events: Iterable[UsageEvent]) -> dict[str, list[str]]:
+    """Each run's validation flags (text cut at ingest): those it had, then its events'."""
+    flags: dict[str, list[str]] = {}
+    for key, state in states.items():
+        kept = [v for v in state.violations if v.startswith(validation.FLAG_PREFIX)]
+        if kept:
+            flags[key] = kept
+    for event in events:
+        found = flags.setdefault(event.span.run_key, [])
+        found.extend(f for f in event.span.flags if f not in found)
+    return flags

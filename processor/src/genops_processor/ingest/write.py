@@ -1,15 +1,26 @@
 """Writing a decoded batch: spans once each, run states, cost lines, artifacts, experiments.
 
-Each batch is one transaction. Spans already stored (same trace_id and
-span_id) are skipped, so a retried OTLP request changes nothing; the caller
-is answered only after the commit.
+Each batch is one transaction. A span already stored (same trace_id and span_id) with the
+same content is skipped, so a retried OTLP request changes nothing; with other content it
+is rejected (a span id is not reused). A span compacted to its ids (storage/compaction.py)
+has no content left to compare: it can only be recognised as a duplicate, and is skipped.
+A span that would change a run it does not own (:func:`ledger.conflict`: another scope,
+hardware or compute start, usage going down) is rejected too. Rejected spans are not
+stored; their ids and reason are recorded in ``span_rejections``.
+
+If the ledger still refuses a batch with a data error (a value the validation let through
+and DuckDB cannot store), the batch is split in halves and each stored on its own, down
+to the single spans that fail: those are rejected as ``unstorable``, the rest is stored,
+and the client is not asked to retry what can never succeed. The caller is answered only
+after the commit.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -20,17 +31,35 @@ from genops_processor.domain import (
     Batch,
     ExperimentEvent,
     ManualCostEvent,
+    Rejection,
     RunState,
+    SpanRecord,
 )
-from genops_processor.ingest import ledger
+from genops_processor.ingest import ledger, validation
 from genops_processor.pricing import CatalogSource
 from genops_processor.pricing import cost_lines as pricing
 from genops_processor.storage import id_bytes, runs_by_key, write_lines, write_runs
 
+_log = logging.getLogger(__name__)
+
 # A span compacted past the raw-content window is recognised by its ids alone.
-_NOT_COMPACTED = (
-    f"ANTI JOIN span_ids c ON c.trace_id = {id_bytes('i.trace_id')} "
-    f"AND c.span_id = {id_bytes('i.span_id')}"
+_COMPACTED = (
+    "SELECT i.trace_id, i.span_id FROM incoming_spans i JOIN span_ids c "
+    f"ON c.trace_id = {id_bytes('i.trace_id')} AND c.span_id = {id_bytes('i.span_id')}"
+)
+_STORED = (
+    "SELECT i.trace_id, i.span_id, s.kind, s.name, s.run_key, s.start_ns, s.end_ns, "
+    "s.attributes FROM incoming_spans i JOIN spans s "
+    "ON s.trace_id = i.trace_id AND s.span_id = i.span_id"
+)
+_TEMPORARY = (
+    "incoming_spans",
+    "accepted_spans",
+    "changed_runs",
+    "new_lines",
+    "new_artifacts",
+    "new_experiments",
+    "new_manual",
 )
 
 
@@ -41,61 +70,135 @@ class IngestResult:
     runs: tuple[RunState, ...]
     previous_cost_micros: dict[str, int]
     previous_final: dict[str, bool]
+    rejected: tuple[Rejection, ...] = field(default_factory=tuple)
 
 
 def ingest_batch(conn: Any, batch: Batch, catalogs: CatalogSource) -> IngestResult:
-    records = {(s.trace_id, s.span_id): s for s in batch.spans}
-    if not records:
+    """Store a batch; isolates (and rejects) the spans the ledger cannot store."""
+    try:
+        return _ingest_once(conn, batch, catalogs)
+    except Exception as error:
+        if not is_data_error(error):
+            raise  # transient (storage): the client retries the whole request
+        keys = list(dict.fromkeys((s.trace_id, s.span_id) for s in batch.spans))
+        if len(keys) <= 1:
+            _log.warning("span %s rejected: the ledger cannot store it: %s", keys, error)
+            return IngestResult(0, 0, (), {}, {}, _unstorable(batch, error))
+        half = set(keys[: len(keys) // 2])
+        first = ingest_batch(conn, _part(batch, lambda k: k in half), catalogs)
+        second = ingest_batch(conn, _part(batch, lambda k: k not in half), catalogs)
+        return _combined(first, second)
+
+
+def is_data_error(error: BaseException) -> bool:
+    """A permanent error of the data (a retry fails the same way), not of the storage:
+    arithmetic and value errors, and DB-API DataError/IntegrityError (duckdb's conversion,
+    out-of-range and constraint errors; matched by name, only storage imports duckdb)."""
+    if isinstance(error, ArithmeticError | ValueError):
+        return True
+    return any(c.__name__ in ("DataError", "IntegrityError") for c in type(error).__mro__)
+
+
+def _unstorable(batch: Batch, error: BaseException) -> tuple[Rejection, ...]:
+    seen = {(s.trace_id, s.span_id): s for s in batch.spans}
+    return tuple(
+        Rejection(s.trace_id, s.span_id, s.run_key, validation.UNSTORABLE, str(error)[:200])
+        for s in seen.values()
+    )
+
+
+def _part(batch: Batch, keep) -> Batch:
+    def mine(events):
+        return tuple(e for e in events if keep((e.span.trace_id, e.span.span_id)))
+
+    return Batch(
+        usage=mine(batch.usage),
+        artifacts=mine(batch.artifacts),
+        experiments=mine(batch.experiments),
+        manual_costs=mine(batch.manual_costs),
+    )
+
+
+def _combined(first: IngestResult, second: IngestResult) -> IngestResult:
+    runs = {state.run_key: state for state in (*first.runs, *second.runs)}
+    return IngestResult(
+        new_spans=first.new_spans + second.new_spans,
+        duplicate_spans=first.duplicate_spans + second.duplicate_spans,
+        runs=tuple(runs.values()),
+        previous_cost_micros={**second.previous_cost_micros, **first.previous_cost_micros},
+        previous_final={**second.previous_final, **first.previous_final},
+        rejected=first.rejected + second.rejected,
+    )
+
+
+def _ingest_once(conn: Any, batch: Batch, catalogs: CatalogSource) -> IngestResult:
+    if not batch.spans:
         return IngestResult(0, 0, (), {}, {})
     conn.begin()
     try:
-        result = _ingest_in_transaction(conn, batch, records, catalogs)
+        result = _ingest_in_transaction(conn, batch, catalogs)
         conn.commit()
         return result
     except BaseException:
         conn.rollback()
         raise
     finally:
-        for name in (
-            "incoming_spans",
-            "changed_runs",
-            "new_lines",
-            "new_artifacts",
-            "new_experiments",
-        ):
+        for name in _TEMPORARY:
             conn.unregister(name)
 
 
-def _ingest_in_transaction(
-    conn, batch: Batch, records: dict, catalogs: CatalogSource
-) -> IngestResult:
-    incoming = pa.table(
+def _content(span: SpanRecord) -> tuple:
+    return (span.kind, span.name, span.run_key, span.start_ns, span.end_ns, span.attributes_json)
+
+
+def _spans_table(records: Sequence[SpanRecord]) -> pa.Table:
+    return pa.table(
         {
-            "trace_id": [k[0] for k in records],
-            "span_id": [k[1] for k in records],
-            "kind": [s.kind for s in records.values()],
-            "name": [s.name for s in records.values()],
-            "run_key": [s.run_key for s in records.values()],
-            "start_ns": pa.array([s.start_ns for s in records.values()], pa.int64()),
-            "end_ns": pa.array([s.end_ns for s in records.values()], pa.int64()),
-            "attributes": [s.attributes_json for s in records.values()],
+            "trace_id": pa.array([s.trace_id for s in records], pa.string()),
+            "span_id": pa.array([s.span_id for s in records], pa.string()),
+            "kind": pa.array([s.kind for s in records], pa.string()),
+            "name": pa.array([s.name for s in records], pa.string()),
+            "run_key": pa.array([s.run_key for s in records], pa.string()),
+            "start_ns": pa.array([s.start_ns for s in records], pa.int64()),
+            "end_ns": pa.array([s.end_ns for s in records], pa.int64()),
+            "attributes": pa.array([s.attributes_json for s in records], pa.string()),
         }
     )
-    conn.register("incoming_spans", incoming)
-    new = set(
-        conn.execute(
-            "SELECT i.trace_id, i.span_id FROM incoming_spans i ANTI JOIN spans s "
-            "ON s.trace_id = i.trace_id AND s.span_id = i.span_id " + _NOT_COMPACTED
-        ).fetchall()
-    )
+
+
+def _ingest_in_transaction(conn, batch: Batch, catalogs: CatalogSource) -> IngestResult:
+    rejected: list[Rejection] = []
+    refused: set[tuple] = set()  # spans of this batch not stored: rejected
+
+    def reject(span: SpanRecord, reason: str, message: str) -> None:
+        rejected.append(Rejection(span.trace_id, span.span_id, span.run_key, reason, message))
+        refused.add((span.trace_id, span.span_id))
+
+    records: dict[tuple, SpanRecord] = {}
+    for span in batch.spans:
+        key = (span.trace_id, span.span_id)
+        if key not in records:
+            records[key] = span
+        elif _content(records[key]) != _content(span):  # the first copy stands
+            rejected.append(Rejection(*key, span.run_key, validation.DUPLICATE_SPAN_ID, _dup(span)))
+    conn.register("incoming_spans", _spans_table(list(records.values())))
+    stored = {(r[0], r[1]): tuple(r[2:]) for r in conn.execute(_STORED).fetchall()}
+    stored.update({(r[0], r[1]): None for r in conn.execute(_COMPACTED).fetchall()})
+    for key, content in stored.items():
+        if content is not None and content != _content(records[key]):
+            reject(records[key], validation.DUPLICATE_SPAN_ID, _dup(records[key]))
+    new = {key for key in records if key not in stored and key not in refused}
+    states = _load_runs(conn, {e.span.run_key for e in _unique_new(batch.usage, new)})
+    events = _owned(_unique_new(batch.usage, new), states, reject)
+    experiments = _owned_experiments(conn, _unique_new(batch.experiments, new), reject)
+    new -= refused
+    events = [e for e in events if (e.span.trace_id, e.span.span_id) in new]
+    conn.register("accepted_spans", _spans_table([records[k] for k in records if k in new]))
     conn.execute(
         "INSERT INTO spans (trace_id, span_id, kind, name, run_key, start_ns, end_ns, attributes)"
-        " SELECT i.* FROM incoming_spans i ANTI JOIN spans s "
-        "ON s.trace_id = i.trace_id AND s.span_id = i.span_id " + _NOT_COMPACTED
+        " SELECT * FROM accepted_spans"
     )
-    events = _unique_new(batch.usage, new)
     artifacts = _unique_new(batch.artifacts, new)
-    states = _load_runs(conn, {e.span.run_key for e in events})
     changed, lines = ledger.apply_events(states, events, catalogs)
     if changed:
         write_runs(conn, changed.values())
@@ -103,19 +206,70 @@ def _ingest_in_transaction(
         write_lines(conn, changed.values(), lines)
     if artifacts:
         _write_artifacts(conn, artifacts)
-    experiments = _unique_new(batch.experiments, new)
+    experiments = [x for x in experiments if (x.span.trace_id, x.span.span_id) in new]
     if experiments:
         _write_experiments(conn, experiments)
     manual = _unique_new(batch.manual_costs, new)
     if manual:
         _write_manual_costs(conn, manual, catalogs)
+    if rejected:
+        conn.executemany(
+            "INSERT INTO span_rejections (trace_id, span_id, run_key, reason) VALUES (?, ?, ?, ?)",
+            [[r.trace_id, r.span_id, r.run_key, r.reason] for r in rejected],
+        )
     return IngestResult(
         new_spans=len(new),
-        duplicate_spans=len(records) - len(new),
+        duplicate_spans=len(records) - len(new) - len(refused),
         runs=tuple(changed.values()),
         previous_cost_micros={key: state.cost_micros for key, state in states.items()},
         previous_final={key: state.final for key, state in states.items()},
+        rejected=tuple(rejected),
     )
+
+
+def _dup(span: SpanRecord) -> str:
+    return f"span {span.span_id} of trace {span.trace_id}: duplicate span id with other content"
+
+
+def _owned(events: list, states: dict[str, RunState], reject) -> list:
+    """The events that may apply to their runs, in order: each checked against the run as
+    the stored state and the batch's earlier events leave it."""
+    current: dict[str, RunState] = dict(states)
+    accepted = []
+    for event in events:
+        key = event.span.run_key
+        found = ledger.conflict(current.get(key), event)
+        if found is not None:
+            reject(event.span, *found)
+            continue
+        current[key] = ledger.merge(current.get(key), event)
+        accepted.append(event)
+    return accepted
+
+
+def _owned_experiments(conn, experiments: list, reject) -> list:
+    """An experiment's scope is its first span's: another scope for its id is rejected."""
+    ids = sorted({x.experiment_id for x in experiments})
+    scopes = {}
+    if ids:
+        rows = conn.execute(
+            "SELECT experiment_id, team, project, customer_id, cost_center, environment "
+            "FROM experiments WHERE list_contains(?, experiment_id)",
+            [ids],
+        ).fetchall()
+        scopes = {r[0]: tuple(r[1:]) for r in rows}
+    accepted = []
+    for x in experiments:
+        scope = tuple(x.scope.as_dict().values())
+        if scopes.setdefault(x.experiment_id, scope) != scope:
+            reject(
+                x.span,
+                validation.SCOPE_CHANGED,
+                f"experiment {x.experiment_id!r} belongs to another scope",
+            )
+            continue
+        accepted.append(x)
+    return accepted
 
 
 def _unique_new(events: Sequence, new: set) -> list:
@@ -192,7 +346,8 @@ def _write_manual_costs(conn, events: Sequence[ManualCostEvent], catalogs: Catal
             "sku": [e.sku for e, _ in priced],
             "category": [line.category for _, line in priced],
             "unit": [line.unit for _, line in priced],
-            "quantity": pa.array([e.quantity for e, _ in priced], pa.decimal128(38, 12)),
+            # the line's quantity: rounded to the 12 decimals the column keeps
+            "quantity": pa.array([line.quantity for _, line in priced], pa.decimal128(38, 12)),
             "unit_price": pa.array([line.unit_price for _, line in priced], pa.decimal128(18, 9)),
             "amount_micros": pa.array([line.amount_micros for _, line in priced], pa.int64()),
             "priced": [line.priced for _, line in priced],

@@ -13,12 +13,14 @@ from genops_processor.pricing.cost_lines import (
     total_micros,
     unpriced_violations,
 )
+from genops_processor.pricing.repricing import RepriceRefused
 
 __all__ = [
     "Catalog",
     "CatalogConflict",
     "CatalogError",
     "CatalogSource",
+    "RepriceRefused",
     "catalogs_from",
     "price",
     "price_manual",

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from typing import Any
 
-from genops.catalog import Catalog
+from genops.catalog import Catalog, CatalogError
 from genops_processor.record import audit
+
+_log = logging.getLogger(__name__)
 
 
 class CatalogConflict(ValueError):
@@ -21,10 +24,25 @@ class CatalogConflict(ValueError):
 
 
 def load_registered(conn: Any) -> dict[str, Catalog]:
-    rows = conn.execute("SELECT version, body FROM catalogs").fetchall()
-    return {
-        version: Catalog.from_dict(json.loads(body), f"catalog {version}") for version, body in rows
-    }
+    """Every registered version. One that no longer validates (registered before unit
+    prices were bounded, e.g. at $1e30) is moved to the quarantine table with the reason:
+    runs that ask for it are left unpriced, and it may be registered again."""
+    known = {}
+    for version, body in conn.execute("SELECT version, body FROM catalogs").fetchall():
+        try:
+            known[version] = Catalog.from_dict(json.loads(body), f"catalog {version}")
+        except (CatalogError, ValueError) as error:
+            _quarantine(conn, version, body, str(error))
+    return known
+
+
+def _quarantine(conn: Any, version: str, body: str, reason: str) -> None:
+    _log.warning("stored catalog %r quarantined: %s", version, reason)
+    conn.execute(
+        "INSERT INTO quarantine (source, row_key, reason, body) VALUES ('catalogs', ?, ?, ?)",
+        [version, reason, body],
+    )
+    conn.execute("DELETE FROM catalogs WHERE version = ?", [version])
 
 
 def register(conn: Any, catalog: Catalog, origin: str, now: dt.datetime) -> bool:

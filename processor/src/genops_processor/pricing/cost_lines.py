@@ -11,6 +11,12 @@ half-even once per line from exact inputs. The lines of a run:
 
 Prices are looked up per (SKU, region). A SKU the catalog does not have in the
 run's region yields an *unpriced* line and a violation, never a guess.
+
+Amounts are bounded (``limits``, section "money"): a line priced above
+``MAX_LINE_MICROS``, or one that would take the run's total above
+``MAX_RUN_MICROS``, is left unpriced with a violation; negative usage (bytes,
+declared cost, retention, device counts) prices 0 and is flagged. So a run's cost
+is always between 0 and ``MAX_RUN_MICROS``, whatever a client sends.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from genops.catalog import Catalog, CatalogError, CatalogRow, device_cost_micros
-from genops.money import MICROS_PER_USD, round_micros
+from genops.money import MICROS_PER_USD, format_usd, round_micros, within
 from genops_processor.domain import NS_PER_HOUR, CostBreakdown, CostLine, ManualCostEvent, RunState
+from genops_processor.limits import MAX_LINE_MICROS, MAX_RUN_MICROS
 
 __all__ = [
     "Catalog",
@@ -61,7 +68,11 @@ class CatalogSource:
 
 
 def price_run(state: RunState, catalog: Catalog) -> list[CostLine]:
-    """Every cost line of a run, from its usage so far."""
+    """Every cost line of a run, from its usage so far (bounded: see the module doc)."""
+    return _capped(_raw_lines(state, catalog))
+
+
+def _raw_lines(state: RunState, catalog: Catalog) -> list[CostLine]:
     region = state.labels.region or catalog.default_region
     duration_ns = state.usage.duration_ns
     lines = []
@@ -75,13 +86,28 @@ def price_run(state: RunState, catalog: Catalog) -> list[CostLine]:
             _compute_line(state, CPU_SKU, state.hardware.cpu_count, duration_ns, catalog, region)
         )
     stored = state.usage.artifact_bytes
-    if stored:
+    if stored > 0:
         lines.append(_storage_line(state, stored, catalog, region))
         if state.labels.wandb_mode == "online":
             lines.append(_transfer_line(state, stored, "external", catalog, region))
-    if state.usage.declared_storage_micros:
+    if state.usage.declared_storage_micros > 0:
         lines.append(_declared_line(state, catalog))
     return lines
+
+
+def _capped(lines: list[CostLine]) -> list[CostLine]:
+    """Lines in order; one above the per-line maximum, or taking the run's total above
+    the per-run maximum, is left unpriced (its unit price kept, to tell it apart)."""
+    total, result = 0, []
+    for line in lines:
+        amount = line.amount_micros
+        if amount is not None and (
+            not within(amount, MAX_LINE_MICROS) or total + amount > MAX_RUN_MICROS
+        ):
+            line = replace(line, amount_micros=None)
+        total += line.amount_micros or 0
+        result.append(line)
+    return result
 
 
 def total_micros(lines: Iterable[CostLine]) -> int:
@@ -89,11 +115,36 @@ def total_micros(lines: Iterable[CostLine]) -> int:
 
 
 def unpriced_violations(lines: Iterable[CostLine], region: str) -> tuple[str, ...]:
+    return tuple(_unpriced_reason(line, region) for line in lines if not line.priced)
+
+
+def _unpriced_reason(line: CostLine, region: str) -> str:
+    if line.unit_price is None:
+        return (
+            f"unpriced: no price for '{line.sku}' in region {region or '(none)'} "
+            f"of catalog {line.catalog_version}"
+        )
+    return (
+        f"unpriced: '{line.sku}' is above the maximum of {format_usd(MAX_LINE_MICROS)} a line "
+        f"or would take the run past the per-run maximum of {format_usd(MAX_RUN_MICROS)}"
+    )
+
+
+# Usage a run may not have; each prices 0 and is named in the run's violations.
+_NEGATIVE_USAGE = (
+    ("gpu_count", lambda s: s.hardware.gpu_count),
+    ("cpu_count", lambda s: s.hardware.cpu_count),
+    ("artifact_bytes", lambda s: s.usage.artifact_bytes),
+    ("declared_storage_micros", lambda s: s.usage.declared_storage_micros),
+    ("retention_days", lambda s: s.labels.retention_days),
+)
+
+
+def usage_violations(state: RunState) -> tuple[str, ...]:
     return tuple(
-        f"unpriced: no price for '{line.sku}' in region {region or '(none)'} "
-        f"of catalog {line.catalog_version}"
-        for line in lines
-        if not line.priced
+        f"invalid usage: negative {name} ({value}) priced 0"
+        for name, read in _NEGATIVE_USAGE
+        if (value := read(state)) < 0
     )
 
 
@@ -128,6 +179,7 @@ def _compute_line(state, sku, count, duration_ns, catalog, region) -> CostLine:
 def _storage_line(state, size_bytes, catalog, region) -> CostLine:
     tier = state.labels.storage_tier or DEFAULT_STORAGE_TIER
     days = state.labels.retention_days or DEFAULT_RETENTION_DAYS
+    days = max(0, days)  # negative retention: flagged (usage_violations), priced 0
     sku = f"storage-{tier}"
     quantity = _quantity(Decimal(size_bytes) * days / (BYTES_PER_GIB * DAYS_PER_MONTH))
     row = catalog.get(sku, region)
@@ -197,7 +249,7 @@ def price_manual(event: ManualCostEvent, catalogs: CatalogSource) -> CostLine:
     else:
         catalog = catalogs.default
     row = catalog.get(event.sku, event.region or None)
-    amount = None if row is None else usd_micros(event.quantity * row.unit_price)
+    amount = None if row is None else _manual_amount(event.quantity, row.unit_price)
     return CostLine(
         run_key=event.experiment_id,
         sku=event.sku,
@@ -211,6 +263,24 @@ def price_manual(event: ManualCostEvent, catalogs: CatalogSource) -> CostLine:
         catalog_date=row.date if row else "",
         as_of_ns=event.span.end_ns,
     )
+
+
+def _manual_amount(quantity: Decimal, unit_price: Decimal) -> int | None:
+    """quantity x price; a negative quantity prices 0, a line above the maximum is unpriced."""
+    if not quantity.is_finite():
+        return None
+    with localcontext(_EXACT):
+        amount = usd_micros(max(Decimal(0), quantity) * unit_price)
+    return amount if within(amount, MAX_LINE_MICROS) else None
+
+
+def asked_micros(state: RunState, catalogs: CatalogSource) -> int:
+    """What a run a client describes (CheckBudget's estimate, CheckRun's snapshot) asks
+    of a budget: its cost, or ``MAX_RUN_MICROS`` when a line is refused for being above
+    the maximum, so that an absurd request is decided as the largest, never as free."""
+    priced, lines = price(state, catalogs)
+    capped = any(line.unit_price is not None and not line.priced for line in lines)
+    return MAX_RUN_MICROS if capped else priced.cost_micros
 
 
 def catalogs_from(default: Catalog, known: Mapping[str, Catalog] | None = None) -> CatalogSource:
@@ -232,11 +302,12 @@ def price(state: RunState, catalogs: CatalogSource) -> tuple[RunState, list[Cost
             breakdown=CostBreakdown(),
         ), []
     run_lines = price_run(state, catalog)
+    region = state.labels.region or catalog.default_region
     return replace(
         state,
         cost_micros=total_micros(run_lines),
         unpriced_skus=tuple(line.sku for line in run_lines if not line.priced),
         catalog_version=catalog.version,
-        violations=unpriced_violations(run_lines, state.labels.region or catalog.default_region),
+        violations=unpriced_violations(run_lines, region) + usage_violations(state),
         breakdown=CostBreakdown.of(run_lines),
     ), run_lines

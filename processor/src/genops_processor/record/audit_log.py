@@ -18,6 +18,21 @@ def audit(conn: Any, kind: str, actor: str, detail: dict[str, Any], now: dt.date
     return event_id
 
 
+def audit_many(
+    conn: Any, kind: str, actor: str, details: list[dict[str, Any]], now: dt.datetime
+) -> list[str]:
+    """Many events of one kind in one statement (a large report stays one short job)."""
+    ids = [uuid.uuid4().hex for _ in details]
+    params: list[Any] = []
+    for event_id, detail in zip(ids, details, strict=True):
+        params += [event_id, now, kind, actor, json.dumps(detail, sort_keys=True, default=str)]
+    if ids:
+        conn.execute(
+            "INSERT INTO audit_events VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(ids)), params
+        )
+    return ids
+
+
 def audit_events(conn: Any, kind: str | None = None) -> list[dict[str, Any]]:
     sql = "SELECT event_id, occurred_at, kind, actor, detail FROM audit_events"
     params: list[Any] = []

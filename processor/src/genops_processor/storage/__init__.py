@@ -20,7 +20,14 @@ from genops_processor.storage.run_rows import (
     write_lines,
     write_runs,
 )
-from genops_processor.storage.writer import Connection, Priority, Storage, StorageError
+from genops_processor.storage.writer import (
+    Connection,
+    Priority,
+    Storage,
+    StorageError,
+    storage_cause,
+    transaction,
+)
 
 __all__ = [
     "RUN_COLUMNS",
@@ -39,7 +46,9 @@ __all__ = [
     "runs_by_key",
     "scope_filter",
     "state_to_row",
+    "storage_cause",
     "to_ns",
+    "transaction",
     "write_lines",
     "write_runs",
 ]

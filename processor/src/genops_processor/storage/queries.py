@@ -4,20 +4,129 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from genops_processor.domain import RunState, Scope
+from genops_processor.storage.quarantine import SANE_AMOUNT, SANE_RUN
 from genops_processor.storage.run_rows import RUN_COLUMNS, row_to_state
+
+# Sums below are HUGEINT in DuckDB (SUM of BIGINT), so they never overflow; runs
+# that break the money invariants are quarantined on open, and left out here too
+# (SANE_RUN) for a ledger opened read-only before that could happen.
 
 
 def list_runs(conn: Any, scope: Scope | None = None, limit: int = 0) -> list[RunState]:
     where, params = scope_filter(scope or Scope())
-    sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE {where} "
+    sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs r WHERE {where} AND {SANE_RUN} "
     sql += "ORDER BY compute_start_ns DESC, run_key"
     if limit > 0:
         sql += f" LIMIT {int(limit)}"
     return [row_to_state(row) for row in conn.execute(sql, params).fetchall()]
+
+
+# The order of ListRuns pages, newest first; a page resumes after its last (start, key).
+_START = "COALESCE(r.compute_start_ns, 0)"
+_RUN_ORDER = f"{_START} DESC, r.run_key"
+
+
+def list_runs_page(
+    conn: Any, scope: Scope | None, size: int, after: tuple[int, str] | None = None
+) -> tuple[list[RunState], bool]:
+    """Up to ``size`` runs after the keyset position ``after`` (start ns, run key), and
+    whether more follow. Keyset, not OFFSET: a page never costs more than the first.
+    The page's positions are found on two narrow columns first, then its rows are read
+    as that one range (about 2.5x faster at 1M runs than sorting every wide row)."""
+    where, params = scope_filter(scope or Scope(), "r.")
+    where += f" AND {SANE_RUN}"
+    if after is not None:
+        where += f" AND ({_START} < ? OR ({_START} = ? AND r.run_key > ?))"
+        params = [*params, after[0], after[0], after[1]]
+    keys = conn.execute(
+        f"SELECT {_START}, r.run_key FROM runs r WHERE {where} "
+        f"ORDER BY {_RUN_ORDER} LIMIT {int(size) + 1}",
+        params,
+    ).fetchall()
+    if not keys:
+        return [], False
+    (first_start, first_key), (last_start, last_key) = keys[0], keys[: int(size)][-1]
+    rows = conn.execute(
+        f"SELECT {', '.join('r.' + c for c in RUN_COLUMNS)} FROM runs r WHERE {where} "
+        f"AND ({_START} < ? OR ({_START} = ? AND r.run_key >= ?)) "
+        f"AND ({_START} > ? OR ({_START} = ? AND r.run_key <= ?)) ORDER BY {_RUN_ORDER}",
+        [
+            *params,
+            *(first_start, first_start, first_key),
+            *(last_start, last_start, last_key),
+        ],
+    ).fetchall()
+    return [row_to_state(row) for row in rows], len(keys) > size
+
+
+def run_chunks(conn: Any, scope: Scope | None, size: int) -> Iterator[list[RunState]]:
+    """Every run in ListRuns order, ``size`` at a time, from one ordered scan: for a
+    reader with a connection of its own (``genops report --db --json``), where a page
+    query per page would scan the ledger once per page. Call ``next`` on the writer."""
+    where, params = scope_filter(scope or Scope(), "r.")
+    result = conn.execute(
+        f"SELECT {', '.join('r.' + c for c in RUN_COLUMNS)} FROM runs r "
+        f"WHERE {where} AND {SANE_RUN} ORDER BY {_RUN_ORDER}",
+        params,
+    )
+    while rows := result.fetchmany(size):
+        yield [row_to_state(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class RunTotals:
+    """Every run of a scope summed; the groups and violations lists are the top ``top``."""
+
+    runs: int
+    cost_micros: int
+    teams: int
+    by_team: list[tuple[str, int, int]]  # (team, runs, cost), largest cost first
+    projects: int
+    by_project: list[tuple[str, int, int]]
+    violations: int
+    newest_violations: list[tuple[str, str]]  # (run id or key, violation)
+
+
+def run_totals(conn: Any, scope: Scope | None, top: int) -> RunTotals:
+    where, params = scope_filter(scope or Scope(), "r.")
+    where += f" AND {SANE_RUN}"
+    runs, cost, teams, projects, violations = conn.execute(
+        "SELECT count(*), COALESCE(SUM(r.cost_micros), 0), count(DISTINCT r.team), "
+        "count(DISTINCT r.project), COALESCE(SUM(len(r.violations)), 0) "
+        f"FROM runs r WHERE {where}",
+        params,
+    ).fetchone()
+
+    def groups(column: str) -> list[tuple[str, int, int]]:
+        rows = conn.execute(
+            f"SELECT COALESCE(r.{column}, ''), count(*), COALESCE(SUM(r.cost_micros), 0) "
+            f"FROM runs r WHERE {where} GROUP BY 1 ORDER BY 3 DESC, 1 LIMIT {int(top)}",
+            params,
+        ).fetchall()
+        return [(str(name), int(n), int(micros)) for name, n, micros in rows]
+
+    flagged = conn.execute(
+        "SELECT COALESCE(NULLIF(r.run_id, ''), left(r.run_key, 12)), r.violations "
+        f"FROM runs r WHERE {where} AND len(r.violations) > 0 "
+        f"ORDER BY {_RUN_ORDER} LIMIT {int(top)}",
+        params,
+    ).fetchall()
+    newest = [(str(run), str(v)) for run, vs in flagged for v in vs][:top]
+    return RunTotals(
+        int(runs),
+        int(cost),
+        int(teams),
+        groups("team"),
+        int(projects),
+        groups("project"),
+        int(violations),
+        newest,
+    )
 
 
 def cost_lines(conn: Any, run_key: str) -> list[dict[str, Any]]:
@@ -52,7 +161,7 @@ def usage_since(conn: Any, scope: Scope, since: dt.datetime) -> UsageToday:
     row = conn.execute(
         "SELECT COALESCE(SUM(cost_micros), 0), count(*), "
         "count(*) FILTER (WHERE status = 'failed'), COALESCE(SUM(log_calls), 0) "
-        f"FROM runs WHERE {where} AND as_of_ns >= ?",
+        f"FROM runs r WHERE {where} AND {SANE_RUN} AND as_of_ns >= ?",
         params,
     ).fetchone()
     manual = manual_cost_since(conn, scope, since)
@@ -139,7 +248,7 @@ def experiment(conn: Any, experiment_id: str) -> ExperimentRecord | None:
 
 
 def list_runs_of_experiment(conn: Any, experiment_id: str) -> list[RunState]:
-    sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE experiment_id = ? "
+    sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs r WHERE experiment_id = ? AND {SANE_RUN} "
     sql += "ORDER BY compute_start_ns DESC, run_key"
     return [row_to_state(row) for row in conn.execute(sql, [experiment_id]).fetchall()]
 
@@ -172,7 +281,8 @@ def manual_cost_since(conn: Any, scope: Scope, since: dt.datetime) -> int:
     where, params = scope_filter(scope)
     params.append(to_ns(since))
     row = conn.execute(
-        f"SELECT COALESCE(SUM(amount_micros), 0) FROM manual_costs WHERE {where} AND at_ns >= ?",
+        "SELECT COALESCE(SUM(amount_micros), 0) FROM manual_costs "
+        f"WHERE {where} AND {SANE_AMOUNT} AND at_ns >= ?",
         params,
     ).fetchone()
     return int(row[0])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from genops_processor.storage.quarantine import quarantine
+
 Connection = Any  # a duckdb connection; storage.writer owns the import
 
 
@@ -57,6 +59,12 @@ CREATE TABLE IF NOT EXISTS alert_events (
     subject VARCHAR, body VARCHAR, fired_at TIMESTAMPTZ, level INTEGER,
     escalated_at TIMESTAMPTZ, acknowledged_at TIMESTAMPTZ, acknowledged_by VARCHAR,
     UNIQUE (rule_id, event_key));
+-- Alerts not delivered yet, one row per (alert, channel), written with the alert; left
+-- when delivered or expired; each attempt is a row of alert_deliveries (alerts/outbox.py).
+CREATE TABLE IF NOT EXISTS alert_outbox (
+    alert_id VARCHAR NOT NULL, channel VARCHAR NOT NULL, message VARCHAR NOT NULL,
+    attempts INTEGER NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+    next_attempt_at TIMESTAMPTZ NOT NULL, last_error VARCHAR, PRIMARY KEY (alert_id, channel));
 CREATE TABLE IF NOT EXISTS approvals (
     approval_id VARCHAR PRIMARY KEY, status VARCHAR NOT NULL, team VARCHAR, project VARCHAR,
     customer_id VARCHAR, cost_center VARCHAR, environment VARCHAR, wandb_project VARCHAR,
@@ -87,6 +95,22 @@ CREATE TABLE IF NOT EXISTS experiments (
     team VARCHAR, project VARCHAR, customer_id VARCHAR, cost_center VARCHAR,
     environment VARCHAR, max_cost_micros BIGINT, estimated_cost_micros BIGINT,
     start_ns BIGINT, end_ns BIGINT, error VARCHAR, violations VARCHAR);
+-- Re-pricing jobs (pricing/repricing.py): each step re-prices the runs after
+-- last_run_key and moves the cursor in the same transaction, so a killed job resumes.
+CREATE TABLE IF NOT EXISTS reprice_jobs (
+    job_id VARCHAR PRIMARY KEY, catalog_version VARCHAR NOT NULL, since_ns BIGINT NOT NULL,
+    actor VARCHAR, started_at TIMESTAMPTZ, total_runs BIGINT, done_runs BIGINT NOT NULL,
+    last_run_key VARCHAR, before_micros HUGEINT NOT NULL, after_micros HUGEINT NOT NULL,
+    finished_at TIMESTAMPTZ, audit_event_id VARCHAR);
+-- Rows that broke the ledger's invariants, set aside on open (storage/quarantine.py).
+CREATE TABLE IF NOT EXISTS quarantine (
+    source VARCHAR NOT NULL, row_key VARCHAR, reason VARCHAR NOT NULL, body VARCHAR,
+    quarantined_at TIMESTAMPTZ DEFAULT current_timestamp);
+-- Spans refused against the ledger (a run's scope changed, its usage went down, a span id
+-- sent again with other content): ids and reason only, never the content (ingest/write.py).
+CREATE TABLE IF NOT EXISTS span_rejections (
+    trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, run_key VARCHAR,
+    reason VARCHAR NOT NULL, rejected_at TIMESTAMPTZ DEFAULT current_timestamp);
 CREATE TABLE IF NOT EXISTS budget_decisions (
     decision_id VARCHAR PRIMARY KEY, decided_at TIMESTAMPTZ, team VARCHAR, project VARCHAR,
     customer_id VARCHAR, cost_center VARCHAR, environment VARCHAR, wandb_project VARCHAR,
@@ -148,4 +172,5 @@ def migrate(conn: Connection) -> list[str]:
             added.append(f"{table}.{column}")
     if added:
         conn.execute(MIGRATION_BACKFILL)
+    quarantine(conn)  # rows that break the money invariants, set aside with their reason
     return added

@@ -163,12 +163,56 @@ class GetBudgetStatusResponse(_message.Message):
     def __init__(self, budgets: _Optional[_Iterable[_Union[BudgetState, _Mapping]]] = ...) -> None: ...
 
 class ListRunsRequest(_message.Message):
-    __slots__ = ("scope", "limit")
+    __slots__ = ("scope", "limit", "page_size", "page_token", "include_totals")
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_TOTALS_FIELD_NUMBER: _ClassVar[int]
     scope: Scope
     limit: int
-    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., limit: _Optional[int] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    include_totals: bool
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., limit: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., include_totals: _Optional[bool] = ...) -> None: ...
+
+class RunGroupTotal(_message.Message):
+    __slots__ = ("name", "runs", "cost_micros")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    runs: int
+    cost_micros: int
+    def __init__(self, name: _Optional[str] = ..., runs: _Optional[int] = ..., cost_micros: _Optional[int] = ...) -> None: ...
+
+class RunViolation(_message.Message):
+    __slots__ = ("run", "violation")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    VIOLATION_FIELD_NUMBER: _ClassVar[int]
+    run: str
+    violation: str
+    def __init__(self, run: _Optional[str] = ..., violation: _Optional[str] = ...) -> None: ...
+
+class RunTotals(_message.Message):
+    __slots__ = ("runs", "cost_micros", "teams", "by_team", "projects", "by_project", "violations", "newest_violations")
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    TEAMS_FIELD_NUMBER: _ClassVar[int]
+    BY_TEAM_FIELD_NUMBER: _ClassVar[int]
+    PROJECTS_FIELD_NUMBER: _ClassVar[int]
+    BY_PROJECT_FIELD_NUMBER: _ClassVar[int]
+    VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEWEST_VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    runs: int
+    cost_micros: int
+    teams: int
+    by_team: _containers.RepeatedCompositeFieldContainer[RunGroupTotal]
+    projects: int
+    by_project: _containers.RepeatedCompositeFieldContainer[RunGroupTotal]
+    violations: int
+    newest_violations: _containers.RepeatedCompositeFieldContainer[RunViolation]
+    def __init__(self, runs: _Optional[int] = ..., cost_micros: _Optional[int] = ..., teams: _Optional[int] = ..., by_team: _Optional[_Iterable[_Union[RunGroupTotal, _Mapping]]] = ..., projects: _Optional[int] = ..., by_project: _Optional[_Iterable[_Union[RunGroupTotal, _Mapping]]] = ..., violations: _Optional[int] = ..., newest_violations: _Optional[_Iterable[_Union[RunViolation, _Mapping]]] = ...) -> None: ...
 
 class RunSummary(_message.Message):
     __slots__ = ("run_key", "run_id", "run_name", "wandb_project", "scope", "status", "started_at", "ended_at", "duration_ns", "log_calls", "artifact_bytes", "artifact_files", "cost_micros", "unpriced_skus", "gpu_type", "gpu_count", "cpu_count", "catalog_version", "experiment_id", "tags_json", "declared_cost_micros", "violations", "region", "exit_code")
@@ -223,10 +267,14 @@ class RunSummary(_message.Message):
     def __init__(self, run_key: _Optional[str] = ..., run_id: _Optional[str] = ..., run_name: _Optional[str] = ..., wandb_project: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., status: _Optional[str] = ..., started_at: _Optional[str] = ..., ended_at: _Optional[str] = ..., duration_ns: _Optional[int] = ..., log_calls: _Optional[int] = ..., artifact_bytes: _Optional[int] = ..., artifact_files: _Optional[int] = ..., cost_micros: _Optional[int] = ..., unpriced_skus: _Optional[_Iterable[str]] = ..., gpu_type: _Optional[str] = ..., gpu_count: _Optional[int] = ..., cpu_count: _Optional[int] = ..., catalog_version: _Optional[str] = ..., experiment_id: _Optional[str] = ..., tags_json: _Optional[str] = ..., declared_cost_micros: _Optional[int] = ..., violations: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., exit_code: _Optional[int] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
-    __slots__ = ("runs",)
+    __slots__ = ("runs", "next_page_token", "totals")
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
     runs: _containers.RepeatedCompositeFieldContainer[RunSummary]
-    def __init__(self, runs: _Optional[_Iterable[_Union[RunSummary, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    totals: RunTotals
+    def __init__(self, runs: _Optional[_Iterable[_Union[RunSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., totals: _Optional[_Union[RunTotals, _Mapping]] = ...) -> None: ...
 
 class GetUsageRequest(_message.Message):
     __slots__ = ("scope", "client_limits")
@@ -832,6 +880,20 @@ class ListAlertRulesResponse(_message.Message):
     RULES_FIELD_NUMBER: _ClassVar[int]
     rules: _containers.RepeatedCompositeFieldContainer[AlertRule]
     def __init__(self, rules: _Optional[_Iterable[_Union[AlertRule, _Mapping]]] = ...) -> None: ...
+
+class DeleteAlertRuleRequest(_message.Message):
+    __slots__ = ("rule_id", "actor")
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    rule_id: str
+    actor: str
+    def __init__(self, rule_id: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class DeleteAlertRuleResponse(_message.Message):
+    __slots__ = ("rule",)
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    rule: AlertRule
+    def __init__(self, rule: _Optional[_Union[AlertRule, _Mapping]] = ...) -> None: ...
 
 class NotifyRequest(_message.Message):
     __slots__ = ("channels", "subject", "body_json", "scope", "sender")

@@ -159,6 +159,11 @@ class GovernanceServiceStub:
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertRulesRequest.SerializeToString,
                 response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertRulesResponse.FromString,
                 _registered_method=True)
+        self.DeleteAlertRule = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/DeleteAlertRule',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.DeleteAlertRuleRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.DeleteAlertRuleResponse.FromString,
+                _registered_method=True)
         self.Notify = channel.unary_unary(
                 '/genops.governance.v1.GovernanceService/Notify',
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.NotifyRequest.SerializeToString,
@@ -194,7 +199,7 @@ class GovernanceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListRuns(self, request, context):
-        """Runs with their usage and cost, newest first.
+        """Runs with their usage and cost, newest first, a page at a time (page_token).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -345,6 +350,7 @@ class GovernanceServiceServicer:
     def AddAlertRule(self, request, context):
         """Register a monitoring rule (genops.monitoring): cost thresholds, metric
         thresholds, governance violations. The processor evaluates and delivers.
+        At most 200 rules per team and 2,000 in all: past either, FAILED_PRECONDITION.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -352,6 +358,13 @@ class GovernanceServiceServicer:
 
     def ListAlertRules(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAlertRule(self, request, context):
+        """Remove a monitoring rule (audited; its past alerts stay). NOT_FOUND: no such rule.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -505,6 +518,11 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
                     servicer.ListAlertRules,
                     request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertRulesRequest.FromString,
                     response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertRulesResponse.SerializeToString,
+            ),
+            'DeleteAlertRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAlertRule,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.DeleteAlertRuleRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.DeleteAlertRuleResponse.SerializeToString,
             ),
             'Notify': grpc.unary_unary_rpc_method_handler(
                     servicer.Notify,
@@ -1197,6 +1215,33 @@ class GovernanceService:
             '/genops.governance.v1.GovernanceService/ListAlertRules',
             genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertRulesRequest.SerializeToString,
             genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAlertRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/DeleteAlertRule',
+            genops_dot_governance_dot_v1_dot_governance__pb2.DeleteAlertRuleRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.DeleteAlertRuleResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from opentelemetry.instrumentation.wandb.hardware import Hardware
 
 _log = logging.getLogger(__name__)
+_OFFLINE_BATCH = 1_000  # offline decisions per report (the processor's cap is 10,000)
 
 _MODES = {
     None: pb.POLICY_MODE_UNSPECIFIED,
@@ -155,15 +156,18 @@ class BudgetGate:
         except OSError:
             return
         lines = [line for line in claimed.read_text().splitlines() if line.strip()]
-        records = [json_format.Parse(line, pb.OfflineDecision()) for line in lines]
-        try:
-            self.client(settings)._call(
-                "ReportOfflineDecisions", pb.ReportOfflineDecisionsRequest(decisions=records)
-            )
+        sent = 0
+        try:  # in batches: the processor takes at most 10,000 per request
+            for sent in range(0, len(lines), _OFFLINE_BATCH):
+                batch = lines[sent : sent + _OFFLINE_BATCH]
+                records = [json_format.Parse(line, pb.OfflineDecision()) for line in batch]
+                self.client(settings)._call(
+                    "ReportOfflineDecisions", pb.ReportOfflineDecisionsRequest(decisions=records)
+                )
             claimed.unlink()
         except (GovernanceUnavailable, grpc.RpcError):
-            with path.open("a") as fh:  # keep them for the next time
-                fh.write(claimed.read_text())
+            with path.open("a") as fh:  # keep the unsent ones for the next time
+                fh.writelines(line + "\n" for line in lines[sent:])
             claimed.unlink()
 
     def _wait_for_approval(self, settings: InstrumentationSettings, response) -> None:

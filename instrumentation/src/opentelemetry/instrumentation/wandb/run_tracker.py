@@ -95,8 +95,12 @@ class RunUsage:
                         if math.isfinite(value):
                             self.metrics_last[str(key)] = value
 
-    def usage_attributes(self, as_of_ns: int) -> dict[str, object]:
+    def usage_attributes(self, as_of_ns: int | None = None) -> dict[str, object]:
+        """The cumulative usage as of ``as_of_ns`` (default: read now, under the lock, so
+        of two reports the later time never carries the lower counters)."""
         with self.lock:
+            if as_of_ns is None:
+                as_of_ns = time.time_ns()
             result: dict[str, object] = {
                 attr.USAGE_AS_OF_NS: as_of_ns,
                 attr.RUN_COMPUTE_START_NS: self.compute_start_ns,
@@ -291,7 +295,8 @@ class RunTracker:
                 usage.add_gpu_sample(*sample)
             with usage.lock:
                 usage.sequence += 1
-            now = time.time_ns()
+            reported = usage.usage_attributes()
+            now = int(reported[attr.USAGE_AS_OF_NS])
             context = trace.set_span_in_context(usage.span, Context())
             span = self._tracer.start_span(
                 attr.SPAN_HEARTBEAT,
@@ -299,7 +304,7 @@ class RunTracker:
                 start_time=now,
                 attributes={
                     **usage.static_attributes,
-                    **usage.usage_attributes(now),
+                    **reported,
                     attr.RUN_STATUS: attr.STATUS_RUNNING,
                 },
             )

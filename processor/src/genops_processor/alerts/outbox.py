@@ -1,0 +1,111 @@
+"""The delivery outbox: one row per (alert, channel) not delivered yet.
+
+An alert's rows are written in the same writer job that records the alert, so
+a restart never loses one; :class:`~genops_processor.alerts.delivery.Deliverer`
+loads them at start. Every attempt is a row of ``alert_deliveries``; a row
+leaves the outbox when delivered or when it expired (retried for
+``DELIVERY_RETRY_S``). Functions take the writer thread's connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from genops_processor.alerts.messages import Alert, Notice
+from genops_processor.storage import transaction
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class Item:
+    """One message for one channel; ``attempts`` made so far, next one ``due``."""
+
+    message: Alert | Notice
+    channel: str
+    created_at: dt.datetime
+    due: dt.datetime
+    attempts: int = 0
+
+
+def encode(message: Alert | Notice) -> str:
+    kind = "alert" if isinstance(message, Alert) else "notice"
+    return json.dumps({"kind": kind, **asdict(message)}, default=str)
+
+
+def decode(text: str) -> Alert | Notice:
+    body = json.loads(text)
+    kind = body.pop("kind")
+    return Alert(**body) if kind == "alert" else Notice(**body)
+
+
+def enqueue(
+    conn: Any, message: Alert | Notice, channels: Iterable[str], now: dt.datetime
+) -> list[Item]:
+    """Rows for each channel (once per channel); the items to hand to the deliverer."""
+    items = [Item(message, channel, now, now) for channel in dict.fromkeys(channels)]
+    if items:
+        text = encode(message)
+        conn.execute(
+            "INSERT OR IGNORE INTO alert_outbox VALUES "
+            + ", ".join(["(?, ?, ?, 0, ?, ?, NULL)"] * len(items)),
+            [v for i in items for v in (message.alert_id, i.channel, text, now, now)],
+        )
+    return items
+
+
+def pending(conn: Any) -> list[Item]:
+    """Everything still to deliver, oldest first (at start, after a restart)."""
+    rows = conn.execute(
+        "SELECT channel, message, attempts, created_at, next_attempt_at FROM alert_outbox "
+        "ORDER BY created_at, alert_id, channel"
+    ).fetchall()
+    items = []
+    for channel, message, attempts, created, due in rows:
+        try:
+            items.append(Item(decode(message), channel, created, due, attempts))
+        except (ValueError, TypeError, KeyError) as error:  # kept, never blocks a start
+            _log.warning("alert outbox: cannot read a message for %s: %s", channel, error)
+    return items
+
+
+def record_attempt(
+    conn: Any,
+    item: Item,
+    status: str,
+    error: str,
+    next_at: dt.datetime | None,
+    now: dt.datetime,
+) -> None:
+    """An attempt's outcome; the row stays (``next_at``) or leaves the outbox (None)."""
+    alert_id = item.message.alert_id
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO alert_deliveries VALUES (?, ?, ?, ?, ?, ?)",
+            [alert_id, item.channel, item.attempts, status, error, now],
+        )
+        if next_at is None:
+            conn.execute(
+                "DELETE FROM alert_outbox WHERE alert_id = ? AND channel = ?",
+                [alert_id, item.channel],
+            )
+        else:
+            conn.execute(
+                "UPDATE alert_outbox SET attempts = ?, next_attempt_at = ?, last_error = ? "
+                "WHERE alert_id = ? AND channel = ?",
+                [item.attempts, next_at, error, alert_id, item.channel],
+            )
+
+
+def record_unresolved(conn: Any, alert_id: str, channel: str, now: dt.datetime) -> None:
+    """A channel name with no address: one failed delivery, nothing to retry."""
+    error = f"no address for {channel!r}: map it under channels: in the policy"
+    conn.execute(
+        "INSERT INTO alert_deliveries VALUES (?, ?, 1, 'failed', ?, ?)",
+        [alert_id, channel, error, now],
+    )

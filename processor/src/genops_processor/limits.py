@@ -1,0 +1,102 @@
+"""Every cap the processor enforces, in one place.
+
+The README's "Limits" table lists each constant here with what happens past
+it; ``tests/docs/test_limits_documented.py`` checks that they agree. Keep a
+cap's name, value and comment true to the code that enforces it.
+"""
+
+from __future__ import annotations
+
+from genops import catalog as _catalog
+from genops import money as _money
+
+# --- ingest: span validation (ingest/validation.py) ---
+# Past any bound below (unless said otherwise) the span is rejected: counted in
+# genops_spans_rejected{reason}, stored nowhere, answered as OTLP partial success.
+SPAN_MAX_AGE_NS = 366 * 86_400 * 10**9  # a span time or usage time older than a year
+SPAN_MAX_FUTURE_NS = 10 * 60 * 10**9  # a time more than 10 minutes ahead of the processor
+MAX_SPAN_DEVICES = 65_536  # gpu_count, cpu_count of a run (as the governance API)
+MAX_SPAN_BYTES = 2**60  # artifact bytes (an exbibyte)
+MAX_SPAN_COUNT = 10**12  # log calls, artifact files and count, heartbeat sequence
+MAX_SPAN_MICROS = 10**15  # declared, estimated or maximum cost of a span ($1,000,000,000)
+MAX_SPAN_DAYS = 36_600  # storage retention days (a century)
+MAX_SPAN_QUANTITY = 10**12  # a hand-added cost line's quantity (decimal text)
+MAX_SPAN_GPU_MEMORY_GB = 10_000  # peak memory per GPU
+MAX_SPAN_ID_CHARS = 256  # identifiers (team, project, run key, ...); longer: truncated, flagged
+MAX_SPAN_TEXT_CHARS = 4_096  # free text (a run's error); longer: truncated, flagged
+MAX_SPAN_JSON_CHARS = 65_536  # JSON attributes (tags, workflow, ...); longer: dropped, flagged
+MAX_SPAN_POLICY_EVENTS = 100  # policy events kept per experiment span; more: ignored
+MAX_REJECTION_REASONS_SHOWN = 3  # distinct reasons named in a partial-success message
+
+# --- money (pricing, budgets, API) ---
+# Amounts are integer micro-dollars ($1 = 1_000_000); 10**15 is $1,000,000,000
+# (genops.money.MAX_AMOUNT_MICROS, the client's cap too).
+MAX_LINE_MICROS = 10**15  # one cost line; priced above it: left unpriced, with a violation
+MAX_RUN_MICROS = 10**15  # a run's total; a line taking it past: unpriced, with a violation
+MAX_BUDGET_LIMIT_MICROS = 10**15  # a budget's limit (SetBudget, policy); above: refused
+MAX_REQUEST_MICROS = 10**15  # any *_micros field of a governance request; above: INVALID_ARGUMENT
+MAX_UNIT_PRICE_USD = _catalog.MAX_UNIT_PRICE_USD  # $1,000,000 a unit; above (or NaN, < 0): refused
+UNIT_PRICE_DECIMALS = _catalog.UNIT_PRICE_DECIMALS  # 9; a finer unit price is refused
+ANSWER_INT64_MAX = _money.INT64_MAX  # 2**63-1: an int64 figure of an answer saturates here
+# A stored run with cost < 0 or > MAX_RUN_MICROS, or a negative time or usage, is
+# moved to quarantined_runs on open (with its reason) and left out of spend and reports.
+# Governance API requests (api/request_checks.py); past any: INVALID_ARGUMENT naming the field.
+MAX_API_STRING_CHARS = 1_024  # a string field (names, scope values, reasons)
+MAX_API_ID_CHARS = 128  # an id field (hold_id, approval_id, request_id, ...)
+MAX_API_JSON_CHARS = 1_048_576  # budget_json, catalog_json, body_json
+MAX_API_REPEATED = 10_000  # entries of one repeated field
+MAX_API_TIME_NS = 4_102_444_800 * 10**9  # a point in time (*_start_ns, as_of_ns): before 2100
+MAX_API_DURATION_NS = 366 * 86_400 * 10**9  # horizon_ns, next_check_ns: a year
+MAX_API_DEVICES = 65_536  # gpu_count, cpu_count of an estimate or a run snapshot
+MAX_API_BYTES = 2**60  # artifact_bytes of a run snapshot (an exbibyte)
+MAX_API_DAYS = 36_600  # any *_days field (a century)
+MAX_API_NUMBER = 1e12  # any floating-point field (finite and >= 0 too)
+
+# --- bounded work per request (offline reports, forecasts, alert rules, delivery) ---
+MAX_OFFLINE_DECISIONS = 10_000  # per ReportOfflineDecisions; more: INVALID_ARGUMENT (decisions)
+OFFLINE_CHUNK = 250  # offline decisions per writer job; budget checks go between jobs
+MAX_FORECAST_HORIZON_DAYS = 366  # GetForecast horizon_days; more: INVALID_ARGUMENT
+MAX_FORECAST_HISTORY_DAYS = 3_660  # GetForecast history_days; more: INVALID_ARGUMENT
+MAX_ALERT_RULES_PER_TEAM = 200  # rules whose scope names one team; more: FAILED_PRECONDITION
+MAX_ALERT_RULES = 2_000  # rules in all; more: FAILED_PRECONDITION (delete some first)
+MAX_RULE_CHANNELS = 20  # channels + escalation contacts of one rule; more: INVALID_ARGUMENT
+MAX_NOTIFY_CHANNELS = 20  # channels of one Notify; more: INVALID_ARGUMENT
+ALERT_CHANGED_SCOPES = 1_000  # changed run scopes kept between evaluations; more: all rules
+ALERT_RULES_PER_JOB = 50  # rules evaluated per writer job (bulk); ingest goes between jobs
+ALERT_EVALUATION_DELAY_S = 0.25  # an evaluation follows ingest this late; later ingest joins it
+ALERT_EVALUATION_SHARE = 0.2  # most of the writer's time evaluations after ingest may take
+DELIVERY_TIMEOUT_S = 5.0  # one delivery attempt to one channel; longer: failed, retried
+DELIVERY_RETRY_S = 24 * 3600.0  # an undelivered alert is retried this long, then expired
+DELIVERY_BACKOFF_S = 1.0  # first retry delay, doubled per attempt (or the Retry-After)
+DELIVERY_BACKOFF_MAX_S = 900.0  # longest wait between attempts (Retry-After capped too)
+DELIVERY_CONCURRENCY = 32  # channels attempted at once (one attempt per channel at a time)
+
+# --- admission control, paging, metrics cardinality ---
+MAX_MESSAGE_BYTES = 64 * 2**20  # one gRPC request; larger: RESOURCE_EXHAUSTED from gRPC itself
+# Admission (api/admission.py): request bytes and calls in flight, per pool; past a cap
+# a new call is refused with RESOURCE_EXHAUSTED + RetryInfo, its body never deserialised.
+ADMISSION_INGEST_BYTES = 128 * 2**20  # OTLP Export bytes in flight (GENOPS_INGEST_INFLIGHT_MB)
+ADMISSION_INGEST_CALLS = 64  # OTLP Export calls in flight (their queued writer work)
+ADMISSION_DECISION_BYTES = 16 * 2**20  # CheckBudget/CheckRun/holds/approvals: own headroom
+ADMISSION_DECISION_CALLS = 512  # decision calls in flight; ingest never takes these
+ADMISSION_OTHER_BYTES = 64 * 2**20  # the rest of the governance API
+ADMISSION_OTHER_CALLS = 64  # the rest of the governance API, calls in flight
+ADMISSION_READERS = 2  # request bodies read at once per pool; others wait (within the timeout)
+ADMISSION_READ_TIMEOUT_S = 60.0  # to wait for and read one request body; longer: aborted
+ADMISSION_RETRY_AFTER_S = 1  # RetryInfo delay a refused client is told to wait
+# ListRuns paging (api/run_pages.py): keyset pages, newest run first.
+LIST_RUNS_DEFAULT_PAGE = 1_000  # runs per page when page_size (and limit) is 0
+LIST_RUNS_MAX_PAGE = 5_000  # a larger page_size is served as this many
+LIST_RUNS_PAGE_BYTES = 2 * 2**20  # a page stops early at this size (client limit: 4 MiB)
+REPORT_TOP_ROWS = 50  # `genops report` tables: runs, teams, projects, violations; rest summed
+# Prometheus labels from clients (metrics.py): first N distinct values keep their series,
+# later ones count under "other"; teams/projects named by a budget always keep theirs.
+METRICS_MAX_TEAMS = 100  # distinct team label values
+METRICS_MAX_PROJECTS = 200  # distinct project label values
+METRICS_MAX_SERIES = 1_000  # (team, project) pairs per metric; past it: ("other", "other")
+
+# --- re-pricing and CLI ---
+REPRICE_BATCH_RUNS = 250  # runs per re-pricing step (one transaction); decisions go between steps
+MIN_SETTING_SECONDS = 0.05  # --hold-timeout, --alert-interval below it: refused at start
+MAX_SETTING_SECONDS = 31_622_400.0  # (366 days) above it: refused at start
+ALERTS_LIST_MAX = 10_000  # `genops alerts list --limit` above it: a usage error (exit 2)
