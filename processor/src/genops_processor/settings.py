@@ -108,11 +108,15 @@ def _check_host_port(key: str, value: str) -> None:
         raise SettingsError(f"{key} {value!r}: expected HOST:PORT")
 
 
-def _seconds(value: str | None, key: str) -> float:
+def _number(value: str | None, key: str, unit: str) -> float:
     try:
-        seconds = float(value or 0)
+        return float(value or 0)
     except ValueError:
-        raise SettingsError(f"{key} {value!r}: expected a number of seconds") from None
+        raise SettingsError(f"{key} {value!r}: expected a number of {unit}") from None
+
+
+def _seconds(value: str | None, key: str) -> float:
+    seconds = _number(value, key, "seconds")
     if not MIN_SETTING_SECONDS <= seconds <= MAX_SETTING_SECONDS:
         raise SettingsError(
             f"{key} {value!r}: must be from {MIN_SETTING_SECONDS:g} "
@@ -122,20 +126,14 @@ def _seconds(value: str | None, key: str) -> float:
 
 
 def _days(value: str | None, key: str) -> float:
-    try:
-        days = float(value or 0)
-    except ValueError:
-        raise SettingsError(f"{key} {value!r}: expected a number of days") from None
+    days = _number(value, key, "days")
     if not 0 <= days <= 36_500:
         raise SettingsError(f"{key} {value!r}: must be from 0 to 36500")
     return days
 
 
 def _mebibytes(value: str | None, key: str) -> int:
-    try:
-        mebibytes = float(value or 0)
-    except ValueError:
-        raise SettingsError(f"{key} {value!r}: expected a number of MiB") from None
+    mebibytes = _number(value, key, "MiB")
     if not 1 <= mebibytes <= 1_048_576:
         raise SettingsError(f"{key} {value!r}: must be from 1 to 1048576 (MiB)")
     return int(mebibytes * 2**20)

@@ -10,12 +10,7 @@ from typing import Any
 
 
 def audit(conn: Any, kind: str, actor: str, detail: dict[str, Any], now: dt.datetime) -> str:
-    event_id = uuid.uuid4().hex
-    conn.execute(
-        "INSERT INTO audit_events VALUES (?, ?, ?, ?, ?)",
-        [event_id, now, kind, actor, json.dumps(detail, sort_keys=True, default=str)],
-    )
-    return event_id
+    return audit_many(conn, kind, actor, [detail], now)[0]
 
 
 def audit_many(
