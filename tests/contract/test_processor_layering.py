@@ -19,6 +19,7 @@ PROCESSOR = Path(__file__).resolve().parents[2] / "processor" / "src" / "genops_
 # ``server`` assembles everything below ``cli``.
 LAYERS = (
     ("domain", "settings", "metrics", "limits"),
+    ("auth",),
     ("storage",),
     ("record",),
     ("pricing",),

@@ -458,6 +458,19 @@ class Governance:
             _log.info("expired %d reservation(s) of silent runs", len(expired))
         return expired
 
+    async def record_refusal(
+        self, actor: str, method: str, code: str, reason: str, peer: str = ""
+    ) -> None:
+        """One ``access.refused`` audit event: who was refused what, why, from where.
+
+        ``actor`` is the authenticated principal, or ``anonymous`` when authentication
+        itself failed. Refusals never wait ahead of decisions (normal priority)."""
+        now = self.clock()
+        detail = {"method": method, "code": code, "reason": reason, "peer": peer}
+        await asyncio.wrap_future(
+            self.storage.submit(lambda conn: audit(conn, "access.refused", actor, detail, now))
+        )
+
     async def compact_spans(self, keep_days: float, step: int = store.DEFAULT_STEP) -> int:
         """Compact spans received more than ``keep_days`` ago, one bounded step (a short
         bulk job) at a time; returns how many were compacted."""
