@@ -5,6 +5,7 @@ import tempfile
 
 import pytest
 
+from tests import helpers
 from tests.helpers import ROUND_CATALOG, SEED_GUIDE, shared_file, start_processor
 
 # No test reads or leaves the user's ~/.genops spools: the suite gets spools of its own,
@@ -22,20 +23,34 @@ def seed_guide():
 
 
 @pytest.fixture
-def processor(tmp_path):
-    """A real genops-processor on 127.0.0.1 (port 0) with the round-rate test catalog."""
+def admin_cli(monkeypatch):
+    """``genops`` commands this test runs (they inherit the environment) authenticate as
+    the test `admin` principal: GENOPS_TOKEN is its token for the test's duration."""
+    if helpers.CREDENTIALS_ON:
+        monkeypatch.setenv("GENOPS_TOKEN", helpers.token_of("admin"))
+
+
+@pytest.fixture
+def processor(tmp_path, admin_cli):
+    """A real genops-processor on 127.0.0.1 (port 0) with the round-rate test catalog and
+    the test credentials file (principals admin, auditor, approver, trainer:
+    ``processor.stub(as_=...)``, ``processor.channel(as_=...)``; training runs from
+    ``governed_env`` send the trainer token, ``genops`` commands the admin token)."""
     proc = start_processor(tmp_path, "--catalog", str(ROUND_CATALOG))
     yield proc
     assert proc.stop() == 0, "".join(proc.log)
 
 
 @pytest.fixture
-def start_processor_with(tmp_path):
-    """Start a processor with extra arguments (e.g. --policy FILE); stopped after the test."""
+def start_processor_with(tmp_path, admin_cli):
+    """Start a processor with extra arguments (e.g. --policy FILE); stopped after the test.
+    ``credentials=False`` starts it without credentials (the loopback default)."""
     started = []
 
-    def start(*extra: str):
-        proc = start_processor(tmp_path, "--catalog", str(ROUND_CATALOG), *extra)
+    def start(*extra: str, credentials: bool | None = None):
+        proc = start_processor(
+            tmp_path, "--catalog", str(ROUND_CATALOG), *extra, credentials=credentials
+        )
         started.append(proc)
         return proc
 

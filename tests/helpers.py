@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +30,117 @@ ROUND_RATES = {"T4": Decimal("36"), "vcpu": Decimal("3.6")}  # USD per device-ho
 SEED_GUIDE = "seed/wandb-governance-guide.md"  # the guide whose API we implement, in ../shared
 
 
+# -- credentials: every test processor runs with a credentials file ----------------------
+# The teams the tests' runs, budgets and clients use (collected from the tests: grep their
+# GENOPS_TEAM / team= / --team values). The `trainer` (client) and `approver` principals
+# act for these; a test that uses a team outside them gets PERMISSION_DENIED, as a real
+# client of other teams would. "attacker" is deliberately not one of them.
+TEST_TEAMS = (
+    "advanced-research", "alpha", "api", "beta", "budget-conscious-team", "cheap",
+    "contract-team", "control", "cost-aware-team", "cv", "d", "demo-team", "dev",
+    "env-team", "exp", "flood-check", "fuzz-team", "infra", "kw", "kw-team", "lab", "ml",
+    "ml ops", "ml-team", "model-ops", "night", "nlp", "other", "production-ml", "production-ops",
+    "race", "research", "research-team", "resource-team", "retry", "rich", "rollup",
+    "room", "t", "team", "victim", "vision", "x", "zz-late-team",
+    *(f"team-{i}" for i in range(10)),
+    # ../shared/seed/wandb-governance-guide.md's samples (tests/guide)
+    "airflow-ml", "analytics-team", "audited-team", "autoscale-team", "compliance-team",
+    "cost-conscious-team", "custom-pricing-team", "data-science-team", "debug-team",
+    "global-ml", "governed-team", "high-performance-ml", "kubeflow-ml", "platform-team",
+    "secure-ml", "your-team",
+)  # fmt: skip
+
+# name -> (role, teams) of the principals every test processor knows.
+TEST_PRINCIPALS = {
+    "admin": ("admin", ()),
+    "auditor": ("auditor", ()),
+    "approver": ("approver", TEST_TEAMS),
+    "trainer": ("client", TEST_TEAMS),
+}
+
+# Start test processors with --credentials (the default fixture and start_processor);
+# a test of the no-credentials loopback default passes credentials=False.
+CREDENTIALS_ON = True
+
+_session_credentials: tuple[Path, dict[str, str]] | None = None
+
+
+def session_credentials() -> tuple[Path, dict[str, str]]:
+    """The test session's credentials file and its tokens by principal name (created
+    once per test process with ``genops_processor.auth.credentials.create``); each
+    processor gets a copy, so a test that edits its copy changes no other test."""
+    global _session_credentials
+    if _session_credentials is None:
+        from genops_processor.auth import credentials
+
+        path = Path(tempfile.mkdtemp(prefix="genops-test-credentials-")) / "credentials.yaml"
+        tokens = {
+            name: credentials.create(path, name, role, teams)
+            for name, (role, teams) in TEST_PRINCIPALS.items()
+        }
+        _session_credentials = (path, tokens)
+    return _session_credentials
+
+
+def token_of(name: str = "admin") -> str:
+    """The bearer token of a test principal: admin, auditor, approver or trainer."""
+    return session_credentials()[1][name]
+
+
+class _CallDetails(
+    collections.namedtuple(
+        "_CallDetails",
+        ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression"),
+    ),
+    grpc.ClientCallDetails,
+):
+    pass
+
+
+class BearerToken(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Adds ``authorization: Bearer <token>`` to every call (unless the call sets one)."""
+
+    def __init__(self, token: str) -> None:
+        self.header = ("authorization", f"Bearer {token}")
+
+    def _details(self, details):
+        metadata = list(details.metadata or ())
+        if not any(key == "authorization" for key, _ in metadata):
+            metadata.append(self.header)
+        return _CallDetails(
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
+        )
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation, details, requests):
+        return continuation(self._details(details), requests)
+
+    def intercept_stream_stream(self, continuation, details, requests):
+        return continuation(self._details(details), requests)
+
+
+def channel(endpoint: str, as_: str | None = "admin", options=None) -> grpc.Channel:
+    """A plain-text channel to a test processor whose calls authenticate as the test
+    principal ``as_`` (``None``: no credentials at all)."""
+    raw = grpc.insecure_channel(endpoint, options=options)
+    return raw if as_ is None else grpc.intercept_channel(raw, BearerToken(token_of(as_)))
+
+
 def shared_file(relative: str) -> Path:
     """A file of the project's shared folder (``../shared`` beside this clone), or a skip
     of the calling test naming that file when it is not there (a clone on its own).
@@ -49,6 +162,10 @@ class Processor:
     endpoint: str
     metrics_url: str
     log: list[str] = field(default_factory=list)
+    # the credentials file it reads (None: started without credentials, every call is
+    # the local operator) and the tokens of its principals by name (TEST_PRINCIPALS)
+    credentials: Path | None = None
+    tokens: dict[str, str] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float]:
         """The processor's Prometheus samples, ``name{labels}`` -> value."""
@@ -65,9 +182,13 @@ class Processor:
             sum(v for k, v in self.metrics().items() if k.startswith("genops_spans_received_total"))
         )
 
-    def stub(self) -> pb_grpc.GovernanceServiceStub:
-        channel = grpc.insecure_channel(self.endpoint)
-        return pb_grpc.GovernanceServiceStub(channel)
+    def channel(self, as_: str | None = "admin", options=None) -> grpc.Channel:
+        """A channel whose calls authenticate as the principal ``as_`` (admin, auditor,
+        approver, trainer; ``None``: no token)."""
+        return channel(self.endpoint, as_ if self.credentials else None, options)
+
+    def stub(self, as_: str | None = "admin") -> pb_grpc.GovernanceServiceStub:
+        return pb_grpc.GovernanceServiceStub(self.channel(as_))
 
     def runs(self) -> list[pb.RunSummary]:
         """Every run, newest first (ListRuns a page at a time)."""
@@ -90,8 +211,27 @@ class Processor:
         return self.proc.returncode
 
 
-def start_processor(tmp: Path, *extra: str) -> Processor:
+def start_processor(tmp: Path, *extra: str, credentials: bool | None = None) -> Processor:
+    """Start genops-processor on 127.0.0.1 port 0 with ``tmp/genops.duckdb``.
+
+    ``credentials`` (default ``CREDENTIALS_ON``): run with a copy of the test session's
+    credentials file (``tmp/credentials.yaml``, principals TEST_PRINCIPALS); ``False``:
+    none (the loopback default: every call is the local operator). Arguments that name
+    their own ``--credentials`` win."""
     db = tmp / "genops.duckdb"
+    if credentials is None:
+        credentials = CREDENTIALS_ON
+    cred_args: list[str] = []
+    cred_path, tokens = None, {}
+    if "--credentials" in extra:
+        cred_path = Path(extra[extra.index("--credentials") + 1])
+    elif credentials:
+        source, tokens = session_credentials()
+        cred_path = tmp / "credentials.yaml"
+        if not cred_path.exists():  # a restart in the same directory keeps the file
+            shutil.copyfile(source, cred_path)
+            cred_path.chmod(0o600)
+        cred_args = ["--credentials", str(cred_path)]
     proc = subprocess.Popen(
         [
             str(BIN / "genops-processor"),
@@ -101,6 +241,7 @@ def start_processor(tmp: Path, *extra: str) -> Processor:
             "127.0.0.1:0",
             "--metrics-listen",
             "127.0.0.1:0",
+            *cred_args,
             *extra,
         ],
         stdout=subprocess.PIPE,
@@ -121,7 +262,13 @@ def start_processor(tmp: Path, *extra: str) -> Processor:
         match = re.search(r"listening on (\S+),", line)
         if match:
             return Processor(
-                db=db, proc=proc, endpoint=match.group(1), metrics_url=metrics_url, log=log
+                db=db,
+                proc=proc,
+                endpoint=match.group(1),
+                metrics_url=metrics_url,
+                log=log,
+                credentials=cred_path,
+                tokens=dict(tokens),
             )
     proc.kill()
     raise RuntimeError("processor did not start within 60 s")
@@ -142,8 +289,11 @@ class Training:
 
 
 def governed_env(endpoint: str, **extra: str) -> dict[str, str]:
+    """The environment of a governed training run: a client of TEST_TEAMS (the `trainer`
+    token in GENOPS_TOKEN; a processor without credentials ignores it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GENOPS_", "OTEL_", "WANDB_"))}
     env.update(
+        GENOPS_TOKEN=token_of("trainer"),
         WANDB_MODE="offline",
         WANDB_SILENT="true",
         OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{endpoint}",

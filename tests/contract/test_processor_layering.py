@@ -33,8 +33,15 @@ LAYERS = (
     ("cli",),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
-# What the processor may use of the instrumentation: its contract modules only.
-CONTRACT_MODULES = ("genops.attributes", "genops.catalog", "genops.governance", "genops.money")
+# What the processor may use of the instrumentation: its contract modules only
+# (genops.transport: how every client connects and authenticates; the CLI uses it).
+CONTRACT_MODULES = (
+    "genops.attributes",
+    "genops.catalog",
+    "genops.governance",
+    "genops.money",
+    "genops.transport",
+)
 
 
 def _unit(root: Path, path: Path) -> str:

@@ -17,7 +17,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from genops import attributes as attr
 from genops.governance.v1 import governance_pb2 as pb
-from genops.governance.v1 import governance_pb2_grpc as pb_grpc
+from tests import helpers
 
 SECOND = 10**9
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -66,7 +66,7 @@ def request_of(team: str, runs: int, spans_per_run: int, pad: int, now_ns: int) 
 
 def export(endpoint: str, body: bytes) -> str:
     """Send raw request bytes; the status code's name."""
-    with grpc.insecure_channel(
+    with helpers.channel(
         endpoint, options=[("grpc.max_send_message_length", 64 * 2**20)]
     ) as channel:
         call = channel.unary_unary(
@@ -113,7 +113,7 @@ def test_concurrent_large_requests_past_the_budget_are_refused_while_budget_chec
         thread.start()
     barrier.wait()
     # While the flood is in flight, a budget decision has its own headroom.
-    stub = pb_grpc.GovernanceServiceStub(grpc.insecure_channel(small_pool.endpoint))
+    stub = small_pool.stub("trainer")
     answer = stub.CheckBudget(
         pb.CheckBudgetRequest(scope=pb.Scope(team="flood-check"), requested_micros=1),
         timeout=10,

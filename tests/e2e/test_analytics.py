@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -73,7 +72,7 @@ def send(processor, spans) -> None:
     request = trace_service_pb2.ExportTraceServiceRequest(
         resource_spans=[trace_pb2.ResourceSpans(scope_spans=[trace_pb2.ScopeSpans(spans=spans)])]
     )
-    with grpc.insecure_channel(processor.endpoint) as channel:
+    with processor.channel() as channel:
         trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=30)
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 
 from genops_processor import storage
 from genops_processor.record import audit_events
-from tests.helpers import BIN, SCRIPTS, governed_env
+from tests.helpers import BIN, SCRIPTS, governed_env, token_of
 
 POLICY = """
 approvals:
@@ -36,8 +37,12 @@ def start_waiting_run(processor, tmp_path, name):
     )
 
 
-def genops(*args):
-    return subprocess.run([str(BIN / "genops"), *args], capture_output=True, text=True, timeout=60)
+def genops(*args, as_: str = "admin"):
+    """``genops`` authenticated as a test principal (approve/deny: the approver)."""
+    env = dict(os.environ, GENOPS_TOKEN=token_of(as_))
+    return subprocess.run(
+        [str(BIN / "genops"), *args], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def pending_id(processor) -> str:
@@ -62,8 +67,11 @@ def test_approved_run_starts_and_every_step_is_audited(start_processor_with, tmp
     proc = start_waiting_run(processor, tmp_path, "approved")
     approval_id = pending_id(processor)
     assert processor.runs() == []  # nothing runs while it waits
-    result = genops("approve", approval_id, "--endpoint", processor.endpoint, "--actor", "lead")
-    assert f"approval {approval_id}: approved by lead" in result.stdout
+    result = genops(
+        "approve", approval_id, "--endpoint", processor.endpoint, "--actor", "lead", as_="approver"
+    )
+    # the decider is who authenticated, not the --actor it reports
+    assert f"approval {approval_id}: approved by approver" in result.stdout
     code, out, err = finish(proc)
     assert code == 0, err
     assert f"waits for approval {approval_id}" in err
@@ -90,12 +98,14 @@ def test_denied_run_raises(start_processor_with, tmp_path):
         "lead",
         "--reason",
         "no budget this week",
+        as_="approver",
     )
     code, _out, err = finish(proc)
     assert code != 0
-    assert f"ApprovalDeniedError: approval {approval_id} denied by lead: no budget this week" in err
+    denied = f"approval {approval_id} denied by approver: no budget this week"
+    assert f"ApprovalDeniedError: {denied}" in err
     assert processor.runs() == []
-    again = genops("approve", approval_id, "--endpoint", processor.endpoint)
+    again = genops("approve", approval_id, "--endpoint", processor.endpoint, as_="approver")
     assert again.returncode == 1 and "is denied, not pending" in again.stderr
 
 

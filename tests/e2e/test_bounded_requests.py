@@ -11,7 +11,6 @@ import grpc
 import pytest
 
 from genops.governance.v1 import governance_pb2 as pb
-from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops_processor import limits
 from tests.e2e.test_analytics import run_span, send
 
@@ -51,7 +50,7 @@ def check(stub) -> int:
 
 
 def test_budget_checks_and_ingest_go_on_while_10k_offline_decisions_are_recorded(enforced):
-    stub = pb_grpc.GovernanceServiceStub(grpc.insecure_channel(enforced.endpoint))
+    stub = enforced.stub("trainer")
     report = offline_report(limits.MAX_OFFLINE_DECISIONS)
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         reported = pool.submit(stub.ReportOfflineDecisions, report, timeout=300)
@@ -69,12 +68,12 @@ def test_budget_checks_and_ingest_go_on_while_10k_offline_decisions_are_recorded
 
 
 def test_a_small_offline_report_is_recorded(enforced):
-    stub = pb_grpc.GovernanceServiceStub(grpc.insecure_channel(enforced.endpoint))
+    stub = enforced.stub("trainer")
     assert stub.ReportOfflineDecisions(offline_report(3), timeout=30).recorded == 3
 
 
 def test_an_offline_report_past_the_cap_is_refused_naming_the_field(enforced):
-    stub = pb_grpc.GovernanceServiceStub(grpc.insecure_channel(enforced.endpoint))
+    stub = enforced.stub("trainer")
     with pytest.raises(grpc.RpcError) as refused:
         stub.ReportOfflineDecisions(offline_report(limits.MAX_OFFLINE_DECISIONS + 1), timeout=60)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -83,7 +82,7 @@ def test_an_offline_report_past_the_cap_is_refused_naming_the_field(enforced):
 
 
 def forecast(processor, **fields) -> pb.ForecastSummary:
-    stub = pb_grpc.GovernanceServiceStub(grpc.insecure_channel(processor.endpoint))
+    stub = processor.stub()
     request = pb.ForecastRequest(scope=pb.Scope(team="vision"), **fields)
     return stub.GetForecast(request, timeout=30).forecast
 

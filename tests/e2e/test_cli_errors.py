@@ -301,7 +301,7 @@ def test_a_running_processor_whose_disk_fills_names_it_to_the_exporter(tmpfs):
             ]
         )
         filler = fill(disk)
-        with grpc.insecure_channel(processor.endpoint) as channel:
+        with processor.channel() as channel:
             export = trace_service_pb2_grpc.TraceServiceStub(channel).Export
             with pytest.raises(grpc.RpcError) as refused:
                 export(request, timeout=30)

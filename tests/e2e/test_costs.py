@@ -81,7 +81,7 @@ def test_repricing_keeps_both_versions_and_is_audited(processor, tmp_path):
             ).fetchall()
         )
     [event] = events
-    assert event["actor"] == "finance"
+    assert event["actor"] == "admin"  # who authenticated; --actor is only reported
     assert event["detail"]["before_micros"] == before.cost_micros
     assert event["detail"]["after_micros"] == after.cost_micros
     old = {sku: amount for version, sku, amount in lines if version == "test-round-1"}

@@ -144,10 +144,17 @@ def test_any_grpc_failure_of_the_check_is_told_in_one_line_once(code, tmp_path):
         server.stop(grace=None)
     assert result.returncode == 0, result.result.stderr
     told = [line for line in result.result.stderr.splitlines() if "genops:" in line]
-    assert told == [
-        f"genops: governance API at {endpoint} answered {code.name}: first line second line"
-        " third line; budget fail mode is open, runs proceed unchecked"
-    ]
+    if code is grpc.StatusCode.PERMISSION_DENIED:  # a refusal: also says what to do
+        answered = (
+            f"the processor at {endpoint} refused CheckBudget: {code.name}: first line "
+            "second line third line (the token's principal lacks this right: ask an admin "
+            "for a token that has it)"
+        )
+    else:
+        answered = (
+            f"governance API at {endpoint} answered {code.name}: first line second line third line"
+        )
+    assert told == [f"genops: {answered}; budget fail mode is open, runs proceed unchecked"]
     assert "Traceback" not in result.result.stderr
 
 

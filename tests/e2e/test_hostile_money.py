@@ -98,7 +98,7 @@ def send(processor, spans) -> None:
     request = trace_service_pb2.ExportTraceServiceRequest(
         resource_spans=[trace_pb2.ResourceSpans(scope_spans=[trace_pb2.ScopeSpans(spans=spans)])]
     )
-    with grpc.insecure_channel(processor.endpoint) as channel:
+    with processor.channel() as channel:
         try:
             trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=30)
         except grpc.RpcError as error:  # a refused batch is fine; a stalled ledger is not

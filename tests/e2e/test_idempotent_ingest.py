@@ -22,7 +22,7 @@ def test_duplicate_request_changes_no_totals(instrumented, processor, tmp_path):
     request = encode_spans(instrumented.get_finished_spans())
     span_count = len(instrumented.get_finished_spans())
 
-    with grpc.insecure_channel(processor.endpoint) as channel:
+    with processor.channel() as channel:
         export = trace_service_pb2_grpc.TraceServiceStub(channel).Export
         export(request, timeout=10, compression=grpc.Compression.Gzip)
         [first] = processor.runs()

@@ -64,7 +64,7 @@ def test_report_from_a_ledger_file_shows_names_literally(tmp_path):
     assert_exact_json(genops("report", "--db", str(db), "--json"))
 
 
-def test_report_from_a_processor_shows_names_literally(tmp_path):
+def test_report_from_a_processor_shows_names_literally(tmp_path, admin_cli):
     hostile_ledger(tmp_path / "genops.duckdb")
     processor = start_processor(tmp_path, "--catalog", str(ROUND_CATALOG))
     try:

@@ -7,7 +7,6 @@ import os
 import time
 import urllib.request
 
-import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1 import trace_pb2
@@ -15,6 +14,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from genops import attributes as attr
 from genops.governance.v1 import governance_pb2 as pb
 from genops_processor.limits import METRICS_MAX_SERIES, METRICS_MAX_TEAMS
+from tests import helpers
 
 SECOND = 10**9
 POLICY = """
@@ -58,7 +58,7 @@ def send(endpoint: str, spans: list[trace_pb2.Span]) -> None:
     request = trace_service_pb2.ExportTraceServiceRequest(
         resource_spans=[trace_pb2.ResourceSpans(scope_spans=[trace_pb2.ScopeSpans(spans=spans)])]
     )
-    with grpc.insecure_channel(endpoint) as channel:
+    with helpers.channel(endpoint) as channel:
         response = trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=120)
     assert not response.partial_success.rejected_spans, response.partial_success
 

@@ -73,7 +73,7 @@ def check_tables(stdout: str, runs: int) -> None:
 
 
 @pytest.mark.large
-def test_report_of_a_million_runs_from_the_file_and_from_the_processor(tmp_path):
+def test_report_of_a_million_runs_from_the_file_and_from_the_processor(tmp_path, admin_cli):
     runs = 1_000_000
     build_ledger(tmp_path / "genops.duckdb", runs)
 
@@ -105,7 +105,7 @@ def test_report_of_a_million_runs_from_the_file_and_from_the_processor(tmp_path)
         assert processor.stop() == 0, "".join(processor.log)
 
 
-def test_pages_serve_every_run_once_in_order_with_ties_and_json_streams_them(tmp_path):
+def test_pages_serve_every_run_once_in_order_with_ties_and_json_streams_them(tmp_path, admin_cli):
     runs = 12_345
     build_ledger(tmp_path / "genops.duckdb", runs, same_start_every=7)
     processor = start_processor(tmp_path, "--catalog", str(ROUND_CATALOG))
@@ -149,7 +149,7 @@ def test_pages_serve_every_run_once_in_order_with_ties_and_json_streams_them(tmp
     assert live.stdout == json.dumps(rows, indent=2) + "\n"
 
 
-def test_a_page_stops_at_its_byte_cap(tmp_path):
+def test_a_page_stops_at_its_byte_cap(tmp_path, admin_cli):
     """Runs with long names: a page is cut short at LIST_RUNS_PAGE_BYTES, never past the
     client's 4 MiB receive limit, and the next page carries on."""
     runs = 3_000

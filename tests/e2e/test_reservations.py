@@ -9,13 +9,12 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import grpc
-
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops_processor import storage
 from genops_processor.budgets import decisions, reservations
 from genops_processor.record import audit_events
+from tests import helpers
 from tests.helpers import BIN, SCRIPTS, governed_env
 
 POLICY = """
@@ -31,7 +30,7 @@ def with_policy(start_processor_with, tmp_path, *extra):
 
 
 def ask(endpoint: str) -> int:
-    with grpc.insecure_channel(endpoint) as channel:  # one client, one connection
+    with helpers.channel(endpoint, "trainer") as channel:  # one client, one connection
         response = pb_grpc.GovernanceServiceStub(channel).CheckBudget(
             pb.CheckBudgetRequest(scope=pb.Scope(team="race"), requested_micros=10_000_000),
             timeout=60,

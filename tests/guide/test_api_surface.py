@@ -121,10 +121,6 @@ DEFERRED_KEYWORDS = [
     "production_config",
     "region",
     "data_residency_policy",
-    "security_level",
-    "enable_encryption_at_rest",
-    "enable_encryption_in_transit",
-    "require_mfa",
     "audit_log_retention_years",
 ]
 DEFERRED_METHODS = [

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.docs.test_guide_doc import PRELUDE
-from tests.helpers import BIN, adapter_env, run_python
+from tests.helpers import BIN, ROOT, adapter_env, run_python
+
+GUIDE_CHANNELS = ROOT / "tests" / "data" / "guide-channels.yaml"
 
 # block index -> heading it sits under (checked, so a reshuffled guide fails loudly)
 IN_SCOPE = {
@@ -68,7 +70,9 @@ def guide_blocks(guide: Path) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("index", sorted(IN_SCOPE))
-def test_guide_sample_runs_unchanged(index, seed_guide, processor, tmp_path):
+def test_guide_sample_runs_unchanged(index, seed_guide, start_processor_with, tmp_path):
+    # the channels the samples name are defined in the policy, as a deployment would
+    processor = start_processor_with("--policy", str(GUIDE_CHANNELS))
     heading, code = guide_blocks(seed_guide)[index]
     assert heading == IN_SCOPE[index], "the guide changed: update IN_SCOPE"
     result = run_python(

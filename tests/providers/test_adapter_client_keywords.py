@@ -26,6 +26,7 @@ from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops.governance_client import GovernanceClient, GovernanceUnavailable
 from genops.policy import BudgetWarning
+from tests.helpers import token_of
 
 LOGGERS = ("genops", "opentelemetry.instrumentation.wandb")
 
@@ -270,6 +271,7 @@ def test_adapter_client_defaults(adapters):
 
 def test_cached_usage_survives_the_processor_stopping(processor, clean_env, adapters):
     clean_env.setenv("GENOPS_ENDPOINT", processor.endpoint)
+    clean_env.setenv("GENOPS_TOKEN", token_of("trainer"))
     adapter = adapters(team="t", project="p", enable_caching=True, retry_attempts=0)
     first = adapter.get_metrics()
     assert (first["source"], first["local_estimate"]) == ("processor", False)
@@ -284,6 +286,7 @@ def test_cached_usage_survives_the_processor_stopping(processor, clean_env, adap
 
 def test_without_caching_a_stopped_processor_gives_a_local_estimate(processor, clean_env, adapters):
     clean_env.setenv("GENOPS_ENDPOINT", processor.endpoint)
+    clean_env.setenv("GENOPS_TOKEN", token_of("trainer"))
     adapter = adapters(team="t", project="p", retry_attempts=0)
     assert adapter.get_metrics()["source"] == "processor"
     assert processor.stop() == 0
@@ -300,6 +303,7 @@ def test_the_cache_lasts_cache_ttl_minutes(processor, clean_env, adapters, monke
         types.SimpleNamespace(monotonic=lambda: clock[0], time_ns=time.time_ns),
     )
     clean_env.setenv("GENOPS_ENDPOINT", processor.endpoint)
+    clean_env.setenv("GENOPS_TOKEN", token_of("trainer"))
     adapter = adapters(team="t", project="p", enable_caching=True, cache_ttl_minutes=5)
     assert adapter.get_metrics()["source"] == "processor"
     assert adapter.client.calls == 1
@@ -354,6 +358,7 @@ def test_debug_mode_from_the_environment(loggers, adapters, clean_env):
 
 def test_enforced_concurrency_limit_refuses_a_second_experiment(processor, clean_env, adapters):
     clean_env.setenv("GENOPS_ENDPOINT", processor.endpoint)
+    clean_env.setenv("GENOPS_TOKEN", token_of("trainer"))
     adapter = adapters(
         team="t", project="p", governance_policy="enforced", max_concurrent_experiments=1
     )
@@ -374,6 +379,7 @@ def test_enforced_concurrency_limit_refuses_a_second_experiment(processor, clean
 
 def test_advisory_concurrency_limit_warns_records_and_proceeds(processor, clean_env, adapters):
     clean_env.setenv("GENOPS_ENDPOINT", processor.endpoint)
+    clean_env.setenv("GENOPS_TOKEN", token_of("trainer"))
     adapter = adapters(
         team="t", project="p", governance_policy="advisory", max_concurrent_experiments=1
     )
@@ -395,6 +401,7 @@ def test_advisory_concurrency_limit_warns_records_and_proceeds(processor, clean_
 
 def test_concurrency_is_unlimited_by_default(processor, clean_env, adapters):
     clean_env.setenv("GENOPS_ENDPOINT", processor.endpoint)
+    clean_env.setenv("GENOPS_TOKEN", token_of("trainer"))
     # Budget room for three experiments' reservations of $50 each: only concurrency is
     # under test here.
     adapter = adapters(
@@ -408,6 +415,7 @@ def test_concurrency_is_unlimited_by_default(processor, clean_env, adapters):
 
 def test_experiments_hold_their_max_cost_and_give_it_back_at_exit(processor, clean_env, adapters):
     clean_env.setenv("GENOPS_ENDPOINT", processor.endpoint)
+    clean_env.setenv("GENOPS_TOKEN", token_of("trainer"))
     adapter = adapters(
         team="t",
         project="p",
@@ -431,6 +439,7 @@ def test_with_governance_the_processor_denies_what_the_daily_limit_cannot_pay(
     processor, clean_env, adapters
 ):
     clean_env.setenv("GENOPS_ENDPOINT", processor.endpoint)
+    clean_env.setenv("GENOPS_TOKEN", token_of("trainer"))
     adapter = adapters(team="t", project="p", governance_policy="enforced", daily_budget_limit=1.0)
     with pytest.raises(BudgetExceededError) as caught:
         with adapter.track_experiment_lifecycle("x", max_cost=5):
@@ -444,6 +453,7 @@ def test_with_governance_the_processor_denies_what_the_daily_limit_cannot_pay(
 
 def test_without_governance_no_budget_is_asked_for(processor, clean_env, adapters):
     clean_env.setenv("GENOPS_ENDPOINT", processor.endpoint)
+    clean_env.setenv("GENOPS_TOKEN", token_of("trainer"))
     adapter = adapters(
         team="t",
         project="p",
@@ -462,6 +472,7 @@ def test_without_governance_no_budget_is_asked_for(processor, clean_env, adapter
 
 def test_without_governance_max_experiment_cost_is_not_checked(processor, clean_env, adapters):
     clean_env.setenv("GENOPS_ENDPOINT", processor.endpoint)
+    clean_env.setenv("GENOPS_TOKEN", token_of("trainer"))
     adapter = adapters(
         team="t",
         project="p",
@@ -476,6 +487,7 @@ def test_without_governance_max_experiment_cost_is_not_checked(processor, clean_
 
 def test_without_governance_spend_past_max_cost_is_not_checked(processor, clean_env, adapters):
     clean_env.setenv("GENOPS_ENDPOINT", processor.endpoint)
+    clean_env.setenv("GENOPS_TOKEN", token_of("trainer"))
     adapter = adapters(team="t", project="p", governance_policy="enforced", enable_governance=False)
     with adapter.track_experiment_lifecycle("x", max_cost=5) as experiment:
         experiment.estimated_cost += 6.0

@@ -22,7 +22,12 @@ import grpc, wandb
 from genops.governance.v1 import governance_pb2 as pb, governance_pb2_grpc as pb_grpc
 from genops.providers.wandb import BudgetExceededError, instrument_wandb
 
-stub = pb_grpc.GovernanceServiceStub(grpc.insecure_channel(os.environ["GENOPS_ENDPOINT"]))
+from genops.transport import ChannelSecurity, open_channel
+
+# the script's own calls, as the client its runs are (GENOPS_TOKEN from adapter_env)
+stub = pb_grpc.GovernanceServiceStub(
+    open_channel(os.environ["GENOPS_ENDPOINT"], False, ChannelSecurity.from_env())
+)
 
 def settle(count):
     deadline = time.monotonic() + 60

@@ -14,6 +14,7 @@ from genops.adapter import GenOpsWandbAdapter
 from genops.governance.v1 import governance_pb2 as pb
 from genops_processor import storage
 from genops_processor.budgets import reservations
+from tests.helpers import token_of
 
 POLICY = """
 budgets:
@@ -40,6 +41,7 @@ def governed(start_processor_with, tmp_path, clean_env):
     policy.write_text(POLICY)
     processor = start_processor_with("--policy", str(policy), "--hold-timeout", "2")
     clean_env.setenv("GENOPS_ENDPOINT", processor.endpoint)
+    clean_env.setenv("GENOPS_TOKEN", token_of("trainer"))
     adapter = GenOpsWandbAdapter(
         team="t", project="p", governance_policy="enforced", retry_attempts=0
     )

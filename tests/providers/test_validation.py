@@ -19,6 +19,7 @@ from genops.providers.wandb_validation import (
     print_validation_result,
     validate_setup,
 )
+from tests.helpers import token_of
 
 CATEGORIES = (
     "Environment Configuration",
@@ -44,6 +45,7 @@ def env(monkeypatch, tmp_path):
 
 def point_at(env, endpoint: str) -> None:
     env.setenv("GENOPS_ENDPOINT", endpoint)
+    env.setenv("GENOPS_TOKEN", token_of("trainer"))  # a client of the test teams
     env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://{endpoint}")
 
 
@@ -85,7 +87,8 @@ def test_result_reads_as_an_object_and_as_a_read_only_mapping(env, unused_port):
     }
     assert result["checks"][0]["name"] == result.checks[0].name
     assert sum(result["summary"].values()) == len(result.checks)
-    assert result.summary["skipped"] == 6  # W&B API, processor, 2 budget calls, OTLP, log()
+    # W&B API, processor, security posture, 2 budget calls, OTLP, log()
+    assert result.summary["skipped"] == 7
     with pytest.raises(TypeError):
         result["overall_status"] = "FAILED"
     with pytest.raises(TypeError):

@@ -527,6 +527,8 @@ ENV = {
     "GENOPS_POLICY": "/env/policy.yaml",
     "GENOPS_CATALOG": "/env/catalog.yaml",
     "GENOPS_METRICS_LISTEN": "127.0.0.1:9464",
+    # off loopback only with credentials (or --insecure)
+    "GENOPS_CREDENTIALS": "/env/credentials.yaml",
 }
 
 
@@ -537,6 +539,7 @@ def test_processor_settings_environment_beats_default():
         policy_path="/env/policy.yaml",
         catalog_path="/env/catalog.yaml",
         metrics_listen="127.0.0.1:9464",
+        credentials_path="/env/credentials.yaml",
     )
 
 
@@ -547,14 +550,16 @@ def test_processor_settings_option_beats_environment():
         listen="127.0.0.1:0",
         policy="/opt/policy.yaml",
         catalog="/opt/catalog.yaml",
-        metrics_listen="[::]:9000",
+        metrics_listen="[::1]:9000",
+        credentials="/opt/credentials.yaml",
     )
     assert settings == ProcessorSettings(
         db_path="/opt/db.duckdb",
         listen="127.0.0.1:0",
         policy_path="/opt/policy.yaml",
         catalog_path="/opt/catalog.yaml",
-        metrics_listen="[::]:9000",
+        metrics_listen="[::1]:9000",
+        credentials_path="/opt/credentials.yaml",
     )
 
 

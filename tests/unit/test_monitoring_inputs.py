@@ -142,7 +142,8 @@ def test_rules_round_trip_through_json():
 
 def test_policy_channel_names_must_map_to_addresses():
     policy = Policy.from_dict({"channels": {"slack://alerts": "slack+https://hooks.test/x"}})
-    assert dict(policy.channels) == {"slack://alerts": "slack+https://hooks.test/x"}
+    assert policy.channel("slack://alerts").address == "slack+https://hooks.test/x"
+    assert policy.channel("slack://alerts").shown == "slack+https://hooks.test/***"
     with pytest.raises(PolicyError, match=r"channels\.team_lead: 'lead@x' is not a channel"):
         Policy.from_dict({"channels": {"team_lead": "lead@x"}})
     with pytest.raises(PolicyError, match="channels: expected a mapping"):

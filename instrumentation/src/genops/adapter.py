@@ -18,11 +18,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from genops import attributes as attr
-from genops import context
+from genops import context, security_posture
 from genops.adapter_costs import AdapterCosts
 from genops.adapter_options import DEFERRED_EXPERIMENT_KEYWORDS, AdapterOptions, deferred
 from genops.catalog import Catalog
-from genops.config import InstrumentationSettings, resolve_adapter_options, settings_for_adapter
+from genops.config import (
+    ExportSettings,
+    InstrumentationSettings,
+    resolve_adapter_options,
+    settings_for_adapter,
+)
 from genops.errors import BudgetExceededError, BudgetInfo
 from genops.experiment import Experiment, ExperimentCostSummary
 from genops.governance.v1 import governance_pb2 as pb
@@ -93,10 +98,27 @@ class GenOpsWandbAdapter(AdapterCosts):
             self.options.connection_timeout_seconds,
             self.options.retry_attempts,
             self.options.retry_backoff_factor,
+            security=self._settings.governance_security,
         )
         self.usage = UsageView(self)
         self._alerts = CostAlerts(self.options.enable_cost_alerts)
+        self._check_security()
         self._register_catalog()
+
+    def _check_security(self) -> None:
+        """The security keywords (genops.security_posture): raise before any run."""
+        settings = self._settings
+        governance = (settings.governance_target, settings.governance_secure)
+        endpoints = [("the governance endpoint", *governance)]
+        export = ExportSettings.from_env()
+        if export.endpoint_from_env and (export.target, export.secure) != governance:
+            endpoints.append((f"the OTLP endpoint ({export.source})", export.target, export.secure))
+        try:
+            security_posture.check_transport(self.options, endpoints)
+            security_posture.check_posture(self.options, self._client.security_posture)
+        except Exception:
+            self._client.close()
+            raise
 
     # -- identity -------------------------------------------------------------------
     team = property(lambda self: self.options.team)
@@ -348,7 +370,9 @@ class GenOpsWandbAdapter(AdapterCosts):
             from opentelemetry.instrumentation.wandb.version import __version__
 
             self._tracer = pipeline.get_tracer("genops.adapter", __version__)
-        scope = {k: v for k, v in self._settings.attribution.items() if v}
+        scope: dict[str, object] = {k: v for k, v in self._settings.attribution.items() if v}
+        if self.options.security_level:  # the block is classified like its runs
+            scope[attr.SECURITY_LEVEL] = self.options.security_level
         try:
             experiment.emit_span(self._tracer, scope)
         except Exception:

@@ -15,7 +15,7 @@ from opentelemetry.instrumentation.wandb import pipeline
 from genops import attributes as attr
 from genops.catalog import device_cost_micros
 from genops.experiment import ManualLine
-from genops.governance_client import GovernanceUnavailable
+from genops.governance_client import GovernanceRefused, GovernanceUnavailable
 from genops.hold_renewal import HoldRenewal
 from genops.money import round_micros
 
@@ -61,6 +61,14 @@ class AdapterCosts:
                 json.dumps(self._catalog.to_dict()), f"adapter team={self.team}"
             )
             self._catalog_registered = True
+        except GovernanceRefused as error:  # asking again cannot help: once, then stop
+            self._catalog_registered = True
+            _log.warning(
+                "genops: the processor refused to register pricing model %s (%s); runs are "
+                "priced with the catalogs it knows",
+                self._catalog.version,
+                error,
+            )
         except GovernanceUnavailable as error:
             _log.warning(
                 "genops: could not register pricing model %s (%s); will retry",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from genops.attributes import SECURITY_LEVELS
 from genops.money import parse_usd_micros
 from genops.policy import GovernancePolicy
 
@@ -23,10 +24,6 @@ DEFERRED_KEYWORDS = MappingProxyType(
         "production_config": "production configuration",
         "region": "data residency",
         "data_residency_policy": "data residency",
-        "security_level": "security management",
-        "enable_encryption_at_rest": "security management",
-        "enable_encryption_in_transit": "security management",
-        "require_mfa": "security management",
         "audit_log_retention_years": "the audit trail",
     }
 )
@@ -129,6 +126,15 @@ def fail_mode(value: Any) -> str:
     if mode not in ("open", "closed"):
         raise ValueError("expected open or closed")
     return mode
+
+
+def security_level(value: Any) -> str | None:
+    level = text(value)
+    if level is None:
+        return None
+    if level.lower() not in SECURITY_LEVELS:
+        raise ValueError(f"expected one of {', '.join(SECURITY_LEVELS)}")
+    return level.lower()
 
 
 def labels(value: Any) -> Mapping[str, str]:
@@ -328,6 +334,30 @@ OPTIONS: tuple[Option, ...] = (
     Option("pricing_model", pricing_model, None, (), ("pricing",)),
     Option("on_budget_exceeded", hook, None, (), ()),
     Option("require_approval", boolean, False, (), ("governance.require_approval",)),
+    # Security keywords (genops.security_posture): a classification of runs and
+    # artifacts, and requirements checked when the adapter is made.
+    Option(
+        "security_level",
+        security_level,
+        None,
+        _env("security_level"),
+        ("governance.security_level",),
+    ),
+    Option(
+        "enable_encryption_in_transit",
+        boolean,
+        False,
+        _env("enable_encryption_in_transit"),
+        ("network.enable_encryption_in_transit", "governance.enable_encryption_in_transit"),
+    ),
+    Option(
+        "enable_encryption_at_rest",
+        boolean,
+        False,
+        _env("enable_encryption_at_rest"),
+        ("governance.enable_encryption_at_rest",),
+    ),
+    Option("require_mfa", boolean, False, _env("require_mfa"), ("governance.require_mfa",)),
 )
 OPTIONS_BY_NAME = MappingProxyType({o.name: o for o in OPTIONS})
 KEYWORDS = tuple(o.name for o in OPTIONS if o.keyword)
@@ -385,4 +415,8 @@ class AdapterOptions:
     pricing_model: Any
     on_budget_exceeded: Any
     require_approval: bool
+    security_level: str | None
+    enable_encryption_in_transit: bool
+    enable_encryption_at_rest: bool
+    require_mfa: bool
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

@@ -121,6 +121,12 @@ CAPACITY_TYPE = "genops.hw.capacity_type"  # on-demand | spot
 # Hash of the run's W&B config at its end: identical configs run again are waste.
 CONFIG_HASH = "wandb.config.hash"
 
+# Classification -----------------------------------------------------------------
+# The adapter's security_level: public | internal | confidential | restricted |
+# enterprise; on run, experiment and artifact spans (stored on the run).
+SECURITY_LEVEL = "genops.security_level"
+SECURITY_LEVELS = ("public", "internal", "confidential", "restricted", "enterprise")
+
 # Run status values -------------------------------------------------------------
 STATUS_RUNNING = "running"
 STATUS_FINISHED = "finished"

@@ -55,7 +55,13 @@ GENOPS_ON_BUDGET_EXCEEDED       ``module:function`` called before an       (unse
 GENOPS_REQUIRE_APPROVAL         every run waits for ``genops approve``     false
 GENOPS_OFFLINE_SPOOL            where decisions taken while the processor  ~/.genops/
                                 is unreachable wait to be reported         offline-decisions.jsonl
+GENOPS_TOKEN                    bearer token sent on every call            (unset)
+GENOPS_CA                       PEM roots for an ``https://`` endpoint     system roots
+GENOPS_CLIENT_CERT / _KEY       client certificate for mutual TLS          (unset)
 ==============================  =========================================  ==========
+
+The transport variables (and their ``OTEL_EXPORTER_OTLP_*`` fallbacks) are
+described in :mod:`genops.transport`.
 
 An invalid value raises :class:`ConfigError` naming the variable and where it
 came from; nothing else in the package reads ``os.environ`` for these.
@@ -83,7 +89,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import yaml
 
@@ -99,6 +104,12 @@ from genops.adapter_options import (
     deferred,
 )
 from genops.money import parse_usd_micros
+from genops.transport import (
+    OTEL_ENDPOINT_VARIABLES,
+    ChannelSecurity,
+    TransportError,
+    parse_target,
+)
 
 DEFAULT_OTLP_ENDPOINT = "localhost:4317"
 DEFAULT_SERVICE_NAME = "wandb-training"
@@ -180,6 +191,8 @@ class InstrumentationSettings:
     hardware: HardwareOverrides = HardwareOverrides()
     governance_target: str = DEFAULT_OTLP_ENDPOINT
     governance_secure: bool = False
+    # Token, TLS roots and client certificate of every governance call (genops.transport).
+    governance_security: ChannelSecurity = ChannelSecurity()
     heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
     budget: BudgetSettings = BudgetSettings()
     detail: DetailSettings = DetailSettings()
@@ -211,6 +224,7 @@ class InstrumentationSettings:
             ),
             governance_target=target,
             governance_secure=secure,
+            governance_security=channel_security(env),
             heartbeat_interval_s=_seconds(
                 env,
                 "GENOPS_HEARTBEAT_INTERVAL",
@@ -242,6 +256,8 @@ class ExportSettings:
 
     target: str = DEFAULT_OTLP_ENDPOINT
     secure: bool = False
+    # Token, TLS roots, client certificate and (OTEL endpoint only) OTEL headers.
+    security: ChannelSecurity = ChannelSecurity()
     source: str = "default"
     timeout_s: float = EXPORT_TIMEOUT_S
     gzip: bool = True
@@ -279,6 +295,7 @@ class ExportSettings:
         return cls(
             target=target,
             secure=secure,
+            security=channel_security(env, otel_headers=source in OTEL_ENDPOINT_VARIABLES),
             source=source or "default",
             service_name=str(resource.get("service.name") or DEFAULT_SERVICE_NAME),
             resource_attributes=resource,
@@ -390,11 +407,14 @@ def settings_for_adapter(
         labels[attr.TAGS] = json.dumps(dict(options.tags), sort_keys=True)
     if options.workflow_context:
         labels[attr.WORKFLOW] = json.dumps(dict(options.workflow_context), sort_keys=True)
+    if options.security_level:
+        labels[attr.SECURITY_LEVEL] = options.security_level
     return InstrumentationSettings(
         attribution=attribution,
         hardware=base.hardware,
         governance_target=target,
         governance_secure=secure,
+        governance_security=base.governance_security,
         heartbeat_interval_s=options.heartbeat_interval_seconds,
         budget=BudgetSettings(
             check_enabled=options.enable_governance,
@@ -477,22 +497,25 @@ def _pick(option, keywords, env, file_values, file_source) -> tuple[Any, str, st
     return None, "default", option.name
 
 
+def channel_security(
+    environ: Mapping[str, str] | None = None, *, otel_headers: bool = False
+) -> ChannelSecurity:
+    """The transport variables (:mod:`genops.transport`); a bad one is a ConfigError."""
+    try:
+        return ChannelSecurity.from_env(environ, otel_headers=otel_headers)
+    except TransportError as error:
+        raise ConfigError(error.key, "environment", error.value, error.reason) from None
+
+
 def parse_grpc_target(endpoint: str, key: str = "GENOPS_ENDPOINT") -> tuple[str, bool]:
     """``http://host:4317`` / ``host:4317`` -> (``host:4317``, secure?).
 
     ``key`` names the variable the value came from, for the error message.
     """
-    if "://" not in endpoint:
-        return endpoint.rstrip("/"), False
-    parsed = urlparse(endpoint)
     try:
-        port = parsed.port or 4317
-    except ValueError as error:
-        raise ConfigError(key, "environment", endpoint, f"bad port: {error}") from None
-    if not parsed.hostname:
-        raise ConfigError(key, "environment", endpoint, "no host in the URL")
-    host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
-    return f"{host}:{port}", parsed.scheme == "https"
+        return parse_target(endpoint, key)
+    except TransportError as error:
+        raise ConfigError(key, "environment", endpoint, error.reason) from None
 
 
 def usd_to_micros(value: object, key: str, source: str) -> int:

@@ -48,3 +48,9 @@ class ApprovalDeniedError(BudgetExceededError):
 
 class ApprovalTimeoutError(BudgetExceededError):
     """Nobody approved the run in time."""
+
+
+class SecurityRequirementError(ValueError):
+    """A security keyword of the adapter is not met (``enable_encryption_in_transit``,
+    ``require_mfa``, ``enable_encryption_at_rest``): raised when the adapter is made,
+    before any run, naming the keyword and what to change."""

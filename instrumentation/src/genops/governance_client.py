@@ -7,7 +7,14 @@ that means (a fail mode, or a local estimate). A server that answers but does
 not implement the governance API (gRPC ``UNIMPLEMENTED``: typically an
 OpenTelemetry Collector, which carries OTLP but not this API) raises its
 subclass :class:`GovernanceNotServed`, so callers treat it like an
-unreachable API and may say more. Every message is one line.
+unreachable API and may say more. A refusal of the caller's credentials
+(``UNAUTHENTICATED`` / ``PERMISSION_DENIED``) is raised as the gRPC error; it is
+never retried (:func:`genops.transport.refused` tells it). Every message is one
+line.
+
+Every call carries ``authorization: Bearer <token>`` when the client has a token
+(:mod:`genops.transport`); with no ``security`` given, the transport variables
+of the environment (``GENOPS_TOKEN``, ``GENOPS_CA`` ...) are used.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import grpc
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
+from genops.transport import REFUSED, ChannelSecurity, open_channel, refusal_hint
 
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 # Retries of an idempotent budget check whose deadline passed (the processor is busy).
@@ -50,12 +58,39 @@ class GovernanceNotServed(GovernanceUnavailable):
         self.method = method
 
 
+class GovernanceRefused(GovernanceUnavailable, grpc.RpcError):
+    """The processor refused the caller's credentials (``UNAUTHENTICATED``) or right
+    (``PERMISSION_DENIED``). For the instrumentation it is like an unreachable API
+    (the fail mode decides, training goes on); it is also a gRPC error with the code,
+    and says what to do about it (``hint``)."""
+
+    def __init__(
+        self, target: str, method: str, error: grpc.RpcError, security: ChannelSecurity
+    ) -> None:
+        self._code = error.code()
+        self._details = error.details() if hasattr(error, "details") else ""
+        self.target = target
+        self.method = method
+        self.hint = refusal_hint(security, self._code)
+        RuntimeError.__init__(
+            self, f"{target} refused {method}: {self._code.name}: {self._details} ({self.hint})"
+        )
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
 def describe(error: BaseException) -> str:
     """One line for any failure of a governance call (a gRPC error's text spans lines)."""
     if isinstance(error, grpc.RpcError) and hasattr(error, "code"):
         code = error.code()
         details = error.details() if hasattr(error, "details") else ""
         text = f"{code.name if code else 'error'}: {details or 'no details'}"
+        if isinstance(error, GovernanceRefused):
+            text += f" ({error.hint})"
     else:
         text = str(error) or type(error).__name__
     return " ".join(text.split())
@@ -69,7 +104,15 @@ class GovernanceClient:
         timeout_s: float = 2.0,
         retry_attempts: int = 0,
         retry_backoff_s: float = 0.2,
+        *,
+        security: ChannelSecurity | None = None,
+        token: str | None = None,
     ) -> None:
+        if security is None:
+            from genops.config import channel_security
+
+            security = channel_security()
+        self.security = security.with_token(token, "token")
         self.target = target
         self.timeout_s = timeout_s
         self.retry_attempts = retry_attempts
@@ -77,10 +120,7 @@ class GovernanceClient:
         self.calls = 0  # RPC attempts made, for diagnostics
         self._lock = threading.Lock()
         options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-        if secure:
-            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(), options)
-        else:
-            self._channel = grpc.insecure_channel(target, options)
+        self._channel = open_channel(target, secure, self.security, options=options)
         self._stub = pb_grpc.GovernanceServiceStub(self._channel)
 
     def check_budget(self, request: pb.CheckBudgetRequest) -> pb.CheckBudgetResponse:
@@ -133,6 +173,9 @@ class GovernanceClient:
             "AcknowledgeAlert", pb.AcknowledgeAlertRequest(alert_id=alert_id, actor=actor)
         )
 
+    def security_posture(self) -> pb.SecurityPosture:
+        return self._call("GetSecurityPosture", pb.GetSecurityPostureRequest())
+
     def close(self) -> None:
         self._channel.close()
 
@@ -152,6 +195,8 @@ class GovernanceClient:
                 code = error.code() if hasattr(error, "code") else None
                 if code == grpc.StatusCode.UNIMPLEMENTED:
                     raise GovernanceNotServed(self.target, method) from None
+                if code in REFUSED:
+                    raise GovernanceRefused(self.target, method, error, self.security) from None
                 if code not in _RETRYABLE:
                     raise
             limit = deadline_retries if code == grpc.StatusCode.DEADLINE_EXCEEDED else 0

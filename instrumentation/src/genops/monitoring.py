@@ -3,11 +3,9 @@
 Rules are registered with the processor, which evaluates them against the
 ledger (after every ingest and on its timer), stores each alert once and
 delivers it with retries to the channels (see the processor's ``alerts`` and
-``alert_rules`` modules): ``webhook+http(s)://``, ``slack+https://``,
-``email://``, ``log://``, or names such as ``slack://alerts`` and
-``team_lead`` that the processor's policy maps under ``channels:``. A name
-with no address is reported back (one warning here) and recorded as a failed
-delivery, never dropped silently.
+``alert_rules`` modules): names such as ``slack://alerts`` and ``team_lead``
+that the processor's policy defines under ``channels:``, or ``log://``. An
+address or an undefined name is refused by the processor (INVALID_ARGUMENT).
 
 Rules cover the adapter's team and project (as its daily budget does).
 Health checks and scheduled jobs run on one daemon thread per manager, first
@@ -32,7 +30,7 @@ from typing import Any
 import grpc
 
 from genops.governance.v1 import governance_pb2 as pb
-from genops.governance_client import GovernanceClient, GovernanceUnavailable
+from genops.governance_client import GovernanceClient, GovernanceRefused, GovernanceUnavailable
 
 _log = logging.getLogger("genops.monitoring")
 
@@ -100,6 +98,7 @@ class _Link:
             options.connection_timeout_seconds,
             options.retry_attempts,
             options.retry_backoff_factor,
+            security=settings.governance_security,
         )
         self.sender = f"{adapter.team or ''}/{adapter.project or ''}"
         self._pending: list[tuple[str, Any, Callable[[Any], None]]] = []
@@ -139,6 +138,8 @@ class _Link:
     def _send(self, method: str, request: Any, done: Callable[[Any], None]) -> bool:
         try:
             response = getattr(self.client, method)(request)
+        except GovernanceRefused as error:  # waiting would not help: tell it, drop it
+            raise MonitoringError(str(error)) from None
         except GovernanceUnavailable as error:
             if not self._warned:
                 self._warned = True

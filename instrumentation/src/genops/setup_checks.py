@@ -33,10 +33,12 @@ from genops.governance.v1 import governance_pb2 as pb
 from genops.governance_client import (
     GovernanceClient,
     GovernanceNotServed,
+    GovernanceRefused,
     GovernanceUnavailable,
     describe,
 )
 from genops.money import format_usd
+from genops.transport import open_channel, refusal_hint, refused
 
 ENVIRONMENT = "Environment Configuration"
 WANDB_API = "W&B API Connectivity"
@@ -246,7 +248,10 @@ def _check_governance_settings(inputs: Inputs) -> Outcome:
 def _governance_client(inputs: Inputs) -> GovernanceClient:
     settings = inputs.settings
     return GovernanceClient(
-        settings.governance_target, settings.governance_secure, timeout_s=_GRPC_TIMEOUT_S
+        settings.governance_target,
+        settings.governance_secure,
+        timeout_s=_GRPC_TIMEOUT_S,
+        security=settings.governance_security,
     )
 
 
@@ -255,6 +260,8 @@ def _governance_call(inputs: Inputs, ask: Callable[[GovernanceClient], Outcome])
     fix = "start genops-processor, or point GENOPS_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT at it"
     try:
         return ask(client)
+    except GovernanceRefused as error:
+        return Outcome(FAILED, str(error), error.hint)
     except GovernanceNotServed as error:
         return Outcome(FAILED, str(error), _not_served_fix(inputs, error.target))
     except GovernanceUnavailable as error:
@@ -288,6 +295,52 @@ def _check_processor(inputs: Inputs) -> Outcome:
     return _governance_call(inputs, ask)
 
 
+def _check_transport_security(inputs: Inputs) -> Outcome:
+    from genops.security_posture import plaintext_endpoints
+
+    settings, export, options = inputs.settings, inputs.export, inputs.options_or_none()
+    endpoints = [
+        ("the governance endpoint", settings.governance_target, settings.governance_secure),
+        (f"the OTLP endpoint ({export.source})", export.target, export.secure),
+    ]
+    plain = plaintext_endpoints(endpoints)
+    token = "a token is sent" if settings.governance_security.has_token else "no GENOPS_TOKEN"
+    if not plain:
+        return Outcome(PASSED, f"TLS to every endpoint; {token}")
+    text = f"plain text: {' and '.join(plain)}; {token}"
+    if options is not None and options.enable_encryption_in_transit:
+        return Outcome(
+            FAILED,
+            f"enable_encryption_in_transit is set, but {text}",
+            "use https:// endpoints (GENOPS_ENDPOINT=https://host:port; GENOPS_CA for a "
+            "private CA)",
+        )
+    return Outcome(PASSED, text)
+
+
+def _check_security_posture(inputs: Inputs) -> Outcome:
+    from genops.security_posture import asks_processor, unmet
+
+    options = inputs.options_or_none()
+
+    def ask(client: GovernanceClient) -> Outcome:
+        posture = client.security_posture()
+        found = (
+            f"processor: tls={posture.tls}, authentication={posture.authentication or 'none'}, "
+            f"mfa for admins={posture.mfa_required_for_admin}, "
+            f"ledger encrypted={posture.ledger_encrypted_at_rest}"
+        )
+        missing = unmet(options, posture) if options is not None else []
+        if missing:
+            fix = "see the README section Client credentials"
+            return Outcome(FAILED, f"{found}; {'; '.join(missing)}", fix)
+        return Outcome(PASSED, found)
+
+    if options is None or not asks_processor(options):
+        return Outcome(SKIPPED, "neither require_mfa nor enable_encryption_at_rest is set")
+    return _governance_call(inputs, ask)
+
+
 def _budget_request(inputs: Inputs) -> pb.CheckBudgetRequest:
     """What a run started now would ask (same builder as the wandb.init gate), for $0."""
     from opentelemetry.instrumentation.wandb.budget_gate import budget_request
@@ -306,8 +359,13 @@ def _budgets_text(budgets) -> str:
     )
 
 
+_NO_TEAM = "no team set: budgets are scoped by team (see the team and project check)"
+
+
 def _check_budget_decision(inputs: Inputs) -> Outcome:
     request = _budget_request(inputs)
+    if not request.scope.team:
+        return Outcome(SKIPPED, _NO_TEAM)
 
     def ask(client: GovernanceClient) -> Outcome:
         response = client.check_budget(request)
@@ -323,6 +381,9 @@ def _check_budget_decision(inputs: Inputs) -> Outcome:
 
 
 def _check_budget_status(inputs: Inputs) -> Outcome:
+    if not _budget_request(inputs).scope.team:
+        return Outcome(SKIPPED, _NO_TEAM)
+
     def ask(client: GovernanceClient) -> Outcome:
         response = client.budget_status(
             pb.GetBudgetStatusRequest(scope=_budget_request(inputs).scope)
@@ -383,14 +444,17 @@ def _check_otlp_export(inputs: Inputs) -> Outcome:
     export = inputs.export
     target, secure = export.target, export.secure
     origin = f" ({export.source})"
-    if secure:
-        channel = grpc.secure_channel(target, grpc.ssl_channel_credentials())
-    else:
-        channel = grpc.insecure_channel(target)
+    channel = open_channel(target, secure, export.security)
     try:
         stub = trace_grpc.TraceServiceStub(channel)
         stub.Export(trace_pb.ExportTraceServiceRequest(), timeout=_GRPC_TIMEOUT_S)
     except grpc.RpcError as error:
+        if refused(error):
+            return Outcome(
+                FAILED,
+                f"OTLP export to {target}{origin} refused: {describe(error)}",
+                refusal_hint(export.security, error.code()),
+            )
         return Outcome(
             FAILED,
             f"OTLP export to {target}{origin}: {describe(error)}",
@@ -458,6 +522,8 @@ CHECKS: tuple[tuple[str, str, Callable[[Inputs], Outcome], tuple[str, ...]], ...
     (WANDB_API, "W&B API", _check_wandb_api, (CONNECTIVITY,)),
     (GOVERNANCE, "governance settings", _check_governance_settings, ()),
     (GOVERNANCE, "processor reachable", _check_processor, (CONNECTIVITY,)),
+    (GOVERNANCE, "transport security", _check_transport_security, ()),
+    (GOVERNANCE, "security posture", _check_security_posture, (CONNECTIVITY,)),
     (GOVERNANCE, "budget check", _check_budget_decision, (GOVERNANCE_TESTS,)),
     (GOVERNANCE, "budget status", _check_budget_status, (GOVERNANCE_TESTS,)),
     (COST_TRACKING, "price catalog", _check_catalog, ()),

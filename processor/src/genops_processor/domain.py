@@ -106,6 +106,8 @@ class RunLabels:
     gpu_mem_peak_gb: float | None = None
     artifacts_used_json: str = ""
     hold_id: str = ""
+    # The adapter's classification (genops.security_level); "" when unclassified.
+    security_level: str = ""
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ MAX_ALERT_RULES_PER_TEAM = 200  # rules whose scope names one team; more: FAILED
 MAX_ALERT_RULES = 2_000  # rules in all; more: FAILED_PRECONDITION (delete some first)
 MAX_RULE_CHANNELS = 20  # channels + escalation contacts of one rule; more: INVALID_ARGUMENT
 MAX_NOTIFY_CHANNELS = 20  # channels of one Notify; more: INVALID_ARGUMENT
+MAX_SECRET_FILE_BYTES = 64 * 1024  # a policy *_file secret; larger: the policy is refused
 ALERT_CHANGED_SCOPES = 1_000  # changed run scopes kept between evaluations; more: all rules
 ALERT_RULES_PER_JOB = 50  # rules evaluated per writer job (bulk); ingest goes between jobs
 ALERT_EVALUATION_DELAY_S = 0.25  # an evaluation follows ingest this late; later ingest joins it
@@ -100,3 +101,17 @@ REPRICE_BATCH_RUNS = 250  # runs per re-pricing step (one transaction); decision
 MIN_SETTING_SECONDS = 0.05  # --hold-timeout, --alert-interval below it: refused at start
 MAX_SETTING_SECONDS = 31_622_400.0  # (366 days) above it: refused at start
 ALERTS_LIST_MAX = 10_000  # `genops alerts list --limit` above it: a usage error (exit 2)
+
+# --- authorisation and holds (api/authorization.py, budgets/reservations.py) ---
+# A budget's max_hold (policy key, USD) bounds one reservation; without it, this share
+# of its limit. A larger request is decided as asked but reserves only the cap (the run's
+# hold grows later through CheckRun while the budget allows). 1.0: an experiment block
+# may still reserve its whole max_cost up front; set max_hold on shared budgets.
+DEFAULT_MAX_HOLD_SHARE = 1.0  # of a budget's limit, when the budget sets no max_hold
+MAX_OPEN_HOLDS_PER_PRINCIPAL = 1_000  # open holds of one principal; more: CheckBudget denies
+LIST_HOLDS_MAX = 10_000  # holds per ListHolds answer (and `genops holds list`); more: truncated
+
+# --- authentication (api/authentication.py, auth/jwt_tokens.py) ---
+MAX_BEARER_TOKEN_CHARS = 8_192  # an authorization header's token; longer: UNAUTHENTICATED
+JWT_LEEWAY_S = 30  # clock skew allowed on a JWT's exp/nbf/iat; past it: UNAUTHENTICATED
+REFUSALS_IN_FLIGHT = 256  # refusal audit writes queued at once; more refused calls wait

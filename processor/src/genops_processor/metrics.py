@@ -6,9 +6,13 @@ Budget gauges are computed at scrape time from the ledger.
 
 from __future__ import annotations
 
+import hmac
+import socket
+import threading
 from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -148,3 +152,49 @@ class ProcessorMetrics:
 
     def observe_decision(self, outcome: str) -> None:
         self.decisions.labels(outcome).inc()
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    """GET /metrics in the Prometheus text format; a bearer token when one is set."""
+
+    registry: CollectorRegistry
+    token: str | None = None
+    timeout = 10.0  # seconds a scrape's socket may stay silent (no idle connection kept)
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if self.path.split("?", 1)[0] not in ("/metrics", "/"):
+            self._answer(404, b"not found\n")
+            return
+        if self.token is not None and not self._authorized():
+            self._answer(401, b"missing or wrong bearer token\n", [("WWW-Authenticate", "Bearer")])
+            return
+        self._answer(200, generate_latest(self.registry), [("Content-Type", CONTENT_TYPE_LATEST)])
+
+    def _authorized(self) -> bool:
+        scheme, _, given = (self.headers.get("Authorization") or "").partition(" ")
+        expected = (self.token or "").encode()
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)
+
+    def _answer(self, code: int, body: bytes, headers=()) -> None:
+        self.send_response(code)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:  # scrapes are not logged
+        pass
+
+
+def serve_metrics(
+    registry: CollectorRegistry, host: str, port: int, token: str | None = None
+) -> ThreadingHTTPServer:
+    """Serve /metrics on a daemon thread; ``shutdown()`` the returned server to stop."""
+    handler = type("MetricsHandler", (_MetricsHandler,), {"registry": registry, "token": token})
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    server_class = type("MetricsServer", (ThreadingHTTPServer,), {"address_family": family})
+    server = server_class((host.strip("[]"), port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="genops-metrics", daemon=True).start()
+    return server

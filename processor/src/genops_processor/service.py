@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
+from genops.money import format_usd
 from genops_processor import storage as store
 from genops_processor.alerts import Monitoring, outbox
 from genops_processor.alerts import delivery as alerts
@@ -23,6 +24,7 @@ from genops_processor.budgets import (
     ClientLimits,
     Decision,
     Policy,
+    PolicyError,
     approvals,
     decide,
     decisions,
@@ -32,6 +34,7 @@ from genops_processor.budgets import (
     reservations,
     spend,
 )
+from genops_processor.budgets.alert_settings import shown_address
 from genops_processor.domain import Batch, RunState, Scope
 from genops_processor.ingest import IngestResult, ingest_batch
 from genops_processor.limits import OFFLINE_CHUNK
@@ -68,6 +71,38 @@ class RecordedDecision:
     approval: dict | None = None  # set when the run must wait for a person
 
 
+def _open_holds_refusal(conn, principal: str, cap: int | None) -> str | None:
+    if not principal or cap is None:
+        return None
+    count = reservations.open_holds_of(conn, principal)
+    if count < cap:
+        return None
+    return (
+        f"principal {principal!r} has {count} open holds, at most {cap} per principal "
+        "(MAX_OPEN_HOLDS_PER_PRINCIPAL): release or finish some first"
+    )
+
+
+def _capped(drawn: funding.Draw, decision: Decision, budgets) -> tuple[funding.Draw, Decision]:
+    """A reservation of at most the smallest hold cap (max_hold) of the policy's budgets
+    (a client's own limit only tightens decisions, it does not shrink holds); a run its
+    experiment funds is bounded by that hold instead."""
+    central = [b for b in budgets if b.source != "client"]
+    if drawn.parent is not None or not central:
+        return drawn, decision
+    tightest = min(central, key=lambda b: b.hold_cap_micros)
+    cap = tightest.hold_cap_micros
+    if drawn.requested_micros <= cap:
+        return drawn, decision
+    note = (
+        f"reservation capped at {format_usd(cap)} (max_hold of budget '{tightest.name}'; "
+        "the run's hold grows through CheckRun while the budget allows)"
+    )
+    return replace(drawn, requested_micros=cap), replace(
+        decision, message=f"{decision.message}; {note}"
+    )
+
+
 class Governance:
     def __init__(
         self,
@@ -87,7 +122,12 @@ class Governance:
         self.hold_timeout_s = hold_timeout_s
         self.metrics.bind_budgets(self.budget_status_sync)
         # Alert delivery runs off the writer; what a previous process left is retried.
-        self.deliverer = alerts.Deliverer(lambda: self.policy.smtp, self._record_attempt)
+        # Channels are looked up by name in the policy in force at each attempt.
+        self.deliverer = alerts.Deliverer(
+            lambda: self.policy.smtp,
+            self._record_attempt,
+            channel=lambda name: self.policy.channel(name),
+        )
         # Decisions by the client's request id, so a retried check is answered, not
         # decided (and reserved) again. Bounded; touched only on the writer thread.
         self._decided: OrderedDict[tuple, RecordedDecision] = OrderedDict()
@@ -104,13 +144,16 @@ class Governance:
         )
         self._alerting = [b for b in policy.budgets if b.alerts]
 
-    async def set_budget(self, budget: dict, actor: str, reason: str) -> int:
+    async def set_budget(
+        self, budget: dict, actor: str, reason: str, reported_actor: str = ""
+    ) -> int:
         """Add or replace a budget: validated, versioned, audited, in force at once."""
         now = self.clock()
+        _only_named_channels(budget, self.policy)
         candidate = Policy.from_dict(policy_store.with_budget(self.policy.body, budget), "policy")
 
         def job(conn) -> int:
-            return policy_store.save(conn, candidate.body, actor, reason, now)
+            return policy_store.save(conn, candidate.body, actor, reason, now, reported_actor)
 
         version = await asyncio.wrap_future(self.storage.submit(job))
         self._use_policy(candidate)
@@ -185,13 +228,20 @@ class Governance:
         estimate: RunState | None = None,
         request_id: str = "",
         parent_hold_id: str = "",
+        principal: str = "",
+        max_open_holds: int | None = None,
     ) -> RecordedDecision:
         """Decide (and reserve) before work starts. A request with no declared maximum
         (``requested_micros`` 0) and an ``estimate`` (the run's hardware and labels, usage
         from 0 to the reservation horizon) asks for that estimate's catalog cost, priced
         like any run. A run inside an experiment block names the block's hold
         (``parent_hold_id``): it draws on what that hold has left and the budget is
-        asked only for the rest (see :mod:`genops_processor.budgets.funding`)."""
+        asked only for the rest (see :mod:`genops_processor.budgets.funding`).
+
+        The hold is ``principal``'s (only it or an admin may renew or release it); it
+        holds at most the smallest ``max_hold`` of the budgets (the run's hold grows
+        through CheckRun later), and a principal with ``max_open_holds`` open holds is
+        denied until it closes some."""
         if requested_micros == 0 and estimate is not None and estimate.usage.duration_ns > 0:
             requested_micros = cost_lines.asked_micros(estimate, self.catalogs)
         budgets = self.policy.budgets_for(scope, client)
@@ -204,6 +254,12 @@ class Governance:
         def job(conn) -> RecordedDecision:
             if request_id and (earlier := self._decided.get(retry_key)) is not None:
                 return earlier  # a retry of a check already decided
+            if (refusal := _open_holds_refusal(conn, principal, max_open_holds)) is not None:
+                decision = Decision("deny", requested_micros, (), None, refusal)
+                decision_id = decisions.record_decision(
+                    conn, scope, wandb_project, wandb_run_name, decision, now
+                )
+                return RecordedDecision(decision_id, decision)
             drawn = funding.draw(conn, parent_hold_id, scope, requested_micros)
             decision = drawn.explain(
                 decide(
@@ -215,13 +271,17 @@ class Governance:
                     strict=drawn.parent is not None and drawn.excess_micros == 0,
                 )
             )
+            if decision.outcome != "deny":
+                drawn, decision = _capped(drawn, decision, budgets)
             decision_id = decisions.record_decision(
                 conn, scope, wandb_project, wandb_run_name, decision, now
             )
             hold_id = ""
             if decision.outcome != "deny":
                 # Decided and reserved in one step: nobody else can take this money.
-                hold_id = drawn.reserve(conn, decision_id, scope, int(now.timestamp() * 1e9))
+                hold_id = drawn.reserve(
+                    conn, decision_id, scope, int(now.timestamp() * 1e9), principal
+                )
             approval = None
             if decision.outcome != "deny" and approval_timeout is not None:
                 approval = approvals.request(
@@ -242,11 +302,21 @@ class Governance:
             )
         return recorded
 
-    async def budget_status(self, scope: Scope | None = None) -> list[BudgetState]:
-        return await asyncio.wrap_future(self.storage.submit(self._status_job(scope)))
+    async def budget_status(
+        self, scope: Scope | None = None, teams: frozenset[str] | None = None
+    ) -> list[BudgetState]:
+        """Budgets matching ``scope`` (all when None); with ``teams``, only budgets of
+        those teams (a reader bound to its teams)."""
+        return await asyncio.wrap_future(self.storage.submit(self._status_job(scope, teams)))
 
     def budget_status_sync(self) -> list[BudgetState]:
         return self.storage.call(self._status_job(None))
+
+    async def run_teams(self, run_keys: list[str]) -> dict[str, str]:
+        """The team of each stored run among ``run_keys`` (unknown ones left out)."""
+        return await asyncio.wrap_future(
+            self.storage.submit(lambda conn: queries.run_teams(conn, run_keys))
+        )
 
     async def list_runs(self, job):
         """Run ``job(conn)``, a ListRuns page read, on the writer among ingest batches."""
@@ -385,7 +455,7 @@ class Governance:
 
         return await asyncio.wrap_future(self.storage.submit(job, DECISION))
 
-    async def record_offline(self, items: list[tuple]) -> int:
+    async def record_offline(self, items: list[tuple], actor: str = "client") -> int:
         """Store decisions clients took alone, each with an audit event.
 
         In bulk jobs of ``OFFLINE_CHUNK`` decisions: a large report never holds the
@@ -394,19 +464,21 @@ class Governance:
         for start in range(0, len(items), OFFLINE_CHUNK):
             chunk = items[start : start + OFFLINE_CHUNK]
             await asyncio.wrap_future(
-                self.storage.submit(lambda conn, c=chunk: self._record_offline(conn, c, now), BULK)
+                self.storage.submit(
+                    lambda conn, c=chunk: self._record_offline(conn, c, now, actor), BULK
+                )
             )
         return len(items)
 
     @staticmethod
-    def _record_offline(conn, items: list[tuple], now: dt.datetime) -> None:
+    def _record_offline(conn, items: list[tuple], now: dt.datetime, actor: str) -> None:
         with store.transaction(conn):  # a chunk's decisions and their audit events, or none
             decision_ids = decisions.record_offline_many(conn, items)
             details = [
                 {"decision_id": i, "decision": decision, "reason": message, **scope.as_dict()}
                 for i, (_, scope, decision, message, _, _) in zip(decision_ids, items, strict=True)
             ]
-            audit_many(conn, "decision.offline", "client", details, now)
+            audit_many(conn, "decision.offline", actor, details, now)
 
     async def approval(self, approval_id: str) -> dict:
         now = self.clock()
@@ -415,12 +487,14 @@ class Governance:
         )
 
     async def decide_approval(
-        self, approval_id: str, approve: bool, actor: str, reason: str
+        self, approval_id: str, approve: bool, actor: str, reason: str, reported_actor: str = ""
     ) -> dict:
         now = self.clock()
         return await asyncio.wrap_future(
             self.storage.submit(
-                lambda conn: approvals.decide(conn, approval_id, approve, actor, reason, now)
+                lambda conn: approvals.decide(
+                    conn, approval_id, approve, actor, reason, now, reported_actor
+                )
             )
         )
 
@@ -430,10 +504,35 @@ class Governance:
             self.storage.submit(lambda conn: approvals.listing(conn, status, now))
         )
 
-    async def release_hold(self, hold_id: str) -> bool:
-        now_ns = int(self.clock().timestamp() * 1e9)
+    async def release_hold(self, hold_id: str, audited_as: str = "") -> bool:
+        """Give a hold back; ``audited_as``: who released another principal's hold
+        (an admin), written as a ``hold.released`` audit event."""
+        now = self.clock()
+        now_ns = int(now.timestamp() * 1e9)
+
+        def job(conn) -> bool:
+            released = reservations.release(conn, hold_id, now_ns)
+            if released and audited_as:
+                owner = reservations.owner(conn, hold_id)
+                detail = {"hold_id": hold_id, "principal": owner[0] if owner else None}
+                audit(conn, "hold.released", audited_as, detail, now)
+            return released
+
+        return await asyncio.wrap_future(self.storage.submit(job, DECISION))
+
+    async def hold_owner(self, hold_id: str) -> tuple[str | None, str] | None:
+        """(principal, team) of a hold, None when unknown."""
         return await asyncio.wrap_future(
-            self.storage.submit(lambda conn: reservations.release(conn, hold_id, now_ns), DECISION)
+            self.storage.submit(lambda conn: reservations.owner(conn, hold_id), DECISION)
+        )
+
+    async def list_holds(
+        self, include_closed: bool, limit: int, team: str = ""
+    ) -> tuple[list[dict], bool]:
+        return await asyncio.wrap_future(
+            self.storage.submit(
+                lambda conn: reservations.listing(conn, include_closed, limit, team)
+            )
         )
 
     async def renew_hold(self, hold_id: str) -> tuple[bool, int]:
@@ -492,11 +591,30 @@ class Governance:
         now = self.clock()
         return await asyncio.wrap_future(self.storage.submit(lambda conn: job(conn, now), BULK))
 
-    def _status_job(self, scope: Scope | None):
-        budgets = [b for b in self.policy.budgets if scope is None or b.matches(scope)]
+    def _status_job(self, scope: Scope | None, teams: frozenset[str] | None = None):
+        budgets = [
+            b
+            for b in self.policy.budgets
+            if (scope is None or b.matches(scope)) and (teams is None or b.scope.team in teams)
+        ]
         now = self.clock()
 
         def job(conn) -> list[BudgetState]:
             return list(spend.budget_states(conn, budgets, now))
 
         return job
+
+
+def _only_named_channels(budget: object, policy: Policy) -> None:
+    """A budget set through the API may only name the policy's channels (or ``log://``):
+    an address there would make the processor send to wherever the caller says."""
+    alerts = budget.get("alerts") if isinstance(budget, dict) else None
+    if not isinstance(alerts, list):
+        return
+    allowed = policy.channel_names()
+    for i, name in enumerate(alerts):
+        if name not in allowed:
+            raise PolicyError(
+                f"alerts[{i}]: {shown_address(str(name))!r} is not a channel of the policy; "
+                f"name one of {', '.join(allowed)} (channels are defined in the policy file)"
+            )

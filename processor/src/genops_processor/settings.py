@@ -13,13 +13,30 @@ option                 environment             default
                                                only the span ids, for idempotency)
 ``--ingest-inflight-mb`` ``GENOPS_INGEST_INFLIGHT_MB`` 128 (MiB of OTLP requests in
                                                flight; past it: RESOURCE_EXHAUSTED)
+``--credentials FILE`` ``GENOPS_CREDENTIALS``  none (principals and token hashes)
+``--jwks FILE``        ``GENOPS_JWKS``         none (keys JWTs are verified against)
+``--jwt-issuer``       ``GENOPS_JWT_ISSUER``   required with --jwks
+``--jwt-audience``     ``GENOPS_JWT_AUDIENCE`` required with --jwks
+``--tls-cert FILE``    ``GENOPS_TLS_CERT``     none: plaintext gRPC (PEM chain)
+``--tls-key FILE``     ``GENOPS_TLS_KEY``      required with --tls-cert (PEM key)
+``--tls-client-ca``    ``GENOPS_TLS_CLIENT_CA`` none; given: mutual TLS, client
+                                               certificates signed by this CA required
+``--insecure``         ``GENOPS_INSECURE``     off: without credentials, serve only
+                                               on loopback
+``--metrics-token``    ``GENOPS_METRICS_TOKEN`` none; given: /metrics needs
+                                               ``Authorization: Bearer <token>``
 =====================  ======================  ===================================
 
-An explicit option beats the environment, which beats the default.
+An explicit option beats the environment, which beats the default. Without any
+credentials (--credentials, --jwks, --tls-client-ca) every call is served as the local
+operator, so the processor refuses to listen on a non-loopback address unless given
+``--insecure``; /metrics likewise needs ``--metrics-token`` (or ``--insecure``) off
+loopback, and a bare port (``--metrics-listen :9464``) binds loopback.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +63,24 @@ class ProcessorSettings:
     alert_interval_s: float = 30.0
     raw_span_days: float = 3.0
     ingest_inflight_bytes: int = 128 * 2**20
+    credentials_path: str | None = None
+    jwks_path: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    insecure: bool = False
+    metrics_token: str | None = None
+
+    @property
+    def authenticates(self) -> bool:
+        """Are callers authenticated (else every call is the local operator)?"""
+        return bool(self.credentials_path or self.jwks_path or self.tls_client_ca)
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     @classmethod
     def resolve(
@@ -85,6 +120,15 @@ class ProcessorSettings:
                 pick("ingest_inflight_mb", "GENOPS_INGEST_INFLIGHT_MB", "128"),
                 sources.get("ingest_inflight_mb", "--ingest-inflight-mb"),
             ),
+            credentials_path=pick("credentials", "GENOPS_CREDENTIALS", None),
+            jwks_path=pick("jwks", "GENOPS_JWKS", None),
+            jwt_issuer=pick("jwt_issuer", "GENOPS_JWT_ISSUER", None),
+            jwt_audience=pick("jwt_audience", "GENOPS_JWT_AUDIENCE", None),
+            tls_cert=pick("tls_cert", "GENOPS_TLS_CERT", None),
+            tls_key=pick("tls_key", "GENOPS_TLS_KEY", None),
+            tls_client_ca=pick("tls_client_ca", "GENOPS_TLS_CLIENT_CA", None),
+            insecure=_flag(pick("insecure", "GENOPS_INSECURE", None), "GENOPS_INSECURE"),
+            metrics_token=pick("metrics_token", "GENOPS_METRICS_TOKEN", None),
         )
         for key, value in (
             ("--listen", settings.listen),
@@ -92,7 +136,66 @@ class ProcessorSettings:
         ):
             if value is not None:
                 _check_host_port(key, value)
+        check_security(settings)
         return settings
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1 (a bare or unspecified host is not loopback)."""
+    host = host.strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def metrics_host(listen: str) -> str:
+    """The host /metrics binds: the given one, else loopback."""
+    return listen.rpartition(":")[0] or "127.0.0.1"
+
+
+def check_security(s: ProcessorSettings) -> None:
+    """Options that only make sense together, and the secure default (see above)."""
+    if (s.jwks_path is None) != (s.jwt_issuer is None) or (s.jwks_path is None) != (
+        s.jwt_audience is None
+    ):
+        raise SettingsError("--jwks, --jwt-issuer and --jwt-audience go together")
+    if (s.tls_cert is None) != (s.tls_key is None):
+        raise SettingsError("--tls-cert and --tls-key go together")
+    if s.tls_client_ca is not None and s.tls_cert is None:
+        raise SettingsError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+    if s.tls_client_ca is not None and s.credentials_path is None:
+        raise SettingsError(
+            "--tls-client-ca needs --credentials: certificate subjects are mapped to "
+            "principals there (mtls_subject)"
+        )
+    if s.metrics_token is not None and len(s.metrics_token.strip()) < 16:
+        raise SettingsError("--metrics-token: use at least 16 characters")
+    host = s.listen.rpartition(":")[0]
+    if not s.authenticates and not s.insecure and not is_loopback(host):
+        raise SettingsError(
+            f"--listen {s.listen}: without credentials every caller is an admin, so the "
+            "processor serves only on loopback; give --credentials (or --jwks, "
+            "--tls-client-ca) or --insecure"
+        )
+    if s.metrics_listen is not None and not s.insecure and s.metrics_token is None:
+        if not is_loopback(metrics_host(s.metrics_listen)):
+            raise SettingsError(
+                f"--metrics-listen {s.metrics_listen}: /metrics shows every team's cost; "
+                "off loopback give --metrics-token (or --insecure)"
+            )
+
+
+def _flag(value: str | None, key: str) -> bool:
+    if value in (None, ""):
+        return False
+    if value is True or str(value).strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(value).strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{key} {value!r}: expected true or false")
 
 
 def report_endpoint(option: str | None, environ: Mapping[str, str] | None = None) -> str:

@@ -62,7 +62,10 @@ class WandbCostAggregator:
         if client is None:
             settings = InstrumentationSettings.from_env()
             client = GovernanceClient(
-                settings.governance_target, settings.governance_secure, timeout_s=30.0
+                settings.governance_target,
+                settings.governance_secure,
+                timeout_s=30.0,
+                security=settings.governance_security,
             )
         self._client = client
 

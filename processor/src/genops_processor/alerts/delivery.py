@@ -2,12 +2,16 @@
 to every channel, through a durable outbox.
 
 A budget in the policy file may list ``thresholds`` (percent of its limit,
-default 50, 80, 100) and ``alerts``, channel addresses:
+default 50, 80, 100) and ``alerts``, names of the policy's ``channels:`` or addresses:
 
 * ``webhook+http://host/path`` (or https): a JSON POST of the alert;
 * ``slack+https://hooks.slack.com/...``: a Slack-compatible ``{"text": ...}``;
 * ``email://ops@example.com``: a mail through the policy's ``smtp`` server;
 * ``log://``: a line in the processor's log.
+
+The outbox and the delivery history keep a channel's name, never its address: the
+address (and a webhook's token, the SMTP password) is looked up in the policy in force
+when an attempt starts, and any of its secrets is scrubbed from the recorded error.
 
 Which thresholds are due is pure logic (:func:`due`); that an alert fired and
 what it must reach (its :mod:`outbox` rows) are written to the ledger in one
@@ -29,6 +33,7 @@ import itertools
 import json
 import logging
 import smtplib
+import ssl
 import threading
 import urllib.error
 import urllib.request
@@ -37,7 +42,7 @@ from email.message import EmailMessage
 
 from genops_processor.alerts.messages import Alert, Notice
 from genops_processor.alerts.outbox import Item
-from genops_processor.budgets.alert_settings import SmtpSettings, is_address
+from genops_processor.budgets.alert_settings import Channel, SmtpSettings, scrub
 from genops_processor.limits import (
     DELIVERY_BACKOFF_MAX_S,
     DELIVERY_BACKOFF_S,
@@ -46,16 +51,8 @@ from genops_processor.limits import (
     DELIVERY_TIMEOUT_S,
 )
 
-__all__ = ["Alert", "Deliverer", "Notice", "due", "resolve"]
+__all__ = ["Alert", "Deliverer", "Notice", "due"]
 _log = logging.getLogger(__name__)
-
-
-def resolve(channel: str, names: Mapping[str, str]) -> str | None:
-    """A delivery address for a channel: itself, or what the policy's ``channels:``
-    maps the name to (``slack://alerts``, ``team_lead``); None when unknown."""
-    if is_address(channel):
-        return channel
-    return names.get(channel)
 
 
 def due(
@@ -104,8 +101,12 @@ class Deliverer:
         smtp: Callable[[], SmtpSettings],
         record: Recorder,
         clock: Callable[[], dt.datetime] = _utc_now,
+        channel: Callable[[str], Channel | None] | None = None,
     ) -> None:
+        """``channel`` looks a name up in the policy in force (None: unknown); without
+        it a name is its own address (tests of the delivery mechanics)."""
         self._smtp, self._record, self._clock = smtp, record, clock
+        self._channel = channel or (lambda name: Channel(name, name, name))
         # Per channel, a heap of (due, created, order, item): the next to try on top.
         self._waiting: dict[str, list[tuple]] = {}
         self._order = itertools.count()
@@ -215,35 +216,77 @@ class Deliverer:
         entry = (item.due, item.created_at, next(self._order), item)
         heapq.heappush(self._waiting.setdefault(item.channel, []), entry)
 
-    def _send(self, message: Alert | Notice, channel: str) -> None:
-        if channel == "log://":
+    def _send(self, message: Alert | Notice, name: str) -> None:
+        """One attempt to the channel ``name`` stands for now; an error never carries
+        one of its secrets."""
+        channel = self._channel(name)
+        if channel is None:
+            raise DeliveryError(f"channel {name!r} is not in the policy (any more)")
+        if channel.unavailable:
+            raise DeliveryError(channel.unavailable)
+        smtp = self._smtp()
+        secrets = (*channel.secrets(), *smtp.secrets())
+        try:
+            self._deliver(message, channel, smtp)
+        except DeliveryError as error:
+            raise DeliveryError(scrub(str(error), secrets), error.retry_after_s) from None
+        except Exception as error:
+            text = str(error) or type(error).__name__
+            raise DeliveryError(scrub(text, secrets)) from None
+
+    def _deliver(self, message: Alert | Notice, channel: Channel, smtp: SmtpSettings) -> None:
+        address = channel.address
+        if address == "log://":
             _log.warning("%s", message.text)
-        elif channel.startswith("webhook+"):
-            _post(channel.removeprefix("webhook+"), message.payload())
-        elif channel.startswith("slack+"):
-            _post(channel.removeprefix("slack+"), {"text": f"*{message.subject}*\n{message.text}"})
-        elif channel.startswith("email://"):
-            smtp = self._smtp()
-            mail = EmailMessage()
-            mail["Subject"] = message.subject
-            mail["From"] = smtp.sender
-            mail["To"] = channel.removeprefix("email://")
-            mail.set_content(message.text)
-            with smtplib.SMTP(smtp.host, smtp.port, timeout=DELIVERY_TIMEOUT_S) as server:
-                server.send_message(mail)
+        elif address.startswith("webhook+"):
+            headers = {"Authorization": f"Bearer {channel.token}"} if channel.token else {}
+            _post(address.removeprefix("webhook+"), message.payload(), headers)
+        elif address.startswith("slack+"):
+            _post(address.removeprefix("slack+"), {"text": f"*{message.subject}*\n{message.text}"})
+        elif address.startswith("email://"):
+            _mail(smtp, address.removeprefix("email://"), message)
         else:
-            raise DeliveryError(f"{channel!r} is not a channel address")
+            raise DeliveryError(f"channel {channel.name!r} has no address")
 
 
-def _post(url: str, payload: dict) -> None:
+def _mail(smtp: SmtpSettings, to: str, message: Alert | Notice) -> None:
+    """One mail through the policy's SMTP server: STARTTLS (verified against the
+    system's CAs, or SSL_CERT_FILE) unless ``starttls: false``, then the login if any."""
+    if smtp.unavailable:
+        raise DeliveryError(smtp.unavailable)
+    mail = EmailMessage()
+    mail["Subject"] = message.subject
+    mail["From"] = smtp.sender
+    mail["To"] = to
+    mail.set_content(message.text)
+    with smtplib.SMTP(smtp.host, smtp.port, timeout=DELIVERY_TIMEOUT_S) as server:
+        if smtp.starttls:
+            server.starttls(context=ssl.create_default_context())
+        if smtp.username:
+            server.login(smtp.username, smtp.password)
+        server.send_message(mail)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is not followed (it would carry the webhook's token elsewhere): the
+    attempt fails with the redirect's status."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: PLR0913
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _post(url: str, payload: dict, headers: Mapping[str, str] | None = None) -> None:
     request = urllib.request.Request(
         url,
         data=json.dumps(payload, default=str).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **(headers or {})},
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=DELIVERY_TIMEOUT_S) as response:
+        with _OPENER.open(request, timeout=DELIVERY_TIMEOUT_S) as response:
             status = response.status
     except urllib.error.HTTPError as error:
         raise DeliveryError(

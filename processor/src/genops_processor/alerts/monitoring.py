@@ -13,7 +13,10 @@ scopes of the runs it changed; one evaluation follows at most
 ingests, one evaluation), in writer jobs of ``ALERT_RULES_PER_JOB`` rules at
 bulk priority, so ingest and budget decisions go between them. The
 processor's timer (``--alert-interval``) evaluates every rule and escalates.
-Rules are capped per team and in all (``MAX_ALERT_RULES_PER_TEAM``,
+Rules and notifications may only name the policy's channels (``channels:``, plus
+``log://``): anything else, an address above all, is refused (``ChannelRefused``,
+the field named) and audited (``channel.refused``), so no caller makes the processor
+send to a place of its choosing. Rules are capped per team and in all (``MAX_ALERT_RULES_PER_TEAM``,
 ``MAX_ALERT_RULES``); ``genops alerts delete-rule`` removes one.
 """
 
@@ -32,7 +35,9 @@ from genops_processor.alerts import delivery as alerts
 from genops_processor.alerts import outbox
 from genops_processor.alerts import rules as alert_rules
 from genops_processor.alerts.rules import Rule
+from genops_processor.auth import context as auth_context
 from genops_processor.budgets import Budget, BudgetState, Policy, decide, spend_query
+from genops_processor.budgets.alert_settings import shown_address
 from genops_processor.domain import Scope
 from genops_processor.limits import (
     ALERT_CHANGED_SCOPES,
@@ -51,6 +56,10 @@ _log = logging.getLogger(__name__)
 
 class RuleLimitError(alert_rules.RuleError):
     """Too many rules (per team or in all): delete some first."""
+
+
+class ChannelRefused(alert_rules.RuleError):
+    """A channel that is not one of the policy's; the message names the field."""
 
 
 class Monitoring:
@@ -74,8 +83,36 @@ class Monitoring:
         return bool(self._rules)
 
     def unresolved(self, channels: Iterable[str]) -> list[str]:
-        names = dict(self._policy().channels)
-        return [c for c in channels if alerts.resolve(c, names) is None]
+        policy = self._policy()
+        return [c for c in channels if policy.channel(c) is None]
+
+    async def _only_policy_channels(
+        self, fields: Mapping[str, Sequence[str]], actor: str, method: str
+    ) -> None:
+        """Refuse (and audit) any channel that is not a name of the policy's ``channels:``."""
+        allowed = set(self._policy().channel_names())
+        refused = next(
+            (
+                (f"{name}[{i}]", shown_address(channel))
+                for name, channels in fields.items()
+                for i, channel in enumerate(channels)
+                if channel not in allowed
+            ),
+            None,
+        )
+        if refused is None:
+            return
+        where, shown = refused
+        now = self._clock()
+        detail = {"method": method, "field": where, "channel": shown}
+        await asyncio.wrap_future(
+            self._storage.submit(lambda conn: audit(conn, "channel.refused", actor, detail, now))
+        )
+        raise ChannelRefused(
+            f"{where}: {shown!r} is not a channel of the policy; name one of "
+            f"{', '.join(sorted(allowed))} (addresses are defined under channels: in the "
+            "policy, not sent by clients)"
+        )
 
     # -- rules ---------------------------------------------------------------------------
     async def add_rule(self, rule: Rule, actor: str) -> tuple[Rule, list[str]]:
@@ -83,6 +120,11 @@ class Monitoring:
         Raises RuleLimitError past the caps (checked on the writer: no two adds race)."""
         now = self._clock()
         rule = dataclasses.replace(rule, created_at=now, created_by=actor).validated()
+        await self._only_policy_channels(
+            {"channels": rule.channels, "escalation_chain": rule.escalation_chain},
+            actor,
+            "AddAlertRule",
+        )
 
         def job(conn) -> None:
             self._check_room(rule.scope.team)
@@ -115,20 +157,18 @@ class Monitoring:
                 f"{MAX_ALERT_RULES_PER_TEAM}: delete some first (genops alerts delete-rule RULE_ID)"
             )
 
-    async def delete_rule(self, rule_id: str, actor: str) -> Rule | None:
-        """Remove a rule and audit it; its past alerts stay. None when there is no such rule."""
+    async def delete_rule(self, rule_id: str, actor: str, reported_actor: str = "") -> Rule | None:
+        """Remove a rule and audit it; its past alerts stay. None when there is no such rule.
+        ``reported_actor``: who the request said it was (kept, not trusted)."""
         now = self._clock()
 
         def job(conn) -> Rule | None:
             removed = alert_rules.delete(conn, rule_id)
             if removed is not None:
-                audit(
-                    conn,
-                    "alert_rule.deleted",
-                    actor,
-                    {"rule_id": rule_id, "kind": removed.kind, **removed.scope.as_dict()},
-                    now,
-                )
+                detail = {"rule_id": rule_id, "kind": removed.kind, **removed.scope.as_dict()}
+                if reported_actor:
+                    detail["reported_actor"] = reported_actor
+                audit(conn, "alert_rule.deleted", actor, detail, now)
                 self._rules = [r for r in self._rules if r.rule_id != rule_id]
             return removed
 
@@ -224,7 +264,6 @@ class Monitoring:
     ) -> tuple[list[str], list[outbox.Item]]:
         fired = alert_rules.fired_keys(conn, rules)
         new, items = [], []
-        names = dict(policy.channels)
         for firing in alert_rules.evaluate(conn, rules, now, budget_states, fired, memo):
             alert_id = uuid.uuid4().hex
             alert_rules.record(
@@ -239,13 +278,13 @@ class Monitoring:
             rule = firing.rule
             notice = alerts.Notice(alert_id, firing.subject, firing.text, firing.detail)
             items += _enqueue(
-                conn, notice, (*rule.channels, *rule.escalation_chain[:1]), names, now
+                conn, notice, (*rule.channels, *rule.escalation_chain[:1]), policy, now
             )
             new.append(alert_id)
         return new, items
 
     async def _escalate(self) -> None:
-        now, names = self._clock(), dict(self._policy().channels)
+        now, policy = self._clock(), self._policy()
         by_id = {r.rule_id: r for r in self._rules}
 
         def job(conn) -> list[outbox.Item]:
@@ -261,7 +300,7 @@ class Monitoring:
                     f"acknowledge with: genops alerts ack {alert_id}",
                     {"escalation_level": level, "contact": contact},
                 )
-                items += _enqueue(conn, notice, (contact,), names, now)
+                items += _enqueue(conn, notice, (contact,), policy, now)
             return items
 
         self._deliverer.start(await asyncio.wrap_future(self._storage.submit(job, Priority.BULK)))
@@ -277,9 +316,12 @@ class Monitoring:
             raise alert_rules.RuleError(
                 f"channels: {len(channels)}, at most {MAX_NOTIFY_CHANNELS} per notification"
             )
+        principal = auth_context.current_or_none()
+        actor = principal.name if principal is not None else (sender or "unknown")
+        await self._only_policy_channels({"channels": channels}, actor, "Notify")
         notification_id = uuid.uuid4().hex
         text = str(body.get("text") or body.get("summary") or subject)
-        now, names = self._clock(), dict(self._policy().channels)
+        now, policy = self._clock(), self._policy()
         notice = alerts.Notice(
             notification_id, subject, text, {"sender": sender, "body": dict(body)}
         )
@@ -296,18 +338,21 @@ class Monitoring:
                     now,
                     acknowledged_by=sender or "notification",
                 )
-                return _enqueue(conn, notice, channels, names, now)
+                return _enqueue(conn, notice, channels, policy, now)
 
         self._deliverer.start(await asyncio.wrap_future(self._storage.submit(job)))
         return notification_id, self.unresolved(channels)
 
-    async def acknowledge(self, alert_id: str, actor: str) -> bool:
+    async def acknowledge(self, alert_id: str, actor: str, reported_actor: str = "") -> bool:
         now = self._clock()
 
         def job(conn) -> bool:
             done = alert_rules.acknowledge(conn, alert_id, actor, now)
             if done:
-                audit(conn, "alert.acknowledged", actor, {"alert_id": alert_id}, now)
+                detail = {"alert_id": alert_id}
+                if reported_actor:
+                    detail["reported_actor"] = reported_actor
+                audit(conn, "alert.acknowledged", actor, detail, now)
             return done
 
         return await asyncio.wrap_future(self._storage.submit(job))
@@ -322,15 +367,15 @@ def _enqueue(
     conn,
     message: alerts.Notice,
     channels: Iterable[str],
-    names: Mapping[str, str],
+    policy: Policy,
     now: dt.datetime,
 ) -> list[outbox.Item]:
-    """Outbox rows for the channels with an address; a failed delivery for each without."""
-    addresses = []
+    """Outbox rows for the channels the policy has (by name: the outbox never holds an
+    address); a failed delivery for each it has not."""
+    known = []
     for channel in channels:
-        address = alerts.resolve(channel, names)
-        if address is None:
-            outbox.record_unresolved(conn, message.alert_id, channel, now)
+        if policy.channel(channel) is None:
+            outbox.record_unresolved(conn, message.alert_id, shown_address(channel), now)
         else:
-            addresses.append(address)
-    return outbox.enqueue(conn, message, addresses, now)
+            known.append(channel)
+    return outbox.enqueue(conn, message, known, now)

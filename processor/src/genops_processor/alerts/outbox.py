@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from genops_processor.alerts.messages import Alert, Notice
+from genops_processor.budgets.alert_settings import is_address, shown_address
 from genops_processor.storage import transaction
 
 _log = logging.getLogger(__name__)
@@ -109,3 +110,53 @@ def record_unresolved(conn: Any, alert_id: str, channel: str, now: dt.datetime) 
         "INSERT INTO alert_deliveries VALUES (?, ?, 1, 'failed', ?, ?)",
         [alert_id, channel, error, now],
     )
+
+
+def scrub_addresses(conn: Any, now: dt.datetime) -> int:
+    """A ledger from before channels were kept by name may hold addresses with secrets
+    (a webhook path, credentials) in the outbox, the delivery history and alert rules:
+    the outbox rows are dropped (recorded as expired), the others shown redacted.
+    Returns how many rows changed."""
+
+    def secret(channel: str) -> bool:
+        return is_address(channel) and shown_address(channel) != channel
+
+    changed = 0
+    with transaction(conn):
+        for alert_id, channel, attempts in conn.execute(
+            "SELECT alert_id, channel, attempts FROM alert_outbox"
+        ).fetchall():
+            if secret(channel):
+                conn.execute(
+                    "INSERT INTO alert_deliveries VALUES (?, ?, ?, 'expired', ?, ?)",
+                    [
+                        alert_id,
+                        shown_address(channel),
+                        attempts + 1,
+                        "dropped: kept an address, not a channel name of the policy",
+                        now,
+                    ],
+                )
+                conn.execute(
+                    "DELETE FROM alert_outbox WHERE alert_id = ? AND channel = ?",
+                    [alert_id, channel],
+                )
+                changed += 1
+        for (channel,) in conn.execute("SELECT DISTINCT channel FROM alert_deliveries").fetchall():
+            if secret(channel):
+                rows = conn.execute(
+                    "UPDATE alert_deliveries SET channel = ? WHERE channel = ? RETURNING 1",
+                    [shown_address(channel), channel],
+                ).fetchall()
+                changed += len(rows)
+        for rule_id, text in conn.execute("SELECT rule_id, body FROM alert_rules").fetchall():
+            body = json.loads(text)
+            for key in ("channels", "escalation_chain"):
+                body[key] = [shown_address(c) if secret(c) else c for c in body.get(key) or []]
+            if body != json.loads(text):
+                conn.execute(
+                    "UPDATE alert_rules SET body = ? WHERE rule_id = ?",
+                    [json.dumps(body, sort_keys=True), rule_id],
+                )
+                changed += 1
+    return changed

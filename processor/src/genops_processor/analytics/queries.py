@@ -86,13 +86,16 @@ def cost_summary(conn: Any, scope: Scope, since: dt.datetime, top_runs: int = 10
     )
 
 
-def team_attribution(conn: Any, since: dt.datetime) -> list[tuple[str, str, str, str, int]]:
+def team_attribution(
+    conn: Any, since: dt.datetime, teams: frozenset[str] | None = None
+) -> list[tuple[str, str, str, str, int]]:
     """(team, project, customer, cost center, cost) for every combination seen since,
-    from the runs' totals (equal to the sum of their priced lines)."""
+    from the runs' totals (equal to the sum of their priced lines); ``teams``: only those."""
+    where, params = scope_filter(Scope(), teams=teams)
     rows = conn.execute(
         "SELECT team, project, customer_id, cost_center, SUM(cost_micros) FROM runs "
-        "WHERE as_of_ns >= ? AND cost_micros > 0 GROUP BY ALL ORDER BY 5 DESC",
-        [to_ns(since)],
+        f"WHERE {where} AND as_of_ns >= ? AND cost_micros > 0 GROUP BY ALL ORDER BY 5 DESC",
+        [*params, to_ns(since)],
     ).fetchall()
     return [(r[0] or "", r[1] or "", r[2] or "", r[3] or "", int(r[4])) for r in rows]
 

@@ -9,6 +9,7 @@ import grpc
 from genops.governance.v1 import governance_pb2 as pb
 from genops_processor.analytics import jobs as analytics
 from genops_processor.analytics import queries as analytics_queries
+from genops_processor.api import authorization as authz
 from genops_processor.api.convert import forecast_to_pb, i64, i64_map, scope_from_pb
 from genops_processor.limits import MAX_FORECAST_HISTORY_DAYS, MAX_FORECAST_HORIZON_DAYS
 
@@ -16,8 +17,14 @@ from genops_processor.limits import MAX_FORECAST_HISTORY_DAYS, MAX_FORECAST_HORI
 class AnalyticsApi:
     _governance: object  # set by GovernanceApi
 
+    async def _read_scope(self, request, context, method: str):
+        """The request's scope, narrowed to what the caller reads (refused otherwise)."""
+        return await authz.read_scope(
+            context, self._governance, method, scope_from_pb(request.scope)
+        )
+
     async def GetCostSummary(self, request: pb.CostSummaryRequest, context):  # noqa: N802
-        scope = scope_from_pb(request.scope)
+        scope = await self._read_scope(request, context, "GetCostSummary")
         days = request.period_days or 30
         confidence = None
         if request.include_forecast:
@@ -41,8 +48,11 @@ class AnalyticsApi:
 
     async def GetTeamAttribution(self, request, context):  # noqa: N802
         days = request.period_days or 30
+        teams = authz.readable_teams()
         rows = await self._governance.run_job(
-            lambda conn, now: analytics_queries.team_attribution(conn, analytics._since(now, days))
+            lambda conn, now: analytics_queries.team_attribution(
+                conn, analytics._since(now, days), teams
+            )
         )
         return pb.TeamAttributionResponse(
             rows=[
@@ -54,7 +64,7 @@ class AnalyticsApi:
         )
 
     async def GetForecast(self, request: pb.ForecastRequest, context):  # noqa: N802
-        scope = scope_from_pb(request.scope)
+        scope = await self._read_scope(request, context, "GetForecast")
         confidence = request.confidence or 0.8
         if not 0 < confidence < 1:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "confidence must be in (0, 1)")
@@ -74,7 +84,7 @@ class AnalyticsApi:
         return pb.ForecastResponse(forecast=forecast_to_pb(predicted))
 
     async def GetRecommendations(self, request, context):  # noqa: N802
-        scope = scope_from_pb(request.scope)
+        scope = await self._read_scope(request, context, "GetRecommendations")
         target = request.target_savings_percentage or None
         catalog = self._governance.catalogs.default
         items, spend = await self._governance.run_job(
@@ -97,7 +107,7 @@ class AnalyticsApi:
         )
 
     async def GetAnomalies(self, request, context):  # noqa: N802
-        scope = scope_from_pb(request.scope)
+        scope = await self._read_scope(request, context, "GetAnomalies")
         sensitivity = request.sensitivity or 0.95
         if not 0 < sensitivity < 1:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "sensitivity must be in (0, 1)")
@@ -122,7 +132,7 @@ class AnalyticsApi:
         )
 
     async def GetPerformanceVsCost(self, request, context):  # noqa: N802
-        scope = scope_from_pb(request.scope)
+        scope = await self._read_scope(request, context, "GetPerformanceVsCost")
         groups = await self._governance.run_job(
             lambda conn, now: analytics.performance_vs_cost(
                 conn, scope, request.period_days or 30, list(request.group_by), now

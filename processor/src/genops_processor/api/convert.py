@@ -198,6 +198,7 @@ def run_to_pb(run: RunState) -> pb.RunSummary:
         violations=list(run.violations),
         region=run.labels.region,
         exit_code=run.exit_code,
+        security_level=run.labels.security_level,
     )
 
 

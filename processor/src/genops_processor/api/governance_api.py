@@ -6,6 +6,7 @@ Every request is checked field by field before its handler runs
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 
 import grpc
@@ -13,6 +14,7 @@ import grpc
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops.money import saturate_int64 as i64
+from genops_processor.api import authorization as authz
 from genops_processor.api import run_pages
 from genops_processor.api.analytics_api import AnalyticsApi
 from genops_processor.api.convert import (
@@ -28,22 +30,34 @@ from genops_processor.api.convert import (
 )
 from genops_processor.api.monitoring_api import MonitoringApi
 from genops_processor.api.request_checks import every_request_checked
+from genops_processor.api.security_api import SecurityApi
+from genops_processor.auth.posture import SecurityFacts
 from genops_processor.budgets import ApprovalError, PolicyError
-from genops_processor.domain import HardwareUse, RunLabels, RunUsage
-from genops_processor.limits import MAX_OFFLINE_DECISIONS
+from genops_processor.domain import HardwareUse, RunLabels, RunUsage, Scope
+from genops_processor.limits import (
+    LIST_HOLDS_MAX,
+    MAX_OFFLINE_DECISIONS,
+    MAX_OPEN_HOLDS_PER_PRINCIPAL,
+)
 from genops_processor.pricing import Catalog, CatalogConflict, CatalogError, RepriceRefused
 from genops_processor.service import Governance
 
 
 @every_request_checked
-class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServicer):
-    def __init__(self, governance: Governance) -> None:
+class GovernanceApi(MonitoringApi, AnalyticsApi, SecurityApi, pb_grpc.GovernanceServiceServicer):
+    def __init__(self, governance: Governance, security: SecurityFacts | None = None) -> None:
         self._governance = governance
+        # transport and authentication in force (server.py), for GetSecurityPosture
+        self._security = security or SecurityFacts()
 
     async def CheckBudget(self, request: pb.CheckBudgetRequest, context):  # noqa: N802
         # ids, amounts and the estimate are bounded by request_checks (every_request_checked)
         e = request.estimate
         scope = scope_from_pb(request.scope)
+        await authz.require_acts_for(context, self._governance, "CheckBudget", scope)
+        if request.parent_hold_id:
+            await self._require_own_hold(context, "CheckBudget", request.parent_hold_id)
+        who = authz.principal()
         estimate = estimate_from_pb(e, scope) if e.horizon_ns > 0 else None
         recorded = await self._governance.check_budget(
             scope,
@@ -55,6 +69,9 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
             estimate=estimate,
             request_id=request.request_id,
             parent_hold_id=request.parent_hold_id,
+            principal=who.name,
+            # the local operator (no credentials: loopback only) is not capped
+            max_open_holds=None if who.method == "local" else MAX_OPEN_HOLDS_PER_PRINCIPAL,
         )
         decision = recorded.decision
         response = pb.CheckBudgetResponse(
@@ -92,17 +109,19 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
             except ValueError:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "decided_at")
             message = f"decided by the client alone (fail mode {d.fail_mode}): {d.reason}"
+            scope = scope_from_pb(d.scope)
+            await authz.require_acts_for(context, self._governance, "ReportOfflineDecisions", scope)
             items.append(
                 (
                     decided_at,
-                    scope_from_pb(d.scope),
+                    scope,
                     d.decision,
                     message,
                     d.wandb_project,
                     d.wandb_run_name,
                 )
             )
-        recorded = await self._governance.record_offline(items)
+        recorded = await self._governance.record_offline(items, authz.principal().name)
         return pb.ReportOfflineDecisionsResponse(recorded=recorded)
 
     async def GetPolicy(self, request, context):  # noqa: N802
@@ -111,14 +130,16 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
     async def SetBudget(self, request: pb.SetBudgetRequest, context):  # noqa: N802
         try:
             budget = json.loads(request.budget_json)
-            await self._governance.set_budget(budget, request.actor or "unknown", request.reason)
+            await self._governance.set_budget(
+                budget, authz.principal().name, request.reason, request.actor
+            )
         except (ValueError, PolicyError) as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"budget_json: {error}")
         return await self._policy_response()
 
     async def _policy_response(self) -> pb.PolicyResponse:
         stored = await self._governance.policy_version()
-        body = self._governance.policy.body
+        body = self._governance.policy.shown  # secrets as ***, references as written
         if stored is None:
             return pb.PolicyResponse(version=0, policy_json=json.dumps(body))
         version, _stored_body, changed_at, actor = stored
@@ -129,11 +150,43 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
             actor=actor or "",
         )
 
+    async def _require_own_hold(self, context, method: str, hold_id: str) -> str:
+        """Refuse unless the caller created the hold (an admin: any hold). Returns who
+        created it, "" when unknown (answered as a hold that is not open)."""
+        who = authz.principal()
+        owner = await self._governance.hold_owner(hold_id)
+        if owner is None:
+            return ""
+        principal = owner[0] or ""
+        if principal != who.name and not who.is_admin:
+            made = "another principal" if principal else "nobody (before authentication)"
+            await authz.refuse(
+                context,
+                self._governance,
+                method,
+                f"{authz.describe(who)} may not use hold {hold_id!r}: created by {made}",
+            )
+        return principal
+
     async def ReleaseHold(self, request, context):  # noqa: N802
-        released = await self._governance.release_hold(request.hold_id)
+        owner = await self._require_own_hold(context, "ReleaseHold", request.hold_id)
+        who = authz.principal().name
+        # an admin releasing another principal's hold: audited
+        audited_as = who if owner != who else ""
+        released = await self._governance.release_hold(request.hold_id, audited_as)
         return pb.ReleaseHoldResponse(released=released)
 
+    async def ListHolds(self, request: pb.ListHoldsRequest, context):  # noqa: N802
+        if request.limit < 0:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "limit: must not be negative")
+        limit = min(request.limit or LIST_HOLDS_MAX, LIST_HOLDS_MAX)
+        rows, truncated = await self._governance.list_holds(
+            request.include_closed, limit, request.team
+        )
+        return pb.ListHoldsResponse(holds=[hold_to_pb(r) for r in rows], truncated=truncated)
+
     async def RenewHold(self, request, context):  # noqa: N802
+        await self._require_own_hold(context, "RenewHold", request.hold_id)
         is_open, amount = await self._governance.renew_hold(request.hold_id)
         return pb.RenewHoldResponse(
             open=is_open, amount_micros=i64(amount), timeout_s=self._governance.hold_timeout_s
@@ -141,26 +194,47 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
 
     async def GetApproval(self, request, context):  # noqa: N802
         try:
-            return approval_to_pb(await self._governance.approval(request.approval_id))
+            row = await self._governance.approval(request.approval_id)
         except ApprovalError as error:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        await authz.require_reads(context, self._governance, "GetApproval", row["team"] or "")
+        return approval_to_pb(row)
 
     async def DecideApproval(self, request, context):  # noqa: N802
         try:
+            pending = await self._governance.approval(request.approval_id)
+        except ApprovalError as error:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        scope = Scope(**{key: pending[key] or "" for key in Scope().as_dict()})
+        await authz.require_acts_for(context, self._governance, "DecideApproval", scope)
+        try:
             row = await self._governance.decide_approval(
-                request.approval_id, request.approve, request.actor or "unknown", request.reason
+                request.approval_id,
+                request.approve,
+                authz.principal().name,
+                request.reason,
+                request.actor,
             )
         except ApprovalError as error:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         return approval_to_pb(row)
 
     async def ListApprovals(self, request, context):  # noqa: N802
+        teams = authz.readable_teams()
         rows = await self._governance.list_approvals(request.status)
-        return pb.ListApprovalsResponse(approvals=[approval_to_pb(r) for r in rows])
+        return pb.ListApprovalsResponse(
+            approvals=[
+                approval_to_pb(r) for r in rows if teams is None or (r["team"] or "") in teams
+            ]
+        )
 
     async def GetBudgetStatus(self, request: pb.GetBudgetStatusRequest, context):  # noqa: N802
         scope = scope_from_pb(request.scope) if request.HasField("scope") else None
-        states = await self._governance.budget_status(scope)
+        teams = authz.readable_teams()
+        if scope is not None and scope.team:
+            await authz.require_reads(context, self._governance, "GetBudgetStatus", scope.team)
+            teams = None  # the budgets matching a team it reads
+        states = await self._governance.budget_status(scope, teams)
         return pb.GetBudgetStatusResponse(budgets=[budget_to_pb(s) for s in states])
 
     async def ListRuns(self, request: pb.ListRunsRequest, context):  # noqa: N802
@@ -170,13 +244,19 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
             run_pages.decode_token(request.page_token)
         except run_pages.BadPageToken as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        page = await self._governance.list_runs(lambda conn: run_pages.fetch(conn, request))
+        teams = authz.readable_teams()
+        if teams is not None and request.scope.team:
+            await authz.require_reads(context, self._governance, "ListRuns", request.scope.team)
+        page = await self._governance.list_runs(lambda conn: run_pages.fetch(conn, request, teams))
         # Thousands of runs to convert: off the event loop, so decisions keep answering.
         return await asyncio.to_thread(run_pages.response, *page)
 
     async def GetUsage(self, request: pb.GetUsageRequest, context):  # noqa: N802
+        scope = await authz.read_scope(
+            context, self._governance, "GetUsage", scope_from_pb(request.scope)
+        )
         usage, states, since = await self._governance.usage_today(
-            scope_from_pb(request.scope), client_limits_from_pb(request.client_limits)
+            scope, client_limits_from_pb(request.client_limits)
         )
         return pb.GetUsageResponse(
             spent_today_micros=i64(usage.spent_micros),
@@ -191,6 +271,7 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
         record = await self._governance.experiment(request.experiment_id)
         if record is None:
             return pb.GetExperimentResponse(found=False)
+        await authz.require_reads(context, self._governance, "GetExperiment", record.scope.team)
         return pb.GetExperimentResponse(found=True, experiment=experiment_to_pb(record))
 
     async def RegisterCatalog(self, request: pb.RegisterCatalogRequest, context):  # noqa: N802
@@ -225,7 +306,8 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
             except ValueError as error:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"since: {error}")
         try:
-            async for update in self._governance.reprice(catalog, since, request.actor or "api"):
+            actor = authz.principal().name
+            async for update in self._governance.reprice(catalog, since, actor):
                 if isinstance(update, tuple):
                     yield pb.RepriceProgress(done=update[0], total=update[1])
                 else:
@@ -245,6 +327,11 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
 
     async def CheckRun(self, request: pb.CheckRunRequest, context):  # noqa: N802
         u = request.usage
+        await authz.require_acts_for(
+            context, self._governance, "CheckRun", scope_from_pb(request.scope)
+        )
+        if request.hold_id:
+            await self._require_own_hold(context, "CheckRun", request.hold_id)
         snapshot = running_run(
             scope_from_pb(request.scope),
             HardwareUse(gpu_type=u.gpu_type, gpu_count=u.gpu_count, cpu_count=u.cpu_count),
@@ -278,6 +365,33 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, pb_grpc.GovernanceServiceServic
         if verdict.deciding is not None:
             response.deciding_budget.CopyFrom(budget_to_pb(verdict.deciding))
         return response
+
+
+def hold_to_pb(row: dict) -> pb.Hold:
+    def iso(ns) -> str:
+        return ns_to_iso(ns) if ns else ""
+
+    return pb.Hold(
+        hold_id=row["hold_id"],
+        principal=row["principal"] or "",
+        scope=pb.Scope(
+            team=row["team"] or "",
+            project=row["project"] or "",
+            customer_id=row["customer_id"] or "",
+            cost_center=row["cost_center"] or "",
+            environment=row["environment"] or "",
+        ),
+        amount_micros=i64(row["amount_micros"] or 0),
+        status=row["status"],
+        created_at=iso(row["created_ns"]),
+        last_seen_at=iso(row["last_seen_ns"]),
+        parent_hold_id=row["parent_hold_id"] or "",
+        run_key=row["run_key"] or "",
+    )
+
+
+def ns_to_iso(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc).isoformat()
 
 
 async def _catalog_from_json(text: str, context) -> Catalog:

@@ -15,6 +15,7 @@ from genops_processor.alerts import (
     RuleError,
     RuleLimitError,
 )
+from genops_processor.api import authorization as authz
 from genops_processor.budgets import ClientLimits
 from genops_processor.domain import Scope
 
@@ -38,10 +39,10 @@ class MonitoringApi:
             escalation_chain=tuple(request.escalation_chain),
             escalate_after_minutes=request.escalate_after_minutes or DEFAULT_ESCALATE_AFTER_MINUTES,
         )
+        # a rule of the caller's own teams (an admin: any); created_by is who asked
+        await authz.require_acts_for(context, self._governance, "AddAlertRule", rule.scope)
         try:
-            rule, missing = await self._governance.monitoring.add_rule(
-                rule, request.created_by or "api"
-            )
+            rule, missing = await self._governance.monitoring.add_rule(rule, authz.principal().name)
         except RuleLimitError as error:  # not retryable as is: delete a rule first
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         except RuleError as error:
@@ -52,7 +53,12 @@ class MonitoringApi:
         if not request.rule_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "rule_id: required")
         monitoring = self._governance.monitoring
-        removed = await monitoring.delete_rule(request.rule_id, request.actor or "unknown")
+        rule = next((r for r in monitoring.rules() if r.rule_id == request.rule_id), None)
+        if rule is not None:
+            await authz.require_acts_for(context, self._governance, "DeleteAlertRule", rule.scope)
+        removed = await monitoring.delete_rule(
+            request.rule_id, authz.principal().name, request.actor
+        )
         if removed is None:
             await context.abort(
                 grpc.StatusCode.NOT_FOUND, f"rule_id {request.rule_id!r}: no such alert rule"
@@ -64,7 +70,10 @@ class MonitoringApi:
 
         monitoring = self._governance.monitoring
         scope = scope_from_pb(request.scope) if request.HasField("scope") else None
-        rules = monitoring.rules(scope)
+        teams = authz.readable_teams()
+        if teams is not None and scope is not None and scope.team:
+            await authz.require_reads(context, self._governance, "ListAlertRules", scope.team)
+        rules = [r for r in monitoring.rules(scope) if teams is None or r.scope.team in teams]
         return pb.ListAlertRulesResponse(
             rules=[
                 rule_to_pb(r, monitoring.unresolved((*r.channels, *r.escalation_chain)))
@@ -92,7 +101,7 @@ class MonitoringApi:
 
     async def AcknowledgeAlert(self, request, context):  # noqa: N802
         done = await self._governance.monitoring.acknowledge(
-            request.alert_id, request.actor or "unknown"
+            request.alert_id, authz.principal().name, request.actor
         )
         return pb.AcknowledgeAlertResponse(acknowledged=done)
 

@@ -56,13 +56,18 @@ def decode_token(token: str) -> tuple[int, str] | None:
     return start, key
 
 
-def fetch(conn: Any, request: pb.ListRunsRequest) -> tuple[list[RunState], bool, Any]:
-    """The page's runs, whether more follow, and the totals when asked (a writer job)."""
+def fetch(
+    conn: Any, request: pb.ListRunsRequest, teams: frozenset[str] | None = None
+) -> tuple[list[RunState], bool, Any]:
+    """The page's runs, whether more follow, and the totals when asked (a writer job);
+    ``teams``: only runs of those teams (the caller's, when it does not read all)."""
     scope = scope_from_pb(request.scope) if request.HasField("scope") else None
     runs, more = queries.list_runs_page(
-        conn, scope, page_size(request), decode_token(request.page_token)
+        conn, scope, page_size(request), decode_token(request.page_token), teams
     )
-    totals = queries.run_totals(conn, scope, REPORT_TOP_ROWS) if request.include_totals else None
+    totals = (
+        queries.run_totals(conn, scope, REPORT_TOP_ROWS, teams) if request.include_totals else None
+    )
     return runs, more, totals
 
 

@@ -154,9 +154,15 @@ class Credentials:
 
 
 def _canonical_subject(subject: str) -> str:
-    """``CN=a, O=b`` and ``CN=a,O=b`` name the same subject."""
-    parts = [p.strip() for p in re.split(r"(?<!\\),", subject or "") if p.strip()]
-    return ",".join(parts)
+    """``CN=a, O=b``, ``CN = a,O = b`` and ``O=b,CN=a`` name the same subject: OpenSSL
+    shows a certificate's attributes in their order, gRPC in reverse (RFC 2253), so the
+    comparison ignores order (attribute types compared case-insensitively)."""
+    parts = []
+    for part in re.split(r"(?<!\\),", subject or ""):
+        kind, sep, value = part.partition("=")
+        if sep and kind.strip():
+            parts.append(f"{kind.strip().upper()}={value.strip()}")
+    return ",".join(sorted(parts))
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -280,9 +286,15 @@ def create(
     projects: Iterable[str] = (),
     customers: Iterable[str] = (),
     now: dt.datetime | None = None,
-) -> str:
-    """Add a principal with a new token; returns the token (the only time it exists)."""
+    mtls_subject: str | None = None,
+) -> str | None:
+    """Add a principal with a new token; returns the token (the only time it exists).
+
+    With ``mtls_subject`` the principal is a client certificate's subject instead: no
+    token is made (returns None)."""
     check_name(name, "name")
+    if mtls_subject is not None and not _canonical_subject(mtls_subject):
+        raise CredentialsError(f"mtls subject {mtls_subject!r}: expected e.g. 'CN=name,O=org'")
     try:
         parsed_role = Role.parse(role)
     except ValueError as error:
@@ -290,14 +302,15 @@ def create(
     teams_t = scope_names(list(teams), "team")
     if parsed_role in (Role.CLIENT, Role.APPROVER) and not teams_t:
         raise CredentialsError(f"a {parsed_role.value} needs at least one --team")
-    token = new_token()
+    token = new_token() if mtls_subject is None else None
     entry = Entry(
         name=name,
         role=parsed_role,
         teams=teams_t,
         projects=scope_names(list(projects), "project"),
         customers=scope_names(list(customers), "customer"),
-        token_sha256=hash_token(token),
+        token_sha256=hash_token(token) if token is not None else None,
+        mtls_subject=mtls_subject.strip() if mtls_subject is not None else None,
         created=(now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
     )
 
@@ -305,7 +318,8 @@ def create(
         current = parse(data, str(path))
         if current.entry(name) is not None:
             raise CredentialsError(
-                f"a principal named {name!r} exists (revoke it or pick another name)"
+                f"a principal named {name!r} exists (names are never reused, even when "
+                "revoked: pick another)"
             )
         data.setdefault("principals", []).append(entry.to_yaml())
 

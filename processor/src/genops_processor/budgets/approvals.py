@@ -92,12 +92,19 @@ def get(conn: Any, approval_id: str, now: dt.datetime) -> dict[str, Any]:
 
 
 def decide(
-    conn: Any, approval_id: str, approve: bool, actor: str, reason: str, now: dt.datetime
+    conn: Any,
+    approval_id: str,
+    approve: bool,
+    actor: str,
+    reason: str,
+    now: dt.datetime,
+    reported_actor: str = "",
 ) -> dict[str, Any]:
     row = get(conn, approval_id, now)
     if row["status"] != "pending":
         raise ApprovalError(f"approval {approval_id} is {row['status']}, not pending")
-    _close(conn, row, "approved" if approve else "denied", actor, reason, now)
+    status = "approved" if approve else "denied"
+    _close(conn, row, status, actor, reason, now, reported_actor)
     return _row(conn, approval_id)
 
 
@@ -110,7 +117,9 @@ def listing(conn: Any, status: str, now: dt.datetime) -> list[dict[str, Any]]:
     return [r for r in rows if not status or r["status"] == status]
 
 
-def _close(conn, row, status: str, actor: str, reason: str, now: dt.datetime) -> None:
+def _close(
+    conn, row, status: str, actor: str, reason: str, now: dt.datetime, reported_actor: str = ""
+) -> None:
     conn.execute(
         "UPDATE approvals SET status = ?, decided_at = ?, actor = ?, reason = ? "
         "WHERE approval_id = ?",
@@ -122,13 +131,10 @@ def _close(conn, row, status: str, actor: str, reason: str, now: dt.datetime) ->
             "AND status = 'open'",
             [int(now.timestamp() * 1e9), row["hold_id"]],
         )
-    audit(
-        conn,
-        f"approval.{status}",
-        actor,
-        {"approval_id": row["approval_id"], "reason": reason},
-        now,
-    )
+    detail = {"approval_id": row["approval_id"], "reason": reason}
+    if reported_actor:
+        detail["reported_actor"] = reported_actor  # who the request said it was
+    audit(conn, f"approval.{status}", actor, detail, now)
 
 
 def _row(conn: Any, approval_id: str) -> dict[str, Any]:

@@ -61,17 +61,21 @@ class Draw:
             note += f"; the budget was asked for the rest, {format_usd(self.excess_micros)}"
         return replace(decision, message=f"{decision.message}; {note}")
 
-    def reserve(self, conn: Any, decision_id: str, scope: Scope, now_ns: int) -> str:
+    def reserve(
+        self, conn: Any, decision_id: str, scope: Scope, now_ns: int, principal: str = ""
+    ) -> str:
         """The run's own hold (linked to its parent, which grows by the excess)."""
         parent = self.parent
         if parent is None:
             if self.requested_micros <= 0:
                 return ""
-            return reservations.reserve(conn, decision_id, scope, self.requested_micros, now_ns)
+            return reservations.reserve(
+                conn, decision_id, scope, self.requested_micros, now_ns, principal=principal
+            )
         # Even a run that asks for nothing gets a (zero) hold: it links the run's cost
         # to the experiment, where it counts.
         hold_id = reservations.reserve(
-            conn, decision_id, scope, self.requested_micros, now_ns, parent.hold_id
+            conn, decision_id, scope, self.requested_micros, now_ns, parent.hold_id, principal
         )
         if self.excess_micros:
             reservations.extend(conn, parent.hold_id, parent.used_micros + self.requested_micros)

@@ -8,11 +8,21 @@ A policy file (YAML) declares budgets::
                                    # cost_center, environment; all must match
         daily_limit: "25.00"       # USD, as a string or number
         mode: enforced             # audit_only | advisory | enforced
+        max_hold: "10.00"          # largest single reservation (default: the limit)
       - name: nlp-monthly
         scope: {team: nlp}
         period: monthly            # daily (default) | weekly | monthly | total
         timezone: Europe/Paris     # when periods roll over (default UTC)
         limit: "500"
+
+Alerting (see :mod:`alert_settings` for addresses and secrets)::
+
+    smtp: {host: mail.example.com, port: 587, from: genops@example.com,
+           username: genops, password: ${env:SMTP_PASSWORD}}   # STARTTLS by default
+    channels:                      # the only targets Notify and alert rules may name
+      ops: {address: "webhook+https://hooks.example.com/genops", token_file: /run/secrets/t}
+      slack://alerts: ${env:SLACK_WEBHOOK_URL}
+      team_lead: email://lead@example.com
 
 A client may declare its own daily limit and mode; they can only tighten the
 central policy: the client's limit becomes one more budget on the client's
@@ -35,12 +45,18 @@ import yaml
 from genops.money import MICROS_PER_USD, format_usd, parse_usd_micros
 from genops_processor.budgets.alert_settings import (
     DEFAULT_THRESHOLDS,
+    LOG_CHANNEL,
     AlertConfigError,
+    Channel,
     SmtpSettings,
     check_channel,
+    redacted_policy,
+    resolve,
+    secret_value,
+    shown_address,
 )
 from genops_processor.domain import Scope
-from genops_processor.limits import MAX_BUDGET_LIMIT_MICROS
+from genops_processor.limits import DEFAULT_MAX_HOLD_SHARE, MAX_BUDGET_LIMIT_MICROS
 
 _log = logging.getLogger(__name__)
 MODES = ("audit_only", "advisory", "enforced")
@@ -62,10 +78,19 @@ class Budget:
     source: str = "policy"
     timezone: str = "UTC"
     thresholds: tuple[int, ...] = (50, 80, 100)  # percent of the limit that alert
-    alerts: tuple[str, ...] = ()  # channel addresses (see alerts.py)
+    alerts: tuple[str, ...] = ()  # channel names (Policy.channel), see alert_settings.py
     # What clients do when the processor is unreachable: open (run) | closed (refuse).
     # They learn it from every answer and keep it for when they cannot ask.
     fail_mode: str = "open"
+    # The largest single reservation (policy key max_hold, USD); None: a share of the limit.
+    max_hold_micros: int | None = None
+
+    @property
+    def hold_cap_micros(self) -> int:
+        """What one reservation against this budget may hold at most."""
+        if self.max_hold_micros is not None:
+            return self.max_hold_micros
+        return int(self.limit_micros * DEFAULT_MAX_HOLD_SHARE)
 
     def matches(self, scope: Scope) -> bool:
         wanted = self.scope.as_dict()
@@ -104,10 +129,38 @@ class Policy:
     smtp: SmtpSettings = SmtpSettings()
     # (scope, timeout seconds): runs in such a scope wait for a person's approval.
     approvals: tuple[tuple[Scope, float], ...] = ()
-    # Names monitoring rules may use for a delivery address: (name, address).
-    channels: tuple[tuple[str, str], ...] = ()
-    # The policy as data (what the file or the admin API said), for new versions.
-    body: dict = field(default_factory=dict, compare=False, hash=False)
+    # The channels of ``channels:``: the only ones Notify and monitoring rules may name.
+    channels: tuple[Channel, ...] = ()
+    # Addresses budgets list inline (policy file), by their names in ``Budget.alerts``.
+    inline: tuple[Channel, ...] = ()
+    # The policy as data (what the file or the admin API said), literal secrets included:
+    # never shown or stored as is (``shown``).
+    body: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @property
+    def shown(self) -> dict:
+        """The policy as every answer shows it and the ledger keeps it: secrets ``***``."""
+        return redacted_policy(self.body)
+
+    def channel(self, name: str) -> Channel | None:
+        """The delivery target a name stands for (``log://`` always exists), or None."""
+        if name == LOG_CHANNEL:
+            return Channel(LOG_CHANNEL, LOG_CHANNEL, LOG_CHANNEL)
+        for channel in (*self.channels, *self.inline):
+            if channel.name == name:
+                return channel
+        return None
+
+    def channel_names(self) -> list[str]:
+        """What Notify and monitoring rules may name."""
+        return [LOG_CHANNEL, *(c.name for c in self.channels)]
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value in force (to scrub from messages)."""
+        found = [*self.smtp.secrets()]
+        for channel in (*self.channels, *self.inline):
+            found += channel.secrets()
+        return tuple(found)
 
     def approval_timeout(self, scope: Scope, requested: bool) -> float | None:
         """Seconds a run in this scope may wait for approval, or None: none needed."""
@@ -133,10 +186,16 @@ class Policy:
         unknown = set(data) - {"budgets", "smtp", "approvals", "channels"}
         if unknown:
             raise PolicyError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))}")
+        channels = _channel_names(data.get("channels"), f"{origin}: channels")
+        named = {c.name for c in channels}
+        raw_budgets = data.get("budgets") or []
+        if not isinstance(raw_budgets, list):
+            raise PolicyError(f"{origin}: budgets: expected a list")
         budgets = [
-            _budget(raw, f"{origin}: budgets[{i}]")
-            for i, raw in enumerate(data.get("budgets") or [])
+            _budget(raw, f"{origin}: budgets[{i}]", named) for i, raw in enumerate(raw_budgets)
         ]
+        inline = [channel for _budget, channels in budgets for channel in channels]
+        budgets = [budget for budget, _channels in budgets]
         names = [b.name for b in budgets]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -149,7 +208,8 @@ class Policy:
                 _approval(raw, f"{origin}: approvals[{i}]")
                 for i, raw in enumerate(data.get("approvals") or [])
             ),
-            channels=_channel_names(data.get("channels"), f"{origin}: channels"),
+            channels=channels,
+            inline=tuple(inline),
         )
 
     @classmethod
@@ -245,7 +305,7 @@ def _strictest_breach(states: Iterable[BudgetState]) -> BudgetState | None:
     return max(breached, key=lambda s: MODES.index(s.budget.mode))
 
 
-def _budget(raw: object, where: str) -> Budget:
+def _budget(raw: object, where: str, named: set[str]) -> tuple[Budget, list[Channel]]:
     if not isinstance(raw, dict):
         raise PolicyError(f"{where}: expected a mapping")
     unknown = set(raw) - {
@@ -259,6 +319,7 @@ def _budget(raw: object, where: str) -> Budget:
         "thresholds",
         "alerts",
         "fail_mode",
+        "max_hold",
     }
     if unknown:
         raise PolicyError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -288,7 +349,8 @@ def _budget(raw: object, where: str) -> Budget:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise PolicyError(f"{where}.timezone {timezone!r} is not a known time zone") from None
-    return Budget(
+    alerts, inline = _budget_alerts(raw.get("alerts"), str(name), f"{where}.alerts", named)
+    budget = Budget(
         name=str(name),
         scope=Scope(**{k: str(v) for k, v in scope_raw.items()}),
         limit_micros=_limit(raw.get(limit_key), f"{where}.{limit_key}"),
@@ -296,9 +358,37 @@ def _budget(raw: object, where: str) -> Budget:
         period=period,
         timezone=timezone,
         thresholds=_thresholds(raw.get("thresholds"), f"{where}.thresholds"),
-        alerts=tuple(_channel(str(a), f"{where}.alerts") for a in raw.get("alerts") or ()),
+        alerts=alerts,
         fail_mode=_fail_mode(raw.get("fail_mode", "open"), f"{where}.fail_mode"),
+        max_hold_micros=(
+            None if raw.get("max_hold") is None else _limit(raw["max_hold"], f"{where}.max_hold")
+        ),
     )
+    return budget, inline
+
+
+def _budget_alerts(
+    value: object, budget: str, where: str, named: set[str]
+) -> tuple[tuple[str, ...], list[Channel]]:
+    """A budget's ``alerts``: names of ``channels:`` or addresses written inline. An
+    inline address with a secret gets the name ``<budget>.alerts[i]`` (what the outbox
+    and the alert history keep); one without (``email://…``, ``log://``) its own."""
+    if value is None:
+        return (), []
+    if not isinstance(value, list):
+        raise PolicyError(f"{where}: expected a list of channel names or addresses")
+    keys, inline = [], []
+    for i, entry in enumerate(value):
+        entry = str(entry)
+        if entry in named or entry == LOG_CHANNEL:
+            keys.append(entry)
+            continue
+        channel = _target(f"{budget}.alerts[{i}]", {"address": entry}, f"{where}[{i}]")
+        if channel.shown == entry and not channel.unavailable:
+            channel = Channel(entry, channel.address, entry, unavailable=channel.unavailable)
+        keys.append(channel.name)
+        inline.append(channel)
+    return tuple(keys), inline
 
 
 def _fail_mode(value: object, where: str) -> str:
@@ -332,38 +422,95 @@ def _thresholds(value: object, where: str) -> tuple[int, ...]:
     return tuple(sorted(set(value)))
 
 
-def _channel_names(value: object, where: str) -> tuple[tuple[str, str], ...]:
-    """``channels: {slack://alerts: slack+https://hooks..., team_lead: email://...}``."""
+_CHANNEL_KEYS = {"address", "address_file", "token", "token_file"}
+
+
+def _channel_names(value: object, where: str) -> tuple[Channel, ...]:
+    """``channels: {name: ADDRESS | {address | address_file, token | token_file}}``: the
+    address (literal or ``${env:NAME}``); a webhook's token is sent as a bearer token."""
     if value is None:
         return ()
     if not isinstance(value, dict):
         raise PolicyError(f"{where}: expected a mapping of names to channel addresses")
-    return tuple(
-        (str(name), _channel(str(address), f"{where}.{name}"))
-        for name, address in sorted(value.items())
-    )
+    channels = []
+    for name, raw in sorted(value.items(), key=lambda item: str(item[0])):
+        if isinstance(raw, dict):
+            unknown = set(raw) - _CHANNEL_KEYS
+            if unknown:
+                raise PolicyError(
+                    f"{where}.{name}: unknown key(s) {', '.join(sorted(map(str, unknown)))} "
+                    f"(expected {', '.join(sorted(_CHANNEL_KEYS))})"
+                )
+        else:
+            raw = {"address": raw}
+        channels.append(_target(str(name), raw, f"{where}.{name}"))
+    return tuple(channels)
 
 
-def _channel(address: str, where: str) -> str:
+def _target(name: str, raw: dict, where: str) -> Channel:
+    """One channel: its address and token resolved (literal, ``${env:NAME}``, ``*_file``)."""
     try:
-        return check_channel(address, where)
+        if raw.get("address") is not None and not isinstance(raw.get("address"), str):
+            raise PolicyError(f"{where}: the address must be a string")
+        address, missing = secret_value(raw, "address", where)
+        token, token_missing = secret_value(raw, "token", where)
+        if not address and not missing:
+            raise PolicyError(f"{where}: an address is needed (address or address_file)")
+        written = raw.get("address")
+        if "address_file" in raw:
+            shown = shown_address(address)
+        elif written.startswith("${"):
+            shown = written
+        else:
+            shown = shown_address(address or written)
+        if address:
+            check_channel(address, where)
+        if any(ord(c) < 32 or ord(c) == 127 for c in address + token):
+            raise PolicyError(f"{where}: the address or token holds a control character")
+        if token and address and not address.startswith("webhook+"):
+            raise PolicyError(f"{where}.token: only webhook+ channels send a token")
     except AlertConfigError as error:
         raise PolicyError(str(error)) from None
+    return Channel(name, address, shown, token, missing or token_missing)
 
 
 def _smtp(value: object, where: str) -> SmtpSettings:
     if value is None:
         return SmtpSettings()
-    if not isinstance(value, dict) or set(value) - {"host", "port", "from"}:
-        raise PolicyError(f"{where}: expected host, port and from")
+    keys = {"host", "port", "from", "username", "password", "password_file", "starttls"}
+    if not isinstance(value, dict) or set(value) - keys:
+        raise PolicyError(f"{where}: expected some of {', '.join(sorted(keys))}")
+    starttls = value.get("starttls", True)
+    if not isinstance(starttls, bool):
+        raise PolicyError(f"{where}.starttls {starttls!r}: expected true or false")
     try:
-        return SmtpSettings(
-            host=str(value.get("host", "localhost")),
-            port=int(value.get("port", 25)),
-            sender=str(value.get("from", "genops@localhost")),
+        password, missing = secret_value(value, "password", where)
+        host, _ = resolve(str(value.get("host", "localhost")), f"{where}.host")
+        username, _ = resolve(str(value.get("username") or ""), f"{where}.username")
+    except AlertConfigError as error:
+        raise PolicyError(str(error)) from None
+    if (password or missing) and not username:
+        raise PolicyError(f"{where}: a password needs a username")
+    if (password or missing) and not starttls:
+        raise PolicyError(
+            f"{where}.starttls is false: the password would cross the network in clear "
+            "(keep starttls: true)"
         )
-    except ValueError:
+    try:
+        port = int(value.get("port", 25))
+    except (TypeError, ValueError):
         raise PolicyError(f"{where}.port {value.get('port')!r} is not a number") from None
+    if not 0 < port < 65536:
+        raise PolicyError(f"{where}.port {port}: expected 1 to 65535")
+    return SmtpSettings(
+        host=host,
+        port=port,
+        sender=str(value.get("from", "genops@localhost")),
+        username=username,
+        password=password,
+        starttls=starttls,
+        unavailable=missing,
+    )
 
 
 def _bounded_limits(data: object, origin: str) -> object:

@@ -46,14 +46,16 @@ def reserve(
     amount_micros: int,
     now_ns: int,
     parent_hold_id: str = "",
+    principal: str = "",
 ) -> str:
     """A new open hold; ``parent_hold_id`` names the experiment hold that funds it
-    (checked by the caller, see :mod:`genops_processor.budgets.funding`)."""
+    (checked by the caller, see :mod:`genops_processor.budgets.funding`); ``principal``
+    is who asked for it (only it, or an admin, may renew or release it)."""
     hold_id = uuid.uuid4().hex
     conn.execute(
         "INSERT INTO holds (hold_id, decision_id, team, project, customer_id, cost_center, "
-        "environment, amount_micros, status, created_ns, parent_hold_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+        "environment, amount_micros, status, created_ns, parent_hold_id, principal) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
         [
             hold_id,
             decision_id,
@@ -65,9 +67,46 @@ def reserve(
             amount_micros,
             now_ns,
             parent_hold_id or None,
+            principal or None,
         ],
     )
     return hold_id
+
+
+def owner(conn: Any, hold_id: str) -> tuple[str | None, str] | None:
+    """(principal, team) of a hold; principal None: created before authentication."""
+    row = conn.execute("SELECT principal, team FROM holds WHERE hold_id = ?", [hold_id]).fetchone()
+    return (row[0], row[1] or "") if row else None
+
+
+def open_holds_of(conn: Any, principal: str) -> int:
+    """How many open holds a principal has (its per-principal cap counts these)."""
+    return int(
+        conn.execute(
+            "SELECT count(*) FROM holds WHERE status = 'open' AND principal = ?", [principal]
+        ).fetchone()[0]
+    )
+
+
+def listing(
+    conn: Any, include_closed: bool, limit: int, team: str = ""
+) -> tuple[list[dict[str, Any]], bool]:
+    """Holds, oldest first (open ones only unless ``include_closed``), at most ``limit``;
+    and whether more matched."""
+    where, params = ["TRUE"], []
+    if not include_closed:
+        where.append("status = 'open'")
+    if team:
+        where.append("team = ?")
+        params.append(team)
+    cursor = conn.execute(
+        f"SELECT * FROM holds WHERE {' AND '.join(where)} ORDER BY created_ns, hold_id "
+        f"LIMIT {int(limit) + 1}",
+        params,
+    )
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return rows[:limit], len(rows) > limit
 
 
 def track(conn: Any, states: Iterable[RunState]) -> None:

@@ -14,14 +14,13 @@ import grpc
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
-from genops_processor.cli.endpoint import endpoint_error
+from genops_processor.cli.endpoint import endpoint_error, endpoint_option, resolve, token_option
 from genops_processor.cli.literal import literal
 from genops_processor.limits import ALERTS_LIST_MAX
-from genops_processor.settings import report_endpoint
 
-_ENDPOINT = click.option(
-    "--endpoint", metavar="HOST:PORT", help="the processor [env GENOPS_ENDPOINT]"
-)
+
+def _ENDPOINT(fn: Callable) -> Callable:  # noqa: N802 (a decorator, named like a constant)
+    return endpoint_option()(token_option(fn))
 
 
 @click.group("alerts")
@@ -39,10 +38,10 @@ def alerts_group() -> None:
     help="newest alerts to show",
 )
 @click.option("--json", "as_json", is_flag=True)
-def list_command(endpoint, limit, as_json) -> None:
+def list_command(endpoint, token, limit, as_json) -> None:
     """Recent alerts and notifications, with every delivery attempt."""
     response = _call(
-        endpoint, lambda stub: stub.ListAlerts(pb.ListAlertsRequest(limit=limit), timeout=10)
+        endpoint, token, lambda stub: stub.ListAlerts(pb.ListAlertsRequest(limit=limit), timeout=10)
     )
     alerts = json.loads(response.alerts_json or "[]")
     if as_json:
@@ -61,12 +60,12 @@ def list_command(endpoint, limit, as_json) -> None:
 @alerts_group.command("rules")
 @_ENDPOINT
 @click.option("--json", "as_json", is_flag=True)
-def rules_command(endpoint, as_json) -> None:
+def rules_command(endpoint, token, as_json) -> None:
     """Monitoring rules registered by clients."""
     from google.protobuf import json_format
 
     response = _call(
-        endpoint, lambda stub: stub.ListAlertRules(pb.ListAlertRulesRequest(), timeout=10)
+        endpoint, token, lambda stub: stub.ListAlertRules(pb.ListAlertRulesRequest(), timeout=10)
     )
     rules = [json_format.MessageToDict(r, preserving_proto_field_name=True) for r in response.rules]
     if as_json:
@@ -90,10 +89,10 @@ def rules_command(endpoint, as_json) -> None:
 @click.argument("rule_id")
 @_ENDPOINT
 @click.option("--actor", help="who deletes it, for the audit log [$USER]")
-def delete_rule_command(rule_id, endpoint, actor) -> None:
+def delete_rule_command(rule_id, endpoint, token, actor) -> None:
     """Delete a monitoring rule (audited); its past alerts stay."""
     request = pb.DeleteAlertRuleRequest(rule_id=rule_id, actor=actor or getpass.getuser())
-    _call(endpoint, lambda stub: stub.DeleteAlertRule(request, timeout=10))
+    _call(endpoint, token, lambda stub: stub.DeleteAlertRule(request, timeout=10))
     click.echo(f"alert rule {rule_id} deleted")
 
 
@@ -101,10 +100,11 @@ def delete_rule_command(rule_id, endpoint, actor) -> None:
 @click.argument("alert_id")
 @_ENDPOINT
 @click.option("--actor", help="who acknowledges, for the audit log [$USER]")
-def ack_command(alert_id, endpoint, actor) -> None:
+def ack_command(alert_id, endpoint, token, actor) -> None:
     """Acknowledge an alert: its escalation stops."""
     response = _call(
         endpoint,
+        token,
         lambda stub: stub.AcknowledgeAlert(
             pb.AcknowledgeAlertRequest(alert_id=alert_id, actor=actor or getpass.getuser()),
             timeout=10,
@@ -116,10 +116,11 @@ def ack_command(alert_id, endpoint, actor) -> None:
     click.echo(f"alert {alert_id} acknowledged")
 
 
-def _call(endpoint: str | None, fn: Callable[[Any], Any]) -> Any:
-    target = report_endpoint(endpoint)
+def _call(endpoint: str | None, token: str | None, fn: Callable[[Any], Any]) -> Any:
+    where = resolve(endpoint, token)
+    target = where.target
     try:
-        with grpc.insecure_channel(target) as channel:
+        with where.channel() as channel:
             return fn(pb_grpc.GovernanceServiceStub(channel))
     except grpc.RpcError as error:
         click.echo(f"genops alerts: {endpoint_error(target, error)}", err=True)

@@ -10,17 +10,17 @@ import grpc
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops.money import format_usd
-from genops_processor.cli.endpoint import endpoint_error
+from genops_processor.cli.endpoint import endpoint_error, endpoint_option, resolve, token_option
 from genops_processor.cli.literal import literal
-from genops_processor.settings import report_endpoint
 
 
-def _decide(approval_id: str, approve: bool, endpoint, actor, reason) -> None:
+def _decide(approval_id: str, approve: bool, endpoint, token, actor, reason) -> None:
     import getpass
 
-    target = report_endpoint(endpoint)
+    where = resolve(endpoint, token)
+    target = where.target
     try:
-        with grpc.insecure_channel(target) as channel:
+        with where.channel() as channel:
             approval = pb_grpc.GovernanceServiceStub(channel).DecideApproval(
                 pb.DecideApprovalRequest(
                     approval_id=approval_id,
@@ -38,26 +38,29 @@ def _decide(approval_id: str, approve: bool, endpoint, actor, reason) -> None:
 
 @click.command("approve")
 @click.argument("approval_id")
-@click.option("--endpoint", metavar="HOST:PORT", help="the processor [env GENOPS_ENDPOINT]")
+@endpoint_option()
+@token_option
 @click.option("--actor", help="who approves, for the audit log [$USER]")
 @click.option("--reason", help="why, for the audit log")
-def approve_command(approval_id, endpoint, actor, reason) -> None:
+def approve_command(approval_id, endpoint, token, actor, reason) -> None:
     """Let a pending run start."""
-    _decide(approval_id, True, endpoint, actor, reason)
+    _decide(approval_id, True, endpoint, token, actor, reason)
 
 
 @click.command("deny")
 @click.argument("approval_id")
-@click.option("--endpoint", metavar="HOST:PORT", help="the processor [env GENOPS_ENDPOINT]")
+@endpoint_option()
+@token_option
 @click.option("--actor", help="who denies, for the audit log [$USER]")
 @click.option("--reason", help="why, for the audit log")
-def deny_command(approval_id, endpoint, actor, reason) -> None:
+def deny_command(approval_id, endpoint, token, actor, reason) -> None:
     """Refuse a pending run: its wandb.init raises ApprovalDeniedError."""
-    _decide(approval_id, False, endpoint, actor, reason)
+    _decide(approval_id, False, endpoint, token, actor, reason)
 
 
 @click.command("approvals")
-@click.option("--endpoint", metavar="HOST:PORT", help="the processor [env GENOPS_ENDPOINT]")
+@endpoint_option()
+@token_option
 @click.option(
     "--status",
     default="pending",
@@ -65,13 +68,14 @@ def deny_command(approval_id, endpoint, actor, reason) -> None:
     help="pending, approved, denied, timed_out, or all",
 )
 @click.option("--json", "as_json", is_flag=True)
-def approvals_command(endpoint, status, as_json) -> None:
+def approvals_command(endpoint, token, status, as_json) -> None:
     """Runs waiting for (or decided by) a person."""
     import json
 
-    target = report_endpoint(endpoint)
+    where = resolve(endpoint, token)
+    target = where.target
     try:
-        with grpc.insecure_channel(target) as channel:
+        with where.channel() as channel:
             response = pb_grpc.GovernanceServiceStub(channel).ListApprovals(
                 pb.ListApprovalsRequest(status="" if status == "all" else status), timeout=10
             )
@@ -110,15 +114,17 @@ def budgets_group() -> None:
 
 
 @budgets_group.command("show")
-@click.option("--endpoint", metavar="HOST:PORT", help="the processor [env GENOPS_ENDPOINT]")
+@endpoint_option()
+@token_option
 @click.option("--json", "as_json", is_flag=True)
-def budgets_show(endpoint, as_json) -> None:
+def budgets_show(endpoint, token, as_json) -> None:
     """Budgets in force, with their spend this period."""
     import json
 
-    target = report_endpoint(endpoint)
+    where = resolve(endpoint, token)
+    target = where.target
     try:
-        with grpc.insecure_channel(target) as channel:
+        with where.channel() as channel:
             stub = pb_grpc.GovernanceServiceStub(channel)
             policy = stub.GetPolicy(pb.GetPolicyRequest(), timeout=10)
             states = stub.GetBudgetStatus(pb.GetBudgetStatusRequest(), timeout=10).budgets
@@ -173,12 +179,30 @@ def budgets_show(endpoint, as_json) -> None:
 @click.option("--timezone", default="UTC", show_default=True)
 @click.option("--mode", default="enforced", show_default=True)
 @click.option("--thresholds", default="50,80,100", show_default=True)
-@click.option("--alert", "alerts_", multiple=True, metavar="CHANNEL", help="repeatable")
-@click.option("--endpoint", metavar="HOST:PORT", help="the processor [env GENOPS_ENDPOINT]")
+@click.option(
+    "--alert",
+    "alerts_",
+    multiple=True,
+    metavar="CHANNEL",
+    help="a channel name of the policy's channels: (or log://), repeatable",
+)
+@endpoint_option()
+@token_option
 @click.option("--actor", help="who changes it, for the audit log [$USER]")
 @click.option("--reason", default="", help="why, for the audit log")
 def budgets_set(
-    name, limit, scope_pairs, period, timezone, mode, thresholds, alerts_, endpoint, actor, reason
+    name,
+    limit,
+    scope_pairs,
+    period,
+    timezone,
+    mode,
+    thresholds,
+    alerts_,
+    endpoint,
+    token,
+    actor,
+    reason,
 ) -> None:
     """Add or replace a budget; a new policy version, in force at once."""
     import getpass
@@ -204,9 +228,10 @@ def budgets_set(
         "thresholds": levels,
         "alerts": list(alerts_),
     }
-    target = report_endpoint(endpoint)
+    where = resolve(endpoint, token)
+    target = where.target
     try:
-        with grpc.insecure_channel(target) as channel:
+        with where.channel() as channel:
             policy = pb_grpc.GovernanceServiceStub(channel).SetBudget(
                 pb.SetBudgetRequest(
                     budget_json=json.dumps(budget), actor=actor or getpass.getuser(), reason=reason

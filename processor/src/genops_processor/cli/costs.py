@@ -10,10 +10,9 @@ import grpc
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops.money import format_usd
-from genops_processor.cli.endpoint import endpoint_error
+from genops_processor.cli.endpoint import endpoint_error, endpoint_option, resolve, token_option
 from genops_processor.cli.literal import literal
 from genops_processor.pricing import CatalogError
-from genops_processor.settings import report_endpoint
 
 
 @click.group("costs")
@@ -25,14 +24,15 @@ def costs_group() -> None:
 @click.option("--catalog", "catalog_path", metavar="FILE", help="the new price catalog (YAML)")
 @click.option("--since", metavar="DATE", help="only runs active since this date (YYYY-MM-DD)")
 @click.option("--db", "db", metavar="PATH", help="work on a DuckDB file (no processor running)")
-@click.option("--endpoint", metavar="HOST:PORT", help="ask a running processor")
+@endpoint_option("ask a running processor")
+@token_option
 @click.option("--actor", default=None, help="who asks, for the audit log [$USER]")
 @click.option(
     "--resume",
     is_flag=True,
     help="finish the unfinished job of a ledger file (--db), with the catalog it started with",
 )
-def reprice_command(catalog_path, since, db, endpoint, actor, resume) -> None:
+def reprice_command(catalog_path, since, db, endpoint, token, actor, resume) -> None:
     """Price stored usage again under a new catalog version; both versions stay.
 
     The work is a job that commits in steps: interrupted, it leaves every run wholly on
@@ -73,7 +73,7 @@ def reprice_command(catalog_path, since, db, endpoint, actor, resume) -> None:
                 result = _reprice_file(db, catalog, since_at, actor, progress)
             else:
                 result = _reprice_remote(
-                    report_endpoint(endpoint),
+                    resolve(endpoint, token),
                     json.dumps(catalog.to_dict()),
                     since or "",
                     actor,
@@ -91,9 +91,10 @@ def reprice_command(catalog_path, since, db, endpoint, actor, resume) -> None:
 
 @costs_group.command("versions")
 @click.option("--db", "db", metavar="PATH", help="read a DuckDB file")
-@click.option("--endpoint", metavar="HOST:PORT", help="ask a running processor")
+@endpoint_option("ask a running processor")
+@token_option
 @click.option("--json", "as_json", is_flag=True)
-def versions_command(db, endpoint, as_json) -> None:
+def versions_command(db, endpoint, token, as_json) -> None:
     """Totals per catalog version: which version priced what."""
     import json
 
@@ -109,8 +110,9 @@ def versions_command(db, endpoint, as_json) -> None:
             if job is not None:
                 click.echo(f"genops costs versions: {unfinished_note(job, db)}", err=True)
         else:
-            target = report_endpoint(endpoint)
-            with grpc.insecure_channel(target) as channel:
+            where = resolve(endpoint, token)
+            target = where.target
+            with where.channel() as channel:
                 try:
                     response = pb_grpc.GovernanceServiceStub(channel).ListCatalogVersions(
                         pb.ListCatalogVersionsRequest(), timeout=10
@@ -204,8 +206,9 @@ def _reprice_file(path, catalog, since, actor, progress) -> dict:
     return repricing.result(job).__dict__
 
 
-def _reprice_remote(target, catalog_json, since, actor, progress) -> dict:
-    with grpc.insecure_channel(target) as channel:
+def _reprice_remote(where, catalog_json, since, actor, progress) -> dict:
+    target = where.target
+    with where.channel() as channel:
         stub = pb_grpc.GovernanceServiceStub(channel)
         last = None
         try:

@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from genops_processor.auth import CredentialsError
 from genops_processor.budgets import PolicyError
 from genops_processor.cli import report
 from genops_processor.cli.alerts import alerts_group
@@ -19,11 +20,14 @@ from genops_processor.cli.budgets import (
     deny_command,
 )
 from genops_processor.cli.costs import costs_group
+from genops_processor.cli.endpoint import endpoint_option, resolve, token_option
 from genops_processor.cli.errors import OneLineCommand, OneLineGroup
+from genops_processor.cli.holds import holds_group
 from genops_processor.cli.ledger import ledger_group
 from genops_processor.cli.literal import one_line
+from genops_processor.cli.tokens import tokens_group
 from genops_processor.pricing import CatalogError
-from genops_processor.settings import ProcessorSettings, SettingsError, report_endpoint
+from genops_processor.settings import ProcessorSettings, SettingsError
 from genops_processor.storage import StorageError
 
 
@@ -64,6 +68,33 @@ from genops_processor.storage import StorageError
     help="OTLP request bytes in flight before new ones are refused (RESOURCE_EXHAUSTED) "
     "[env GENOPS_INGEST_INFLIGHT_MB; 128]",
 )
+@click.option(
+    "--credentials",
+    metavar="FILE",
+    help="principals and token hashes (genops tokens create) [env GENOPS_CREDENTIALS; "
+    "none: every caller is the local admin, loopback only]",
+)
+@click.option("--jwks", metavar="FILE", help="JWKS verifying JWTs [env GENOPS_JWKS]")
+@click.option("--jwt-issuer", metavar="ISS", help="required JWT iss [env GENOPS_JWT_ISSUER]")
+@click.option("--jwt-audience", metavar="AUD", help="required JWT aud [env GENOPS_JWT_AUDIENCE]")
+@click.option("--tls-cert", metavar="FILE", help="PEM certificate chain [env GENOPS_TLS_CERT]")
+@click.option("--tls-key", metavar="FILE", help="PEM private key [env GENOPS_TLS_KEY]")
+@click.option(
+    "--tls-client-ca",
+    metavar="FILE",
+    help="require client certificates signed by this CA (mutual TLS) [env GENOPS_TLS_CLIENT_CA]",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    default=None,
+    help="allow a non-loopback --listen without credentials [env GENOPS_INSECURE]",
+)
+@click.option(
+    "--metrics-token",
+    metavar="TOKEN",
+    help="/metrics requires 'Authorization: Bearer TOKEN' [env GENOPS_METRICS_TOKEN]",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def processor_main(
     db,
@@ -75,6 +106,15 @@ def processor_main(
     alert_interval,
     raw_span_days,
     ingest_inflight_mb,
+    credentials,
+    jwks,
+    jwt_issuer,
+    jwt_audience,
+    tls_cert,
+    tls_key,
+    tls_client_ca,
+    insecure,
+    metrics_token,
     log_level,
 ) -> None:
     """Receive OTLP from the W&B instrumentation, price it, enforce budgets, write DuckDB."""
@@ -90,11 +130,27 @@ def processor_main(
             alert_interval=alert_interval,
             raw_span_days=raw_span_days,
             ingest_inflight_mb=ingest_inflight_mb,
+            credentials=credentials,
+            jwks=jwks,
+            jwt_issuer=jwt_issuer,
+            jwt_audience=jwt_audience,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_client_ca=tls_client_ca,
+            insecure=True if insecure else None,
+            metrics_token=metrics_token,
         )
         from genops_processor.server import serve
 
         asyncio.run(serve(settings))
-    except (SettingsError, PolicyError, CatalogError, OSError, StorageError) as error:
+    except (
+        SettingsError,
+        CredentialsError,
+        PolicyError,
+        CatalogError,
+        OSError,
+        StorageError,
+    ) as error:
         click.echo(f"genops-processor: {one_line(error)}", err=True)
         sys.exit(2)
 
@@ -111,13 +167,10 @@ def genops_main() -> None:
     metavar="PATH",
     help="read a DuckDB file directly (only while no processor holds it)",
 )
-@click.option(
-    "--endpoint",
-    metavar="HOST:PORT",
-    help="ask a running processor [env GENOPS_ENDPOINT; localhost:4317]",
-)
+@endpoint_option("ask a running processor (default localhost:4317)")
+@token_option
 @click.option("--json", "as_json", is_flag=True, help="print runs as JSON")
-def report_command(db, endpoint, as_json) -> None:
+def report_command(db, endpoint, token, as_json) -> None:
     """Cost by run, team and project (any ledger size: tables read one page of totals
     and the newest runs; --json streams every run a page at a time)."""
     if db and endpoint:
@@ -126,7 +179,7 @@ def report_command(db, endpoint, as_json) -> None:
         if db:
             _report_from_db(db, as_json)
         else:
-            with report.endpoint_pages(report_endpoint(endpoint)) as pages:
+            with report.endpoint_pages(resolve(endpoint, token)) as pages:
                 _report(pages, as_json)
     except Exception as error:  # a clear one-line error, not a traceback
         click.echo(f"genops report: {error}", err=True)
@@ -160,6 +213,8 @@ for _command in (
     approvals_command,
     budgets_group,
     alerts_group,
+    holds_group,
     ledger_group,
+    tokens_group,
 ):
     genops_main.add_command(_command)

@@ -24,7 +24,7 @@ from rich.table import Table
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops.money import MICROS_PER_USD, format_usd
-from genops_processor.cli.endpoint import endpoint_error
+from genops_processor.cli.endpoint import Endpoint, endpoint_error
 from genops_processor.cli.literal import cell, literal
 from genops_processor.limits import LIST_RUNS_MAX_PAGE, REPORT_TOP_ROWS
 
@@ -61,6 +61,7 @@ def run_row(run: pb.RunSummary) -> dict[str, object]:
         "violations": list(run.violations),
         "region": run.region,
         "catalog_version": run.catalog_version,
+        "security_level": run.security_level,
     }
 
 
@@ -68,9 +69,10 @@ def run_row(run: pb.RunSummary) -> dict[str, object]:
 
 
 @contextmanager
-def endpoint_pages(target: str) -> Iterator[Pages]:
+def endpoint_pages(where: Endpoint) -> Iterator[Pages]:
     """ListRuns pages from a running processor."""
-    with grpc.insecure_channel(target) as channel:
+    target = where.target
+    with where.channel() as channel:
         stub = pb_grpc.GovernanceServiceStub(channel)
 
         def page(request: pb.ListRunsRequest) -> pb.ListRunsResponse:

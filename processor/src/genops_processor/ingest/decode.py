@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -50,11 +50,18 @@ _KINDS = {
 }
 
 
-def decode_request(request: ExportTraceServiceRequest, now_ns: int | None = None) -> Batch:
+def decode_request(
+    request: ExportTraceServiceRequest,
+    now_ns: int | None = None,
+    permits: Callable[[str, str, str], str | None] | None = None,
+) -> Batch:
     """Decode the governance spans of a request. Each is checked first against the
     attribute schema (:mod:`genops_processor.ingest.validation`) with ``now_ns`` (default:
     the system clock) as the processor's present; a span that fails is left out of the
-    events and listed in ``Batch.rejected``."""
+    events and listed in ``Batch.rejected``. ``permits(team, project, customer)``, when
+    given, says why the sender may not send a span of that scope (None: it may); such a
+    span is rejected as ``team_not_permitted`` (an artifact span without a team is left
+    to the caller, which knows its run's team)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     usage: list[UsageEvent] = []
     artifacts: list[ArtifactEvent] = []
@@ -84,6 +91,29 @@ def decode_request(request: ExportTraceServiceRequest, now_ns: int | None = None
                     )
                     continue
                 attributes = checked.attributes
+                # An artifact span names its run by key, not its scope: the receiver
+                # checks it against the run's team (api/otlp_receiver.py).
+                scoped = kind != "artifact" or attr.TEAM in attributes
+                refusal = (
+                    scoped
+                    and permits
+                    and permits(
+                        _str(attributes, attr.TEAM),
+                        _str(attributes, attr.PROJECT),
+                        _str(attributes, attr.CUSTOMER_ID),
+                    )
+                )
+                if refusal:
+                    rejected.append(
+                        Rejection(
+                            trace_id=span.trace_id.hex(),
+                            span_id=span.span_id.hex(),
+                            run_key=_run_key(attributes, span.trace_id),
+                            reason=validation.TEAM_NOT_PERMITTED,
+                            message=refusal,
+                        )
+                    )
+                    continue
                 record = SpanRecord(
                     trace_id=span.trace_id.hex(),
                     span_id=span.span_id.hex(),
@@ -174,6 +204,7 @@ def _usage(record: SpanRecord, a: Mapping[str, object]) -> UsageEvent:
             gpu_mem_peak_gb=_float(a, attr.HW_GPU_MEMORY_PEAK_GB),
             artifacts_used_json=_str(a, attr.ARTIFACTS_USED),
             hold_id=_str(a, attr.BUDGET_HOLD_ID),
+            security_level=_str(a, attr.SECURITY_LEVEL),
         ),
     )
 

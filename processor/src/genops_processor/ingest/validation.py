@@ -38,6 +38,8 @@ COMPUTE_START_CHANGED = "compute_start_changed"
 USAGE_DECREASED = "usage_decreased"  # a newer report with a lower cumulative counter
 DUPLICATE_SPAN_ID = "duplicate_span_id"  # a stored span id sent again with other content
 UNSTORABLE = "unstorable"  # the ledger refused it with a data error (defence in depth)
+# Authorisation (api/otlp_receiver.py): the sender's principal may not act for its team.
+TEAM_NOT_PERMITTED = "team_not_permitted"
 REASONS = (
     WRONG_TYPE,
     OUT_OF_RANGE,
@@ -50,6 +52,7 @@ REASONS = (
     USAGE_DECREASED,
     DUPLICATE_SPAN_ID,
     UNSTORABLE,
+    TEAM_NOT_PERMITTED,
 )
 
 # Rule types: int (an OTLP int_value), float (int or double, finite), decimal (decimal
@@ -160,6 +163,10 @@ SCHEMA: Mapping[str, Rule] = {
     attr.STORAGE_RETENTION_DAYS: _count("days", limits.MAX_SPAN_DAYS),
     attr.CAPACITY_TYPE: _identifier(),
     attr.CONFIG_HASH: _identifier("hash"),
+    # classification (the adapter's security_level)
+    attr.SECURITY_LEVEL: Rule(
+        IDENTIFIER, "level", max_len=limits.MAX_SPAN_ID_CHARS, choices=attr.SECURITY_LEVELS
+    ),
     # a hand-added cost line
     attr.COST_SKU: _identifier("sku"),
     attr.COST_CATEGORY: _identifier(),

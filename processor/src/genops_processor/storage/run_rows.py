@@ -68,6 +68,7 @@ RUN_COLUMNS = (
     "tracking_micros",
     "unpriced_lines",
     "exit_code",
+    "security_level",
 )
 
 
@@ -132,6 +133,7 @@ def state_to_row(s: RunState) -> tuple:
         s.breakdown.tracking,
         s.breakdown.unpriced_lines,
         s.exit_code,
+        s.labels.security_level or None,
     )
 
 
@@ -186,6 +188,7 @@ def row_to_state(r: Sequence) -> RunState:
             gpu_mem_peak_gb=r[40],
             artifacts_used_json=r[41] or "",
             hold_id=r[42] or "",
+            security_level=r[49] or "",
         ),
         violations=tuple(r[38] or ()),
         breakdown=CostBreakdown(*(int(x or 0) for x in r[43:48])),

@@ -31,12 +31,14 @@ CREATE TABLE IF NOT EXISTS runs (
     violations VARCHAR[], gpu_util_mean DOUBLE, gpu_mem_peak_gb DOUBLE,
     artifacts_used VARCHAR, hold_id VARCHAR, compute_micros BIGINT DEFAULT 0,
     storage_micros BIGINT DEFAULT 0, data_transfer_micros BIGINT DEFAULT 0,
-    tracking_micros BIGINT DEFAULT 0, unpriced_lines INTEGER DEFAULT 0, exit_code INTEGER);
+    tracking_micros BIGINT DEFAULT 0, unpriced_lines INTEGER DEFAULT 0, exit_code INTEGER,
+    security_level VARCHAR);
 CREATE TABLE IF NOT EXISTS holds (
     hold_id VARCHAR PRIMARY KEY, decision_id VARCHAR, run_key VARCHAR, team VARCHAR,
     project VARCHAR, customer_id VARCHAR, cost_center VARCHAR, environment VARCHAR,
     amount_micros BIGINT NOT NULL, status VARCHAR NOT NULL, created_ns BIGINT NOT NULL,
-    last_seen_ns BIGINT, closed_ns BIGINT, committed_micros BIGINT, parent_hold_id VARCHAR);
+    last_seen_ns BIGINT, closed_ns BIGINT, committed_micros BIGINT, parent_hold_id VARCHAR,
+    principal VARCHAR);
 CREATE TABLE IF NOT EXISTS manual_costs (
     trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, experiment_id VARCHAR,
     run_id VARCHAR, team VARCHAR, project VARCHAR, customer_id VARCHAR, cost_center VARCHAR,
@@ -129,8 +131,11 @@ ADDED_COLUMNS = (
     ("runs", "tracking_micros", "BIGINT DEFAULT 0"),
     ("runs", "unpriced_lines", "INTEGER DEFAULT 0"),
     ("runs", "exit_code", "INTEGER"),  # NULL: recorded before clients sent it
+    ("runs", "security_level", "VARCHAR"),  # NULL: unclassified (no security_level)
     # The experiment hold that funds a run's hold; NULL: funded by nobody (every older hold).
     ("holds", "parent_hold_id", "VARCHAR"),
+    # Who created a hold (the authenticated principal); NULL: created before authentication.
+    ("holds", "principal", "VARCHAR"),
 )
 
 

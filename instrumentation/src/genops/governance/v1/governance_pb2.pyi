@@ -215,7 +215,7 @@ class RunTotals(_message.Message):
     def __init__(self, runs: _Optional[int] = ..., cost_micros: _Optional[int] = ..., teams: _Optional[int] = ..., by_team: _Optional[_Iterable[_Union[RunGroupTotal, _Mapping]]] = ..., projects: _Optional[int] = ..., by_project: _Optional[_Iterable[_Union[RunGroupTotal, _Mapping]]] = ..., violations: _Optional[int] = ..., newest_violations: _Optional[_Iterable[_Union[RunViolation, _Mapping]]] = ...) -> None: ...
 
 class RunSummary(_message.Message):
-    __slots__ = ("run_key", "run_id", "run_name", "wandb_project", "scope", "status", "started_at", "ended_at", "duration_ns", "log_calls", "artifact_bytes", "artifact_files", "cost_micros", "unpriced_skus", "gpu_type", "gpu_count", "cpu_count", "catalog_version", "experiment_id", "tags_json", "declared_cost_micros", "violations", "region", "exit_code")
+    __slots__ = ("run_key", "run_id", "run_name", "wandb_project", "scope", "status", "started_at", "ended_at", "duration_ns", "log_calls", "artifact_bytes", "artifact_files", "cost_micros", "unpriced_skus", "gpu_type", "gpu_count", "cpu_count", "catalog_version", "experiment_id", "tags_json", "declared_cost_micros", "violations", "region", "exit_code", "security_level")
     RUN_KEY_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -240,6 +240,7 @@ class RunSummary(_message.Message):
     VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_LEVEL_FIELD_NUMBER: _ClassVar[int]
     run_key: str
     run_id: str
     run_name: str
@@ -264,7 +265,8 @@ class RunSummary(_message.Message):
     violations: _containers.RepeatedScalarFieldContainer[str]
     region: str
     exit_code: int
-    def __init__(self, run_key: _Optional[str] = ..., run_id: _Optional[str] = ..., run_name: _Optional[str] = ..., wandb_project: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., status: _Optional[str] = ..., started_at: _Optional[str] = ..., ended_at: _Optional[str] = ..., duration_ns: _Optional[int] = ..., log_calls: _Optional[int] = ..., artifact_bytes: _Optional[int] = ..., artifact_files: _Optional[int] = ..., cost_micros: _Optional[int] = ..., unpriced_skus: _Optional[_Iterable[str]] = ..., gpu_type: _Optional[str] = ..., gpu_count: _Optional[int] = ..., cpu_count: _Optional[int] = ..., catalog_version: _Optional[str] = ..., experiment_id: _Optional[str] = ..., tags_json: _Optional[str] = ..., declared_cost_micros: _Optional[int] = ..., violations: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., exit_code: _Optional[int] = ...) -> None: ...
+    security_level: str
+    def __init__(self, run_key: _Optional[str] = ..., run_id: _Optional[str] = ..., run_name: _Optional[str] = ..., wandb_project: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., status: _Optional[str] = ..., started_at: _Optional[str] = ..., ended_at: _Optional[str] = ..., duration_ns: _Optional[int] = ..., log_calls: _Optional[int] = ..., artifact_bytes: _Optional[int] = ..., artifact_files: _Optional[int] = ..., cost_micros: _Optional[int] = ..., unpriced_skus: _Optional[_Iterable[str]] = ..., gpu_type: _Optional[str] = ..., gpu_count: _Optional[int] = ..., cpu_count: _Optional[int] = ..., catalog_version: _Optional[str] = ..., experiment_id: _Optional[str] = ..., tags_json: _Optional[str] = ..., declared_cost_micros: _Optional[int] = ..., violations: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., exit_code: _Optional[int] = ..., security_level: _Optional[str] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
     __slots__ = ("runs", "next_page_token", "totals")
@@ -819,11 +821,71 @@ class ReleaseHoldResponse(_message.Message):
     released: bool
     def __init__(self, released: _Optional[bool] = ...) -> None: ...
 
+class ListHoldsRequest(_message.Message):
+    __slots__ = ("include_closed", "limit", "team")
+    INCLUDE_CLOSED_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    include_closed: bool
+    limit: int
+    team: str
+    def __init__(self, include_closed: _Optional[bool] = ..., limit: _Optional[int] = ..., team: _Optional[str] = ...) -> None: ...
+
+class Hold(_message.Message):
+    __slots__ = ("hold_id", "principal", "scope", "amount_micros", "status", "created_at", "last_seen_at", "parent_hold_id", "run_key")
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_AT_FIELD_NUMBER: _ClassVar[int]
+    PARENT_HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_KEY_FIELD_NUMBER: _ClassVar[int]
+    hold_id: str
+    principal: str
+    scope: Scope
+    amount_micros: int
+    status: str
+    created_at: str
+    last_seen_at: str
+    parent_hold_id: str
+    run_key: str
+    def __init__(self, hold_id: _Optional[str] = ..., principal: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., amount_micros: _Optional[int] = ..., status: _Optional[str] = ..., created_at: _Optional[str] = ..., last_seen_at: _Optional[str] = ..., parent_hold_id: _Optional[str] = ..., run_key: _Optional[str] = ...) -> None: ...
+
+class ListHoldsResponse(_message.Message):
+    __slots__ = ("holds", "truncated")
+    HOLDS_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    holds: _containers.RepeatedCompositeFieldContainer[Hold]
+    truncated: bool
+    def __init__(self, holds: _Optional[_Iterable[_Union[Hold, _Mapping]]] = ..., truncated: _Optional[bool] = ...) -> None: ...
+
 class RenewHoldRequest(_message.Message):
     __slots__ = ("hold_id",)
     HOLD_ID_FIELD_NUMBER: _ClassVar[int]
     hold_id: str
     def __init__(self, hold_id: _Optional[str] = ...) -> None: ...
+
+class GetSecurityPostureRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SecurityPosture(_message.Message):
+    __slots__ = ("tls", "mutual_tls", "authentication", "mfa_required_for_admin", "ledger_encrypted_at_rest", "reasons")
+    TLS_FIELD_NUMBER: _ClassVar[int]
+    MUTUAL_TLS_FIELD_NUMBER: _ClassVar[int]
+    AUTHENTICATION_FIELD_NUMBER: _ClassVar[int]
+    MFA_REQUIRED_FOR_ADMIN_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_ENCRYPTED_AT_REST_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    tls: bool
+    mutual_tls: bool
+    authentication: str
+    mfa_required_for_admin: bool
+    ledger_encrypted_at_rest: bool
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, tls: _Optional[bool] = ..., mutual_tls: _Optional[bool] = ..., authentication: _Optional[str] = ..., mfa_required_for_admin: _Optional[bool] = ..., ledger_encrypted_at_rest: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RenewHoldResponse(_message.Message):
     __slots__ = ("open", "amount_micros", "timeout_s")

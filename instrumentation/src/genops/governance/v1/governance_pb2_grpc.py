@@ -179,6 +179,16 @@ class GovernanceServiceStub:
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertsRequest.SerializeToString,
                 response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertsResponse.FromString,
                 _registered_method=True)
+        self.ListHolds = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/ListHolds',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListHoldsRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListHoldsResponse.FromString,
+                _registered_method=True)
+        self.GetSecurityPosture = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/GetSecurityPosture',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetSecurityPostureRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.SecurityPosture.FromString,
+                _registered_method=True)
 
 
 class GovernanceServiceServicer:
@@ -391,6 +401,22 @@ class GovernanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListHolds(self, request, context):
+        """Holds (reservations) with the principal that created each, oldest first
+        (admin, auditor): genops holds list. ReleaseHold releases any (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSecurityPosture(self, request, context):
+        """What this processor enforces on its connections and ledger (every role): the
+        adapter's enable_encryption_at_rest / require_mfa keywords ask it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GovernanceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -538,6 +564,16 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
                     servicer.ListAlerts,
                     request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertsRequest.FromString,
                     response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'ListHolds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListHolds,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListHoldsRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ListHoldsResponse.SerializeToString,
+            ),
+            'GetSecurityPosture': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSecurityPosture,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetSecurityPostureRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.SecurityPosture.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1323,6 +1359,60 @@ class GovernanceService:
             '/genops.governance.v1.GovernanceService/ListAlerts',
             genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertsRequest.SerializeToString,
             genops_dot_governance_dot_v1_dot_governance__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListHolds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/ListHolds',
+            genops_dot_governance_dot_v1_dot_governance__pb2.ListHoldsRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.ListHoldsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSecurityPosture(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/GetSecurityPosture',
+            genops_dot_governance_dot_v1_dot_governance__pb2.GetSecurityPostureRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.SecurityPosture.FromString,
             options,
             channel_credentials,
             insecure,

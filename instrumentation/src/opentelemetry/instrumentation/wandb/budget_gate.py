@@ -4,7 +4,11 @@ Called from the ``wandb.init`` wrapper before W&B creates anything. Under an
 enforced budget a denial raises :class:`genops.errors.BudgetExceededError`;
 an advisory breach warns and proceeds; audit-only proceeds (the processor
 records every decision). When the API cannot be reached the configured fail
-mode decides: ``open`` proceeds (logged once), ``closed`` refuses.
+mode decides: ``open`` proceeds (logged once), ``closed`` refuses. A processor
+that refuses the client's credentials (``UNAUTHENTICATED`` / ``PERMISSION_DENIED``:
+no or a wrong ``GENOPS_TOKEN``) is treated the same way, with a warning saying
+what to set: failing open keeps training going; failing closed still refuses,
+so dropping the token never bypasses a closed budget.
 
 With ``GENOPS_ENDPOINT`` unset the API is asked at the OTLP endpoint. When that
 is a collector (it answers, but ``UNIMPLEMENTED``) the one line logged (or the
@@ -46,6 +50,7 @@ from genops.governance.v1 import governance_pb2 as pb
 from genops.governance_client import (
     GovernanceClient,
     GovernanceNotServed,
+    GovernanceRefused,
     GovernanceUnavailable,
     describe,
 )
@@ -252,10 +257,12 @@ class BudgetGate:
             budget.retry_attempts,
             budget.retry_backoff_s,
         )
+        security = settings.governance_security
         with self._lock:
-            client = self._clients.get(key)
+            client = self._clients.get((*key, security))
             if client is None:
-                client = self._clients[key] = GovernanceClient(*key)
+                client = GovernanceClient(*key, security=security)
+                self._clients[(*key, security)] = client
             return client
 
     def close(self) -> None:
@@ -307,6 +314,8 @@ class BudgetGate:
 def failure_text(settings: InstrumentationSettings, error: Exception) -> str:
     """One line for a failed governance call. When what answered does not implement
     the API: where it was asked, whether spans go there too, and what to set."""
+    if isinstance(error, GovernanceRefused):  # credentials, not budget: say what to set
+        return f"the processor at {error.target} refused {error.method}: {describe(error)}"
     if not isinstance(error, GovernanceNotServed):
         if isinstance(error, GovernanceUnavailable):
             return describe(error)

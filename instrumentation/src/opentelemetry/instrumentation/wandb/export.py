@@ -11,6 +11,13 @@ processor did not acknowledge goes to the :class:`~.spool.Spool` and is sent
 again with the next batch that gets through, at exit (see
 :meth:`GovernanceSpanExporter.drain`) or by the next governed process. While
 the processor is down, export is tried at most every ``probe_interval_s``.
+
+Every request carries the client's credentials (``GENOPS_TOKEN``, TLS settings:
+:mod:`genops.transport`). A processor that refuses them (``UNAUTHENTICATED`` /
+``PERMISSION_DENIED``) is told once, as its own warning naming what to set, and
+treated like an outage: the spans are spooled, so a corrected token delivers
+them later; training is never interrupted. Spans the processor rejects one by
+one (a team the token may not act for) are warned about once.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from genops import attributes as attr
+from genops.transport import ChannelSecurity, open_channel, refusal_hint, refused
 
 _log = logging.getLogger(__name__)
 _EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -44,6 +52,7 @@ class GovernanceSpanExporter(SpanExporter):
         target: str,
         *,
         secure: bool = False,
+        security: ChannelSecurity | None = None,
         timeout_s: float = 5.0,
         gzip: bool = True,
         spool: Spool | None = None,
@@ -54,12 +63,9 @@ class GovernanceSpanExporter(SpanExporter):
         self._timeout_s = timeout_s
         self._spool = spool
         self._probe_interval_s = probe_interval_s
+        self._security = security or ChannelSecurity()
         compression = grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression
-        if secure:
-            credentials = grpc.ssl_channel_credentials()
-            self._channel = grpc.secure_channel(target, credentials, compression=compression)
-        else:
-            self._channel = grpc.insecure_channel(target, compression=compression)
+        self._channel = open_channel(target, secure, self._security, compression=compression)
         # Bytes in, so that spooled requests are sent as they were stored.
         self._export = self._channel.unary_unary(
             _EXPORT_METHOD, response_deserializer=ExportTraceServiceResponse.FromString
@@ -69,6 +75,7 @@ class GovernanceSpanExporter(SpanExporter):
         self._last_attempt = 0.0
         self._ever_delivered = False
         self._shut = False
+        self._warned_rejections = False
 
     @property
     def down(self) -> bool:
@@ -132,7 +139,16 @@ class GovernanceSpanExporter(SpanExporter):
         except Exception as error:  # a closed channel, a bug: fail open
             return error
         rejected = response.partial_success.rejected_spans
-        if rejected:
+        if rejected and not self._warned_rejections:
+            self._warned_rejections = True  # once: a misattributed loop would flood the log
+            _log.warning(
+                "genops: the processor at %s rejected %d governance spans: %s; "
+                "training continues (further rejections are logged at debug level)",
+                self._target,
+                rejected,
+                " ".join(response.partial_success.error_message.split()) or "no reason given",
+            )
+        elif rejected:
             _log.debug(
                 "genops: the processor rejected %d spans: %s",
                 rejected,
@@ -181,6 +197,16 @@ class GovernanceSpanExporter(SpanExporter):
             if self._spool is not None
             else ""
         )
+        if refused(error):
+            _log.warning(
+                "genops: the processor at %s refused the W&B governance telemetry (%s): %s; "
+                "training continues%s",
+                self._target,
+                _describe(error),
+                refusal_hint(self._security, error.code()),
+                kept,
+            )
+            return
         _log.warning(
             "genops: cannot export W&B telemetry to %s (is genops-processor running?): %s; "
             "training continues%s",

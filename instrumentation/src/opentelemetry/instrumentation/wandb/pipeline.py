@@ -81,6 +81,7 @@ class GovernancePipeline:
         self.exporter = GovernanceSpanExporter(
             settings.target,
             secure=settings.secure,
+            security=settings.security,
             timeout_s=settings.timeout_s,
             gzip=settings.gzip,
             spool=self.spool,

@@ -278,6 +278,7 @@ class RunTracker:
                 attr.ARTIFACT_BYTES: size,
                 attr.ARTIFACT_FILES: files,
                 **extra,
+                **_classification(usage.static_attributes),
                 attr.RUN_KEY: usage.run_key,
             },
         )
@@ -375,3 +376,9 @@ def wandb_exit_code() -> int:
     if isinstance(exc, KeyboardInterrupt):
         return 255
     return 0 if exc is None else 1
+
+
+def _classification(run_attributes: Mapping[str, object]) -> dict[str, object]:
+    """An artifact is classified like the run that logged it (security_level)."""
+    level = run_attributes.get(attr.SECURITY_LEVEL)
+    return {attr.SECURITY_LEVEL: level} if level else {}

@@ -1,0 +1,179 @@
+"""The collector (collector-config/single.yaml, built by collector-config/build.sh) in front
+of a real ``genops-processor --credentials`` on 127.0.0.1: it authenticates as its own
+principal (``GENOPS_COLLECTOR_TOKEN``), a client of the teams it forwards for, so spans of
+those teams are stored and spans of any other team are refused, whoever sent them; with a
+wrong token nothing is stored and the processor records the refusal.
+
+Needs the built collector binary (``.cache/otelcol/otelcol-genops``, or ``GENOPS_OTELCOL``);
+skipped without it (building takes minutes and the Go module proxy)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.trace.v1 import trace_pb2
+
+from genops_processor import storage
+from genops_processor.auth import credentials
+from genops_processor.record import audit_events
+from tests.e2e.test_hostile_spans import span
+from tests.helpers import ROOT, session_credentials, start_processor, token_of
+
+OTELCOL = Path(os.environ.get("GENOPS_OTELCOL") or ROOT / ".cache" / "otelcol" / "otelcol-genops")
+pytestmark = pytest.mark.skipif(
+    not OTELCOL.is_file(),
+    reason=f"no built collector at {OTELCOL}: run collector-config/build.sh (or GENOPS_OTELCOL)",
+)
+WAIT_S = 60  # an upper bound for the collector's batch + export, never asserted on
+
+
+class Collector:
+    def __init__(self, tmp: Path, processor_endpoint: str, token: str) -> None:
+        with socket.socket() as probe:  # a free loopback port for the receiver
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.endpoint = f"127.0.0.1:{port}"
+        override = tmp / "collector-test.yaml"
+        receiver = {"protocols": {"grpc": {"endpoint": self.endpoint}}}
+        override.write_text(  # loopback only, and no :8888 self-metrics port
+            json.dumps(
+                {
+                    "receivers": {"otlp": receiver},
+                    "service": {"telemetry": {"metrics": {"level": "none"}}},
+                }
+            )
+        )
+        self.log_path = tmp / "collector.log"
+        env = {
+            "PATH": os.environ["PATH"],
+            "GENOPS_COLLECTOR_TOKEN": token,  # in the environment, never on the command line
+            "GENOPS_PROCESSOR_ENDPOINT": processor_endpoint,
+            "GENOPS_COLLECTOR_QUEUE_DIR": str(tmp / "queue"),
+        }
+        with self.log_path.open("w") as log:
+            self.proc = subprocess.Popen(
+                [
+                    str(OTELCOL),
+                    f"--config={ROOT / 'collector-config' / 'single.yaml'}",
+                    f"--config={override}",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        channel = grpc.insecure_channel(self.endpoint)
+        try:
+            grpc.channel_ready_future(channel).result(timeout=WAIT_S)
+        except grpc.FutureTimeoutError:
+            self.stop()
+            pytest.fail(f"collector did not listen on {self.endpoint}: {self.log()}")
+        finally:
+            channel.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def export(self, spans, token: str | None) -> None:
+        """One OTLP request to the collector, as a client sending ``token``."""
+        request = trace_service_pb2.ExportTraceServiceRequest(
+            resource_spans=[
+                trace_pb2.ResourceSpans(scope_spans=[trace_pb2.ScopeSpans(spans=spans)])
+            ]
+        )
+        metadata = [("authorization", f"Bearer {token}")] if token else None
+        with grpc.insecure_channel(self.endpoint) as channel:
+            trace_service_pb2_grpc.TraceServiceStub(channel).Export(
+                request, timeout=30, metadata=metadata
+            )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def wait_for(what: str, condition, collector: Collector) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not seen within {WAIT_S} s; collector log:\n{collector.log()}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def processor_with_collector_principal(tmp_path):
+    """A processor whose credentials are the test principals plus ``collector``, a
+    client of team vision only; returns it and the collector's token."""
+    path = tmp_path / "credentials.yaml"
+    shutil.copyfile(session_credentials()[0], path)
+    path.chmod(0o600)
+    token = credentials.create(path, "collector", "client", ["vision"])
+    processor = start_processor(tmp_path, "--credentials", str(path))
+    yield processor, token
+    processor.stop()
+
+
+def refusals(processor) -> list[dict]:
+    assert processor.stop() == 0, "".join(processor.log)
+    with storage.Storage(processor.db, read_only=True) as db:
+        return db.call(lambda c: audit_events(c, "access.refused"))
+
+
+def rejected_not_permitted(processor) -> float:
+    key = 'genops_spans_rejected_total{reason="team_not_permitted"}'
+    return processor.metrics().get(key, 0.0)
+
+
+def test_spans_through_the_collector_are_scoped_by_the_collectors_principal(
+    processor_with_collector_principal, tmp_path
+):
+    processor, token = processor_with_collector_principal
+    collector = Collector(tmp_path, processor.endpoint, token)
+    try:
+        # The client sends its own (trainer, every test team) token: it is not forwarded.
+        collector.export(
+            [span(team="vision", run_key="run-vision:1"), span(team="nlp", run_key="run-nlp:1")],
+            token=token_of("trainer"),
+        )
+        wait_for("the vision run", lambda: len(processor.runs()) == 1, collector)
+        wait_for("the nlp refusal", lambda: rejected_not_permitted(processor) == 1, collector)
+        [run] = processor.runs()
+        assert (run.scope.team, run.run_key) == ("vision", "run-vision:1")
+    finally:
+        collector.stop()
+    assert collector.proc.returncode == 0, collector.log()
+    assert token not in collector.log()
+    [refused] = refusals(processor)
+    assert refused["actor"] == "collector"
+    detail = refused["detail"]
+    assert detail["code"] == "PERMISSION_DENIED"
+    assert "1 span(s) rejected" in detail["reason"] and "nlp" in detail["reason"]
+
+
+def test_a_collector_with_a_wrong_token_gets_nothing_stored(
+    processor_with_collector_principal, tmp_path
+):
+    processor, _ = processor_with_collector_principal
+    collector = Collector(tmp_path, processor.endpoint, "genops_" + "x" * 43)
+    try:
+        collector.export([span(team="vision", run_key="run-vision:2")], token=None)
+        wait_for("the processor's refusal", lambda: "Unauthenticated" in collector.log(), collector)
+        assert processor.runs() == []
+    finally:
+        collector.stop()
+    refused = refusals(processor)
+    assert refused and {r["actor"] for r in refused} == {"anonymous"}
