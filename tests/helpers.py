@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import os
 import re
 import shutil
@@ -21,6 +20,7 @@ import pytest
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
+from genops.transport import ChannelSecurity, open_channel
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -87,58 +87,14 @@ def token_of(name: str = "admin") -> str:
     return session_credentials()[1][name]
 
 
-class _CallDetails(
-    collections.namedtuple(
-        "_CallDetails",
-        ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression"),
-    ),
-    grpc.ClientCallDetails,
-):
-    pass
-
-
-class BearerToken(
-    grpc.UnaryUnaryClientInterceptor,
-    grpc.UnaryStreamClientInterceptor,
-    grpc.StreamUnaryClientInterceptor,
-    grpc.StreamStreamClientInterceptor,
-):
-    """Adds ``authorization: Bearer <token>`` to every call (unless the call sets one)."""
-
-    def __init__(self, token: str) -> None:
-        self.header = ("authorization", f"Bearer {token}")
-
-    def _details(self, details):
-        metadata = list(details.metadata or ())
-        if not any(key == "authorization" for key, _ in metadata):
-            metadata.append(self.header)
-        return _CallDetails(
-            details.method,
-            details.timeout,
-            metadata,
-            details.credentials,
-            getattr(details, "wait_for_ready", None),
-            getattr(details, "compression", None),
-        )
-
-    def intercept_unary_unary(self, continuation, details, request):
-        return continuation(self._details(details), request)
-
-    def intercept_unary_stream(self, continuation, details, request):
-        return continuation(self._details(details), request)
-
-    def intercept_stream_unary(self, continuation, details, requests):
-        return continuation(self._details(details), requests)
-
-    def intercept_stream_stream(self, continuation, details, requests):
-        return continuation(self._details(details), requests)
-
-
 def channel(endpoint: str, as_: str | None = "admin", options=None) -> grpc.Channel:
     """A plain-text channel to a test processor whose calls authenticate as the test
     principal ``as_`` (``None``: no credentials at all)."""
-    raw = grpc.insecure_channel(endpoint, options=options)
-    return raw if as_ is None else grpc.intercept_channel(raw, BearerToken(token_of(as_)))
+    if as_ is None:
+        return grpc.insecure_channel(endpoint, options=options)
+    # the product's own client transport: every call carries the principal's token
+    security = ChannelSecurity(token=token_of(as_), token_source="test principal")
+    return open_channel(endpoint, False, security, options=options or ())
 
 
 def shared_file(relative: str) -> Path:

@@ -38,7 +38,7 @@ WAIT_S = 60  # an upper bound for the collector's batch + export, never asserted
 
 
 class Collector:
-    def __init__(self, tmp: Path, processor_endpoint: str, token: str) -> None:
+    def __init__(self, tmp: Path, processor_endpoint: str, token: str, *extra: Path) -> None:
         with socket.socket() as probe:  # a free loopback port for the receiver
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -66,6 +66,7 @@ class Collector:
                     str(OTELCOL),
                     f"--config={ROOT / 'collector-config' / 'single.yaml'}",
                     f"--config={override}",
+                    *(f"--config={path}" for path in extra),
                 ],
                 env=env,
                 stdout=log,
@@ -177,3 +178,56 @@ def test_a_collector_with_a_wrong_token_gets_nothing_stored(
         collector.stop()
     refused = refusals(processor)
     assert refused and {r["actor"] for r in refused} == {"anonymous"}
+
+
+def _readme_snippet() -> str:
+    """The ``bearertokenauth/clients`` example of collector-config/README.md."""
+    text = (ROOT / "collector-config" / "README.md").read_text()
+    [snippet] = [
+        block.split("\n", 1)[1]
+        for block in text.split("```yaml")[1:]
+        if "bearertokenauth/clients" in block
+    ]
+    return snippet.split("```", 1)[0]
+
+
+@pytest.mark.parametrize("name", ["single.yaml", "gateway.yaml"])
+def test_the_configs_and_the_readme_token_snippet_validate(name, tmp_path):
+    tokens = tmp_path / "client-tokens"
+    tokens.write_text("genops_client_token  # a comment\n")
+    snippet = tmp_path / "snippet.yaml"
+    snippet.write_text(_readme_snippet().replace("/etc/otelcol/client-tokens", str(tokens)))
+    env = {"PATH": os.environ["PATH"], "GENOPS_COLLECTOR_TOKEN": "genops_test"}
+    config = f"--config={ROOT / 'collector-config' / name}"
+    for extra in ([], [f"--config={snippet}"]):
+        result = subprocess.run(
+            [str(OTELCOL), "validate", config, *extra],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_readme_snippet_makes_the_collector_require_a_listed_token(
+    processor_with_collector_principal, tmp_path
+):
+    processor, token = processor_with_collector_principal
+    (tmp_path / "client-tokens").write_text("genops_listed_client  # alice\n")
+    snippet = tmp_path / "snippet.yaml"
+    snippet.write_text(
+        _readme_snippet().replace("/etc/otelcol/client-tokens", str(tmp_path / "client-tokens"))
+    )
+    collector = Collector(tmp_path, processor.endpoint, token, snippet)
+    try:
+        for unlisted in (None, token_of("trainer")):
+            with pytest.raises(grpc.RpcError) as refused:
+                collector.export([span(team="vision")], token=unlisted)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        listed = "genops_listed_client"
+        collector.export([span(team="vision", run_key="run-vision:3")], token=listed)
+        wait_for("the listed client's run", lambda: len(processor.runs()) == 1, collector)
+        assert processor.runs()[0].run_key == "run-vision:3"
+    finally:
+        collector.stop()

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from genops_processor.api.authentication import MISSING, Authenticator, Unauthenticated
-from genops_processor.auth import LOCAL_OPERATOR, CredentialsSource, JwtSettings, Role
+from genops_processor.auth import LOCAL_OPERATOR, CredentialsSource, JwtSettings, Role, watched_file
 from genops_processor.auth import credentials as creds
 from genops_processor.auth.jwt_tokens import JwtError, principal_from_claims
 from genops_processor.auth.posture import SecurityFacts
@@ -84,7 +84,7 @@ def test_a_file_that_turns_invalid_keeps_the_last_good_credentials(tmp_path, mon
     source = CredentialsSource(path)
     path.write_text("principals: [oops")
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
-    monkeypatch.setattr(creds, "_RELOAD_EVERY_S", 0.0)
+    monkeypatch.setattr(watched_file, "RELOAD_EVERY_S", 0.0)
     assert source.current().by_token(token).name == "ops"
     assert "not valid YAML" in source.last_error
     second = creds.create(tmp_path / "d.yaml", "late", "auditor")

@@ -35,8 +35,6 @@ import os
 import re
 import secrets
 import tempfile
-import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,11 +43,11 @@ from typing import Any
 import yaml
 
 from genops_processor.auth.principals import Principal, Role
+from genops_processor.auth.watched_file import WatchedFile
 
 TOKEN_PREFIX = "genops_"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 _SCOPE_NAME_MAX = 256
-_RELOAD_EVERY_S = 1.0
 
 
 class CredentialsError(ValueError):
@@ -372,40 +370,9 @@ def _edit(path: str | os.PathLike, edit, create_missing: bool) -> None:
             raise
 
 
-class CredentialsSource:
-    """The file's current contents for a running processor: re-read when it changes.
-
-    A file that becomes invalid keeps the last good credentials in force (and says why
-    through ``last_error``), so a typo never opens or closes the door for everyone."""
+class CredentialsSource(WatchedFile[Credentials]):
+    """The file's current contents for a running processor: re-read when it changes
+    (:mod:`genops_processor.auth.watched_file`)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._stamp = self._stat()
-        self._current = load(self.path)  # the first load must succeed: start-up fails loud
-        self._checked = time.monotonic()
-        self.last_error: str | None = None
-
-    def _stat(self) -> tuple[int, int, int] | None:
-        try:
-            s = self.path.stat()
-        except OSError:
-            return None
-        return (s.st_mtime_ns, s.st_size, s.st_ino)
-
-    def current(self) -> Credentials:
-        now = time.monotonic()
-        if now - self._checked < _RELOAD_EVERY_S:
-            return self._current
-        with self._lock:
-            if now - self._checked >= _RELOAD_EVERY_S:
-                self._checked = now
-                stamp = self._stat()
-                if stamp != self._stamp:
-                    try:
-                        self._current = load(self.path)
-                        self._stamp = stamp
-                        self.last_error = None
-                    except CredentialsError as error:
-                        self.last_error = str(error)
-        return self._current
+        super().__init__(path, load, (CredentialsError,))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,12 @@ import jwt
 
 from genops_processor.auth.credentials import JwtSettings, scope_names
 from genops_processor.auth.principals import Principal, Role
+from genops_processor.auth.watched_file import WatchedFile
 from genops_processor.limits import JWT_LEEWAY_S
 
 ALGORITHMS = (
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 )  # fmt: skip
-_RELOAD_EVERY_S = 1.0
 
 
 class JwtError(ValueError):
@@ -41,39 +40,14 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2
 
 
-class JwksSource:
+class JwksSource(WatchedFile[jwt.PyJWKSet]):
     """The keys of one JWKS file, re-read when the file changes."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._stamp = self._stat()
-        self._keys = _load_jwks(self.path)  # the first load must succeed: start-up fails loud
-        self._checked = time.monotonic()
-        self.last_error: str | None = None
-
-    def _stat(self) -> tuple[int, int, int] | None:
-        try:
-            s = self.path.stat()
-        except OSError:
-            return None
-        return (s.st_mtime_ns, s.st_size, s.st_ino)
+        super().__init__(path, _load_jwks, (JwtError,))
 
     def keys(self) -> jwt.PyJWKSet:
-        now = time.monotonic()
-        if now - self._checked >= _RELOAD_EVERY_S:
-            with self._lock:
-                if now - self._checked >= _RELOAD_EVERY_S:
-                    self._checked = now
-                    stamp = self._stat()
-                    if stamp != self._stamp:
-                        try:
-                            self._keys = _load_jwks(self.path)
-                            self._stamp = stamp
-                            self.last_error = None
-                        except JwtError as error:
-                            self.last_error = str(error)
-        return self._keys
+        return self.current()
 
 
 def _load_jwks(path: Path) -> jwt.PyJWKSet:
