@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -27,7 +26,7 @@ from genops_processor import storage
 from genops_processor.auth import credentials
 from genops_processor.record import audit_events
 from tests.e2e.test_hostile_spans import span
-from tests.helpers import ROOT, session_credentials, start_processor, token_of
+from tests.helpers import ROOT, session_credentials, start_processor, stop_process, token_of
 
 OTELCOL = Path(os.environ.get("GENOPS_OTELCOL") or ROOT / ".cache" / "otelcol" / "otelcol-genops")
 pytestmark = pytest.mark.skipif(
@@ -98,13 +97,7 @@ class Collector:
             )
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def wait_for(what: str, condition, collector: Collector) -> None:

@@ -15,7 +15,6 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
-from genops.money import format_usd
 from genops_processor import storage as store
 from genops_processor.alerts import Monitoring, outbox
 from genops_processor.alerts import delivery as alerts
@@ -37,7 +36,7 @@ from genops_processor.budgets import (
 from genops_processor.budgets.alert_settings import shown_address
 from genops_processor.domain import Batch, RunState, Scope
 from genops_processor.ingest import IngestResult, ingest_batch
-from genops_processor.limits import OFFLINE_CHUNK
+from genops_processor.limits import OFFLINE_CHUNK, REFUSALS_IN_FLIGHT
 from genops_processor.metrics import ProcessorMetrics
 from genops_processor.pricing import Catalog, CatalogSource, catalog_store, cost_lines, repricing
 from genops_processor.record import audit, audit_many
@@ -71,38 +70,6 @@ class RecordedDecision:
     approval: dict | None = None  # set when the run must wait for a person
 
 
-def _open_holds_refusal(conn, principal: str, cap: int | None) -> str | None:
-    if not principal or cap is None:
-        return None
-    count = reservations.open_holds_of(conn, principal)
-    if count < cap:
-        return None
-    return (
-        f"principal {principal!r} has {count} open holds, at most {cap} per principal "
-        "(MAX_OPEN_HOLDS_PER_PRINCIPAL): release or finish some first"
-    )
-
-
-def _capped(drawn: funding.Draw, decision: Decision, budgets) -> tuple[funding.Draw, Decision]:
-    """A reservation of at most the smallest hold cap (max_hold) of the policy's budgets
-    (a client's own limit only tightens decisions, it does not shrink holds); a run its
-    experiment funds is bounded by that hold instead."""
-    central = [b for b in budgets if b.source != "client"]
-    if drawn.parent is not None or not central:
-        return drawn, decision
-    tightest = min(central, key=lambda b: b.hold_cap_micros)
-    cap = tightest.hold_cap_micros
-    if drawn.requested_micros <= cap:
-        return drawn, decision
-    note = (
-        f"reservation capped at {format_usd(cap)} (max_hold of budget '{tightest.name}'; "
-        "the run's hold grows through CheckRun while the budget allows)"
-    )
-    return replace(drawn, requested_micros=cap), replace(
-        decision, message=f"{decision.message}; {note}"
-    )
-
-
 class Governance:
     def __init__(
         self,
@@ -131,6 +98,7 @@ class Governance:
         # Decisions by the client's request id, so a retried check is answered, not
         # decided (and reserved) again. Bounded; touched only on the writer thread.
         self._decided: OrderedDict[tuple, RecordedDecision] = OrderedDict()
+        self._recording_refusals: asyncio.Semaphore | None = None  # see record_refusal
         self._repricing = asyncio.Lock()  # one re-pricing job at a time
         self._use_policy(policy)
         self.monitoring = Monitoring(storage, lambda: self.policy, clock, self.deliverer)
@@ -254,7 +222,7 @@ class Governance:
         def job(conn) -> RecordedDecision:
             if request_id and (earlier := self._decided.get(retry_key)) is not None:
                 return earlier  # a retry of a check already decided
-            if (refusal := _open_holds_refusal(conn, principal, max_open_holds)) is not None:
+            if refusal := reservations.open_holds_refusal(conn, principal, max_open_holds):
                 decision = Decision("deny", requested_micros, (), None, refusal)
                 decision_id = decisions.record_decision(
                     conn, scope, wandb_project, wandb_run_name, decision, now
@@ -272,7 +240,7 @@ class Governance:
                 )
             )
             if decision.outcome != "deny":
-                drawn, decision = _capped(drawn, decision, budgets)
+                drawn, decision = drawn.capped(decision, budgets)
             decision_id = decisions.record_decision(
                 conn, scope, wandb_project, wandb_run_name, decision, now
             )
@@ -563,12 +531,25 @@ class Governance:
         """One ``access.refused`` audit event: who was refused what, why, from where.
 
         ``actor`` is the authenticated principal, or ``anonymous`` when authentication
-        itself failed. Refusals never wait ahead of decisions (normal priority)."""
+        itself failed. Every refusal (the authentication interceptor's, a handler's, an
+        OTLP request's) comes here. Refusals never wait ahead of decisions (normal
+        priority), at most ``REFUSALS_IN_FLIGHT`` are queued at once (a flood of refused
+        calls waits here, not in the writer's queue), and the refusal stands even when
+        it cannot be recorded (logged)."""
+        if self._recording_refusals is None:  # made on the serving loop
+            self._recording_refusals = asyncio.Semaphore(REFUSALS_IN_FLIGHT)
         now = self.clock()
         detail = {"method": method, "code": code, "reason": reason, "peer": peer}
-        await asyncio.wrap_future(
-            self.storage.submit(lambda conn: audit(conn, "access.refused", actor, detail, now))
-        )
+        try:
+            async with self._recording_refusals:
+                await asyncio.wrap_future(
+                    self.storage.submit(
+                        lambda conn: audit(conn, "access.refused", actor, detail, now)
+                    )
+                )
+        except Exception:
+            _log.exception("could not record the refusal of %s to %s", method, actor)
+        _log.info("refused %s to %s (%s): %s", method, actor, code, reason)
 
     async def compact_spans(self, keep_days: float, step: int = store.DEFAULT_STEP) -> int:
         """Compact spans received more than ``keep_days`` ago, one bounded step (a short

@@ -18,8 +18,6 @@ body is never read (this interceptor runs before admission control).
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -29,9 +27,7 @@ from genops_processor.auth import context as auth_context
 from genops_processor.auth.credentials import CredentialsSource, JwtSettings
 from genops_processor.auth.jwt_tokens import JwtError, JwtVerifier, looks_like_jwt
 from genops_processor.auth.principals import ANONYMOUS, LOCAL_OPERATOR, Principal
-from genops_processor.limits import MAX_BEARER_TOKEN_CHARS, REFUSALS_IN_FLIGHT
-
-_log = logging.getLogger(__name__)
+from genops_processor.limits import MAX_BEARER_TOKEN_CHARS
 
 Authorize = Callable[[str, Principal], "str | None"]
 RecordRefusal = Callable[[str, str, str, str, str], Awaitable[None]]
@@ -141,7 +137,6 @@ class AuthenticationInterceptor(grpc.aio.ServerInterceptor):
         self.authenticator = authenticator
         self._record = record_refusal
         self._authorize = authorize
-        self._recording: asyncio.Semaphore | None = None  # made on the server's loop
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -209,14 +204,5 @@ class AuthenticationInterceptor(grpc.aio.ServerInterceptor):
 
     async def _refuse(self, context, actor, method, code, reason) -> None:
         reason = str(reason)
-        peer = context.peer() or ""
-        if self._recording is None:
-            self._recording = asyncio.Semaphore(REFUSALS_IN_FLIGHT)
-        try:
-            # a flood of refused calls waits here, not in the writer's queue
-            async with self._recording:
-                await self._record(actor, method, code.name, reason, peer)
-        except Exception:  # the refusal stands even when it cannot be recorded
-            _log.exception("could not record the refusal of %s to %s", method, actor)
-        _log.info("refused %s to %s (%s): %s", method, actor, code.name, reason)
+        await self._record(actor, method, code.name, reason, context.peer() or "")
         await context.abort(code, reason)

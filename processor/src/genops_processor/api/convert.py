@@ -55,13 +55,7 @@ def approval_to_pb(row: dict) -> pb.Approval:
     return pb.Approval(
         approval_id=row["approval_id"],
         status=row["status"],
-        scope=pb.Scope(
-            team=row["team"] or "",
-            project=row["project"] or "",
-            customer_id=row["customer_id"] or "",
-            cost_center=row["cost_center"] or "",
-            environment=row["environment"] or "",
-        ),
+        scope=_row_scope_to_pb(row),
         wandb_project=row["wandb_project"] or "",
         wandb_run_name=row["wandb_run_name"] or "",
         requested_at=iso(row["requested_at"]),
@@ -69,6 +63,31 @@ def approval_to_pb(row: dict) -> pb.Approval:
         actor=row["actor"] or "",
         reason=row["reason"] or "",
         expires_at=iso(row["expires_at"]),
+    )
+
+
+def hold_to_pb(row: dict) -> pb.Hold:
+    return pb.Hold(
+        hold_id=row["hold_id"],
+        principal=row["principal"] or "",
+        scope=_row_scope_to_pb(row),
+        amount_micros=i64(row["amount_micros"] or 0),
+        status=row["status"],
+        created_at=_iso(row["created_ns"]),
+        last_seen_at=_iso(row["last_seen_ns"]),
+        parent_hold_id=row["parent_hold_id"] or "",
+        run_key=row["run_key"] or "",
+    )
+
+
+def _row_scope_to_pb(row: dict) -> pb.Scope:
+    """The scope columns of a stored row (NULL as "")."""
+    return pb.Scope(
+        team=row["team"] or "",
+        project=row["project"] or "",
+        customer_id=row["customer_id"] or "",
+        cost_center=row["cost_center"] or "",
+        environment=row["environment"] or "",
     )
 
 

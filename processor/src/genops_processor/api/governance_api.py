@@ -6,7 +6,6 @@ Every request is checked field by field before its handler runs
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 
 import grpc
@@ -24,6 +23,7 @@ from genops_processor.api.convert import (
     client_limits_from_pb,
     estimate_from_pb,
     experiment_to_pb,
+    hold_to_pb,
     parse_since,
     running_run,
     scope_from_pb,
@@ -365,33 +365,6 @@ class GovernanceApi(MonitoringApi, AnalyticsApi, SecurityApi, pb_grpc.Governance
         if verdict.deciding is not None:
             response.deciding_budget.CopyFrom(budget_to_pb(verdict.deciding))
         return response
-
-
-def hold_to_pb(row: dict) -> pb.Hold:
-    def iso(ns) -> str:
-        return ns_to_iso(ns) if ns else ""
-
-    return pb.Hold(
-        hold_id=row["hold_id"],
-        principal=row["principal"] or "",
-        scope=pb.Scope(
-            team=row["team"] or "",
-            project=row["project"] or "",
-            customer_id=row["customer_id"] or "",
-            cost_center=row["cost_center"] or "",
-            environment=row["environment"] or "",
-        ),
-        amount_micros=i64(row["amount_micros"] or 0),
-        status=row["status"],
-        created_at=iso(row["created_ns"]),
-        last_seen_at=iso(row["last_seen_ns"]),
-        parent_hold_id=row["parent_hold_id"] or "",
-        run_key=row["run_key"] or "",
-    )
-
-
-def ns_to_iso(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc).isoformat()
 
 
 async def _catalog_from_json(text: str, context) -> Catalog:

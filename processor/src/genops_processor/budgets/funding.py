@@ -45,6 +45,25 @@ class Draw:
     def parent_hold_id(self) -> str:
         return self.parent.hold_id if self.parent is not None else ""
 
+    def capped(self, decision: Decision, budgets) -> tuple[Draw, Decision]:
+        """A reservation of at most the smallest hold cap (max_hold) of the policy's
+        budgets (a client's own limit only tightens decisions, it does not shrink holds);
+        a run its experiment funds is bounded by that hold instead."""
+        central = [b for b in budgets if b.source != "client"]
+        if self.parent is not None or not central:
+            return self, decision
+        tightest = min(central, key=lambda b: b.hold_cap_micros)
+        cap = tightest.hold_cap_micros
+        if self.requested_micros <= cap:
+            return self, decision
+        note = (
+            f"reservation capped at {format_usd(cap)} (max_hold of budget '{tightest.name}'; "
+            "the run's hold grows through CheckRun while the budget allows)"
+        )
+        return replace(self, requested_micros=cap), replace(
+            decision, message=f"{decision.message}; {note}"
+        )
+
     def explain(self, decision: Decision) -> Decision:
         """The decision's message, with what was drawn on the parent (or why nothing)."""
         if self.refusal:

@@ -88,6 +88,19 @@ def open_holds_of(conn: Any, principal: str) -> int:
     )
 
 
+def open_holds_refusal(conn: Any, principal: str, cap: int | None) -> str | None:
+    """Why ``principal`` may not open another hold (it has ``cap`` open), or None."""
+    if not principal or cap is None:
+        return None
+    count = open_holds_of(conn, principal)
+    if count < cap:
+        return None
+    return (
+        f"principal {principal!r} has {count} open holds, at most {cap} per principal "
+        "(MAX_OPEN_HOLDS_PER_PRINCIPAL): release or finish some first"
+    )
+
+
 def listing(
     conn: Any, include_closed: bool, limit: int, team: str = ""
 ) -> tuple[list[dict[str, Any]], bool]:

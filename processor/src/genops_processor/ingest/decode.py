@@ -80,15 +80,7 @@ def decode_request(
                 try:
                     checked = _check(span, raw, now_ns)
                 except validation.Rejected as refused:
-                    rejected.append(
-                        Rejection(
-                            trace_id=span.trace_id.hex(),
-                            span_id=span.span_id.hex(),
-                            run_key=_run_key(raw, span.trace_id),
-                            reason=refused.reason,
-                            message=str(refused),
-                        )
-                    )
+                    rejected.append(_rejection(span, raw, refused.reason, str(refused)))
                     continue
                 attributes = checked.attributes
                 # An artifact span names its run by key, not its scope: the receiver
@@ -105,13 +97,7 @@ def decode_request(
                 )
                 if refusal:
                     rejected.append(
-                        Rejection(
-                            trace_id=span.trace_id.hex(),
-                            span_id=span.span_id.hex(),
-                            run_key=_run_key(attributes, span.trace_id),
-                            reason=validation.TEAM_NOT_PERMITTED,
-                            message=refusal,
-                        )
+                        _rejection(span, attributes, validation.TEAM_NOT_PERMITTED, refusal)
                     )
                     continue
                 record = SpanRecord(
@@ -285,6 +271,16 @@ def _value(value: AnyValue) -> object:
     if which == "bytes_value":
         return value.bytes_value.hex()
     return getattr(value, which)
+
+
+def _rejection(span, attributes: Mapping[str, object], reason: str, message: str) -> Rejection:
+    return Rejection(
+        trace_id=span.trace_id.hex(),
+        span_id=span.span_id.hex(),
+        run_key=_run_key(attributes, span.trace_id),
+        reason=reason,
+        message=message,
+    )
 
 
 def _run_key(a: Mapping[str, object], trace_id: bytes) -> str:
