@@ -155,6 +155,32 @@ def test_a_call_without_valid_credentials_is_refused_and_audited(secured, header
     assert refusals[0]["detail"]["peer"].startswith("ipv4:127.0.0.1:")
 
 
+def test_headers_past_the_metadata_limit_are_refused_every_time_and_the_server_serves_on(
+    secured,
+):
+    """gRPC refuses at random between its default soft and hard metadata limits; the
+    processor sets both to one value, so a header past it is refused by gRPC on every
+    call (before our interceptor sees it) and one just below it reaches our check."""
+    processor, tokens, _ = secured
+    below = processor.stub(header="Bearer " + "x" * 20_000)
+    above = processor.stub(header="Bearer " + "x" * 40_000)
+    for _ in range(10):
+        assert _code(lambda: status(below)) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            "bearer token longer than 8192 characters",
+        )
+        assert _code(lambda: status(above))[0] is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert isinstance(status(processor.stub(tokens["trainer"])), pb.GetBudgetStatusResponse)
+    reasons = [e["detail"]["reason"] for e in processor.refusals()]
+    assert reasons.count("bearer token longer than 8192 characters") == 10
+    # gRPC may still hand the server the over-limit call with its headers dropped: then it
+    # is refused (and audited) as carrying no credentials; it is never served.
+    assert set(reasons) <= {
+        "bearer token longer than 8192 characters",
+        "missing credentials: send 'authorization: Bearer <token>'",
+    }
+
+
 def test_otlp_export_without_a_token_is_refused_and_nothing_is_read(secured):
     processor, tokens, _ = secured
     channel = grpc.insecure_channel(processor.endpoint)

@@ -113,5 +113,9 @@ LIST_HOLDS_MAX = 10_000  # holds per ListHolds answer (and `genops holds list`);
 
 # --- authentication (api/authentication.py, auth/jwt_tokens.py) ---
 MAX_BEARER_TOKEN_CHARS = 8_192  # an authorization header's token; longer: UNAUTHENTICATED
+# gRPC's own metadata limits, soft and hard set equal: between its default soft (8 KiB)
+# and hard (16 KiB) limits gRPC refuses at random, so an over-long token would sometimes
+# reach the MAX_BEARER_TOKEN_CHARS check and sometimes not. Past this: RESOURCE_EXHAUSTED.
+MAX_METADATA_BYTES = 32_768  # all request headers of one call, counted by gRPC
 JWT_LEEWAY_S = 30  # clock skew allowed on a JWT's exp/nbf/iat; past it: UNAUTHENTICATED
 REFUSALS_IN_FLIGHT = 256  # refusal audit writes queued at once; more refused calls wait

@@ -89,6 +89,8 @@ async def start(settings: ProcessorSettings, clock: Clock = utc_now) -> RunningP
         interceptors=[authentication, admission],
         options=[
             ("grpc.max_receive_message_length", limits.MAX_MESSAGE_BYTES),
+            ("grpc.max_metadata_size", limits.MAX_METADATA_BYTES),
+            ("grpc.absolute_max_metadata_size", limits.MAX_METADATA_BYTES),
             ("grpc.so_reuseport", 0),
         ],
     )
