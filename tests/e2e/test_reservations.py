@@ -142,22 +142,25 @@ def test_a_killed_run_s_hold_expires_and_its_accrued_cost_stays(start_processor_
         start_new_session=True,
     )
     stub = processor.stub()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait for a few heartbeats to be priced
-        runs = processor.runs()
-        if runs and runs[0].cost_micros > 0 and runs[0].duration_ns > 3e9:
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError("the run never reported")
-    os.killpg(proc.pid, signal.SIGKILL)  # the script and wandb's service, no goodbye
-    proc.wait(timeout=30)
 
     def spent() -> int:
         [state] = stub.GetBudgetStatus(pb.GetBudgetStatusRequest(), timeout=10).budgets
         return state.spent_micros
 
-    assert spent() == 5_000_000  # the hold, larger than what the run accrued
+    held = False  # the hold (larger than what the run accrued) counts while the run lives
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait for a few heartbeats to be priced
+        runs = processor.runs()
+        held = held or spent() == 5_000_000
+        if held and runs and runs[0].cost_micros > 0 and runs[0].duration_ns > 3e9:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"the run never reported (hold counted: {held})")
+    os.killpg(proc.pid, signal.SIGKILL)  # the script and wandb's service, no goodbye
+    proc.wait(timeout=30)
+    # No check that the hold still counts right after the kill: on a loaded machine the
+    # 2 s timeout may already have passed (a CI failure). It must end by itself:
     deadline = time.monotonic() + 60
     while spent() == 5_000_000 and time.monotonic() < deadline:
         time.sleep(0.2)
