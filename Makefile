@@ -13,7 +13,7 @@ ifeq ($(UV),)
 UV := $(PYTHON) -m uv
 endif
 
-.PHONY: setup demo test lint bench fuzz proto clean
+.PHONY: setup demo test lint bench bench-quick fuzz proto clean
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -30,8 +30,13 @@ lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Every benchmark, then the README's fleet-scale table from bench/results (bench/README.md).
 bench: setup
 	$(VENV)/bin/python bench/run_all.py
+
+# The fleet-scale benches only, short phases and a smaller seeded ledger (about 2 minutes).
+bench-quick: setup
+	$(VENV)/bin/python bench/run_all.py --quick
 
 # The long mode of the property-based ingest test, one shard per CPU (CI runs a short one).
 fuzz: setup

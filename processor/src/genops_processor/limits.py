@@ -110,6 +110,7 @@ ALERTS_LIST_MAX = 10_000  # `genops alerts list --limit` above it: a usage error
 DEFAULT_MAX_HOLD_SHARE = 1.0  # of a budget's limit, when the budget sets no max_hold
 MAX_OPEN_HOLDS_PER_PRINCIPAL = 1_000  # open holds of one principal; more: CheckBudget denies
 LIST_HOLDS_MAX = 10_000  # holds per ListHolds answer (and `genops holds list`); more: truncated
+RUNNING_SPEND_ACCOUNTS = 10_000  # (scope, period) spend totals kept (budgets/running.py); LRU
 
 # --- authentication (api/authentication.py, auth/jwt_tokens.py) ---
 MAX_BEARER_TOKEN_CHARS = 8_192  # an authorization header's token; longer: UNAUTHENTICATED

@@ -31,7 +31,7 @@ from genops_processor.budgets import (
     period_start,
     policy_store,
     reservations,
-    spend,
+    running,
 )
 from genops_processor.budgets.alert_settings import shown_address
 from genops_processor.domain import Batch, RunState, Scope
@@ -101,8 +101,18 @@ class Governance:
         self._recording_refusals: asyncio.Semaphore | None = None  # see record_refusal
         self._repricing = asyncio.Lock()  # one re-pricing job at a time
         self._use_policy(policy)
+        # Each budget's spend in its current period, kept by the writer thread: a
+        # decision reads it, every job that changes the ledger moves it.
+        self.spend = storage.call(self._attach_spend)
         self.monitoring = Monitoring(storage, lambda: self.policy, clock, self.deliverer)
         self.deliverer.start(storage.call(outbox.pending))
+
+    def _attach_spend(self, conn) -> running.RunningSpend:
+        """The policy's accounts, derived from the ledger; from now on every change made
+        through the writer's connection moves them (see budgets/running.py)."""
+        kept = running.attach(conn)
+        kept.rebuild(conn, self.policy.budgets, self.clock())
+        return kept
 
     def _use_policy(self, policy: Policy) -> None:
         self.policy = policy
@@ -121,7 +131,9 @@ class Governance:
         candidate = Policy.from_dict(policy_store.with_budget(self.policy.body, budget), "policy")
 
         def job(conn) -> int:
-            return policy_store.save(conn, candidate.body, actor, reason, now, reported_actor)
+            version = policy_store.save(conn, candidate.body, actor, reason, now, reported_actor)
+            self.spend.states(conn, candidate.budgets, now)  # new accounts derived now
+            return version
 
         version = await asyncio.wrap_future(self.storage.submit(job))
         self._use_policy(candidate)
@@ -153,7 +165,7 @@ class Governance:
                 return fire(conn)
 
         def fire(conn) -> tuple[list[alerts.Alert], list[outbox.Item]]:
-            states = spend.budget_states(conn, self._alerting, now)
+            states = self.spend.states(conn, self._alerting, now)
             fired = {
                 tuple(r)
                 for r in conn.execute(
@@ -234,7 +246,7 @@ class Governance:
                     budgets,
                     drawn.excess_micros,
                     now,
-                    lambda b, since: spend.spend_query(conn, b, since),
+                    lambda b, since: self.spend.spent(conn, b, since),
                     # Fully funded by its experiment: a breach only when spend passes.
                     strict=drawn.parent is not None and drawn.excess_micros == 0,
                 )
@@ -300,7 +312,7 @@ class Governance:
 
         def job(conn):
             usage = queries.usage_since(conn, scope, since)
-            states = spend.budget_states(conn, budgets, now)
+            states = self.spend.states(conn, budgets, now)
             return usage, list(states), since
 
         return await asyncio.wrap_future(self.storage.submit(job))
@@ -401,7 +413,7 @@ class Governance:
                 budgets,
                 0,
                 now,
-                lambda b, since: spend.spend_query(conn, b, since) + change,
+                lambda b, since: self.spend.spent(conn, b, since) + change,
                 strict=True,
             )
             held = reservations.hold(conn, hold_id) if hold_id else None
@@ -581,7 +593,7 @@ class Governance:
         now = self.clock()
 
         def job(conn) -> list[BudgetState]:
-            return list(spend.budget_states(conn, budgets, now))
+            return list(self.spend.states(conn, budgets, now))
 
         return job
 

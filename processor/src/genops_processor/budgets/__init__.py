@@ -1,6 +1,6 @@
 """Budgets: the policy (budgets, periods, alert settings, approval rules) and its versions,
 decisions and their log, reservations (holds) and the experiment holds that fund runs
-(funding), approvals, and the spend a decision reads."""
+(funding), approvals, spend derived from the ledger (spend) and kept as running state (running)."""
 
 from genops_processor.budgets.approvals import ApprovalError
 from genops_processor.budgets.policy import (

@@ -13,6 +13,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from genops_processor.budgets import running
 from genops_processor.domain import Scope
 from genops_processor.record import audit
 
@@ -126,11 +127,12 @@ def _close(
         [status, now, actor, reason, row["approval_id"]],
     )
     if status != "approved" and row["hold_id"]:
-        conn.execute(
-            "UPDATE holds SET status = 'released', closed_ns = ? WHERE hold_id = ? "
-            "AND status = 'open'",
-            [int(now.timestamp() * 1e9), row["hold_id"]],
-        )
+        with running.moving(conn, hold_ids=[row["hold_id"]]):
+            conn.execute(
+                "UPDATE holds SET status = 'released', closed_ns = ? WHERE hold_id = ? "
+                "AND status = 'open'",
+                [int(now.timestamp() * 1e9), row["hold_id"]],
+            )
     detail = {"approval_id": row["approval_id"], "reason": reason}
     if reported_actor:
         detail["reported_actor"] = reported_actor  # who the request said it was

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from genops_processor.budgets import running
 from genops_processor.domain import RunState, Scope
 
 # What the runs carrying hold h cost so far (one run per hold; summed to be safe).
@@ -52,6 +53,19 @@ def reserve(
     (checked by the caller, see :mod:`genops_processor.budgets.funding`); ``principal``
     is who asked for it (only it, or an admin, may renew or release it)."""
     hold_id = uuid.uuid4().hex
+    # A hold funded by nobody moves spend by its amount (no read: a decision's path);
+    # a funded one by what it changes in its family.
+    row = (hold_id, decision_id, scope, amount_micros, now_ns, parent_hold_id, principal)
+    if parent_hold_id:
+        with running.moving(conn, hold_ids=[hold_id, parent_hold_id]):
+            _insert(conn, *row)
+    else:
+        _insert(conn, *row)
+        running.added(conn, scope, amount_micros)
+    return hold_id
+
+
+def _insert(conn, hold_id, decision_id, scope, amount_micros, now_ns, parent_hold_id, principal):
     conn.execute(
         "INSERT INTO holds (hold_id, decision_id, team, project, customer_id, cost_center, "
         "environment, amount_micros, status, created_ns, parent_hold_id, principal) "
@@ -70,7 +84,6 @@ def reserve(
             principal or None,
         ],
     )
-    return hold_id
 
 
 def owner(conn: Any, hold_id: str) -> tuple[str | None, str] | None:
@@ -146,17 +159,28 @@ def track(conn: Any, states: Iterable[RunState]) -> None:
         )
 
 
-def expire(conn: Any, now_ns: int, timeout_s: float) -> list[str]:
-    """Close holds whose runs fell silent; their runs are marked lost."""
+def silent(conn: Any, now_ns: int, timeout_s: float) -> list[str]:
+    """Open holds whose runs (or owners) fell silent for ``timeout_s``."""
     cutoff = now_ns - int(timeout_s * 1e9)
     rows = conn.execute(
         "SELECT hold_id FROM holds WHERE status = 'open' "
         "AND COALESCE(last_seen_ns, created_ns) < ?",
         [cutoff],
     ).fetchall()
-    expired = [row[0] for row in rows]
+    return [row[0] for row in rows]
+
+
+def expire(conn: Any, now_ns: int, timeout_s: float) -> list[str]:
+    """Close holds whose runs fell silent; their runs are marked lost."""
+    expired = silent(conn, now_ns, timeout_s)
     if not expired:
         return []
+    with running.moving(conn, hold_ids=expired):
+        _close_expired(conn, now_ns, expired)
+    return expired
+
+
+def _close_expired(conn: Any, now_ns: int, expired: list[str]) -> None:
     conn.execute(
         "UPDATE holds SET status = 'expired', closed_ns = ?, committed_micros = COALESCE(("
         "SELECT r.cost_micros FROM runs r WHERE r.hold_id = holds.hold_id), 0) "
@@ -167,7 +191,6 @@ def expire(conn: Any, now_ns: int, timeout_s: float) -> list[str]:
         "UPDATE runs SET status = 'lost' WHERE NOT final AND hold_id IN (SELECT unnest(?))",
         [expired],
     )
-    return expired
 
 
 def holds(conn: Any) -> list[dict[str, Any]]:
@@ -201,11 +224,12 @@ def own_spend(conn: Any, hold_id: str, run_id: str) -> int:
 
 
 def extend(conn: Any, hold_id: str, amount_micros: int) -> None:
-    conn.execute(
-        "UPDATE holds SET amount_micros = GREATEST(amount_micros, ?) "
-        "WHERE hold_id = ? AND status = 'open'",
-        [amount_micros, hold_id],
-    )
+    with running.moving(conn, hold_ids=[hold_id]):
+        conn.execute(
+            "UPDATE holds SET amount_micros = GREATEST(amount_micros, ?) "
+            "WHERE hold_id = ? AND status = 'open'",
+            [amount_micros, hold_id],
+        )
 
 
 def renew(conn: Any, hold_id: str, now_ns: int) -> tuple[bool, int]:
@@ -230,11 +254,14 @@ def release(conn: Any, hold_id: str, now_ns: int) -> bool:
     found = conn.execute(
         "SELECT count(*) FROM holds WHERE hold_id = ? AND status = 'open'", [hold_id]
     ).fetchone()[0]
-    conn.execute(
-        "UPDATE holds SET status = 'released', closed_ns = ?, committed_micros = 0 "
-        "WHERE hold_id = ? AND status = 'open'",
-        [now_ns, hold_id],
-    )
+    if not found:
+        return False
+    with running.moving(conn, hold_ids=[hold_id]):
+        conn.execute(
+            "UPDATE holds SET status = 'released', closed_ns = ?, committed_micros = 0 "
+            "WHERE hold_id = ? AND status = 'open'",
+            [now_ns, hold_id],
+        )
     return bool(found)
 
 

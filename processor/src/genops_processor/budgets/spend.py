@@ -1,6 +1,7 @@
-"""The spend a budget decision reads: committed cost in the budget's period (pro rata for
-runs spanning its start), open reservations and hand-added lines. Functions take the
-writer thread's connection."""
+"""A budget's spend derived from the ledger: committed cost in the budget's period (pro
+rata for runs spanning its start), open reservations and hand-added lines. Decisions
+read the running figure kept by :mod:`genops_processor.budgets.running`, derived from
+this on start and kept equal to it. Functions take the writer thread's connection."""
 
 from __future__ import annotations
 

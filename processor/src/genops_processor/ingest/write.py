@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from genops_processor.budgets import reservations
+from genops_processor.budgets import reservations, running
 from genops_processor.domain import (
     ArtifactEvent,
     Batch,
@@ -74,7 +74,16 @@ class IngestResult:
 
 
 def ingest_batch(conn: Any, batch: Batch, catalogs: CatalogSource) -> IngestResult:
-    """Store a batch; isolates (and rejects) the spans the ledger cannot store."""
+    """Store a batch; isolates (and rejects) the spans the ledger cannot store. Budgets'
+    running spend moves by what the batch changed (its runs, their holds, its lines)."""
+    runs = [event.span.run_key for event in batch.usage]
+    holds = {event.labels.hold_id for event in batch.usage}
+    lines = [(event.span.trace_id, event.span.span_id) for event in batch.manual_costs]
+    with running.moving(conn, runs, holds, lines):
+        return _ingest_isolating(conn, batch, catalogs)
+
+
+def _ingest_isolating(conn: Any, batch: Batch, catalogs: CatalogSource) -> IngestResult:
     try:
         return _ingest_once(conn, batch, catalogs)
     except Exception as error:
@@ -85,8 +94,8 @@ def ingest_batch(conn: Any, batch: Batch, catalogs: CatalogSource) -> IngestResu
             _log.warning("span %s rejected: the ledger cannot store it: %s", keys, error)
             return IngestResult(0, 0, (), {}, {}, _unstorable(batch, error))
         half = set(keys[: len(keys) // 2])
-        first = ingest_batch(conn, _part(batch, lambda k: k in half), catalogs)
-        second = ingest_batch(conn, _part(batch, lambda k: k not in half), catalogs)
+        first = _ingest_isolating(conn, _part(batch, lambda k: k in half), catalogs)
+        second = _ingest_isolating(conn, _part(batch, lambda k: k not in half), catalogs)
         return _combined(first, second)
 
 

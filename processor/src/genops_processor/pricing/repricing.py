@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
+from genops_processor.budgets import running
 from genops_processor.limits import REPRICE_BATCH_RUNS
 from genops_processor.pricing import catalog_store, cost_lines
 from genops_processor.pricing.cost_lines import Catalog, CatalogSource
@@ -156,17 +157,13 @@ def step(
     conn: Any, job: RepriceJob, catalog: Catalog, now: dt.datetime, batch: int = REPRICE_BATCH_RUNS
 ) -> RepriceJob:
     """Re-price the next ``batch`` runs of the job, or finish it: one transaction."""
-    with transaction(conn):
-        keys = [
-            row[0]
-            for row in conn.execute(
-                "SELECT run_key FROM runs WHERE as_of_ns >= ? "
-                "AND (CAST(? AS VARCHAR) IS NULL OR run_key > ?) ORDER BY run_key LIMIT ?",
-                [job.since_ns, job.last_run_key, job.last_run_key, batch],
-            ).fetchall()
-        ]
-        if not keys:
-            return _finish(conn, job, now)
+    keys = next_keys(conn, job, batch)
+    if not keys:
+        with transaction(conn):
+            finished = _finish(conn, job, now)
+        running.rebuild(conn)  # budgets' running spend, derived again from the new prices
+        return finished
+    with running.moving(conn, keys), transaction(conn):
         before, after = _reprice_runs(conn, keys, CatalogSource(catalog))
         conn.execute(
             "UPDATE reprice_jobs SET done_runs = done_runs + ?, last_run_key = ?, "
@@ -175,6 +172,18 @@ def step(
             [len(keys), keys[-1], before, after, len(keys), job.job_id],
         )
     return _load(conn, job.job_id)
+
+
+def next_keys(conn: Any, job: RepriceJob, batch: int = REPRICE_BATCH_RUNS) -> list[str]:
+    """The runs the job's next step re-prices."""
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT run_key FROM runs WHERE as_of_ns >= ? "
+            "AND (CAST(? AS VARCHAR) IS NULL OR run_key > ?) ORDER BY run_key LIMIT ?",
+            [job.since_ns, job.last_run_key, job.last_run_key, batch],
+        ).fetchall()
+    ]
 
 
 def result(job: RepriceJob) -> RepriceResult:
