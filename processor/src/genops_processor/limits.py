@@ -111,6 +111,14 @@ DEFAULT_MAX_HOLD_SHARE = 1.0  # of a budget's limit, when the budget sets no max
 MAX_OPEN_HOLDS_PER_PRINCIPAL = 1_000  # open holds of one principal; more: CheckBudget denies
 LIST_HOLDS_MAX = 10_000  # holds per ListHolds answer (and `genops holds list`); more: truncated
 RUNNING_SPEND_ACCOUNTS = 10_000  # (scope, period) spend totals kept (budgets/running.py); LRU
+DECISION_GROUP_MAX = (
+    64  # decision jobs sharing one transaction and commit (storage/writer.py); more: next group
+)
+LIVE_RUNS_KEPT = (
+    1_000_000  # running runs kept in memory (budgets/live_holds.py); past it: ledger reads
+)
+RUN_STATE_CACHE_RUNS = 20_000  # run states the writer keeps (storage/run_rows.py); LRU, re-read
+INGEST_GROUP_MAX_SPANS = 2_048  # spans of waiting requests stored in one commit; more: next one
 
 # --- authentication (api/authentication.py, auth/jwt_tokens.py) ---
 MAX_BEARER_TOKEN_CHARS = 8_192  # an authorization header's token; longer: UNAUTHENTICATED

@@ -28,6 +28,7 @@ from genops_processor.budgets import (
     decide,
     decisions,
     funding,
+    live_holds,
     period_start,
     policy_store,
     reservations,
@@ -35,7 +36,7 @@ from genops_processor.budgets import (
 )
 from genops_processor.budgets.alert_settings import shown_address
 from genops_processor.domain import Batch, RunState, Scope
-from genops_processor.ingest import IngestResult, ingest_batch
+from genops_processor.ingest import IngestQueue, IngestResult
 from genops_processor.limits import OFFLINE_CHUNK, REFUSALS_IN_FLIGHT
 from genops_processor.metrics import ProcessorMetrics
 from genops_processor.pricing import Catalog, CatalogSource, catalog_store, cost_lines, repricing
@@ -104,6 +105,11 @@ class Governance:
         # Each budget's spend in its current period, kept by the writer thread: a
         # decision reads it, every job that changes the ledger moves it.
         self.spend = storage.call(self._attach_spend)
+        # Requests waiting for the writer share a transaction and its commit.
+        self._ingest = IngestQueue(storage, lambda: self.catalogs)
+        # The live holds and running runs, kept by the writer thread beside the ledger:
+        # a run check reads them instead of scanning runs (see budgets/live_holds.py).
+        self.live = storage.call(live_holds.attach)
         self.monitoring = Monitoring(storage, lambda: self.policy, clock, self.deliverer)
         self.deliverer.start(storage.call(outbox.pending))
 
@@ -144,9 +150,7 @@ class Governance:
 
     async def ingest(self, batch: Batch) -> IngestResult:
         """Store a decoded request; returns once it is committed."""
-        result = await asyncio.wrap_future(
-            self.storage.submit(lambda conn: ingest_batch(conn, batch, self.catalogs))
-        )
+        result = await asyncio.wrap_future(self._ingest.submit(batch))
         self.metrics.observe_ingest(batch, result)
         if self._alerting and result.runs:
             await self.fire_alerts()
@@ -268,19 +272,23 @@ class Governance:
                     conn, scope, wandb_project, wandb_run_name, approval_timeout, hold_id, now
                 )
             recorded = RecordedDecision(decision_id, decision, hold_id, approval)
-            if request_id:
-                self._decided[retry_key] = recorded
-                while len(self._decided) > REMEMBERED_REQUESTS:
-                    self._decided.popitem(last=False)
+            if request_id:  # a retry in the same group finds it; forgotten if rolled back
+                self._remember(retry_key, recorded)
+                conn.on_rollback(lambda: self._decided.pop(retry_key, None))
             return recorded
 
-        recorded = await asyncio.wrap_future(self.storage.submit(job, DECISION))
+        recorded = await asyncio.wrap_future(self.storage.submit(job, DECISION, group=True))
         self.metrics.observe_decision(recorded.decision.outcome)
         if recorded.decision.outcome != "allow" or recorded.decision.deciding:
             _log.info(
                 "budget decision %s: %s", recorded.decision.outcome, recorded.decision.message
             )
         return recorded
+
+    def _remember(self, retry_key: tuple, recorded: RecordedDecision) -> None:
+        self._decided[retry_key] = recorded
+        while len(self._decided) > REMEMBERED_REQUESTS:
+            self._decided.popitem(last=False)
 
     async def budget_status(
         self, scope: Scope | None = None, teams: frozenset[str] | None = None
@@ -375,11 +383,15 @@ class Governance:
         self, job: repricing.RepriceJob, catalog: Catalog
     ) -> AsyncIterator[tuple[int, int] | repricing.RepriceResult]:
         # One bulk writer job per step: budget decisions and ingest go between steps.
+        def step(conn, job: repricing.RepriceJob) -> repricing.RepriceJob:
+            done = repricing.step(conn, job, catalog, self.clock(), spend=running)
+            # the runs re-priced, in key order: those kept in memory cost what they cost now
+            self.live.refresh(conn, job.last_run_key, done.last_run_key)
+            return done
+
         while not job.finished:
             job = await asyncio.wrap_future(
-                self.storage.submit(
-                    lambda conn, job=job: repricing.step(conn, job, catalog, self.clock()), BULK
-                )
+                self.storage.submit(lambda conn, job=job: step(conn, job), BULK)
             )
             if not job.finished:
                 yield job.done_runs, job.total_runs
@@ -433,7 +445,7 @@ class Governance:
                 action, accrued, held[1] if held else 0, decision.deciding, decision.message
             )
 
-        return await asyncio.wrap_future(self.storage.submit(job, DECISION))
+        return await asyncio.wrap_future(self.storage.submit(job, DECISION, group=True))
 
     async def record_offline(self, items: list[tuple], actor: str = "client") -> int:
         """Store decisions clients took alone, each with an audit event.
@@ -503,7 +515,9 @@ class Governance:
     async def hold_owner(self, hold_id: str) -> tuple[str | None, str] | None:
         """(principal, team) of a hold, None when unknown."""
         return await asyncio.wrap_future(
-            self.storage.submit(lambda conn: reservations.owner(conn, hold_id), DECISION)
+            self.storage.submit(
+                lambda conn: reservations.owner(conn, hold_id), DECISION, group=True
+            )
         )
 
     async def list_holds(
@@ -519,7 +533,9 @@ class Governance:
         """Keep an open hold from expiring for another hold timeout: (open?, amount)."""
         now_ns = int(self.clock().timestamp() * 1e9)
         return await asyncio.wrap_future(
-            self.storage.submit(lambda conn: reservations.renew(conn, hold_id, now_ns), DECISION)
+            self.storage.submit(
+                lambda conn: reservations.renew(conn, hold_id, now_ns), DECISION, group=True
+            )
         )
 
     async def expire_holds(self, timeout_s: float) -> list[str]:

@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from genops_processor.budgets import running
+from genops_processor.budgets import live_holds, running
 from genops_processor.domain import Scope
 from genops_processor.record import audit
 
@@ -133,6 +133,8 @@ def _close(
                 "AND status = 'open'",
                 [int(now.timestamp() * 1e9), row["hold_id"]],
             )
+            if (live := live_holds.of(conn)) is not None:
+                live.close(conn, [row["hold_id"]], "released")
     detail = {"approval_id": row["approval_id"], "reason": reason}
     if reported_actor:
         detail["reported_actor"] = reported_actor  # who the request said it was

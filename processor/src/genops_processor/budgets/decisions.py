@@ -34,8 +34,10 @@ def record_decision(
         }
         for s in decision.states
     ]
-    conn.execute(
-        "INSERT INTO budget_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    append(
+        conn,
+        "INSERT INTO budget_decisions VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             decision_id,
             now,
@@ -57,6 +59,16 @@ def record_decision(
         ],
     )
     return decision_id
+
+
+def append(conn: Any, insert: str, row: str, params: list) -> None:
+    """An insert of one row that may go with the other rows of its transaction in one
+    statement (the writer's connection batches them: a row at a time costs ~2 ms each)."""
+    batched = getattr(conn, "append", None)
+    if batched is not None:
+        batched(insert, row, params)
+    else:
+        conn.execute(insert + row, params)
 
 
 def list_decisions(conn: Any) -> list[dict[str, Any]]:

@@ -16,12 +16,14 @@ open (:class:`Family`). Functions take the writer's connection.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from genops_processor.budgets import running
+from genops_processor.budgets import decisions, running
+from genops_processor.budgets import live_holds as memory
 from genops_processor.domain import RunState, Scope
+from genops_processor.storage import forget_runs
 
 # What the runs carrying hold h cost so far (one run per hold; summed to be safe).
 _COST = "COALESCE((SELECT SUM(r.cost_micros) FROM runs r WHERE r.hold_id = h.hold_id), 0)"
@@ -56,7 +58,12 @@ def reserve(
     # A hold funded by nobody moves spend by its amount (no read: a decision's path);
     # a funded one by what it changes in its family.
     row = (hold_id, decision_id, scope, amount_micros, now_ns, parent_hold_id, principal)
-    if parent_hold_id:
+    live = memory.of(conn)
+    if live is not None:  # spend moves by what the family's count changed, from memory
+        with _moving_family(conn, live, parent_hold_id or hold_id):
+            _insert(conn, *row)
+            live.reserve(conn, hold_id, scope, amount_micros, parent_hold_id, principal)
+    elif parent_hold_id:
         with running.moving(conn, hold_ids=[hold_id, parent_hold_id]):
             _insert(conn, *row)
     else:
@@ -65,11 +72,38 @@ def reserve(
     return hold_id
 
 
+@contextmanager
+def _moving_family(conn: Any, live: memory.LiveHolds, hold_id: str) -> Iterator[None]:
+    """Around a change of one hold family's amounts (a hold added to it or grown, never
+    closed): running spend moves by what the family counts for, read from memory (no
+    scan of the runs). Undone with the transaction if it rolls back."""
+    before = live.top(hold_id)
+    yield
+    after = live.top(hold_id)
+    if before is not None and after is not None and before.hold_id != after.hold_id:
+        raise AssertionError("a family's top changed while it grew")  # not reachable
+    top = after or before
+    if top is None:
+        return
+    delta = (after.counted_micros if after else 0) - (before.counted_micros if before else 0)
+    if delta:
+        running.added(conn, top.scope, delta)
+        memory.on_rollback(conn, lambda: running.added(conn, top.scope, -delta))
+
+
+def _moving_holds(conn: Any, hold_ids: list[str]):
+    """Around holds closing: running spend moves by what they change, read from the ledger
+    at the end; should the transaction around roll back, it is derived again."""
+    memory.on_rollback(conn, lambda: running.lost_track(conn))
+    return running.moving(conn, hold_ids=hold_ids)
+
+
 def _insert(conn, hold_id, decision_id, scope, amount_micros, now_ns, parent_hold_id, principal):
-    conn.execute(
+    decisions.append(
+        conn,
         "INSERT INTO holds (hold_id, decision_id, team, project, customer_id, cost_center, "
-        "environment, amount_micros, status, created_ns, parent_hold_id, principal) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+        "environment, amount_micros, status, created_ns, parent_hold_id, principal) VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
         [
             hold_id,
             decision_id,
@@ -88,12 +122,17 @@ def _insert(conn, hold_id, decision_id, scope, amount_micros, now_ns, parent_hol
 
 def owner(conn: Any, hold_id: str) -> tuple[str | None, str] | None:
     """(principal, team) of a hold; principal None: created before authentication."""
+    live = memory.of(conn)
+    if live is not None and (kept := live.hold(hold_id)) is not None:
+        return kept.principal or None, kept.scope.team
     row = conn.execute("SELECT principal, team FROM holds WHERE hold_id = ?", [hold_id]).fetchone()
     return (row[0], row[1] or "") if row else None
 
 
 def open_holds_of(conn: Any, principal: str) -> int:
     """How many open holds a principal has (its per-principal cap counts these)."""
+    if (live := memory.of(conn)) is not None:
+        return live.open_holds_of(principal)
     return int(
         conn.execute(
             "SELECT count(*) FROM holds WHERE status = 'open' AND principal = ?", [principal]
@@ -137,6 +176,9 @@ def listing(
 
 def track(conn: Any, states: Iterable[RunState]) -> None:
     """Link holds to the runs that carry them; a finished run commits its hold."""
+    states = list(states)
+    if (live := memory.of(conn)) is not None:
+        live.track(conn, states)
     for state in states:
         if not state.labels.hold_id:
             continue
@@ -175,8 +217,10 @@ def expire(conn: Any, now_ns: int, timeout_s: float) -> list[str]:
     expired = silent(conn, now_ns, timeout_s)
     if not expired:
         return []
-    with running.moving(conn, hold_ids=expired):
+    with _moving_holds(conn, expired):
         _close_expired(conn, now_ns, expired)
+        if (live := memory.of(conn)) is not None:
+            live.close(conn, expired, "expired")
     return expired
 
 
@@ -191,6 +235,7 @@ def _close_expired(conn: Any, now_ns: int, expired: list[str]) -> None:
         "UPDATE runs SET status = 'lost' WHERE NOT final AND hold_id IN (SELECT unnest(?))",
         [expired],
     )
+    forget_runs(conn)  # the writer's cached run states no longer say what the rows say
 
 
 def holds(conn: Any) -> list[dict[str, Any]]:
@@ -201,6 +246,9 @@ def holds(conn: Any) -> list[dict[str, Any]]:
 
 def hold(conn: Any, hold_id: str) -> tuple[str, int] | None:
     """(status, amount) of a hold."""
+    live = memory.of(conn)
+    if live is not None and (kept := live.hold(hold_id)) is not None:
+        return kept.status, kept.amount_micros
     row = conn.execute(
         "SELECT status, amount_micros FROM holds WHERE hold_id = ?", [hold_id]
     ).fetchone()
@@ -210,6 +258,15 @@ def hold(conn: Any, hold_id: str) -> tuple[str, int] | None:
 def own_spend(conn: Any, hold_id: str, run_id: str) -> int:
     """What a run already counts for in spend: its open hold (or more), else its cost.
     (A run funded by an experiment's hold counts inside it: see ``spend_change``.)"""
+    live = memory.of(conn)
+    if live is not None:
+        if hold_id and (kept := live.hold(hold_id)) is not None:
+            if kept.status == "open":
+                return max(kept.amount_micros, kept.run_micros)
+            return kept.run_micros
+        if not hold_id and (cost := live.run_cost(run_id)) is not None:
+            return cost
+        # a closed hold no open hold funds: its runs' cost, from the ledger
     if hold_id:
         row = conn.execute(
             f"SELECT CASE WHEN h.status = 'open' THEN GREATEST(h.amount_micros, {_COST}) "
@@ -224,12 +281,20 @@ def own_spend(conn: Any, hold_id: str, run_id: str) -> int:
 
 
 def extend(conn: Any, hold_id: str, amount_micros: int) -> None:
-    with running.moving(conn, hold_ids=[hold_id]):
+    live = memory.of(conn)
+    moving = (
+        _moving_family(conn, live, hold_id)
+        if live is not None
+        else running.moving(conn, hold_ids=[hold_id])
+    )
+    with moving:
         conn.execute(
             "UPDATE holds SET amount_micros = GREATEST(amount_micros, ?) "
             "WHERE hold_id = ? AND status = 'open'",
             [amount_micros, hold_id],
         )
+        if live is not None:
+            live.extend(conn, hold_id, amount_micros)
 
 
 def renew(conn: Any, hold_id: str, now_ns: int) -> tuple[bool, int]:
@@ -256,12 +321,14 @@ def release(conn: Any, hold_id: str, now_ns: int) -> bool:
     ).fetchone()[0]
     if not found:
         return False
-    with running.moving(conn, hold_ids=[hold_id]):
+    with _moving_holds(conn, [hold_id]):
         conn.execute(
             "UPDATE holds SET status = 'released', closed_ns = ?, committed_micros = 0 "
             "WHERE hold_id = ? AND status = 'open'",
             [now_ns, hold_id],
         )
+        if (live := memory.of(conn)) is not None:
+            live.close(conn, [hold_id], "released")
     return bool(found)
 
 
@@ -292,35 +359,16 @@ _FAMILY = (
 )
 
 
-@dataclass(frozen=True)
-class Family:
-    """An open hold with the runs it funds: it counts in spend as the larger of its
-    amount and what it funds (the cost of a run carrying it, if any, plus each
-    funded hold's ``FUNDED_COUNT``)."""
-
-    hold_id: str
-    scope: Scope
-    amount_micros: int
-    run_micros: int  # what runs carrying this hold itself cost
-    funded_micros: int  # what the holds it funds count for
-    parent_hold_id: str  # non-empty: this hold is itself funded (so it funds nothing)
-    carried: bool  # a run carries it (a run's own hold, not an experiment's)
-
-    @property
-    def used_micros(self) -> int:
-        return self.run_micros + self.funded_micros
-
-    @property
-    def counted_micros(self) -> int:
-        return max(self.amount_micros, self.used_micros)
-
-    @property
-    def left_micros(self) -> int:
-        return max(0, self.amount_micros - self.used_micros)
+# An open hold with the runs it funds: it counts in spend as the larger of its amount
+# and what it funds (the cost of a run carrying it, if any, plus each funded hold's
+# ``FUNDED_COUNT``). One type, whether read from memory or from the ledger.
+Family = memory.Family
 
 
 def family(conn: Any, hold_id: str) -> Family | None:
     """An open hold and what it funds; None when it is not open (or unknown)."""
+    if (live := memory.of(conn)) is not None:
+        return live.family(hold_id)
     row = conn.execute(_FAMILY, [hold_id, hold_id, hold_id]).fetchone()
     if row is None:
         return None
@@ -330,6 +378,8 @@ def family(conn: Any, hold_id: str) -> Family | None:
 
 def funding_parent(conn: Any, hold_id: str) -> Family | None:
     """The open hold that funds this hold, if any."""
+    if (live := memory.of(conn)) is not None:
+        return live.funding_parent(hold_id)
     row = conn.execute(
         "SELECT parent_hold_id FROM holds WHERE hold_id = ? AND parent_hold_id IS NOT NULL",
         [hold_id],

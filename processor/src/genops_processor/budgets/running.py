@@ -16,7 +16,11 @@ moves it by exactly what it changed:
   the committed ledger on the writer thread, so writes that rolled back move
   nothing, and nothing interleaves;
 - a new hold funded by nobody moves spend by its amount (:func:`added`), with no
-  read at all: a budget decision reads its accounts and writes its hold.
+  read at all: a budget decision reads its accounts and writes its hold;
+- ingest moves the runs no hold covers (no hold id, stored or new) by their states
+  before and after (:func:`runs_moved`), which the writer keeps in memory
+  (``storage.run_rows.RunCache``): no read either. Only runs with a hold go through
+  :func:`moving`.
 
 An account is derived from the ledger in full (``spend_query``) when first read,
 when its period rolls over, on start, and when a re-pricing job ends; if an
@@ -32,14 +36,14 @@ import datetime as dt
 import itertools
 import weakref
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from genops.money import saturate_int64
 from genops_processor.budgets.policy import Budget, BudgetState, decide
-from genops_processor.domain import Scope
+from genops_processor.domain import RunState, Scope
 from genops_processor.limits import RUNNING_SPEND_ACCOUNTS
 from genops_processor.storage import to_ns
 from genops_processor.storage.queries import SANE_AMOUNT, manual_cost_since
@@ -215,6 +219,34 @@ def moving(
     if running is None:
         return nullcontext()
     return running.change(conn, run_keys, hold_ids, lines)
+
+
+def runs_moved(conn: Any, before: Mapping[str, RunState], after: Iterable[RunState]) -> None:
+    """Runs that no hold covers (no hold id, stored or new) were committed as ``after``;
+    ``before`` holds the stored states of those that had a row. Moves every account by
+    the difference, from the states alone: no read. (Runs with a hold id go through
+    :func:`moving`: their families are read from the ledger.)"""
+    running = _ATTACHED.get(conn)
+    if running is None or not running._totals:
+        return
+    after = list(after)
+    old = [before[s.run_key] for s in after if s.run_key in before]
+    running._apply([_run_unit(s) for s in after], [_run_unit(s) for s in old])
+
+
+def lost_track(conn: Any) -> None:
+    """What changed cannot be told (a job failed after some of its commits): every account
+    is derived from the ledger again when next read."""
+    if (running := _ATTACHED.get(conn)) is not None:
+        running.clear()
+
+
+def _run_unit(state: RunState) -> _Unit:
+    """A run no live hold covers, as ``_Touched.units`` reads it from its row."""
+    usage = state.usage
+    return _Unit(
+        state.scope, max(state.cost_micros, 0), usage.compute_start_ns, usage.as_of_ns, True
+    )
 
 
 def added(conn: Any, scope: Scope, micros: int) -> None:

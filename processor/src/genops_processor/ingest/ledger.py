@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from operator import attrgetter
 
 from genops_processor.domain import CostLine, RunLabels, RunState, UsageEvent
 from genops_processor.ingest import validation
@@ -49,8 +50,8 @@ def merge(state: RunState | None, event: UsageEvent) -> RunState:
     newer = event.final or event.usage.as_of_ns >= state.usage.as_of_ns
     if not newer:
         return state
-    return replace(
-        state,
+    return RunState(  # every field named: dataclasses.replace is several times slower
+        run_key=state.run_key,
         run_id=event.run_id or state.run_id,
         run_name=event.run_name or state.run_name,
         wandb_project=event.wandb_project or state.wandb_project,
@@ -61,7 +62,11 @@ def merge(state: RunState | None, event: UsageEvent) -> RunState:
         final=event.final,
         error=event.error or state.error,
         catalog_version=event.catalog_version or state.catalog_version,
+        cost_micros=state.cost_micros,
+        unpriced_skus=state.unpriced_skus,
         labels=_merge_labels(state.labels, event.labels),
+        violations=state.violations,
+        breakdown=state.breakdown,
         exit_code=event.exit_code if event.exit_code is not None else state.exit_code,
     )
 
@@ -102,13 +107,17 @@ def conflict(state: RunState | None, event: UsageEvent) -> tuple[str, str] | Non
     return None
 
 
+_LABELS = attrgetter(*RunLabels.__dataclass_fields__)
+_EMPTY = ("", 0, None)
+
+
 def _merge_labels(old: RunLabels, new: RunLabels) -> RunLabels:
     """Field by field, the newer value unless it is empty."""
-    merged = {
-        name: getattr(new, name) if getattr(new, name) not in ("", 0, None) else getattr(old, name)
-        for name in RunLabels.__dataclass_fields__
-    }
-    return RunLabels(**merged)
+    if new == old:  # a heartbeat most often repeats its labels
+        return new
+    return RunLabels(
+        *(n if n not in _EMPTY else o for n, o in zip(_LABELS(new), _LABELS(old), strict=True))
+    )
 
 
 def apply_events(
@@ -135,7 +144,7 @@ def apply_events(
     for key, state in changed.items():
         priced, lines[key] = price(state, catalogs)
         extra = tuple(f for f in flags.get(key, ()) if f not in priced.violations)
-        changed[key] = replace(priced, violations=priced.violations + extra)
+        changed[key] = replace(priced, violations=priced.violations + extra) if extra else priced
     return changed, lines
 
 

@@ -317,4 +317,6 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 
 def has_control_characters(text: str) -> bool:
     """Any C0/C1 control character (escapes, newlines, NUL) or a bidi override."""
+    if text.isprintable():  # no Cc nor Cf character (bidi controls are Cf): the usual case
+        return False
     return any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in text)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +39,7 @@ from genops_processor.domain import (
 from genops_processor.ingest import ledger, validation
 from genops_processor.pricing import CatalogSource
 from genops_processor.pricing import cost_lines as pricing
-from genops_processor.storage import id_bytes, runs_by_key, write_lines, write_runs
+from genops_processor.storage import id_bytes, run_cache, store_runs
 
 _log = logging.getLogger(__name__)
 
@@ -74,13 +75,73 @@ class IngestResult:
 
 
 def ingest_batch(conn: Any, batch: Batch, catalogs: CatalogSource) -> IngestResult:
-    """Store a batch; isolates (and rejects) the spans the ledger cannot store. Budgets'
-    running spend moves by what the batch changed (its runs, their holds, its lines)."""
-    runs = [event.span.run_key for event in batch.usage]
+    """Store a batch in a transaction of its own; isolates (and rejects) the spans the
+    ledger cannot store."""
+    try:
+        return _moving_spend(conn, batch, lambda: _ingest_isolating(conn, batch, catalogs))
+    except BaseException:
+        running.lost_track(conn)  # some halves of the batch may have been committed
+        raise
+
+
+def ingest_batches(
+    conn: Any, batches: Sequence[Batch], catalogs: CatalogSource
+) -> list[IngestResult | Exception]:
+    """Several requests' batches in one transaction and one commit (a group commit: each
+    request is answered after the commit that holds it). Each batch sees the ones before
+    it, as if stored one after the other. If any of them fails, the transaction is rolled
+    back and each is stored alone (:func:`ingest_batch`): only the failing one fails, and
+    the spans the ledger cannot store are isolated as they are alone."""
+    if len(batches) > 1:
+        try:
+            return list(_ingest_together(conn, batches, catalogs))
+        except Exception:
+            _log.debug("a group of %d ingest batches failed; storing each alone", len(batches))
+    results: list[IngestResult | Exception] = []
+    for batch in batches:
+        try:
+            results.append(ingest_batch(conn, batch, catalogs))
+        except Exception as error:
+            results.append(error)
+    return results
+
+
+def _ingest_together(conn: Any, batches: Sequence[Batch], catalogs: CatalogSource):
+    cache = run_cache(conn)
+    conn.begin()
+    try:
+        results = [
+            _moving_spend(conn, b, lambda b=b: _in_transaction(conn, b, catalogs)) for b in batches
+        ]
+        conn.commit()
+    except BaseException:
+        cache.settle(committed=False)
+        running.lost_track(conn)  # moved by batches that were rolled back
+        try:
+            conn.rollback()
+        except Exception:  # noqa: S110 - a failed commit already ended it; its error follows
+            pass
+        raise
+    cache.settle(committed=True)
+    return results
+
+
+def _moving_spend(conn: Any, batch: Batch, store) -> IngestResult:
+    """``store()`` the batch, moving budgets' running spend by what it changed (its runs,
+    their holds, its lines): for runs no hold covers, from their states before and after,
+    in memory; for the others, their hold families and lines, read from the ledger
+    around the writes."""
+    cache = run_cache(conn)
+    keys = list(dict.fromkeys(event.span.run_key for event in batch.usage))
+    before = cache.states(conn, keys)
+    held = {event.span.run_key for event in batch.usage if event.labels.hold_id}
+    held.update(k for k, state in before.items() if state.labels.hold_id or cache.row(k) is None)
     holds = {event.labels.hold_id for event in batch.usage}
     lines = [(event.span.trace_id, event.span.span_id) for event in batch.manual_costs]
-    with running.moving(conn, runs, holds, lines):
-        return _ingest_isolating(conn, batch, catalogs)
+    with running.moving(conn, [k for k in keys if k in held], holds, lines):
+        result = store()
+    running.runs_moved(conn, before, (s for s in result.runs if s.run_key not in held))
+    return result
 
 
 def _ingest_isolating(conn: Any, batch: Batch, catalogs: CatalogSource) -> IngestResult:
@@ -143,14 +204,24 @@ def _combined(first: IngestResult, second: IngestResult) -> IngestResult:
 def _ingest_once(conn: Any, batch: Batch, catalogs: CatalogSource) -> IngestResult:
     if not batch.spans:
         return IngestResult(0, 0, (), {}, {})
+    cache = run_cache(conn)
     conn.begin()
     try:
-        result = _ingest_in_transaction(conn, batch, catalogs)
+        result = _in_transaction(conn, batch, catalogs)
         conn.commit()
-        return result
     except BaseException:
+        cache.settle(committed=False)
         conn.rollback()
         raise
+    cache.settle(committed=True)
+    return result
+
+
+def _in_transaction(conn: Any, batch: Batch, catalogs: CatalogSource) -> IngestResult:
+    if not batch.spans:
+        return IngestResult(0, 0, (), {}, {})
+    try:
+        return _ingest_in_transaction(conn, batch, catalogs)
     finally:
         for name in _TEMPORARY:
             conn.unregister(name)
@@ -197,7 +268,7 @@ def _ingest_in_transaction(conn, batch: Batch, catalogs: CatalogSource) -> Inges
         if content is not None and content != _content(records[key]):
             reject(records[key], validation.DUPLICATE_SPAN_ID, _dup(records[key]))
     new = {key for key in records if key not in stored and key not in refused}
-    states = _load_runs(conn, {e.span.run_key for e in _unique_new(batch.usage, new)})
+    states = run_cache(conn).states(conn, {e.span.run_key for e in _unique_new(batch.usage, new)})
     events = _owned(_unique_new(batch.usage, new), states, reject)
     experiments = _owned_experiments(conn, _unique_new(batch.experiments, new), reject)
     new -= refused
@@ -210,9 +281,8 @@ def _ingest_in_transaction(conn, batch: Batch, catalogs: CatalogSource) -> Inges
     artifacts = _unique_new(batch.artifacts, new)
     changed, lines = ledger.apply_events(states, events, catalogs)
     if changed:
-        write_runs(conn, changed.values())
+        store_runs(conn, changed.values(), states, lines)
         reservations.track(conn, changed.values())
-        write_lines(conn, changed.values(), lines)
     if artifacts:
         _write_artifacts(conn, artifacts)
     experiments = [x for x in experiments if (x.span.trace_id, x.span.span_id) in new]
@@ -244,14 +314,17 @@ def _owned(events: list, states: dict[str, RunState], reject) -> list:
     """The events that may apply to their runs, in order: each checked against the run as
     the stored state and the batch's earlier events leave it."""
     current: dict[str, RunState] = dict(states)
+    later = Counter(event.span.run_key for event in events)  # events of a run still to check
     accepted = []
     for event in events:
         key = event.span.run_key
+        later[key] -= 1
         found = ledger.conflict(current.get(key), event)
         if found is not None:
             reject(event.span, *found)
             continue
-        current[key] = ledger.merge(current.get(key), event)
+        if later[key]:  # the state only the run's next events are checked against
+            current[key] = ledger.merge(current.get(key), event)
         accepted.append(event)
     return accepted
 
@@ -290,10 +363,6 @@ def _unique_new(events: Sequence, new: set) -> list:
             seen.add(key)
             result.append(event)
     return result
-
-
-def _load_runs(conn, keys: set[str]) -> dict[str, RunState]:
-    return runs_by_key(conn, sorted(keys))
 
 
 def _write_artifacts(conn, artifacts: Sequence[ArtifactEvent]) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
-from genops.catalog import Catalog, CatalogError, CatalogRow, device_cost_micros
+from genops.catalog import Catalog, CatalogError, CatalogRow
 from genops.money import MICROS_PER_USD, format_usd, round_micros, within
 from genops_processor.domain import NS_PER_HOUR, CostBreakdown, CostLine, ManualCostEvent, RunState
 from genops_processor.limits import MAX_LINE_MICROS, MAX_RUN_MICROS
@@ -169,10 +169,24 @@ def _quantity(value: Decimal) -> Decimal:
         return value.quantize(_QUANTITY_STEP, rounding=ROUND_HALF_EVEN)
 
 
+def device_micros(unit_price: Decimal, count: int, duration_ns: int) -> int:
+    """:func:`genops.catalog.device_cost_micros` (the same number, always) in integer
+    arithmetic: the price as an exact fraction, one half-even rounding. A heartbeat prices
+    two such lines per run, and Decimal contexts cost more than the rest of its pricing."""
+    numerator, denominator = unit_price.as_integer_ratio()
+    numerator *= count * duration_ns * MICROS_PER_USD
+    denominator *= NS_PER_HOUR
+    sign = -1 if numerator < 0 else 1
+    quotient, remainder = divmod(abs(numerator), denominator)
+    if 2 * remainder > denominator or (2 * remainder == denominator and quotient % 2):
+        quotient += 1
+    return sign * quotient
+
+
 def _compute_line(state, sku, count, duration_ns, catalog, region) -> CostLine:
     quantity = _quantity(Decimal(count * duration_ns) / NS_PER_HOUR)
     row = catalog.get(sku, region)
-    amount = None if row is None else device_cost_micros(row.unit_price, count, duration_ns)
+    amount = None if row is None else device_micros(row.unit_price, count, duration_ns)
     return _line(state, sku, "compute", "device-hour", quantity, row, amount, catalog)
 
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
-from genops_processor.budgets import running
 from genops_processor.limits import REPRICE_BATCH_RUNS
 from genops_processor.pricing import catalog_store, cost_lines
 from genops_processor.pricing.cost_lines import Catalog, CatalogSource
@@ -153,17 +153,42 @@ def resume(conn: Any, actor: str, now: dt.datetime) -> tuple[RepriceJob, Catalog
         return _resumed(conn, job, actor, now), catalog
 
 
+class SpendHooks(Protocol):
+    """What keeps derived spend beside the ledger (budgets' running spend, a layer above
+    pricing, passes itself in): told which runs a step changes, and when the job ends."""
+
+    def moving(self, conn: Any, run_keys: list[str]) -> AbstractContextManager: ...
+
+    def rebuild(self, conn: Any) -> None: ...
+
+
+class _NoSpend:
+    def moving(self, conn: Any, run_keys: list[str]) -> AbstractContextManager:
+        return nullcontext()
+
+    def rebuild(self, conn: Any) -> None:
+        return None
+
+
+NO_SPEND = _NoSpend()  # a command line tool or a test: nothing derived to keep
+
+
 def step(
-    conn: Any, job: RepriceJob, catalog: Catalog, now: dt.datetime, batch: int = REPRICE_BATCH_RUNS
+    conn: Any,
+    job: RepriceJob,
+    catalog: Catalog,
+    now: dt.datetime,
+    batch: int = REPRICE_BATCH_RUNS,
+    spend: SpendHooks = NO_SPEND,
 ) -> RepriceJob:
     """Re-price the next ``batch`` runs of the job, or finish it: one transaction."""
     keys = next_keys(conn, job, batch)
     if not keys:
         with transaction(conn):
             finished = _finish(conn, job, now)
-        running.rebuild(conn)  # budgets' running spend, derived again from the new prices
+        spend.rebuild(conn)  # derived again from the new prices
         return finished
-    with running.moving(conn, keys), transaction(conn):
+    with spend.moving(conn, keys), transaction(conn):
         before, after = _reprice_runs(conn, keys, CatalogSource(catalog))
         conn.execute(
             "UPDATE reprice_jobs SET done_runs = done_runs + ?, last_run_key = ?, "

@@ -1,9 +1,20 @@
 """Run rows and cost lines: a run's state <-> its ``runs`` row, and their Arrow-batch writes.
-Functions take the writer thread's connection."""
+Functions take the writer thread's connection.
+
+The writer keeps the states of the runs ingest touched lately in memory (:class:`RunCache`,
+one per connection, least recently used dropped past ``RUN_STATE_CACHE_RUNS``), so a batch
+of heartbeats does not read its runs back from the ledger. The cache only ever holds what
+the ledger holds: a miss is read from the ledger, states enter it after the commit that
+stored them (:meth:`RunCache.settle`), and every other write of run rows drops them
+(:func:`write_runs` the runs it writes, :func:`forget_runs` all of them). Ingest writes
+through :func:`store_runs`, which updates only the columns that changed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -17,6 +28,7 @@ from genops_processor.domain import (
     RunUsage,
     Scope,
 )
+from genops_processor.limits import RUN_STATE_CACHE_RUNS
 
 RUN_COLUMNS = (
     "run_key",
@@ -73,13 +85,126 @@ RUN_COLUMNS = (
 
 
 def runs_by_key(conn: Any, keys: Sequence[str]) -> dict[str, RunState]:
+    return {row[0]: row_to_state(row) for row in _rows_by_key(conn, keys)}
+
+
+def _rows_by_key(conn: Any, keys: Sequence[str]) -> list[tuple]:
     if not keys:
-        return {}
-    rows = conn.execute(
+        return []
+    return conn.execute(
         f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_key IN (SELECT unnest(?))",
         [list(keys)],
     ).fetchall()
-    return {row[0]: row_to_state(row) for row in rows}
+
+
+_Entry = tuple[RunState, tuple, "frozenset[str] | None"]
+
+
+class RunCache:
+    """Run states as the ledger holds them, by run key, least recently used dropped past
+    ``capacity``. Each is kept with its row as stored, so a write can update only the
+    columns that changed. A row its state does not write back unchanged (a NULL written
+    by hand, which the state reads as 0 or '') is read but not kept.
+
+    What a transaction writes is *staged* (:meth:`stage`): seen by the transaction's own
+    later reads, kept once it commits and dropped if it rolls back (:meth:`settle`)."""
+
+    def __init__(self, capacity: int = RUN_STATE_CACHE_RUNS) -> None:
+        # run key -> (state, row, the SKUs of its lines of the state's catalog version,
+        # None when not known)
+        self._kept: OrderedDict[str, _Entry] = OrderedDict()
+        self._staged: dict[str, _Entry] = {}
+        self.capacity = capacity
+        self.misses = 0  # run keys read from the ledger (tests and profiles)
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._kept
+
+    def states(self, conn: Any, keys: Iterable[str]) -> dict[str, RunState]:
+        """The stored state of each of ``keys`` that has a row (from memory, else read)."""
+        found: dict[str, RunState] = {}
+        missing = []
+        kept, staged = self._kept, self._staged
+        for key in keys:
+            entry = staged.get(key) or kept.get(key)
+            if entry is None:
+                missing.append(key)
+            else:
+                if key in kept:
+                    kept.move_to_end(key)
+                found[key] = entry[0]
+        if missing:  # not written by the open transaction: their rows are committed ones
+            self.misses += len(missing)
+            for row in _rows_by_key(conn, missing):
+                state = found[row[0]] = row_to_state(row)
+                written = state_to_row(state)
+                if written == tuple(row):
+                    self._keep((state, written, None))
+        return found
+
+    def row(self, key: str) -> tuple | None:
+        """The row stored for ``key`` when known, else None."""
+        entry = self._staged.get(key) or self._kept.get(key)
+        return None if entry is None else entry[1]
+
+    def line_skus(self, key: str, catalog_version: str) -> frozenset[str] | None:
+        """The SKUs of the run's stored lines of that catalog version, when known."""
+        entry = self._staged.get(key) or self._kept.get(key)
+        if entry is None or entry[2] is None or entry[0].catalog_version != catalog_version:
+            return None
+        return entry[2]
+
+    def stage(self, written: Iterable[_Entry]) -> None:
+        """These (state, row, line SKUs) were written by the open transaction."""
+        for entry in written:
+            self._staged[entry[0].run_key] = entry
+
+    def settle(self, committed: bool) -> None:
+        """The open transaction ended: what it wrote is kept (committed) or dropped."""
+        staged, self._staged = self._staged, {}
+        if committed:
+            for entry in staged.values():
+                self._keep(entry)
+        else:
+            self.forget(staged)
+
+    def forget(self, keys: Iterable[str] | None = None) -> None:
+        """Drop these runs (None: all); they are read from the ledger when next needed."""
+        if keys is None:
+            self._kept.clear()
+            self._staged.clear()
+            return
+        for key in keys:
+            self._kept.pop(key, None)
+            self._staged.pop(key, None)
+
+    def _keep(self, entry: _Entry) -> None:
+        key = entry[0].run_key
+        self._kept[key] = entry
+        self._kept.move_to_end(key)
+        while len(self._kept) > self.capacity:
+            self._kept.popitem(last=False)
+
+
+_CACHES: weakref.WeakKeyDictionary[Any, RunCache] = weakref.WeakKeyDictionary()
+
+
+def run_cache(conn: Any) -> RunCache:
+    """The run-state cache of this connection (one per connection, made when first asked)."""
+    cache = _CACHES.get(conn)
+    if cache is None:
+        cache = _CACHES[conn] = RunCache()
+    return cache
+
+
+def forget_runs(conn: Any, keys: Iterable[str] | None = None) -> None:
+    """Run rows were written other than by :func:`write_runs` (an UPDATE): drop their cached
+    states (None: every run's)."""
+    if (cache := _CACHES.get(conn)) is not None:
+        cache.forget(keys)
 
 
 def state_to_row(s: RunState) -> tuple:
@@ -224,15 +349,83 @@ RUN_TYPES = {
 
 
 def write_runs(conn, states: Iterable[RunState]) -> None:
+    """Insert or replace these runs' rows; their cached states are dropped."""
     rows = [state_to_row(s) for s in states]
-    columns = {
-        name: pa.array([r[i] for r in rows], RUN_TYPES.get(name, pa.string()))
-        for i, name in enumerate(RUN_COLUMNS)
-    }
-    conn.register("changed_runs", pa.table(columns))
+    forget_runs(conn, [row[0] for row in rows])
+    _insert(conn, rows, "INSERT OR REPLACE")
+
+
+def store_runs(
+    conn,
+    states: Iterable[RunState],
+    stored: Mapping[str, RunState],
+    lines: Mapping[str, list[CostLine]],
+) -> None:
+    """Write these runs and replace their lines of the catalog version that priced them
+    (:func:`write_lines`); ``stored`` holds their rows as they are (a run not in it has
+    none). Inside a transaction whose end the caller reports with :meth:`RunCache.settle`.
+
+    A run whose stored row the cache holds is updated in the columns that changed (the
+    batch's union of them: an update of a few columns costs a fraction of a replace of
+    fifty); a new run is appended; any other is replaced. Likewise its lines are updated
+    in place when the cache knows it has lines of the same SKUs, else replaced."""
+    cache = run_cache(conn)
+    written, new, replaced, updated = [], [], [], []
+    same_lines, other_lines = [], []
+    changed: set[int] = set()
+    for state in states:
+        row = state_to_row(state)
+        key = state.run_key
+        skus = frozenset(line.sku for line in lines.get(key, ()))
+        known = cache.line_skus(key, state.catalog_version)
+        (same_lines if known == skus else other_lines).append(state)
+        written.append((state, row, skus))
+        if key not in stored:
+            new.append(row)
+            continue
+        old = cache.row(key)
+        if old is None:
+            replaced.append(row)
+        elif old != row:
+            changed.update(i for i in range(1, len(row)) if row[i] != old[i])
+            updated.append(row)
+    _insert(conn, new, "INSERT")
+    _insert(conn, replaced, "INSERT OR REPLACE")
+    if updated:
+        _update(conn, updated, sorted(changed))
+    if other_lines:
+        write_lines(conn, other_lines, lines)
+    _update_lines(conn, [line for s in same_lines for line in lines.get(s.run_key, ())])
+    cache.stage(written)
+
+
+def _table(rows: Sequence[tuple], indexes: Sequence[int]) -> pa.Table:
+    names = [RUN_COLUMNS[i] for i in indexes]
+    return pa.table(
+        {
+            name: pa.array([r[i] for r in rows], RUN_TYPES.get(name, pa.string()))
+            for i, name in zip(indexes, names, strict=True)
+        }
+    )
+
+
+def _insert(conn, rows: Sequence[tuple], verb: str) -> None:
+    if not rows:
+        return
+    conn.register("changed_runs", _table(rows, range(len(RUN_COLUMNS))))
+    try:
+        conn.execute(f"{verb} INTO runs ({', '.join(RUN_COLUMNS)}) SELECT * FROM changed_runs")
+    finally:
+        conn.unregister("changed_runs")
+
+
+def _update(conn, rows: Sequence[tuple], changed: Sequence[int]) -> None:
+    conn.register("changed_runs", _table(rows, [0, *changed]))
+    names = [RUN_COLUMNS[i] for i in changed]
     try:
         conn.execute(
-            f"INSERT OR REPLACE INTO runs ({', '.join(RUN_COLUMNS)}) SELECT * FROM changed_runs"
+            f"UPDATE runs SET {', '.join(f'{n} = u.{n}' for n in names)} "
+            "FROM changed_runs u WHERE runs.run_key = u.run_key"
         )
     finally:
         conn.unregister("changed_runs")
@@ -249,7 +442,43 @@ def write_lines(conn, states: Iterable[RunState], lines: dict[str, list[CostLine
     flat = [line for s in states for line in lines.get(s.run_key, [])]
     if not flat:
         return
-    table = pa.table(
+    conn.register("new_lines", _lines_table(flat))
+    try:
+        conn.execute("INSERT INTO cost_lines SELECT * FROM new_lines")
+    finally:
+        conn.unregister("new_lines")
+
+
+_LINE_VALUES = (
+    "category",
+    "unit",
+    "quantity",
+    "unit_price",
+    "amount_micros",
+    "priced",
+    "catalog_source",
+    "catalog_date",
+    "as_of_ns",
+)
+
+
+def _update_lines(conn, flat: Sequence[CostLine]) -> None:
+    """Lines whose keys (run, SKU, catalog version) are stored: their values replaced."""
+    if not flat:
+        return
+    conn.register("new_lines", _lines_table(flat))
+    try:
+        conn.execute(
+            f"UPDATE cost_lines SET {', '.join(f'{c} = u.{c}' for c in _LINE_VALUES)} "
+            "FROM new_lines u WHERE cost_lines.run_key = u.run_key AND cost_lines.sku = u.sku "
+            "AND cost_lines.catalog_version = u.catalog_version"
+        )
+    finally:
+        conn.unregister("new_lines")
+
+
+def _lines_table(flat: Sequence[CostLine]) -> pa.Table:
+    return pa.table(
         {
             "run_key": [x.run_key for x in flat],
             "sku": [x.sku for x in flat],
@@ -265,5 +494,3 @@ def write_lines(conn, states: Iterable[RunState], lines: dict[str, list[CostLine
             "as_of_ns": pa.array([x.as_of_ns for x in flat], pa.int64()),
         }
     )
-    conn.register("new_lines", table)
-    conn.execute("INSERT INTO cost_lines SELECT * FROM new_lines")

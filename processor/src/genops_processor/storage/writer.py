@@ -11,6 +11,18 @@ ahead of every ingest batch and bulk job queued before it, so its latency is
 its own work plus at most the one job already running. Within a priority,
 jobs run in the order they were submitted.
 
+Decisions are committed in groups: the decision jobs waiting together at the head of
+the queue (submitted with ``group=True``, at most ``DECISION_GROUP_MAX``) run in one
+transaction, and each caller's future is resolved only after the commit that holds
+its work (one commit for the group instead of one per statement). When one of them
+fails, the transaction is rolled back and each job of the group runs again alone in
+a transaction of its own: only the failing one fails.
+
+Jobs see the connection through :class:`Connection`, which adds transaction hooks:
+``on_rollback(fn)`` (memory kept beside the ledger is put back when the transaction
+holding its change rolls back) and ``on_commit(fn)`` (effects that must not outlive
+a rolled-back transaction).
+
 A failure of the file underneath (disk full, read-only, locked by another
 process, not a ledger) reaches callers as a :class:`StorageError` whose one-line
 message names that cause, whatever DuckDB error it surfaced as (a failed commit
@@ -33,11 +45,11 @@ from typing import TypeVar
 
 import duckdb
 
+from genops_processor.limits import DECISION_GROUP_MAX
 from genops_processor.storage.schema import SCHEMA, migrate
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
-Connection = duckdb.DuckDBPyConnection
 
 
 class StorageError(RuntimeError):
@@ -109,6 +121,116 @@ def transaction(conn: Connection) -> Iterator[Connection]:
         raise
 
 
+class Connection:
+    """The writer's DuckDB connection as jobs see it (every other attribute is DuckDB's).
+
+    ``begin``/``commit``/``rollback`` nest: inside an open transaction (a group of
+    decisions) a job's own transaction is part of it; a rollback at any depth rolls the
+    whole transaction back (and marks it ``aborted`` for the group runner). DuckDB's
+    BEGIN is sent with the first statement: a transaction that only read memory costs
+    nothing. Rows given to :meth:`append` inside a transaction are inserted together,
+    one statement per table, before the next statement or the commit."""
+
+    __slots__ = ("_conn", "_depth", "_begun", "_rows", "_undo", "_done", "aborted", "__weakref__")
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self._conn = conn
+        self._depth = 0
+        self._begun = False  # DuckDB's BEGIN sent
+        self._rows: dict[tuple[str, str], list] = {}  # (INSERT ... VALUES, row) -> params
+        self._undo: list[Callable[[], object]] = []
+        self._done: list[Callable[[], object]] = []
+        self.aborted = False
+
+    def __getattr__(self, name: str):
+        self._ready()
+        return getattr(self._conn, name)
+
+    def execute(self, *args, **kwargs):
+        self._ready()
+        return self._conn.execute(*args, **kwargs)
+
+    def append(self, insert: str, row: str, params: list) -> None:
+        """``insert + row`` with ``params``: now outside a transaction; inside one, with
+        the other rows of the same insert in one statement."""
+        if not self._depth:
+            self._conn.execute(insert + row, params)
+        else:
+            self._rows.setdefault((insert, row), []).append(params)
+
+    def _ready(self) -> None:
+        if self._depth and not self._begun:
+            self._conn.begin()
+            self._begun = True
+        if self._rows:
+            rows, self._rows = self._rows, {}
+            for (insert, row), each in rows.items():
+                values = [value for params in each for value in params]
+                self._conn.execute(insert + ", ".join([row] * len(each)), values)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    def on_rollback(self, undo: Callable[[], object]) -> None:
+        """Call ``undo`` if the open transaction rolls back (none open: never)."""
+        if self._depth:
+            self._undo.append(undo)
+
+    def on_commit(self, fn: Callable[[], object]) -> None:
+        """Call ``fn`` once the open transaction commits (none open: now)."""
+        if self._depth:
+            self._done.append(fn)
+        else:
+            fn()
+
+    def begin(self) -> Connection:
+        self._depth += 1
+        return self
+
+    def commit(self) -> Connection:
+        if self._depth > 1:
+            self._depth -= 1
+            return self
+        if not self._depth:
+            self._conn.commit()  # DuckDB's own error: no transaction is active
+            return self
+        try:
+            if self._rows:
+                self._ready()
+            if self._begun:
+                self._conn.commit()
+        except BaseException:
+            if self._begun:
+                try:
+                    self._conn.rollback()
+                except duckdb.Error:
+                    pass  # a failed commit ended the transaction already
+            self._ended(committed=False)
+            raise
+        self._ended(committed=True)
+        return self
+
+    def rollback(self) -> Connection:
+        if not self._depth:
+            self._conn.rollback()  # DuckDB's own error: no transaction is active
+            return self
+        self.aborted = self._depth > 1  # a job inside a group rolled the group back
+        try:
+            if self._begun:
+                self._conn.rollback()
+        finally:
+            self._ended(committed=False)
+        return self
+
+    def _ended(self, committed: bool) -> None:
+        self._depth, self._begun, self._rows = 0, False, {}
+        undo, done = self._undo, self._done
+        self._undo, self._done = [], []
+        for fn in done if committed else reversed(undo):
+            fn()
+
+
 class Priority(enum.IntEnum):
     """Lower runs first."""
 
@@ -174,13 +296,25 @@ class Storage:
         self.close()
 
     def submit(
-        self, fn: Callable[[Connection], T], priority: Priority = Priority.NORMAL
+        self,
+        fn: Callable[[Connection], T],
+        priority: Priority = Priority.NORMAL,
+        group: bool = False,
     ) -> concurrent.futures.Future:
+        """Queue ``fn(conn)``. ``group``: a short job that may share a transaction (and
+        its commit) with the decision jobs queued beside it (see the module's doc); it
+        must not open or end transactions of its own."""
         if self._thread is None:
             raise StorageError("storage is closed")
         future: concurrent.futures.Future = concurrent.futures.Future()
-        self._jobs.put((priority, next(self._order), fn, future))
+        self._jobs.put((priority, next(self._order), _Job(fn, group), future))
         return future
+
+    def decision_waiting(self) -> bool:
+        """A decision job is queued: a long job that can stop early (an ingest group
+        taking more batches) should, and let it go first."""
+        with self._jobs.mutex:
+            return bool(self._jobs.queue) and self._jobs.queue[0][0] == Priority.DECISION
 
     def call(self, fn: Callable[[Connection], T], priority: Priority = Priority.NORMAL) -> T:
         return self.submit(fn, priority).result()
@@ -202,13 +336,17 @@ class Storage:
             self._opened.set()
             return
         self._opened.set()
+        jobs = Connection(conn)
         try:
-            while (job := self._jobs.get())[2] is not None:
-                _, _, fn, future = job
+            while (item := self._jobs.get())[2] is not None:
+                _, _, job, future = item
                 if not future.set_running_or_notify_cancel():
                     continue
+                if job.group:
+                    self._run_group(jobs, [(job, future), *self._grouped()])
+                    continue
                 try:
-                    future.set_result(fn(conn))
+                    future.set_result(job.fn(jobs))
                 except BaseException as error:
                     future.set_exception(as_storage_error(error, self.path))
         finally:
@@ -219,6 +357,77 @@ class Storage:
                     # info, not error: a command line's one-line error already names it
                     _log.info("checkpoint of %s failed: %s", self.path, _one_line(error, self.path))
             _close_quietly(conn)
+
+    def _grouped(self) -> list[tuple[_Job, concurrent.futures.Future]]:
+        """The group jobs queued right behind the one taken (one writer takes jobs)."""
+        taken = []
+        while len(taken) + 1 < DECISION_GROUP_MAX:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if item[2] is None or not item[2].group:
+                self._jobs.put(item)  # same (priority, order): it keeps its place
+                break
+            if item[3].set_running_or_notify_cancel():
+                taken.append((item[2], item[3]))
+        return taken
+
+    def _run_group(self, conn: Connection, group: list[tuple[_Job, concurrent.futures.Future]]):
+        """One transaction, one commit; answers only after it. On a failure, each again
+        alone."""
+        results = []
+        try:
+            conn.begin()
+            for job, _ in group:
+                results.append(job.fn(conn))
+                if conn.aborted or not conn.in_transaction:
+                    raise _GroupFailed
+            conn.commit()
+        except BaseException as error:
+            conn.aborted = False
+            if conn.in_transaction:
+                try:
+                    conn.rollback()
+                except duckdb.Error:
+                    pass  # already gone; each job runs again below
+            if len(group) == 1 and not isinstance(error, _GroupFailed):
+                group[0][1].set_exception(as_storage_error(error, self.path))
+                return
+            for job, future in group:
+                self._run_alone(conn, job, future)
+            return
+        for (_, future), result in zip(group, results, strict=True):
+            future.set_result(result)
+
+    def _run_alone(self, conn: Connection, job: _Job, future) -> None:
+        try:
+            conn.begin()
+            try:
+                result = job.fn(conn)
+                conn.commit()
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+            future.set_result(result)
+        except BaseException as error:
+            conn.aborted = False
+            future.set_exception(as_storage_error(error, self.path))
+
+
+class _GroupFailed(Exception):
+    """A job of a group rolled the group's transaction back."""
+
+
+class _Job:
+    __slots__ = ("fn", "group")
+
+    def __init__(self, fn: Callable[[Connection], object], group: bool) -> None:
+        self.fn, self.group = fn, group
+
+    def __lt__(self, other: _Job) -> bool:  # never compared: (priority, order) is unique
+        return False
 
 
 def _one_line(error: BaseException, path: Path) -> str:

@@ -1,0 +1,344 @@
+"""Live holds: the holds that count in spend now, and the runs still running, in memory.
+
+A run check asks what its run counts for now (its hold, or its cost) and what its
+experiment's hold has left; the holds' SQL derives both from every stored run (the
+runs carrying a hold are found by a scan: no index on ``runs.hold_id``), so a check
+would grow slower with every day of history. Instead the writer thread keeps:
+
+- every *live* hold (open, or funded by an open hold: it counts inside its family)
+  with its amount, status, parent, owner and the cost of each run carrying it;
+- every run not final yet: its run id and cost (a check without a hold counts the
+  run's cost);
+- each principal's count of open holds (its cap).
+
+It is derived from the ledger when attached (processor start); a re-pricing step
+reads again the costs of the runs it re-priced that memory keeps; and every function
+of :mod:`genops_processor.budgets.reservations` that writes holds (reserve, extend,
+release, expire, commit through ``track``) moves it in the same step. Inside a
+transaction each change registers its undo with the writer's connection
+(``on_rollback``): a rolled-back transaction leaves memory as the ledger.
+``tests/processor/test_live_holds.py`` checks that the two always agree.
+
+Past ``LIVE_RUNS_KEPT`` running runs the run table is dropped and lookups of a run
+without a hold read the ledger (as before this module). Writer thread only (no lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from genops_processor.domain import RunState, Scope
+from genops_processor.limits import LIVE_RUNS_KEPT
+
+_log = logging.getLogger(__name__)
+_SCOPE = "team, project, customer_id, cost_center, environment"
+
+
+@dataclass
+class Hold:
+    scope: Scope
+    status: str
+    amount_micros: int
+    parent: str = ""  # the hold that funds it ("" none)
+    principal: str = ""
+    carried: bool = False  # a run carries it (a run's own hold)
+    runs: dict[str, int] = field(default_factory=dict)  # run_key -> cost of runs carrying it
+
+    @property
+    def run_micros(self) -> int:
+        return sum(self.runs.values())
+
+    def copy(self) -> Hold:
+        return replace(self, runs=dict(self.runs))
+
+
+@dataclass(frozen=True)
+class Family:
+    """An open hold with what it funds (as ``reservations.Family``, from memory)."""
+
+    hold_id: str
+    scope: Scope
+    amount_micros: int
+    run_micros: int
+    funded_micros: int
+    parent_hold_id: str
+    carried: bool
+
+    @property
+    def used_micros(self) -> int:
+        return self.run_micros + self.funded_micros
+
+    @property
+    def counted_micros(self) -> int:
+        return max(self.amount_micros, self.used_micros)
+
+    @property
+    def left_micros(self) -> int:
+        return max(0, self.amount_micros - self.used_micros)
+
+
+class LiveHolds:
+    def __init__(self, runs_kept: int = LIVE_RUNS_KEPT) -> None:
+        self.holds: dict[str, Hold] = {}
+        self._children: dict[str, set[str]] = defaultdict(set)
+        self._carrier: dict[str, str] = {}  # run_key -> the live hold it carries
+        self._open: Counter[str] = Counter()  # principal -> open holds
+        # run_key -> (run_id, cost) of runs not final; None: too many, read the ledger
+        self.running: dict[str, tuple[str, int]] | None = {}
+        self._by_run_id: dict[str, set[str]] = defaultdict(set)
+        self.runs_kept = runs_kept
+
+    # -- reading ---------------------------------------------------------------------
+    def open_holds_of(self, principal: str) -> int:
+        return self._open.get(principal, 0)
+
+    def hold(self, hold_id: str) -> Hold | None:
+        """The live hold (None: unknown, or closed and funded by no open hold)."""
+        return self.holds.get(hold_id)
+
+    def family(self, hold_id: str) -> Family | None:
+        """An open hold and what it funds; None when it is not open."""
+        hold = self.holds.get(hold_id)
+        if hold is None or hold.status != "open":
+            return None
+        funded = sum(self._funded_count(c) for c in self._children.get(hold_id, ()))
+        return Family(
+            hold_id,
+            hold.scope,
+            hold.amount_micros,
+            hold.run_micros,
+            funded,
+            hold.parent,
+            hold.carried,
+        )
+
+    def funding_parent(self, hold_id: str) -> Family | None:
+        hold = self.holds.get(hold_id)
+        return self.family(hold.parent) if hold is not None and hold.parent else None
+
+    def _funded_count(self, hold_id: str) -> int:
+        child = self.holds[hold_id]
+        if child.status == "open":
+            return max(child.amount_micros, child.run_micros)
+        return child.run_micros
+
+    def run_cost(self, run_id: str) -> int | None:
+        """What the runs of ``run_id`` not final yet cost; None: not kept (read the ledger)."""
+        if self.running is None:
+            return None
+        return sum(self.running[k][1] for k in self._by_run_id.get(run_id, ()))
+
+    def top(self, hold_id: str) -> Family | None:
+        """The family a live hold counts in: its open parent's, else its own (if open)."""
+        return self.funding_parent(hold_id) or self.family(hold_id)
+
+    # -- rebuilding ------------------------------------------------------------------
+    def rebuild(self, conn: Any) -> None:
+        """Derive everything from the ledger (start, after re-pricing)."""
+        self.__init__(self.runs_kept)
+        rows = conn.execute(
+            f"SELECT hold_id, COALESCE(parent_hold_id, ''), status, amount_micros, "
+            f"COALESCE(principal, ''), run_key IS NOT NULL, {_SCOPE} FROM holds "
+            "WHERE status = 'open' OR parent_hold_id IN "
+            "(SELECT hold_id FROM holds WHERE status = 'open')"
+        ).fetchall()
+        for hold_id, parent, status, amount, principal, carried, *scope in rows:
+            scope = Scope(*(v or "" for v in scope))
+            self._put(hold_id, Hold(scope, status, int(amount), parent, principal, carried))
+        if self.holds:
+            for run_key, hold_id, cost in conn.execute(
+                "SELECT run_key, hold_id, cost_micros FROM runs "
+                "WHERE hold_id IN (SELECT unnest(?::VARCHAR[]))",
+                [list(self.holds)],
+            ).fetchall():
+                hold = self.holds[hold_id]
+                hold.runs[run_key] = max(int(cost or 0), 0)
+                hold.carried = True
+                self._carrier[run_key] = hold_id
+        for run_key, run_id, cost in conn.execute(
+            "SELECT run_key, run_id, cost_micros FROM runs WHERE NOT final"
+        ).fetchall():
+            self._put_run(run_key, (run_id or "", int(cost or 0)))
+
+    def refresh(self, conn: Any, after_key: str | None, upto_key: str | None) -> None:
+        """Runs with keys in (``after_key``, ``upto_key``] were re-priced: the costs kept
+        of those among them that memory holds are read again (usually none)."""
+        if upto_key is None:
+            return
+        keys = [
+            k
+            for k in {*(self.running or ()), *self._carrier}
+            if (after_key is None or k > after_key) and k <= upto_key
+        ]
+        for run_key, cost in _by_key(conn, keys):
+            cost = int(cost or 0)
+            if self.running is not None and run_key in self.running:
+                self._change_run(conn, run_key)
+                self._put_run(run_key, (self.running[run_key][0], cost))
+            if (hold_id := self._carrier.get(run_key)) is not None:
+                self._change(conn, [hold_id])
+                hold = self.holds[hold_id].copy()
+                hold.runs[run_key] = max(cost, 0)
+                self._put(hold_id, hold)
+
+    # -- changing (each registers its undo with the connection's transaction) ---------
+    def reserve(
+        self, conn: Any, hold_id: str, scope: Scope, amount: int, parent: str, principal: str
+    ) -> None:
+        self._change(conn, [hold_id])
+        self._put(hold_id, Hold(scope, "open", amount, parent, principal))
+
+    def extend(self, conn: Any, hold_id: str, amount: int) -> None:
+        hold = self.holds.get(hold_id)
+        if hold is not None and hold.status == "open" and amount > hold.amount_micros:
+            self._change(conn, [hold_id])
+            self._put(hold_id, replace(hold.copy(), amount_micros=amount))
+
+    def close(self, conn: Any, hold_ids: Iterable[str], status: str) -> None:
+        """Open holds closed (released, expired, committed): each leaves the table unless
+        an open hold funds it, and takes along the closed holds it funded."""
+        closing = [h for h in hold_ids if h in self.holds and self.holds[h].status == "open"]
+        if not closing:
+            return
+        affected = set(closing)
+        for hold_id in closing:
+            affected |= self._children.get(hold_id, set())
+        self._change(conn, affected)
+        for hold_id in closing:
+            self._put(hold_id, replace(self.holds[hold_id].copy(), status=status))
+        for hold_id in affected:
+            if hold_id in self.holds and not self._live(hold_id):
+                self._put(hold_id, None)
+
+    def track(self, conn: Any, states: Iterable[RunState]) -> None:
+        """Runs written: their costs, the holds they carry (a final run commits its
+        open hold), and whether they still run."""
+        for state in states:
+            hold_id = state.labels.hold_id
+            old = self._carrier.get(state.run_key)
+            if hold_id in self.holds or old is not None:
+                self._change(conn, [h for h in {hold_id, old} if h in self.holds])
+                if old is not None and old != hold_id:
+                    moved = self.holds[old].copy()
+                    moved.runs.pop(state.run_key, None)
+                    self._put(old, moved)
+                if hold_id in self.holds:
+                    hold = self.holds[hold_id].copy()
+                    hold.runs[state.run_key] = max(state.cost_micros, 0)
+                    hold.carried = hold.carried or hold.status == "open"
+                    self._put(hold_id, hold)
+                    if state.final:
+                        self.close(conn, [hold_id], "committed")
+            if self.running is not None:
+                entry = None if state.final else (state.run_id, state.cost_micros)
+                if self.running.get(state.run_key) != entry:
+                    self._change_run(conn, state.run_key)
+                    self._put_run(state.run_key, entry)
+
+    # -- plumbing --------------------------------------------------------------------
+    def _live(self, hold_id: str) -> bool:
+        hold = self.holds[hold_id]
+        if hold.status == "open":
+            return True
+        parent = self.holds.get(hold.parent) if hold.parent else None
+        return parent is not None and parent.status == "open"
+
+    def _put(self, hold_id: str, hold: Hold | None) -> None:
+        old = self.holds.pop(hold_id, None)
+        if old is not None:
+            if old.parent:
+                self._children[old.parent].discard(hold_id)
+                if not self._children[old.parent]:
+                    del self._children[old.parent]
+            if old.status == "open" and old.principal:
+                self._open[old.principal] -= 1
+                if not self._open[old.principal]:
+                    del self._open[old.principal]
+            for run_key in old.runs:
+                self._carrier.pop(run_key, None)
+        if hold is None:
+            return
+        self.holds[hold_id] = hold
+        if hold.parent:
+            self._children[hold.parent].add(hold_id)
+        if hold.status == "open" and hold.principal:
+            self._open[hold.principal] += 1
+        for run_key in hold.runs:
+            self._carrier[run_key] = hold_id
+
+    def _put_run(self, run_key: str, entry: tuple[str, int] | None) -> None:
+        if self.running is None:
+            return
+        old = self.running.pop(run_key, None)
+        if old is not None:
+            keys = self._by_run_id[old[0]]
+            keys.discard(run_key)
+            if not keys:
+                del self._by_run_id[old[0]]
+        if entry is None:
+            return
+        if len(self.running) >= self.runs_kept:
+            _log.warning(
+                "more than %d runs are running (LIVE_RUNS_KEPT): run checks without a hold "
+                "read the ledger from now on",
+                self.runs_kept,
+            )
+            self.running, self._by_run_id = None, defaultdict(set)
+            return
+        self.running[run_key] = entry
+        self._by_run_id[entry[0]].add(run_key)
+
+    def _change(self, conn: Any, hold_ids: Iterable[str]) -> None:
+        """Before changing these holds: how to put them back if the transaction rolls back."""
+        saved = [(h, self.holds[h].copy() if h in self.holds else None) for h in hold_ids]
+        on_rollback(conn, lambda: [self._put(h, old) for h, old in reversed(saved)])
+
+    def _change_run(self, conn: Any, run_key: str) -> None:
+        old = self.running.get(run_key) if self.running is not None else None
+        on_rollback(conn, lambda: self._put_run(run_key, old))
+
+
+def _by_key(conn: Any, keys: list[str]) -> list[tuple]:
+    """(run_key, cost) of these runs: point lookups on the key (its index) when few."""
+    if len(keys) > 16:
+        return conn.execute(
+            "SELECT run_key, cost_micros FROM runs WHERE run_key IN (SELECT unnest(?::VARCHAR[]))",
+            [keys],
+        ).fetchall()
+    rows = []
+    for key in keys:
+        rows += conn.execute(
+            "SELECT run_key, cost_micros FROM runs WHERE run_key = ?", [key]
+        ).fetchall()
+    return rows
+
+
+def on_rollback(conn: Any, undo: Callable[[], object]) -> None:
+    """Run ``undo`` if the connection's current transaction rolls back (nothing when no
+    transaction is open: the statement that changed the ledger is committed already)."""
+    register = getattr(conn, "on_rollback", None)
+    if register is not None:
+        register(undo)
+
+
+_ATTACHED: weakref.WeakKeyDictionary[Any, LiveHolds] = weakref.WeakKeyDictionary()
+
+
+def attach(conn: Any) -> LiveHolds:
+    """The live holds of the writer's connection, derived from its ledger (one per
+    connection: services sharing a storage share it)."""
+    live = _ATTACHED.get(conn)
+    if live is None:
+        live = _ATTACHED[conn] = LiveHolds()
+    live.rebuild(conn)
+    return live
+
+
+def of(conn: Any) -> LiveHolds | None:
+    """The live holds kept for this connection; None (read the ledger) when none are."""
+    return _ATTACHED.get(conn)

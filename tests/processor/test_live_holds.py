@@ -1,0 +1,118 @@
+"""The live holds a run check reads from memory always equal what the ledger says.
+
+The random fleet of ``test_running_spend`` (ingest, decisions that reserve, experiments
+and the runs they fund, run checks that grow holds, releases, expiry, re-pricing) is
+compared after every step with a table derived from the ledger afresh, and each live
+hold's family and each running run's own spend with the SQL that derived them before.
+Then: transactions that roll back leave memory as the ledger; a restart derives the
+same table. Real DuckDB file, no gRPC.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from genops_processor.budgets import live_holds, reservations
+from genops_processor.domain import Scope
+from genops_processor.storage import Storage, transaction
+from tests.processor.test_running_spend import Fleet
+
+
+def _copy(holds: dict) -> dict:
+    return {hold_id: hold.copy() for hold_id, hold in holds.items()}
+
+
+def _disagreements(storage: Storage) -> list[str]:
+    def job(conn) -> list[str]:
+        kept = live_holds.of(conn)
+        fresh = live_holds.LiveHolds()
+        fresh.rebuild(conn)
+        wrong = []
+        if kept.holds != fresh.holds:
+            wrong.append(f"holds: memory {kept.holds}, ledger {fresh.holds}")
+        if kept.running != fresh.running:
+            wrong.append(f"running runs: memory {kept.running}, ledger {fresh.running}")
+        principals = {h.principal for h in fresh.holds.values()}
+        for principal in principals:
+            if kept.open_holds_of(principal) != reservations.open_holds_of(conn._conn, principal):
+                wrong.append(f"open holds of {principal!r}")
+        raw = conn._conn  # nothing attached to it: the functions read the ledger
+        for hold_id in fresh.holds:
+            if reservations.family(conn, hold_id) != reservations.family(raw, hold_id):
+                wrong.append(f"family of {hold_id}")
+            if reservations.funding_parent(conn, hold_id) != reservations.funding_parent(
+                raw, hold_id
+            ):
+                wrong.append(f"funding parent of {hold_id}")
+            for projected in (0, 10**9):
+                mine = reservations.spend_change(conn, hold_id, "", projected)
+                ledger = reservations.spend_change(raw, hold_id, "", projected)
+                if mine != ledger:
+                    wrong.append(f"spend change of {hold_id}: memory {mine}, ledger {ledger}")
+        for run_id, _ in (fresh.running or {}).values():
+            mine = reservations.spend_change(conn, "", run_id, 10**9)
+            ledger = reservations.spend_change(raw, "", run_id, 10**9)
+            if mine != ledger:
+                wrong.append(f"spend change of run {run_id}: memory {mine}, ledger {ledger}")
+        return wrong
+
+    return storage.call(job)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_live_holds_equal_the_ledger_after_every_change(tmp_path, seed):
+    with Storage(tmp_path / "ledger.duckdb") as storage:
+        fleet = Fleet(storage, seed, tmp_path)
+        history = []
+        for _ in range(70):
+            history.append(fleet.step())
+            assert _disagreements(storage) == [], history
+            assert fleet.disagreements() == [], history  # running spend moved by memory too
+
+
+def test_a_rolled_back_transaction_leaves_memory_as_the_ledger(tmp_path):
+    with Storage(tmp_path / "ledger.duckdb") as storage:
+        fleet = Fleet(storage, 3, tmp_path)
+        for _ in range(30):
+            fleet.step()
+        for _ in range(5):
+            fleet.start_run()
+        fleet.open_experiment()
+        before = storage.call(lambda conn: _copy(live_holds.of(conn).holds))
+        assert before, "the fleet holds some open holds"
+        scope = Scope(team="lab", project="p")
+        now_ns = fleet._ns(fleet.now)
+
+        def mixed_then_fails(conn) -> None:
+            with transaction(conn):
+                open_ids = [h for h, kept in before.items() if kept.status == "open"]
+                new = reservations.reserve(conn, "d", scope, 5_000_000, now_ns, principal="x")
+                reservations.extend(conn, new, 9_000_000)
+                reservations.extend(conn, open_ids[0], 10**10)
+                reservations.release(conn, open_ids[-1], now_ns)
+                reservations.expire(conn, now_ns + 10**15, 1.0)  # every open hold
+                raise RuntimeError("the job fails after its writes")
+
+        with pytest.raises(RuntimeError):
+            storage.call(mixed_then_fails)
+        assert storage.call(lambda conn: _copy(live_holds.of(conn).holds)) == before
+        assert _disagreements(storage) == []
+        assert fleet.disagreements() == []  # running spend put back with the holds
+
+
+def test_a_restart_derives_the_same_live_holds(tmp_path):
+    path = tmp_path / "ledger.duckdb"
+    with Storage(path) as storage:
+        fleet = Fleet(storage, 5, tmp_path)
+        for _ in range(40):
+            fleet.step()
+        kept = storage.call(lambda conn: (dict(live_holds.of(conn).holds), dict(
+            live_holds.of(conn).running)))  # fmt: skip
+        now = fleet.now
+    with Storage(path) as storage:
+        fleet = Fleet(storage, 5, tmp_path)
+        fleet.now = now
+        again = storage.call(lambda conn: (dict(live_holds.of(conn).holds), dict(
+            live_holds.of(conn).running)))  # fmt: skip
+        assert again == kept
+        assert _disagreements(storage) == []
