@@ -239,3 +239,47 @@ def test_a_request_to_a_closed_storage_fails_instead_of_waiting(tmp_path):
     storage.close()
     with pytest.raises(store.StorageError):
         queue.submit(batch(beat(1, 60))).result(timeout=30)
+
+
+def test_a_large_request_is_stored_in_parts_and_equals_storing_it_whole(tmp_path):
+    catalogs = CatalogSource(Catalog.load(ROUND_CATALOG))
+    events = [beat(run, second) for second in (60, 120) for run in range(7)]
+    events.append(beat(3, 120))  # a copy of a span of this request: same part, counted once
+    events.append(beat(5, 30, scope=Scope(team="x")))  # another scope: refused
+    request = batch(*events)
+    with store.Storage(tmp_path / "whole.duckdb") as storage:
+        whole = storage.call(lambda conn: ingest_batch(conn, request, catalogs))
+        expected = (runs_rows(storage), table(storage, LINES_SQL), table(storage, SPANS_SQL))
+    with store.Storage(tmp_path / "parts.duckdb") as storage:
+        queue = IngestQueue(storage, lambda: catalogs, max_spans=4)
+        parts = queue.submit(request).result(timeout=30)
+        got = (runs_rows(storage), table(storage, LINES_SQL), table(storage, SPANS_SQL))
+        assert queue.groups == 4  # 15 distinct spans in parts of 4
+        again = queue.submit(request).result(timeout=30)  # the client's retry
+        assert table(storage, SPANS_SQL) == expected[2]
+    assert got == expected
+    assert (parts.new_spans, parts.duplicate_spans) == (whole.new_spans, whole.duplicate_spans)
+    assert sorted(r.reason for r in parts.rejected) == sorted(r.reason for r in whole.rejected)
+    assert again.new_spans == 0
+
+
+def test_a_decision_goes_between_the_parts_of_a_large_request(ledger):
+    """The writer stores one part per job; a decision queued while the first part is being
+    stored runs before the second, so it waits for one part's work, never the whole
+    request's. Checked by order (what the decision sees), not by time."""
+    storage, catalogs = ledger
+    seen: list = []
+
+    def decide(conn):
+        return conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+
+    def catalogs_then_queue_a_decision():  # called by each ingest job as it starts storing
+        if not seen:
+            seen.append(storage.submit(decide, store.Priority.DECISION))
+        return catalogs
+
+    queue = IngestQueue(storage, catalogs_then_queue_a_decision, max_spans=4)
+    request = queue.submit(batch(*(beat(run, 60) for run in range(12))))
+    assert request.result(timeout=30).new_spans == 12
+    assert seen[0].result(timeout=30) == 4  # after the first part, before the second
+    assert queue.groups == 3

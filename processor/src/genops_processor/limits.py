@@ -118,7 +118,9 @@ LIVE_RUNS_KEPT = (
     1_000_000  # running runs kept in memory (budgets/live_holds.py); past it: ledger reads
 )
 RUN_STATE_CACHE_RUNS = 20_000  # run states the writer keeps (storage/run_rows.py); LRU, re-read
-INGEST_GROUP_MAX_SPANS = 2_048  # spans of waiting requests stored in one commit; more: next one
+# spans one ingest writer job stores, in one commit (waiting requests grouped, larger ones
+# split): a budget decision waits for at most one such job; more: the next job
+INGEST_JOB_MAX_SPANS = 256
 
 # --- authentication (api/authentication.py, auth/jwt_tokens.py) ---
 MAX_BEARER_TOKEN_CHARS = 8_192  # an authorization header's token; longer: UNAUTHENTICATED

@@ -1,12 +1,15 @@
-"""Group commit: the ingest requests waiting for the writer are stored in one transaction.
+"""Ingest jobs on the writer: bounded in size, grouped under one commit.
 
-Each OTLP request hands its decoded batch to :class:`IngestQueue`. One writer job at a
-time takes the batches waiting (up to ``INGEST_GROUP_MAX_SPANS`` spans), stores them with
-one commit (:func:`~genops_processor.ingest.write.ingest_batches`) and only then answers
-each request; the batches that came meanwhile go to the next job, queued behind whatever
-was submitted in between (a budget decision goes first). A commit costs about as much as
-the writes of a batch of heartbeats, so under load this halves the writer's work per span
-and leaves latency alone when there is no load (a lone request is stored alone at once).
+Each OTLP request hands its decoded batch to :class:`IngestQueue`. A batch larger than
+``INGEST_JOB_MAX_SPANS`` is split into parts stored by consecutive writer jobs (in order;
+the request is answered after its last part's commit), so a budget decision, which goes
+ahead of every queued ingest job, waits at most for one job of that size, never for a
+whole large request. One writer job at a time takes the parts waiting (up to that many
+spans; it stops taking when a decision is queued), stores them with one commit
+(:func:`~genops_processor.ingest.write.ingest_batches`) and only then answers each;
+the parts that came meanwhile go to the next job. A lone small request is stored alone
+at once. A failure between the parts of a request fails the request: its client
+resends it, and the parts already stored are recognised as duplicates (idempotency).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import threading
 from collections.abc import Callable
 
 from genops_processor.domain import Batch
-from genops_processor.ingest.write import IngestResult, ingest_batches
-from genops_processor.limits import INGEST_GROUP_MAX_SPANS
+from genops_processor.ingest.write import IngestResult, combine, ingest_batches, split
+from genops_processor.limits import INGEST_JOB_MAX_SPANS
 from genops_processor.pricing import CatalogSource
 from genops_processor.storage import Storage, as_storage_error
 
@@ -29,7 +32,7 @@ class IngestQueue:
         self,
         storage: Storage,
         catalogs: Callable[[], CatalogSource],
-        max_spans: int = INGEST_GROUP_MAX_SPANS,
+        max_spans: int = INGEST_JOB_MAX_SPANS,
     ) -> None:
         self._storage = storage
         self._catalogs = catalogs
@@ -41,6 +44,12 @@ class IngestQueue:
 
     def submit(self, batch: Batch) -> concurrent.futures.Future:
         """Store ``batch``; the future holds its :class:`IngestResult` once committed."""
+        parts = split(batch, self.max_spans)
+        if len(parts) == 1:
+            return self._submit_part(batch)
+        return _all_of([self._submit_part(part) for part in parts])
+
+    def _submit_part(self, batch: Batch) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
         with self._lock:
             self._waiting.append((batch, future))
@@ -68,7 +77,7 @@ class IngestQueue:
                 batch = self._waiting[0][0]
                 size = len(batch.usage) + len(batch.artifacts)
                 size += len(batch.experiments) + len(batch.manual_costs)
-                if taken and spans + size > self.max_spans:
+                if taken and (spans + size > self.max_spans or self._storage.decision_waiting()):
                     break
                 item = self._waiting.pop(0)
                 if item[1].set_running_or_notify_cancel():  # its caller did not give up
@@ -97,3 +106,37 @@ class IngestQueue:
                 future.set_exception(as_storage_error(result, self._storage.path))
             else:
                 future.set_result(result)
+
+
+def _all_of(parts: list[concurrent.futures.Future]) -> concurrent.futures.Future:
+    """One future for the parts of a request: their combined result once the last is
+    committed, or the first failure. Cancelling it (the caller gave up) cancels the parts
+    not yet taken by the writer."""
+    whole: concurrent.futures.Future = concurrent.futures.Future()
+    lock = threading.Lock()
+    left = [len(parts)]
+
+    def part_done(_: concurrent.futures.Future) -> None:
+        with lock:
+            left[0] -= 1
+            if left[0]:
+                return
+        if not whole.set_running_or_notify_cancel():
+            return
+        failed = next((p for p in parts if p.cancelled() or p.exception() is not None), None)
+        if failed is None:
+            whole.set_result(combine([p.result() for p in parts]))
+        elif failed.cancelled():
+            whole.set_exception(concurrent.futures.CancelledError())
+        else:
+            whole.set_exception(failed.exception())
+
+    def cancel_parts(done: concurrent.futures.Future) -> None:
+        if done.cancelled():
+            for part in parts:
+                part.cancel()
+
+    whole.add_done_callback(cancel_parts)
+    for part in parts:
+        part.add_done_callback(part_done)
+    return whole

@@ -189,6 +189,44 @@ def _part(batch: Batch, keep) -> Batch:
     )
 
 
+def split(batch: Batch, max_spans: int) -> list[Batch]:
+    """``batch`` as consecutive parts of at most ``max_spans`` distinct spans, in order (one
+    pass; copies of a span stay together). Stored one after the other, the parts give the
+    ledger the batch gives: each sees the ones before it, and a retry of the whole request
+    after a failure between parts finds the stored parts as duplicates."""
+    keys = dict.fromkeys((s.trace_id, s.span_id) for s in batch.spans)
+    if len(keys) <= max_spans:
+        return [batch]
+    part_of = {key: index // max_spans for index, key in enumerate(keys)}
+    count = -(-len(keys) // max_spans)
+
+    def spread(events) -> list[tuple]:
+        parts: list[list] = [[] for _ in range(count)]
+        for event in events:
+            parts[part_of[(event.span.trace_id, event.span.span_id)]].append(event)
+        return [tuple(p) for p in parts]
+
+    usage, artifacts = spread(batch.usage), spread(batch.artifacts)
+    experiments, manual = spread(batch.experiments), spread(batch.manual_costs)
+    return [
+        Batch(
+            usage=usage[i],
+            artifacts=artifacts[i],
+            experiments=experiments[i],
+            manual_costs=manual[i],
+        )
+        for i in range(count)
+    ]
+
+
+def combine(results: Sequence[IngestResult]) -> IngestResult:
+    """The result of the parts of one request (:func:`split`), stored in order."""
+    total = results[0]
+    for result in results[1:]:
+        total = _combined(total, result)
+    return total
+
+
 def _combined(first: IngestResult, second: IngestResult) -> IngestResult:
     runs = {state.run_key: state for state in (*first.runs, *second.runs)}
     return IngestResult(
