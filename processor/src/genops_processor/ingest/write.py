@@ -17,6 +17,7 @@ after the commit.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Sequence
@@ -38,7 +39,14 @@ from genops_processor.domain import (
 from genops_processor.ingest import ledger, validation
 from genops_processor.pricing import CatalogSource
 from genops_processor.pricing import cost_lines as pricing
-from genops_processor.storage import id_bytes, runs_by_key, write_lines, write_runs
+from genops_processor.record import audit
+from genops_processor.storage import (
+    id_bytes,
+    rolled_back,
+    runs_by_key,
+    write_lines,
+    write_runs,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -141,6 +149,7 @@ def _ingest_once(conn: Any, batch: Batch, catalogs: CatalogSource) -> IngestResu
         return result
     except BaseException:
         conn.rollback()
+        rolled_back(conn)  # the audit chain's head is read again (ingest_batch retries)
         raise
     finally:
         for name in _TEMPORARY:
@@ -306,6 +315,11 @@ def _write_artifacts(conn, artifacts: Sequence[ArtifactEvent]) -> None:
     )
     conn.register("new_artifacts", table)
     conn.execute("INSERT OR IGNORE INTO artifacts SELECT * FROM new_artifacts")
+    now = dt.datetime.now(dt.timezone.utc)
+    for a in artifacts:  # with the artifact, in its transaction
+        detail = {"run_key": a.span.run_key, "name": a.name, "type": a.type, "bytes": a.bytes}
+        metadata = json.loads(a.governance_metadata_json) if a.governance_metadata_json else {}
+        audit(conn, "artifact.logged", "", {**detail, "governance_metadata": metadata}, now)
 
 
 def _write_experiments(conn, experiments: Sequence[ExperimentEvent]) -> None:

@@ -20,16 +20,20 @@ from genops_processor.storage.run_rows import (
     write_lines,
     write_runs,
 )
+from genops_processor.storage.volume import encrypted_device
 from genops_processor.storage.writer import (
     Connection,
     Priority,
     Storage,
     StorageError,
+    on_rollback,
+    rolled_back,
     storage_cause,
     transaction,
 )
 
 __all__ = [
+    "encrypted_device",
     "RUN_COLUMNS",
     "Connection",
     "Priority",
@@ -40,6 +44,8 @@ __all__ = [
     "compact_step",
     "copy_ledger",
     "id_bytes",
+    "on_rollback",
+    "rolled_back",
     "remaining",
     "span_counts",
     "row_to_state",

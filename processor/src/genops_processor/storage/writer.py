@@ -93,6 +93,20 @@ def as_storage_error(error: BaseException, path: str | Path) -> BaseException:
     return mapped
 
 
+# Called with the connection after a rollback (a transaction() that failed, a writer job
+# that raised): state kept beside the table, as the audit chain's head, is read again.
+_rollback_hooks: list[Callable[[Connection], None]] = []
+
+
+def on_rollback(hook: Callable[[Connection], None]) -> None:
+    _rollback_hooks.append(hook)
+
+
+def rolled_back(conn: Connection) -> None:
+    for hook in _rollback_hooks:
+        hook(conn)
+
+
 @contextmanager
 def transaction(conn: Connection) -> Iterator[Connection]:
     """BEGIN ... COMMIT; on an error ROLLBACK, and the error that caused it propagates
@@ -106,6 +120,7 @@ def transaction(conn: Connection) -> Iterator[Connection]:
             conn.rollback()
         except duckdb.Error:
             pass  # the transaction is already gone; keep the real error
+        rolled_back(conn)
         raise
 
 
@@ -210,6 +225,7 @@ class Storage:
                 try:
                     future.set_result(fn(conn))
                 except BaseException as error:
+                    rolled_back(conn)
                     future.set_exception(as_storage_error(error, self.path))
         finally:
             if not self.read_only:
