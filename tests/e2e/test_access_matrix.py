@@ -49,6 +49,7 @@ EXPECTED: dict[str, set[str]] = {
     "RenewHold": {C, A},
     "ReleaseHold": {C, A},
     "ReportOfflineDecisions": {C, A},
+    "RecordComplianceEvents": {C, A},
     "GetBudgetStatus": {C, P, U, A},
     "ListRuns": {C, P, U, A},
     "GetUsage": {C, P, U, A},
@@ -63,6 +64,10 @@ EXPECTED: dict[str, set[str]] = {
     "ListApprovals": {C, P, U, A},
     "ListAlertRules": {C, P, U, A},
     "GetSecurityPosture": {C, P, U, A},
+    "GetCustomerUsage": {C, P, U, A},
+    "GetLineage": {C, P, U, A},
+    "GetBackupStatus": {C, P, U, A},
+    "ExportAuditTrail": {C, P, U, A},
     "AddAlertRule": {C, P, A},
     "DeleteAlertRule": {C, P, A},
     "DecideApproval": {P, A},
@@ -71,13 +76,25 @@ EXPECTED: dict[str, set[str]] = {
     "ListAlerts": {U, A},
     "ListHolds": {U, A},
     "ListCatalogVersions": {U, A},
+    "GetRetentionPlan": {U, A},
+    "VerifyAuditTrail": {U, A},
     "SetBudget": {A},
     "RegisterCatalog": {A},
     "Reprice": {A},
     "AcknowledgeAlert": {A},
+    "CreateBackup": {A},
 }
 # RPCs whose answer is narrowed to the caller's teams instead of refused (no team asked).
-FILTERED = {"GetTeamAttribution", "ListApprovals", "GetSecurityPosture", "Notify"}
+FILTERED = {
+    "GetTeamAttribution",
+    "ListApprovals",
+    "GetSecurityPosture",
+    "Notify",
+    "GetCustomerUsage",
+    "GetLineage",
+    "GetBackupStatus",
+    "ExportAuditTrail",
+}
 
 
 @dataclass
@@ -221,6 +238,10 @@ def requests(world: World) -> dict[str, Callable[[str, str], object]]:
                 )
             ]
         ),
+        # an unknown kind: an allowed caller gets INVALID_ARGUMENT, nothing is stored
+        "RecordComplianceEvents": lambda t, w: pb.RecordComplianceEventsRequest(
+            scope=scope(t), events=[pb.ComplianceEvent(kind="matrix")]
+        ),
         "GetBudgetStatus": lambda t, w: pb.GetBudgetStatusRequest(scope=scope(t)),
         "ListRuns": lambda t, w: pb.ListRunsRequest(scope=scope(t)),
         "GetUsage": lambda t, w: pb.GetUsageRequest(scope=scope(t)),
@@ -249,6 +270,14 @@ def requests(world: World) -> dict[str, Callable[[str, str], object]]:
         "RegisterCatalog": lambda t, w: pb.RegisterCatalogRequest(catalog_json="{}"),
         "Reprice": lambda t, w: pb.RepriceRequest(catalog_json="{}"),
         "AcknowledgeAlert": lambda t, w: pb.AcknowledgeAlertRequest(alert_id="no-such-alert"),
+        "GetCustomerUsage": lambda t, w: pb.CustomerUsageRequest(billing_period="2026-11"),
+        "GetLineage": lambda t, w: pb.LineageRequest(name="no-such-artifact"),
+        "GetRetentionPlan": lambda t, w: pb.RetentionPlanRequest(),
+        # no --backup-dir here: an allowed caller gets FAILED_PRECONDITION
+        "CreateBackup": lambda t, w: pb.CreateBackupRequest(),
+        "GetBackupStatus": lambda t, w: pb.GetBackupStatusRequest(),
+        "ExportAuditTrail": lambda t, w: pb.ExportAuditTrailRequest(page_size=1),
+        "VerifyAuditTrail": lambda t, w: pb.VerifyAuditTrailRequest(),
     }
 
 

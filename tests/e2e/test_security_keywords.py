@@ -282,3 +282,25 @@ def test_a_span_claiming_an_unknown_level_is_rejected(tmp_path, started):
         answer = trace_grpc.TraceServiceStub(ch).Export(request, timeout=10)
     assert answer.partial_success.rejected_spans == 1
     assert attr.SECURITY_LEVEL in answer.partial_success.error_message
+
+
+def test_encryption_at_rest_accepted_when_the_operator_attests_it(tmp_path, started):
+    # no dm-crypt device exists here: only the attestation can make the ledger encrypted,
+    # and the posture says it was attested, not detected
+    flag = _start(started, tmp_path / "flag", "--ledger-on-encrypted-volume")
+    posture = flag.stub("trainer").GetSecurityPosture(pb.GetSecurityPostureRequest(), timeout=10)
+    assert posture.ledger_encrypted_at_rest is True
+    assert posture.ledger_encryption == "attested by the operator"
+    assert any("attested by the operator" in r and "no dm-crypt" in r for r in posture.reasons)
+    out = _make("enable_encryption_at_rest=True", _env(flag.endpoint, tmp_path), tmp_path / "j")
+    assert out["made"] is True, out
+
+
+def test_encryption_at_rest_attestation_by_environment_and_its_bad_values(tmp_path, monkeypatch):
+    from genops_processor.settings import ProcessorSettings, SettingsError
+
+    on = ProcessorSettings.resolve({"GENOPS_LEDGER_ON_ENCRYPTED_VOLUME": "1"})
+    assert on.ledger_on_encrypted_volume is True
+    assert ProcessorSettings.resolve({}).ledger_on_encrypted_volume is False
+    with pytest.raises(SettingsError, match="GENOPS_LEDGER_ON_ENCRYPTED_VOLUME"):
+        ProcessorSettings.resolve({"GENOPS_LEDGER_ON_ENCRYPTED_VOLUME": "probably"})

@@ -1,19 +1,29 @@
 """Every name of the adapter API that the guide imports or calls exists, with a compatible
 signature. The guide is ../shared/seed/wandb-governance-guide.md (the ``seed_guide``
-fixture; the tests that read it skip without it); names owned by later
-work (audit, compliance, security, production reports) are
-checked to be absent or to refuse their keywords by name, never stubbed.
+fixture; the tests that read it skip without it). No name of the guide is left to later
+work: none is refused as "not yet supported".
+
+``test_every_genops_name_the_guide_uses_exists`` takes the names from the guide itself
+(tests/guide/guide_names.py) and prints their count; the lists below check signatures in
+more detail (keyword order, classes, fields) for the names the guide uses.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import re
 
 import pytest
 
-MODULES = ["genops.providers.wandb", "genops.providers.wandb_validation"]
+from tests.helpers import ROOT
+
+MODULES = [
+    "genops.providers.wandb",
+    "genops.providers.wandb_validation",
+    "genops.providers.wandb_production",
+    "genops.providers.wandb_governance",
+    "genops.security",
+]
 FUNCTIONS = {  # module.function: keywords the guide passes
     "genops.providers.wandb.auto_instrument": [
         "wandb_api_key",
@@ -50,6 +60,14 @@ FUNCTIONS = {  # module.function: keywords the guide passes
         "memory_limit_mb",
         "workflow_context",
         "enable_detailed_monitoring",
+        "region",
+        "data_residency_policy",
+        "production_config",
+        "audit_log_retention_years",
+        "security_level",
+        "enable_encryption_at_rest",
+        "enable_encryption_in_transit",
+        "require_mfa",
     ],
     "genops.providers.wandb.get_current_adapter": [],
     "genops.providers.wandb_validation.validate_setup": [
@@ -58,6 +76,12 @@ FUNCTIONS = {  # module.function: keywords the guide passes
         "include_performance_tests",
     ],
     "genops.providers.wandb_validation.print_validation_result": ["result", "detailed"],
+    "genops.providers.wandb_governance.create_data_lineage": [
+        "data_sources",
+        "transformations",
+        "validation_results",
+        "compliance_approvals",
+    ],
 }
 CLASSES = ["GenOpsWandbAdapter", "GovernancePolicy", "ExperimentCostSummary", "BudgetExceededError"]
 ADAPTER_INIT = [  # the guide's API reference signature, in order
@@ -81,6 +105,40 @@ METHODS = {
     "get_experiment_cost_summary": ["experiment_id"],
     "generate_failure_report": [],
     "cleanup": [],
+    "get_compliance_status": [],
+    "generate_compliance_report": [],
+    "generate_production_report": [],
+    "generate_comprehensive_compliance_report": [],
+    "generate_customer_usage_report": ["customer_id", "billing_period"],
+    "process_experiment_batch": ["configs"],
+    "export_audit_trail": ["start_date", "end_date", "format"],
+}
+# Compliance and production classes of the guide: constructor keywords, methods: keywords.
+COMPLIANCE_CLASSES = {
+    "genops.providers.wandb_production.ProductionConfiguration": (
+        [
+            "environment",
+            "security_level",
+            "max_concurrent_experiments",
+            "max_daily_cost",
+            "enable_encryption_at_rest",
+            "enable_encryption_in_transit",
+            "require_mfa",
+            "audit_log_retention_years",
+            "backup_frequency_hours",
+            "disaster_recovery_rpo_hours",
+        ],
+        {},
+    ),
+    "genops.security.SecurityManager": (
+        ["adapter"],
+        {
+            "classify_data": ["level"],
+            "compliance_checkpoint": ["framework"],
+            "schedule_compliance_report": ["frequency"],
+            "submit_compliance_report": ["report"],
+        },
+    ),
 }
 ATTRIBUTES = ["active_runs", "daily_usage"]
 POLICIES = {"AUDIT_ONLY": "audit_only", "ADVISORY": "advisory", "ENFORCED": "enforced"}
@@ -116,45 +174,6 @@ METRIC_KEYS = [
     "active_experiments",
     "governance_policy",
 ]
-# Owned by later issues: passing them must fail loudly, naming the keyword.
-DEFERRED_KEYWORDS = [
-    "production_config",
-    "region",
-    "data_residency_policy",
-    "audit_log_retention_years",
-]
-DEFERRED_METHODS = [
-    "get_compliance_status",
-    "export_audit_trail",
-    "generate_customer_usage_report",
-    "generate_compliance_report",
-    "generate_production_report",
-    "process_experiment_batch",
-    "generate_comprehensive_compliance_report",
-]
-
-
-def all_names() -> list[str]:
-    names = list(MODULES)
-    for function, keywords in FUNCTIONS.items():
-        names.append(function)
-        names += [f"{function}({k}=)" for k in keywords]
-    names += CLASSES + [f"GenOpsWandbAdapter({k}=)" for k in ADAPTER_INIT]
-    for method, keywords in METHODS.items():
-        names.append(f"GenOpsWandbAdapter.{method}")
-        names += [f"GenOpsWandbAdapter.{method}({k}=)" for k in keywords]
-    names += [f"GenOpsWandbAdapter.{a}" for a in ATTRIBUTES]
-    names += [f"GovernancePolicy.{p}" for p in POLICIES]
-    names += [f"ExperimentCostSummary.{f}" for f in SUMMARY_FIELDS]
-    names += [f"experiment.{a}" for a in EXPERIMENT_ATTRIBUTES]
-    names += [f"get_metrics()['{k}']" for k in METRIC_KEYS]
-    names.append("genops.monitoring")
-    for cls, methods in MONITORING.items():
-        names.append(cls)
-        for method, keywords in methods.items():
-            names.append(f"{cls}.{method}")
-            names += [f"{cls}.{method}({k}=)" for k in keywords]
-    return names
 
 
 def resolve(dotted: str):
@@ -177,23 +196,51 @@ def test_the_guide_names_the_modules_checked_here(seed_guide):
     assert all(f"from {module} import" in text for module in MODULES)
 
 
-def test_every_name_the_guide_uses_is_listed_here(seed_guide):
-    """Guard the list itself: every in-scope name the guide mentions appears above."""
-    text = seed_guide.read_text()
-    imported = set(re.findall(r"from (genops[\w.]*) import ([\w, ]+)", text))
-    in_scope = {(m, n.strip()) for m, names in imported for n in names.split(",") if m in MODULES}
-    listed = {f"{m}.{n}" for m, n in in_scope}
-    known = set(FUNCTIONS) | {f"genops.providers.wandb.{c}" for c in CLASSES}
-    assert listed <= known, listed - known
-    for method in re.findall(r"adapter\.(\w+)\(", text):
-        assert method in METHODS or method in DEFERRED_METHODS, method
+def _guide_names(guide) -> dict[str, bool | None]:
+    from tests.guide import standins
+    from tests.guide.guide_blocks import python_blocks
+    from tests.guide.guide_names import guide_names, reference_names
+
+    blocks = [b for b in python_blocks(guide) if not b.is_listing]
+    # with the imports a block forgot (standins.IMPORTS), as the blocks run
+    names = guide_names([standins.script_for(b.key, b.code) for b in blocks])
+    text = guide.read_text()
+    reference = text[text.index("## API Reference") : text.index("## Troubleshooting")]
+    return names | reference_names(reference)
 
 
-def test_surface_count_is_pinned():
-    # Pinned so that a name dropped from the lists above is noticed; update on purpose.
-    count = len(all_names())
-    print(f"guide API names checked: {count}")
-    assert count == 119
+def test_every_genops_name_the_guide_uses_exists(seed_guide):
+    """The names come from the guide itself (tests/guide/guide_names.py), not from the
+    lists above: every module, import, keyword, attribute and method it uses on genops."""
+    names = _guide_names(seed_guide)
+    missing = sorted(name for name, ok in names.items() if ok is False)
+    by_run = sorted(name for name, ok in names.items() if ok is None)
+    print(
+        f"guide genops names: {len(names)} used, {len(names) - len(by_run)} checked here, "
+        f"{len(by_run)} keys of dict results checked by running their blocks"
+    )
+    assert not missing, missing
+    assert len(names) > 150, "the extraction found too little: the guide or the extractor changed"
+
+
+def test_the_lists_above_name_only_what_the_guide_uses(seed_guide):
+    """The detailed signature checks above stay in step with the guide's own names."""
+    from tests.guide.guide_blocks import python_blocks
+
+    names = _guide_names(seed_guide)
+    listed = "".join(b.code for b in python_blocks(seed_guide) if b.is_listing)
+    for function, keywords in FUNCTIONS.items():
+        for keyword in keywords:  # used in a sample, or listed in the API reference
+            name = f"{function}({keyword}=)"
+            assert name in names or f"{keyword}:" in listed, name
+    for method in METHODS:
+        assert f"GenOpsWandbAdapter.{method}" in names, method
+
+
+def test_no_genops_name_is_refused_as_not_yet_supported():
+    for package in (ROOT / "instrumentation" / "src", ROOT / "processor" / "src"):
+        for path in package.rglob("*.py"):
+            assert "not yet supported" not in path.read_text(), path
 
 
 @pytest.mark.parametrize(
@@ -267,20 +314,47 @@ def test_experiment_object_has_the_guides_attributes():
     assert Experiment.estimated_cost.fset is not None  # settable, so += works
 
 
-@pytest.mark.parametrize("keyword", DEFERRED_KEYWORDS)
-def test_keywords_of_later_work_are_refused_by_name(keyword, tmp_path, monkeypatch):
+@pytest.mark.parametrize("cls", COMPLIANCE_CLASSES)
+def test_compliance_classes_take_the_guides_keywords(cls):
+    keywords, methods = COMPLIANCE_CLASSES[cls]
+    target = resolve(cls)
+    assert inspect.isclass(target)
+    parameters = list(inspect.signature(target).parameters)
+    assert parameters[: len(keywords)] == keywords
+    for method, method_keywords in methods.items():
+        listed = list(inspect.signature(getattr(target, method)).parameters)[1:]
+        assert listed[: len(method_keywords)] == method_keywords
+
+
+def test_compliance_status_reads_as_the_guide_reads_it():
+    from genops import compliance
+
+    facts = compliance.Facts(
+        team="t", region="eu-west-1", residency=compliance.RESIDENCY_POLICIES["us_only"]
+    )
+    status = compliance.evaluate(facts)
+    [violation] = status.violations
+    assert status["overall_score"] == status.overall_score == 0.0
+    assert violation["policy"] == violation.policy == "data_residency"
+    assert violation["description"] == violation.description
+
+
+@pytest.mark.parametrize(
+    "keyword, value",
+    [
+        ("region", "us east"),
+        ("data_residency_policy", "mars_only"),
+        ("production_config", "production"),
+        ("audit_log_retention_years", 0),
+    ],
+)
+def test_compliance_keywords_are_validated_naming_them(keyword, value, tmp_path, monkeypatch):
+    from genops.config import ConfigError
     from genops.providers.wandb import GenOpsWandbAdapter
 
     monkeypatch.setenv("HOME", str(tmp_path))
-    with pytest.raises(TypeError, match=f"'{keyword}' is not yet supported"):
-        GenOpsWandbAdapter(team="t", **{keyword: "x"})
-
-
-@pytest.mark.parametrize("method", DEFERRED_METHODS)
-def test_methods_of_later_work_are_not_stubbed(method):
-    from genops.providers.wandb import GenOpsWandbAdapter
-
-    assert not hasattr(GenOpsWandbAdapter, method)
+    with pytest.raises(ConfigError, match=keyword):
+        GenOpsWandbAdapter(team="t", **{keyword: value})
 
 
 def test_metrics_have_the_guides_keys_even_without_a_processor(tmp_path, monkeypatch, unused_port):

@@ -559,15 +559,12 @@ def test_no_api_key_is_none():
 
 
 @pytest.mark.parametrize(
-    "keyword, owner",
-    [("production_config", "production configuration"), ("region", "data residency")],
+    "keyword, value",
+    [("production_config", True), ("region", True), ("data_residency_policy", True)],
 )
-def test_deferred_keywords_raise_type_error_naming_them(keyword, owner):
-    expected = f"^keyword '{keyword}' is not yet supported \\(it comes with {owner}\\)$"
-    with pytest.raises(TypeError, match=expected):
-        GenOpsWandbAdapter(team="t", project="p", **{keyword: True})
-    with pytest.raises(TypeError, match=expected):
-        resolve_adapter_options({keyword: True})
+def test_compliance_keywords_refuse_a_wrong_type_naming_them(keyword, value):
+    with pytest.raises(ConfigError, match=f"^invalid {keyword}=True \\(from keyword\\): "):
+        resolve_adapter_options({keyword: value})
 
 
 def test_an_unknown_keyword_raises_type_error_naming_it():
@@ -575,10 +572,10 @@ def test_an_unknown_keyword_raises_type_error_naming_it():
         GenOpsWandbAdapter(team="t", project="p", colour="red")
 
 
-def test_a_deferred_experiment_keyword_raises_type_error():
+def test_an_unknown_compliance_framework_is_refused_before_the_block():
     adapter = GenOpsWandbAdapter(team="t", project="p")
-    with pytest.raises(TypeError, match=r"'compliance_requirements' is not yet supported"):
-        with adapter.track_experiment_lifecycle("x", compliance_requirements=["gdpr"]):
+    with pytest.raises(ValueError, match=r"compliance_requirements: unknown compliance framework"):
+        with adapter.track_experiment_lifecycle("x", compliance_requirements=["hipaa"]):
             pass
     assert adapter.client.calls == 0
 

@@ -18,9 +18,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from genops import attributes as attr
-from genops import context, security_posture
+from genops import audit_trail, compliance, context, security_posture
+from genops.adapter_compliance import AdapterCompliance
 from genops.adapter_costs import AdapterCosts
-from genops.adapter_options import DEFERRED_EXPERIMENT_KEYWORDS, AdapterOptions, deferred
+from genops.adapter_options import AdapterOptions
+from genops.adapter_record import AdapterRecord
+from genops.audit_trail import AuditTrail
 from genops.catalog import Catalog
 from genops.config import (
     ExportSettings,
@@ -34,6 +37,7 @@ from genops.governance.v1 import governance_pb2 as pb
 from genops.governance_client import GovernanceClient, GovernanceUnavailable
 from genops.money import dollars_to_micros, format_usd
 from genops.policy import GovernancePolicy, apply_policy
+from genops.providers import wandb_production
 from genops.usage_view import CostAlerts, UsageView
 
 _log = logging.getLogger("genops.adapter")
@@ -44,7 +48,7 @@ class ConcurrencyLimitExceeded(BudgetExceededError):
     """More experiments at once than ``max_concurrent_experiments`` allows (enforced)."""
 
 
-class GenOpsWandbAdapter(AdapterCosts):
+class GenOpsWandbAdapter(AdapterCompliance, AdapterCosts, AdapterRecord):
     """Cost attribution and budget governance for W&B runs. See ``docs/guide.md``."""
 
     def __init__(
@@ -81,6 +85,7 @@ class GenOpsWandbAdapter(AdapterCosts):
         self.options: AdapterOptions = resolve_adapter_options(
             {k: v for k, v in given.items() if v is not None}
         )
+        self.options = wandb_production.apply(self.options)  # production_config=
         self._settings = settings_for_adapter(self.options)
         self._configure_logging()
         self._lock = threading.Lock()
@@ -103,6 +108,11 @@ class GenOpsWandbAdapter(AdapterCosts):
         self.usage = UsageView(self)
         self._alerts = CostAlerts(self.options.enable_cost_alerts)
         self._check_security()
+        try:
+            self._check_residency_at_start()  # enforced: refused before any run
+        except Exception:
+            self._client.close()
+            raise
         self._register_catalog()
 
     def _check_security(self) -> None:
@@ -198,6 +208,7 @@ class GenOpsWandbAdapter(AdapterCosts):
             }
         if experiment is not None:
             experiment.add_run(run_id)
+        self._record_run_region(run_id)
         if self.options.verbose_logging:
             _log.info("genops: run %s started (team=%s)", run_id, self.team)
 
@@ -231,15 +242,23 @@ class GenOpsWandbAdapter(AdapterCosts):
         """Govern a block of work: budget check on enter, attribution of the W&B runs
         opened inside, failure marking, and the policy's action past ``max_cost``."""
         for keyword in kwargs:
-            if keyword in DEFERRED_EXPERIMENT_KEYWORDS:
-                raise deferred(keyword, DEFERRED_EXPERIMENT_KEYWORDS[keyword])
-            if keyword != "tags":
+            if keyword not in ("tags", "compliance_requirements"):
                 raise TypeError(f"unexpected keyword argument '{keyword}'")
+        try:
+            frameworks = compliance.frameworks(kwargs.get("compliance_requirements") or ())
+        except ValueError as error:
+            raise ValueError(f"compliance_requirements: {error}") from None
         limit = self.options.max_experiment_cost
         cap = limit if max_cost is None else dollars_to_micros(max_cost, "max_cost")
         experiment = Experiment(
             self, experiment_name, experiment_type, cap, dict(kwargs.get("tags") or {})
         )
+        if frameworks:  # enforced: ComplianceViolationError before the block starts
+            failed = self._require_frameworks(frameworks, f"experiment '{experiment_name}'")
+            for check in failed:
+                experiment.record_violation(
+                    attr.EVENT_COMPLIANCE, self.governance_policy.value, check.description
+                )
         self._admit(experiment, limit)
         self._keep_hold(experiment)  # renewed until the block ends
         with self._lock:
@@ -409,6 +428,8 @@ class GenOpsWandbAdapter(AdapterCosts):
             raise RuntimeError("log_governed_artifact needs an active run: call wandb.init first")
         micros = 0 if cost_estimate is None else dollars_to_micros(cost_estimate, "cost_estimate")
         metadata = json.loads(json.dumps(dict(governance_metadata or {}), default=str))
+        facts = self._artifact_facts(artifact, metadata, str(run.id))
+        self._check_artifact(facts)  # enforced: DataResidencyError before it is logged
         governance = {
             **metadata,
             "team": self.team,
@@ -419,6 +440,7 @@ class GenOpsWandbAdapter(AdapterCosts):
         annotation = context.ArtifactAnnotation(json.dumps(metadata, sort_keys=True), micros)
         with context.annotating_artifact(annotation), context.governing(self):
             logged = run.log_artifact(artifact)
+        self.compliance_log.add("artifacts", facts)
         experiment = self._innermost_experiment()
         if experiment is not None and micros:
             run_id = str(run.id)
@@ -438,6 +460,17 @@ class GenOpsWandbAdapter(AdapterCosts):
 
     def generate_failure_report(self) -> dict[str, Any]:
         return self.usage.failure_report(list(self._finished.values()))
+
+    def export_audit_trail(
+        self,
+        start_date: Any = None,
+        end_date: Any = None,
+        format: str = "json",  # noqa: A002 (the guide's keyword)
+        output: str | None = None,
+    ) -> AuditTrail:
+        """The processor's audit trail for a period, with its hash chain (see
+        :mod:`genops.audit_trail`); ``output``: also write it there in ``format``."""
+        return audit_trail.export(self._client, start_date, end_date, format, output)
 
     def cleanup(self) -> None:
         """Flush telemetry, close the connection to the processor, stop being current."""

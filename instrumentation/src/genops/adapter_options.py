@@ -11,31 +11,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from genops import compliance
 from genops.attributes import SECURITY_LEVELS
 from genops.money import parse_usd_micros
 from genops.policy import GovernancePolicy
 
 Parser = Callable[[Any], Any]
-
-# Keywords of the guide that belong to later work: passing one is a TypeError
-# naming it, never a silent no-op.
-DEFERRED_KEYWORDS = MappingProxyType(
-    {
-        "production_config": "production configuration",
-        "region": "data residency",
-        "data_residency_policy": "data residency",
-        "audit_log_retention_years": "the audit trail",
-    }
-)
-DEFERRED_EXPERIMENT_KEYWORDS = MappingProxyType(
-    {
-        "compliance_requirements": "compliance management",
-    }
-)
-
-
-def deferred(keyword: str, owner: str) -> TypeError:
-    return TypeError(f"keyword '{keyword}' is not yet supported (it comes with {owner})")
 
 
 # -- parsers: value -> parsed value, or ValueError(reason) ------------------------------
@@ -174,6 +155,23 @@ def workflow(value: Any) -> Mapping[str, str]:
         raise ValueError("expected a mapping (for example Airflow's task context)")
     kept = {str(k): str(v) for k, v in value.items() if isinstance(v, str | int | float | bool)}
     return MappingProxyType(kept)
+
+
+def production_config(value: Any) -> Any:
+    from genops.providers.wandb_production import parse
+
+    return parse(value)
+
+
+def retention_years(value: Any) -> int | None:
+    from genops.providers.wandb_production import MAX_RETENTION_YEARS
+
+    if value is None:
+        return None
+    years = count(value, 1)
+    if years > MAX_RETENTION_YEARS:
+        raise ValueError(f"expected a whole number from 1 to {MAX_RETENTION_YEARS}")
+    return years
 
 
 @dataclass(frozen=True)
@@ -358,6 +356,24 @@ OPTIONS: tuple[Option, ...] = (
         ("governance.enable_encryption_at_rest",),
     ),
     Option("require_mfa", boolean, False, _env("require_mfa"), ("governance.require_mfa",)),
+    # Compliance (genops.compliance): where the data lives, what the residency policy
+    # allows, how long the audit trail is kept; a production configuration.
+    Option("region", compliance.region, None, _env("region"), ("governance.region",)),
+    Option(
+        "data_residency_policy",
+        compliance.residency_policy,
+        None,
+        _env("data_residency_policy"),
+        ("governance.data_residency_policy",),
+    ),
+    Option(
+        "audit_log_retention_years",
+        retention_years,
+        None,
+        _env("audit_log_retention_years"),
+        ("governance.audit_log_retention_years",),
+    ),
+    Option("production_config", production_config, None, (), ()),
 )
 OPTIONS_BY_NAME = MappingProxyType({o.name: o for o in OPTIONS})
 KEYWORDS = tuple(o.name for o in OPTIONS if o.keyword)
@@ -419,4 +435,8 @@ class AdapterOptions:
     enable_encryption_in_transit: bool
     enable_encryption_at_rest: bool
     require_mfa: bool
+    region: str | None = None
+    data_residency_policy: Any = None  # genops.compliance.ResidencyPolicy
+    audit_log_retention_years: int | None = None
+    production_config: Any = None  # ProductionConfiguration
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

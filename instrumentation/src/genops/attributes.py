@@ -43,6 +43,7 @@ EXPERIMENT_ESTIMATED_COST_MICROS = "genops.experiment.estimated_cost_micros"
 EVENT_MAX_COST_EXCEEDED = "genops.policy.max_cost_exceeded"
 EVENT_BUDGET_EXCEEDED = "genops.policy.budget_exceeded"
 EVENT_UNPRICED = "genops.policy.unpriced"  # a hand-added cost with no price
+EVENT_COMPLIANCE = "genops.policy.compliance"  # a framework rule failed (compliance)
 EVENT_POLICY = "genops.policy.mode"
 EVENT_MESSAGE = "genops.policy.message"
 

@@ -94,14 +94,12 @@ import yaml
 
 from genops import attributes as attr
 from genops.adapter_options import (
-    DEFERRED_KEYWORDS,
     FILE_SECTIONS,
     KEYWORDS,
     OPTIONS,
     PRICING_KEYS,
     AdapterOptions,
     Secret,
-    deferred,
 )
 from genops.money import parse_usd_micros
 from genops.transport import (
@@ -345,8 +343,6 @@ def resolve_adapter_options(
     """Apply keyword > GENOPS_* environment > config file > default to every option."""
     env = os.environ if environ is None else environ
     for keyword in keywords:
-        if keyword in DEFERRED_KEYWORDS:
-            raise deferred(keyword, DEFERRED_KEYWORDS[keyword])
         if keyword not in KEYWORDS:
             raise TypeError(f"unexpected keyword argument '{keyword}'")
     file_values, file_path = _config_file(env)
@@ -373,8 +369,11 @@ def daily_limit_mode(options: AdapterOptions) -> str:
 
     Not enforced by default: the guide's own "Manual Adapter" sample runs an experiment
     of ``max_cost=150`` under ``governance_policy="enforced"`` with the default $100."""
-    if options.sources.get("daily_budget_limit", "default") == "default":
+    source = options.sources.get("daily_budget_limit", "default")
+    if source == "default":
         return "advisory"
+    if source == "production_config":  # max_daily_cost: enforced whatever the policy
+        return "enforced"
     return options.governance_policy.value
 
 
@@ -409,6 +408,8 @@ def settings_for_adapter(
         labels[attr.WORKFLOW] = json.dumps(dict(options.workflow_context), sort_keys=True)
     if options.security_level:
         labels[attr.SECURITY_LEVEL] = options.security_level
+    if options.region:  # stored with the run; prices come from this region's rows
+        labels[attr.REGION] = options.region
     return InstrumentationSettings(
         attribution=attribution,
         hardware=base.hardware,

@@ -54,3 +54,18 @@ class SecurityRequirementError(ValueError):
     """A security keyword of the adapter is not met (``enable_encryption_in_transit``,
     ``require_mfa``, ``enable_encryption_at_rest``): raised when the adapter is made,
     before any run, naming the keyword and what to change."""
+
+
+class ComplianceViolationError(ValueError):
+    """Under ``governance_policy="enforced"``, work that breaks a compliance rule
+    (``compliance_requirements``, ``SecurityManager.compliance_checkpoint``) is refused
+    before it starts; ``violations`` lists what failed (``policy``, ``description``)."""
+
+    def __init__(self, message: str, violations: list | None = None) -> None:
+        super().__init__(message)
+        self.violations = list(violations or [])
+
+
+class DataResidencyError(ComplianceViolationError):
+    """Under ``enforced``, a region outside the ``data_residency_policy``: raised when
+    the adapter is made (before any run) or before a governed artifact is logged."""

@@ -173,8 +173,25 @@ class GovernanceClient:
             "AcknowledgeAlert", pb.AcknowledgeAlertRequest(alert_id=alert_id, actor=actor)
         )
 
+    def export_audit_page(self, request: pb.ExportAuditTrailRequest) -> pb.AuditEventPage:
+        return self._call("ExportAuditTrail", request)
+
     def security_posture(self) -> pb.SecurityPosture:
         return self._call("GetSecurityPosture", pb.GetSecurityPostureRequest())
+
+    def record_compliance_events(
+        self, request: pb.RecordComplianceEventsRequest
+    ) -> pb.RecordComplianceEventsResponse:
+        return self._call("RecordComplianceEvents", request)
+
+    def customer_usage(self, customer_id: str, billing_period: str) -> pb.CustomerUsageResponse:
+        return self._call(
+            "GetCustomerUsage",
+            pb.CustomerUsageRequest(customer_id=customer_id, billing_period=billing_period),
+        )
+
+    def backup_status(self, rpo_hours: float = 0.0) -> pb.BackupStatus:
+        return self._call("GetBackupStatus", pb.GetBackupStatusRequest(rpo_hours=rpo_hours))
 
     def close(self) -> None:
         self._channel.close()

@@ -130,3 +130,14 @@ MAX_BEARER_TOKEN_CHARS = 8_192  # an authorization header's token; longer: UNAUT
 MAX_METADATA_BYTES = 32_768  # all request headers of one call, counted by gRPC
 JWT_LEEWAY_S = 30  # clock skew allowed on a JWT's exp/nbf/iat; past it: UNAUTHENTICATED
 REFUSALS_IN_FLIGHT = 256  # refusal audit writes queued at once; more refused calls wait
+
+# --- the record: lineage, retention, backups (record/lineage.py, retention.py, backups.py) ---
+LINEAGE_MAX_ITEMS = 1_000  # artifacts, runs or links per lineage list; more: cut, "truncated"
+RETENTION_PLAN_MAX_ITEMS = 10_000  # items per retention plan; more: left out, "truncated"
+RETENTION_APPLY_CHUNK = 250  # items applied per writer job; decisions and ingest go between
+
+# --- the audit trail (record/audit_log.py, record/audit_trail.py, api/audit_api.py) ---
+AUDIT_EXPORT_PAGE = 1_000  # events per ExportAuditTrail page (one writer job); larger asks: capped
+AUDIT_VERIFY_CHUNK = 20_000  # events checked per writer job while verifying; then the next job
+DEFAULT_AUDIT_RETENTION_YEARS = 7.0  # events younger than this are never pruned (no policy key)
+MAX_AUDIT_RETENTION_YEARS = 100.0  # audit_log_retention_years above this: refused (policy, option)

@@ -25,12 +25,14 @@ from genops_processor.api import GovernanceApi, TraceReceiver
 from genops_processor.api.admission import AdmissionInterceptor, pools
 from genops_processor.api.authentication import AuthenticationInterceptor, Authenticator
 from genops_processor.api.authorization import authorizer
+from genops_processor.api.record_api import take_backup
 from genops_processor.auth import CredentialsSource, JwtSettings
 from genops_processor.auth.jwt_tokens import JwtError, JwtVerifier
-from genops_processor.auth.posture import SecurityFacts
+from genops_processor.auth.posture import LEDGER_ATTESTED, LEDGER_DETECTED, SecurityFacts
 from genops_processor.budgets import Policy
 from genops_processor.metrics import ProcessorMetrics, serve_metrics
 from genops_processor.pricing import Catalog, CatalogSource, catalog_store
+from genops_processor.record import credentials_audit
 from genops_processor.service import Clock, Governance, utc_now
 from genops_processor.settings import (
     ProcessorSettings,
@@ -38,7 +40,7 @@ from genops_processor.settings import (
     check_security,
     metrics_host,
 )
-from genops_processor.storage import Storage
+from genops_processor.storage import Storage, encrypted_device
 
 _log = logging.getLogger(__name__)
 _GRACE_S = 5.0
@@ -80,6 +82,8 @@ async def start(settings: ProcessorSettings, clock: Clock = utc_now) -> RunningP
     # Request bytes in flight are bounded per pool; decisions keep their own headroom.
     admission = AdmissionInterceptor(pools(settings.ingest_inflight_bytes), metrics)
     mfa = _mfa_rule(authenticator.credentials)
+    if authenticator.credentials is not None:  # every change of principals is audited
+        authenticator.credentials.on_change = credentials_audit(storage, clock)
     # outermost first: a refused caller's request body is never read
     authentication = AuthenticationInterceptor(
         authenticator, governance.record_refusal, authorizer(mfa)
@@ -95,9 +99,9 @@ async def start(settings: ProcessorSettings, clock: Clock = utc_now) -> RunningP
         ],
     )
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceReceiver(governance), server)
-    governance_pb2_grpc.add_GovernanceServiceServicer_to_server(
-        GovernanceApi(governance, security), server
-    )
+    api = GovernanceApi(governance, security)
+    api.backup_dir, api.backup_every_hours = settings.backup_dir, settings.backup_every_hours
+    governance_pb2_grpc.add_GovernanceServiceServicer_to_server(api, server)
     try:
         if tls is None:
             port = server.add_insecure_port(settings.listen)
@@ -156,6 +160,16 @@ async def serve(settings: ProcessorSettings) -> None:
             "compacting spans",
         )
     )
+    # a consistent copy of the ledger every --backup-every-hours into --backup-dir
+    backups = None
+    if settings.backup_dir:
+        backups = asyncio.create_task(
+            _every(
+                settings.backup_every_hours * 3600,
+                lambda: take_backup(governance, settings.backup_dir, "processor"),
+                "taking a backup",
+            )
+        )
     # a re-pricing job a killed process left unfinished is finished, step by step
     resumer = asyncio.create_task(_resume_repricing(governance))
     bound = settings.listen.rpartition(":")[0] + f":{processor.port}"
@@ -168,6 +182,8 @@ async def serve(settings: ProcessorSettings) -> None:
         monitor.cancel()
         compactor.cancel()
         resumer.cancel()
+        if backups is not None:
+            backups.cancel()
         await processor.stop()
     print("genops-processor stopped", flush=True)
 
@@ -230,7 +246,19 @@ def _facts(settings: ProcessorSettings, authenticator: Authenticator, mfa) -> Se
         insecure=settings.insecure,
         metrics_token=settings.metrics_token is not None,
         _mfa=mfa,
+        **_ledger_encryption(settings),
     )
+
+
+def _ledger_encryption(settings: ProcessorSettings) -> dict[str, str]:
+    """Detected (dm-crypt under the --db file) wins over the operator's attestation."""
+    device = encrypted_device(settings.db_path)
+    if device:
+        return {"ledger_encryption": LEDGER_DETECTED, "ledger_encryption_detail": device}
+    if settings.ledger_on_encrypted_volume:
+        detail = "--ledger-on-encrypted-volume (no dm-crypt device detected under the ledger)"
+        return {"ledger_encryption": LEDGER_ATTESTED, "ledger_encryption_detail": detail}
+    return {}
 
 
 def _tls_credentials(settings: ProcessorSettings) -> grpc.ServerCredentials | None:

@@ -185,6 +185,8 @@ class Governance:
                 )
                 new.append(alert)
                 items += outbox.enqueue(conn, alert, channels[budget], now)  # with the alert
+                detail = {"alert_id": alert.alert_id, "budget": budget, "threshold": threshold}
+                audit(conn, "alert.fired", "processor", {**detail, "spent_micros": spent}, now)
             return new, items
 
         new, items = await asyncio.wrap_future(self.storage.submit(job))
@@ -243,7 +245,11 @@ class Governance:
                 decision_id = decisions.record_decision(
                     conn, scope, wandb_project, wandb_run_name, decision, now
                 )
-                return RecordedDecision(decision_id, decision)
+                recorded = RecordedDecision(decision_id, decision)
+                _audit_decision(
+                    conn, recorded, scope, wandb_project, wandb_run_name, principal, now
+                )
+                return recorded
             drawn = funding.draw(conn, parent_hold_id, scope, requested_micros)
             decision = drawn.explain(
                 decide(
@@ -272,6 +278,7 @@ class Governance:
                     conn, scope, wandb_project, wandb_run_name, approval_timeout, hold_id, now
                 )
             recorded = RecordedDecision(decision_id, decision, hold_id, approval)
+            _audit_decision(conn, recorded, scope, wandb_project, wandb_run_name, principal, now)
             if request_id:  # a retry in the same group finds it; forgotten if rolled back
                 self._remember(retry_key, recorded)
                 conn.on_rollback(lambda: self._decided.pop(retry_key, None))
@@ -439,7 +446,9 @@ class Governance:
                     None,
                     "within budget",
                 )
-            decisions.record_decision(conn, scope, "", f"run:{run_id}", decision, now)
+            decision_id = decisions.record_decision(conn, scope, "", f"run:{run_id}", decision, now)
+            recorded = RecordedDecision(decision_id, decision, hold_id)
+            _audit_decision(conn, recorded, scope, "", f"run:{run_id}", "", now, "budget.run_check")
             action = {"deny": "stop", "warn": "warn"}.get(decision.outcome, "continue")
             return RunVerdict(
                 action, accrued, held[1] if held else 0, decision.deciding, decision.message
@@ -504,10 +513,11 @@ class Governance:
 
         def job(conn) -> bool:
             released = reservations.release(conn, hold_id, now_ns)
-            if released and audited_as:
+            if released:  # by its owner, or by an admin (audited_as)
                 owner = reservations.owner(conn, hold_id)
                 detail = {"hold_id": hold_id, "principal": owner[0] if owner else None}
-                audit(conn, "hold.released", audited_as, detail, now)
+                who = audited_as or (owner[0] if owner else "") or ""
+                audit(conn, "hold.released", who, detail, now, team=owner[1] if owner else "")
             return released
 
         return await asyncio.wrap_future(self.storage.submit(job, DECISION))
@@ -572,7 +582,9 @@ class Governance:
             async with self._recording_refusals:
                 await asyncio.wrap_future(
                     self.storage.submit(
-                        lambda conn: audit(conn, "access.refused", actor, detail, now)
+                        lambda conn: audit(
+                            conn, "access.refused", actor, detail, now, client_address=peer
+                        )
                     )
                 )
         except Exception:
@@ -627,3 +639,35 @@ def _only_named_channels(budget: object, policy: Policy) -> None:
                 f"alerts[{i}]: {shown_address(str(name))!r} is not a channel of the policy; "
                 f"name one of {', '.join(allowed)} (channels are defined in the policy file)"
             )
+
+
+def _audit_decision(
+    conn,
+    recorded: RecordedDecision,
+    scope: Scope,
+    wandb_project: str,
+    wandb_run_name: str,
+    principal: str,
+    now: dt.datetime,
+    kind: str = "budget.decision",
+) -> None:
+    """One audit event per budget decision: its inputs (the budgets' limits and spend),
+    outcome, hold and approval, and the policy version in force (no query)."""
+    decision = recorded.decision
+    detail = {
+        "decision_id": recorded.decision_id,
+        "outcome": decision.outcome,
+        "requested_micros": decision.requested_micros,
+        "hold_id": recorded.hold_id,
+        "wandb_project": wandb_project,
+        "wandb_run_name": wandb_run_name,
+        "budgets": [
+            [s.budget.name, s.budget.mode, s.budget.limit_micros, s.spent_micros, s.exceeded]
+            for s in decision.states
+        ],
+        "message": decision.message,
+        **scope.as_dict(),
+    }
+    approval = recorded.approval["approval_id"] if recorded.approval else ""
+    version = policy_store.current_version(conn)
+    audit(conn, kind, principal, detail, now, policy_version=version, approval_id=approval)

@@ -25,6 +25,12 @@ option                 environment             default
                                                on loopback
 ``--metrics-token``    ``GENOPS_METRICS_TOKEN`` none; given: /metrics needs
                                                ``Authorization: Bearer <token>``
+``--backup-dir DIR``   ``GENOPS_BACKUP_DIR``   none: no scheduled backups
+``--backup-every-hours`` ``GENOPS_BACKUP_EVERY_HOURS`` 24 (with --backup-dir)
+``--ledger-on-encrypted-volume`` ``GENOPS_LEDGER_ON_ENCRYPTED_VOLUME`` off: the ledger
+                                               is encrypted at rest only when its file
+                                               is on a detected dm-crypt device; on: the
+                                               operator attests it (reported as attested)
 =====================  ======================  ===================================
 
 An explicit option beats the environment, which beats the default. Without any
@@ -72,6 +78,10 @@ class ProcessorSettings:
     tls_client_ca: str | None = None
     insecure: bool = False
     metrics_token: str | None = None
+    backup_dir: str | None = None
+    backup_every_hours: float = 24.0
+    # the operator attests that the ledger's volume is encrypted (dm-crypt not detected)
+    ledger_on_encrypted_volume: bool = False
 
     @property
     def authenticates(self) -> bool:
@@ -129,6 +139,23 @@ class ProcessorSettings:
             tls_client_ca=pick("tls_client_ca", "GENOPS_TLS_CLIENT_CA", None),
             insecure=_flag(pick("insecure", "GENOPS_INSECURE", None), "GENOPS_INSECURE"),
             metrics_token=pick("metrics_token", "GENOPS_METRICS_TOKEN", None),
+            backup_dir=pick("backup_dir", "GENOPS_BACKUP_DIR", None),
+            backup_every_hours=_seconds(
+                str(
+                    _number(
+                        pick("backup_every_hours", "GENOPS_BACKUP_EVERY_HOURS", "24"),
+                        sources.get("backup_every_hours", "--backup-every-hours"),
+                        "hours",
+                    )
+                    * 3600
+                ),
+                sources.get("backup_every_hours", "--backup-every-hours") + " (as seconds)",
+            )
+            / 3600,
+            ledger_on_encrypted_volume=_flag(
+                pick("ledger_on_encrypted_volume", "GENOPS_LEDGER_ON_ENCRYPTED_VOLUME", None),
+                "GENOPS_LEDGER_ON_ENCRYPTED_VOLUME",
+            ),
         )
         for key, value in (
             ("--listen", settings.listen),

@@ -18,6 +18,7 @@ from typing import Any
 
 from genops_processor.alerts.messages import Alert, Notice
 from genops_processor.budgets.alert_settings import is_address, shown_address
+from genops_processor.record import audit
 from genops_processor.storage import transaction
 
 _log = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ def record_attempt(
             "INSERT INTO alert_deliveries VALUES (?, ?, ?, ?, ?, ?)",
             [alert_id, item.channel, item.attempts, status, error, now],
         )
+        detail = {"alert_id": alert_id, "channel": item.channel, "attempt": item.attempts}
+        audit(conn, "alert.delivery", "processor", {**detail, "status": status}, now)
         if next_at is None:
             conn.execute(
                 "DELETE FROM alert_outbox WHERE alert_id = ? AND channel = ?",

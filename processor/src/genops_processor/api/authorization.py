@@ -46,6 +46,7 @@ RPC_ROLES: dict[str, frozenset[Role]] = {
     "RenewHold": SPENDERS,
     "ReleaseHold": SPENDERS,
     "ReportOfflineDecisions": SPENDERS,
+    "RecordComplianceEvents": SPENDERS,  # audit events of the caller's teams (SecurityManager)
     EXPORT: SPENDERS,
     # reads, narrowed to the caller's teams
     "GetBudgetStatus": READERS,
@@ -62,6 +63,10 @@ RPC_ROLES: dict[str, frozenset[Role]] = {
     "ListApprovals": READERS,
     "ListAlertRules": READERS,
     "GetSecurityPosture": EVERYONE,  # what the processor enforces, no ledger data
+    "GetCustomerUsage": READERS,  # narrowed to the caller's teams and customers
+    "GetLineage": READERS,  # narrowed to the caller's teams
+    "GetBackupStatus": EVERYONE,  # when the last backup was taken (its path: overseers)
+    "ExportAuditTrail": READERS,  # admin, auditor: every event; others: their teams' events
     # approvals of the approver's teams
     "DecideApproval": APPROVERS,
     # alert rules: of the caller's own teams (admin: any); notifications (genops.monitoring
@@ -74,11 +79,14 @@ RPC_ROLES: dict[str, frozenset[Role]] = {
     "ListCatalogVersions": OVERSEERS,  # totals per catalog version, over every team
     "ListAlerts": OVERSEERS,
     "ListHolds": OVERSEERS,
+    "GetRetentionPlan": OVERSEERS,  # apply: admin only (the handler checks)
+    "VerifyAuditTrail": OVERSEERS,  # the whole chain: events of every team
     # the ledger's rules: admin only
     "SetBudget": ADMINS,
     "RegisterCatalog": ADMINS,
     "Reprice": ADMINS,
     "AcknowledgeAlert": ADMINS,
+    "CreateBackup": ADMINS,
 }
 
 

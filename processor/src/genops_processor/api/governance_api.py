@@ -16,6 +16,8 @@ from genops.money import saturate_int64 as i64
 from genops_processor.api import authorization as authz
 from genops_processor.api import run_pages
 from genops_processor.api.analytics_api import AnalyticsApi
+from genops_processor.api.audit_api import AuditApi
+from genops_processor.api.compliance_api import ComplianceApi
 from genops_processor.api.convert import (
     DECISION_TO_PB,
     approval_to_pb,
@@ -29,6 +31,7 @@ from genops_processor.api.convert import (
     scope_from_pb,
 )
 from genops_processor.api.monitoring_api import MonitoringApi
+from genops_processor.api.record_api import RecordApi
 from genops_processor.api.request_checks import every_request_checked
 from genops_processor.api.security_api import SecurityApi
 from genops_processor.auth.posture import SecurityFacts
@@ -44,7 +47,15 @@ from genops_processor.service import Governance
 
 
 @every_request_checked
-class GovernanceApi(MonitoringApi, AnalyticsApi, SecurityApi, pb_grpc.GovernanceServiceServicer):
+class GovernanceApi(
+    MonitoringApi,
+    AnalyticsApi,
+    SecurityApi,
+    ComplianceApi,
+    RecordApi,
+    AuditApi,
+    pb_grpc.GovernanceServiceServicer,
+):
     def __init__(self, governance: Governance, security: SecurityFacts | None = None) -> None:
         self._governance = governance
         # transport and authentication in force (server.py), for GetSecurityPosture

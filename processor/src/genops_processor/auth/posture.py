@@ -7,6 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+LEDGER_DETECTED = "detected"
+LEDGER_ATTESTED = "attested by the operator"
+
 
 def _never() -> bool:
     return False
@@ -25,6 +28,12 @@ class SecurityFacts:
     insecure: bool = False
     # /metrics requires a bearer token (--metrics-token)
     metrics_token: bool = False
+    # how the ledger is known to be encrypted at rest: LEDGER_DETECTED (its file is on a
+    # dm-crypt device, storage.encrypted_device), LEDGER_ATTESTED (the operator said so,
+    # --ledger-on-encrypted-volume), or "" (not encrypted as far as the processor knows)
+    ledger_encryption: str = ""
+    # the finding behind it: the device found, or the attestation
+    ledger_encryption_detail: str = ""
     # the credentials file's require_mfa_for_admin, read live (the file reloads)
     _mfa: Callable[[], bool] = _never
 

@@ -33,6 +33,9 @@ class WatchedFile(Generic[T]):
         self._current = load(self.path)
         self._checked = time.monotonic()
         self.last_error: str | None = None
+        # Called with (old, new) after a changed file was loaded (e.g. to audit it);
+        # must not raise or block (the caller is serving a request).
+        self.on_change: Callable[[T, T], None] | None = None
 
     def _stat(self) -> tuple[int, int, int] | None:
         try:
@@ -51,9 +54,11 @@ class WatchedFile(Generic[T]):
                 stamp = self._stat()
                 if stamp != self._stamp:
                     try:
-                        self._current = self._load(self.path)
+                        old, self._current = self._current, self._load(self.path)
                         self._stamp = stamp
                         self.last_error = None
+                        if self.on_change is not None:
+                            self.on_change(old, self._current)
                     except self._errors as error:
                         self.last_error = str(error)
         return self._current

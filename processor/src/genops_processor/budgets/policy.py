@@ -24,6 +24,10 @@ Alerting (see :mod:`alert_settings` for addresses and secrets)::
       slack://alerts: ${env:SLACK_WEBHOOK_URL}
       team_lead: email://lead@example.com
 
+The audit trail (``genops audit prune``) keeps events at least this long::
+
+    audit_log_retention_years: 7   # default 7 (DEFAULT_AUDIT_RETENTION_YEARS)
+
 A client may declare its own daily limit and mode; they can only tighten the
 central policy: the client's limit becomes one more budget on the client's
 team and project, and a budget's mode is the stricter of its own and the
@@ -56,7 +60,11 @@ from genops_processor.budgets.alert_settings import (
     shown_address,
 )
 from genops_processor.domain import Scope
-from genops_processor.limits import DEFAULT_MAX_HOLD_SHARE, MAX_BUDGET_LIMIT_MICROS
+from genops_processor.limits import (
+    DEFAULT_MAX_HOLD_SHARE,
+    MAX_AUDIT_RETENTION_YEARS,
+    MAX_BUDGET_LIMIT_MICROS,
+)
 
 _log = logging.getLogger(__name__)
 MODES = ("audit_only", "advisory", "enforced")
@@ -136,6 +144,9 @@ class Policy:
     # The policy as data (what the file or the admin API said), literal secrets included:
     # never shown or stored as is (``shown``).
     body: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    # Audit events younger than this are never pruned (genops audit prune); None: the
+    # processor's --audit-retention-years, else DEFAULT_AUDIT_RETENTION_YEARS.
+    audit_retention_years: float | None = None
 
     @property
     def shown(self) -> dict:
@@ -183,7 +194,13 @@ class Policy:
     def from_dict(cls, data: object, origin: str = "policy") -> Policy:
         if not isinstance(data, dict):
             raise PolicyError(f"{origin}: expected a mapping with 'budgets'")
-        unknown = set(data) - {"budgets", "smtp", "approvals", "channels"}
+        unknown = set(data) - {
+            "budgets",
+            "smtp",
+            "approvals",
+            "channels",
+            "audit_log_retention_years",
+        }
         if unknown:
             raise PolicyError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))}")
         channels = _channel_names(data.get("channels"), f"{origin}: channels")
@@ -210,6 +227,9 @@ class Policy:
             ),
             channels=channels,
             inline=tuple(inline),
+            audit_retention_years=audit_retention_years(
+                data.get("audit_log_retention_years"), f"{origin}: audit_log_retention_years"
+            ),
         )
 
     @classmethod
@@ -549,3 +569,14 @@ def _limit(value: object, where: str) -> int:
         return parse_usd_micros(value, maximum=MAX_BUDGET_LIMIT_MICROS)
     except ValueError as error:
         raise PolicyError(f"{where} {value!r}: {error}") from None
+
+
+def audit_retention_years(value: object, where: str) -> float | None:
+    """``audit_log_retention_years``: a number of years in (0, MAX_AUDIT_RETENTION_YEARS]."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PolicyError(f"{where}: expected a number of years, got {value!r}")
+    if not 0 < value <= MAX_AUDIT_RETENTION_YEARS:
+        raise PolicyError(f"{where}: {value} is not in (0, {MAX_AUDIT_RETENTION_YEARS:g}]")
+    return float(value)

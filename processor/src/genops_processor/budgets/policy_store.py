@@ -7,17 +7,31 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import weakref
 from typing import Any
 
 from genops_processor.budgets.alert_settings import redacted_policy
 from genops_processor.record import audit
+
+# connection -> the policy version in force, so that every budget decision's audit event
+# names it without a query (set by latest() and save(), both on the writer thread).
+_versions: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
 def latest(conn: Any) -> tuple[int, dict, dt.datetime, str] | None:
     row = conn.execute(
         "SELECT version, body, changed_at, actor FROM policy_versions ORDER BY version DESC LIMIT 1"
     ).fetchone()
+    if row is not None:
+        _versions[conn] = row[0]
     return None if row is None else (row[0], json.loads(row[1]), row[2], row[3])
+
+
+def current_version(conn: Any) -> int | None:
+    """The policy version in force (None: none stored); a query only the first time."""
+    if conn not in _versions:
+        latest(conn)
+    return _versions.get(conn)
 
 
 def save(
@@ -35,7 +49,8 @@ def save(
     detail = {"version": version, "reason": reason}
     if reported_actor:
         detail["reported_actor"] = reported_actor
-    audit(conn, "policy.changed", actor, detail, now)
+    audit(conn, "policy.changed", actor, detail, now, policy_version=version)
+    _versions[conn] = version
     return version
 
 

@@ -13,6 +13,8 @@ from genops_processor.auth import CredentialsError
 from genops_processor.budgets import PolicyError
 from genops_processor.cli import report
 from genops_processor.cli.alerts import alerts_group
+from genops_processor.cli.audit import audit_group
+from genops_processor.cli.backup import backup_group
 from genops_processor.cli.budgets import (
     approvals_command,
     approve_command,
@@ -20,11 +22,14 @@ from genops_processor.cli.budgets import (
     deny_command,
 )
 from genops_processor.cli.costs import costs_group
+from genops_processor.cli.customers import customers_command
 from genops_processor.cli.endpoint import endpoint_option, resolve, token_option
 from genops_processor.cli.errors import OneLineCommand, OneLineGroup
 from genops_processor.cli.holds import holds_group
 from genops_processor.cli.ledger import ledger_group
+from genops_processor.cli.lineage import lineage_command
 from genops_processor.cli.literal import one_line
+from genops_processor.cli.retention import retention_group
 from genops_processor.cli.tokens import tokens_group
 from genops_processor.pricing import CatalogError
 from genops_processor.settings import ProcessorSettings, SettingsError
@@ -95,6 +100,23 @@ from genops_processor.storage import StorageError
     metavar="TOKEN",
     help="/metrics requires 'Authorization: Bearer TOKEN' [env GENOPS_METRICS_TOKEN]",
 )
+@click.option(
+    "--backup-dir",
+    metavar="DIR",
+    help="take consistent backups of the ledger here [env GENOPS_BACKUP_DIR; off]",
+)
+@click.option(
+    "--backup-every-hours",
+    metavar="HOURS",
+    help="hours between backups (with --backup-dir) [env GENOPS_BACKUP_EVERY_HOURS; 24]",
+)
+@click.option(
+    "--ledger-on-encrypted-volume",
+    is_flag=True,
+    default=None,
+    help="attest that the --db file's volume is encrypted when dm-crypt is not detected "
+    "(reported as attested) [env GENOPS_LEDGER_ON_ENCRYPTED_VOLUME]",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def processor_main(
     db,
@@ -115,6 +137,9 @@ def processor_main(
     tls_client_ca,
     insecure,
     metrics_token,
+    backup_dir,
+    backup_every_hours,
+    ledger_on_encrypted_volume,
     log_level,
 ) -> None:
     """Receive OTLP from the W&B instrumentation, price it, enforce budgets, write DuckDB."""
@@ -139,6 +164,9 @@ def processor_main(
             tls_client_ca=tls_client_ca,
             insecure=True if insecure else None,
             metrics_token=metrics_token,
+            backup_dir=backup_dir,
+            backup_every_hours=backup_every_hours,
+            ledger_on_encrypted_volume=True if ledger_on_encrypted_volume else None,
         )
         from genops_processor.server import serve
 
@@ -160,7 +188,7 @@ def genops_main() -> None:
     """GenOps governance for Weights & Biases."""
 
 
-@genops_main.command("report")
+@genops_main.group("report", cls=OneLineGroup, invoke_without_command=True, no_args_is_help=False)
 @click.option(
     "--db",
     "db",
@@ -170,9 +198,13 @@ def genops_main() -> None:
 @endpoint_option("ask a running processor (default localhost:4317)")
 @token_option
 @click.option("--json", "as_json", is_flag=True, help="print runs as JSON")
-def report_command(db, endpoint, token, as_json) -> None:
+@click.pass_context
+def report_command(ctx, db, endpoint, token, as_json) -> None:
     """Cost by run, team and project (any ledger size: tables read one page of totals
-    and the newest runs; --json streams every run a page at a time)."""
+    and the newest runs; --json streams every run a page at a time).
+    ``genops report customers --period YYYY-MM [--csv]``: usage per customer."""
+    if ctx.invoked_subcommand is not None:
+        return
     if db and endpoint:
         raise click.UsageError("give --db or --endpoint, not both")
     try:
@@ -206,7 +238,12 @@ def _report_from_db(path: str, as_json: bool) -> None:
         click.echo(f"genops report: {unfinished_note(job, path)}", err=True)
 
 
+report_command.add_command(customers_command)
+
 for _command in (
+    backup_group,
+    lineage_command,
+    retention_group,
     costs_group,
     approve_command,
     deny_command,
@@ -216,5 +253,6 @@ for _command in (
     holds_group,
     ledger_group,
     tokens_group,
+    audit_group,
 ):
     genops_main.add_command(_command)

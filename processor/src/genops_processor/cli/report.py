@@ -246,3 +246,63 @@ def _groups(
 def _json_usd(micros: int) -> float:
     # Six decimals print back exactly: the JSON text is the exact decimal amount.
     return float(Decimal(micros) / MICROS_PER_USD)
+
+
+# -- customer usage (genops report customers) -----------------------------------------------
+CUSTOMER_COLUMNS = (
+    "customer_id", "billing_period", "runs", "failed_runs", "experiments", "cost_usd",
+    "cost_micros", "by_project", "by_team", "by_category",
+)  # fmt: skip
+
+
+def customer_rows(answer: pb.CustomerUsageResponse) -> list[dict[str, object]]:
+    """One row per customer; money exact (cost_usd from integer micro-dollars)."""
+    return [
+        {
+            "customer_id": c.customer_id,
+            "billing_period": answer.billing_period,
+            "runs": c.runs,
+            "failed_runs": c.failed_runs,
+            "experiments": c.experiments,
+            "cost_usd": str(Decimal(c.cost_micros) / MICROS_PER_USD),
+            "cost_micros": c.cost_micros,
+            "by_project": _usd_map(c.by_project_micros),
+            "by_team": _usd_map(c.by_team_micros),
+            "by_category": _usd_map(c.by_category_micros),
+        }
+        for c in answer.customers
+    ]  # fmt: skip
+
+
+def _usd_map(micros: dict[str, int]) -> dict[str, str]:
+    return {key: str(Decimal(value) / MICROS_PER_USD) for key, value in sorted(micros.items())}
+
+
+def write_customers_csv(rows: list[dict[str, object]], out: IO[str]) -> None:
+    """CSV with one row per customer; the breakdowns as JSON objects in their cells."""
+    import csv
+
+    writer = csv.DictWriter(out, fieldnames=CUSTOMER_COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v for k, v in row.items()}
+        )
+
+
+def print_customers(rows: list[dict[str, object]], period: str) -> None:
+    table = Table(title=f"Customer usage, {period} (UTC)")
+    for column in ("customer", "runs", "experiments", "cost", "top projects"):
+        table.add_column(
+            column, justify="right" if column in ("runs", "experiments", "cost") else "left"
+        )
+    for row in rows:
+        projects = sorted(row["by_project"].items(), key=lambda kv: -Decimal(kv[1]))[:3]
+        table.add_row(
+            cell(str(row["customer_id"]) or "(none)"),
+            str(row["runs"]),
+            str(row["experiments"]),
+            format_usd(int(row["cost_micros"])),
+            cell(", ".join(f"{k or '(none)'} ${Decimal(v):.2f}" for k, v in projects)),
+        )
+    Console().print(table)

@@ -17,6 +17,7 @@ after the commit.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections import Counter
@@ -39,7 +40,8 @@ from genops_processor.domain import (
 from genops_processor.ingest import ledger, validation
 from genops_processor.pricing import CatalogSource
 from genops_processor.pricing import cost_lines as pricing
-from genops_processor.storage import id_bytes, run_cache, store_runs
+from genops_processor.record import audit
+from genops_processor.storage import id_bytes, rolled_back, run_cache, store_runs
 
 _log = logging.getLogger(__name__)
 
@@ -121,6 +123,7 @@ def _ingest_together(conn: Any, batches: Sequence[Batch], catalogs: CatalogSourc
             conn.rollback()
         except Exception:  # noqa: S110 - a failed commit already ended it; its error follows
             pass
+        rolled_back(conn)  # the audit chain's head is read again
         raise
     cache.settle(committed=True)
     return results
@@ -250,6 +253,7 @@ def _ingest_once(conn: Any, batch: Batch, catalogs: CatalogSource) -> IngestResu
     except BaseException:
         cache.settle(committed=False)
         conn.rollback()
+        rolled_back(conn)  # the audit chain's head is read again (ingest_batch retries)
         raise
     cache.settle(committed=True)
     return result
@@ -321,6 +325,7 @@ def _ingest_in_transaction(conn, batch: Batch, catalogs: CatalogSource) -> Inges
     if changed:
         store_runs(conn, changed.values(), states, lines)
         reservations.track(conn, changed.values())
+        _audit_runs(conn, states, changed)
     if artifacts:
         _write_artifacts(conn, artifacts)
     experiments = [x for x in experiments if (x.span.trace_id, x.span.span_id) in new]
@@ -342,6 +347,20 @@ def _ingest_in_transaction(conn, batch: Batch, catalogs: CatalogSource) -> Inges
         previous_final={key: state.final for key, state in states.items()},
         rejected=tuple(rejected),
     )
+
+
+def _audit_runs(conn, before: dict[str, RunState], after: dict[str, RunState]) -> None:
+    """``run.started`` for a run the ledger did not know, ``run.finished`` for one that
+    became final (its cost, status and exit code): in the batch's transaction."""
+    now = dt.datetime.now(dt.timezone.utc)
+    for key, run in after.items():
+        detail = {"run_key": key, "run_id": run.run_id, **run.scope.as_dict()}
+        previous = before.get(key)
+        if previous is None:
+            audit(conn, "run.started", "", {**detail, "run_name": run.run_name}, now)
+        if run.final and not (previous is not None and previous.final):
+            outcome = {"status": run.status, "cost_micros": run.cost_micros}
+            audit(conn, "run.finished", "", {**detail, **outcome, "exit_code": run.exit_code}, now)
 
 
 def _dup(span: SpanRecord) -> str:
@@ -422,6 +441,11 @@ def _write_artifacts(conn, artifacts: Sequence[ArtifactEvent]) -> None:
     )
     conn.register("new_artifacts", table)
     conn.execute("INSERT OR IGNORE INTO artifacts SELECT * FROM new_artifacts")
+    now = dt.datetime.now(dt.timezone.utc)
+    for a in artifacts:  # with the artifact, in its transaction
+        detail = {"run_key": a.span.run_key, "name": a.name, "type": a.type, "bytes": a.bytes}
+        metadata = json.loads(a.governance_metadata_json) if a.governance_metadata_json else {}
+        audit(conn, "artifact.logged", "", {**detail, "governance_metadata": metadata}, now)
 
 
 def _write_experiments(conn, experiments: Sequence[ExperimentEvent]) -> None:

@@ -24,17 +24,21 @@ from genops_processor.storage.run_rows import (
     write_lines,
     write_runs,
 )
+from genops_processor.storage.volume import encrypted_device
 from genops_processor.storage.writer import (
     Connection,
     Priority,
     Storage,
     StorageError,
     as_storage_error,
+    on_rollback,
+    rolled_back,
     storage_cause,
     transaction,
 )
 
 __all__ = [
+    "encrypted_device",
     "RUN_COLUMNS",
     "Connection",
     "Priority",
@@ -48,6 +52,8 @@ __all__ = [
     "copy_ledger",
     "forget_runs",
     "id_bytes",
+    "on_rollback",
+    "rolled_back",
     "remaining",
     "span_counts",
     "row_to_state",

@@ -78,9 +78,15 @@ CREATE TABLE IF NOT EXISTS policy_versions (
 CREATE TABLE IF NOT EXISTS catalogs (
     version VARCHAR PRIMARY KEY, body VARCHAR NOT NULL, registered_at TIMESTAMPTZ,
     origin VARCHAR);
+-- The audit trail, a hash chain (record/audit_log.py; encoding: genops.governance.audit_chain).
+-- Every chained column is text ('' when unknown, never NULL) except seq (gap-free from 1).
 CREATE TABLE IF NOT EXISTS audit_events (
     event_id VARCHAR PRIMARY KEY, occurred_at TIMESTAMPTZ, kind VARCHAR, actor VARCHAR,
-    detail VARCHAR);
+    detail VARCHAR, seq BIGINT, team VARCHAR DEFAULT '', reported VARCHAR DEFAULT '',
+    region VARCHAR DEFAULT '', environment VARCHAR DEFAULT '',
+    client_address VARCHAR DEFAULT '', policy_version VARCHAR DEFAULT '',
+    approval_id VARCHAR DEFAULT '', business_context VARCHAR DEFAULT '',
+    prev_hash VARCHAR, hash VARCHAR);
 CREATE TABLE IF NOT EXISTS cost_lines (
     run_key VARCHAR NOT NULL, sku VARCHAR NOT NULL, category VARCHAR, unit VARCHAR,
     quantity DECIMAL(38, 12), unit_price DECIMAL(18, 9), amount_micros BIGINT,
@@ -119,6 +125,16 @@ CREATE TABLE IF NOT EXISTS budget_decisions (
     wandb_run_name VARCHAR, requested_micros BIGINT, decision VARCHAR,
     budget_name VARCHAR, budget_mode VARCHAR, limit_micros BIGINT, spent_micros BIGINT,
     budgets VARCHAR, message VARCHAR);
+-- Backups of the ledger (storage/backup.py, record/backups.py): when, where, what the
+-- copy holds (its totals and audit events), how long it held the writer.
+CREATE TABLE IF NOT EXISTS backups (
+    backup_id VARCHAR PRIMARY KEY, taken_at TIMESTAMPTZ NOT NULL, path VARCHAR NOT NULL,
+    audit_event_id VARCHAR, audit_seq BIGINT, audit_events BIGINT, runs BIGINT,
+    cost_micros HUGEINT, blocked_ms BIGINT);
+-- Artifacts and runs a retention clean-up was applied to (record/retention.py).
+CREATE TABLE IF NOT EXISTS retention_applied (
+    kind VARCHAR NOT NULL, item_key VARCHAR NOT NULL, applied_at TIMESTAMPTZ,
+    actor VARCHAR, audit_event_id VARCHAR, PRIMARY KEY (kind, item_key));
 """
 
 
@@ -136,6 +152,19 @@ ADDED_COLUMNS = (
     ("holds", "parent_hold_id", "VARCHAR"),
     # Who created a hold (the authenticated principal); NULL: created before authentication.
     ("holds", "principal", "VARCHAR"),
+    # The audit chain (record/audit_log.py): events written before it are chained on open
+    # in (occurred_at, event_id) order by chain_audit_events.
+    ("audit_events", "seq", "BIGINT"),
+    ("audit_events", "team", "VARCHAR DEFAULT ''"),
+    ("audit_events", "reported", "VARCHAR DEFAULT ''"),
+    ("audit_events", "region", "VARCHAR DEFAULT ''"),
+    ("audit_events", "environment", "VARCHAR DEFAULT ''"),
+    ("audit_events", "client_address", "VARCHAR DEFAULT ''"),
+    ("audit_events", "policy_version", "VARCHAR DEFAULT ''"),
+    ("audit_events", "approval_id", "VARCHAR DEFAULT ''"),
+    ("audit_events", "business_context", "VARCHAR DEFAULT ''"),
+    ("audit_events", "prev_hash", "VARCHAR"),
+    ("audit_events", "hash", "VARCHAR"),
 )
 
 
@@ -177,5 +206,44 @@ def migrate(conn: Connection) -> list[str]:
             added.append(f"{table}.{column}")
     if added:
         conn.execute(MIGRATION_BACKFILL)
+    if "audit_events.seq" in added:
+        chain_audit_events(conn)
     quarantine(conn)  # rows that break the money invariants, set aside with their reason
     return added
+
+
+def chain_audit_events(conn: Connection) -> int:
+    """Give the events of a ledger written before the audit chain their place in it: seq
+    in (occurred_at, event_id) order, the fields then unknown as '', and their hashes.
+    Returns how many were chained."""
+    from genops.governance.audit_chain import EVENT_FIELDS, GENESIS_HASH, event_hash, format_time
+
+    conn.execute(
+        "UPDATE audit_events SET seq = o.n FROM (SELECT event_id, row_number() OVER "
+        "(ORDER BY occurred_at, event_id) AS n FROM audit_events) o "
+        "WHERE audit_events.event_id = o.event_id"
+    )
+    columns = ", ".join(f"COALESCE(CAST({n} AS VARCHAR), '')" for n in EVENT_FIELDS[3:-2])
+    rows = conn.execute(
+        f"SELECT seq, event_id, occurred_at, {columns} FROM audit_events ORDER BY seq"
+    ).fetchall()
+    prev, hashes = GENESIS_HASH, []
+    for seq, event_id, occurred_at, *rest in rows:
+        values = (seq, event_id, format_time(occurred_at), *rest)
+        event = dict(zip(EVENT_FIELDS, values, strict=False))  # prev_hash, hash: below
+        event["prev_hash"] = prev
+        prev = event_hash(event)
+        hashes.append((seq, event["prev_hash"], prev))
+    for n in EVENT_FIELDS[3:-2]:
+        conn.execute(f"UPDATE audit_events SET {n} = '' WHERE {n} IS NULL")
+    if hashes:
+        import pyarrow as pa
+
+        seqs, prevs, hs = zip(*hashes, strict=True)
+        conn.register("audit_hashes", pa.table({"seq": seqs, "prev_hash": prevs, "hash": hs}))
+        conn.execute(
+            "UPDATE audit_events SET prev_hash = h.prev_hash, hash = h.hash "
+            "FROM audit_hashes h WHERE audit_events.seq = h.seq"
+        )
+        conn.unregister("audit_hashes")
+    return len(rows)

@@ -105,6 +105,20 @@ def as_storage_error(error: BaseException, path: str | Path) -> BaseException:
     return mapped
 
 
+# Called with the connection after a rollback (a transaction() that failed, a writer job
+# that raised): state kept beside the table, as the audit chain's head, is read again.
+_rollback_hooks: list[Callable[[Connection], None]] = []
+
+
+def on_rollback(hook: Callable[[Connection], None]) -> None:
+    _rollback_hooks.append(hook)
+
+
+def rolled_back(conn: Connection) -> None:
+    for hook in _rollback_hooks:
+        hook(conn)
+
+
 @contextmanager
 def transaction(conn: Connection) -> Iterator[Connection]:
     """BEGIN ... COMMIT; on an error ROLLBACK, and the error that caused it propagates
@@ -118,6 +132,7 @@ def transaction(conn: Connection) -> Iterator[Connection]:
             conn.rollback()
         except duckdb.Error:
             pass  # the transaction is already gone; keep the real error
+        rolled_back(conn)
         raise
 
 
@@ -229,6 +244,8 @@ class Connection:
         self._undo, self._done = [], []
         for fn in done if committed else reversed(undo):
             fn()
+        if not committed:
+            rolled_back(self)
 
 
 class Priority(enum.IntEnum):
@@ -348,6 +365,7 @@ class Storage:
                 try:
                     future.set_result(job.fn(jobs))
                 except BaseException as error:
+                    rolled_back(jobs)
                     future.set_exception(as_storage_error(error, self.path))
         finally:
             if not self.read_only:

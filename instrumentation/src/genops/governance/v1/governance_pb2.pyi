@@ -872,20 +872,22 @@ class GetSecurityPostureRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class SecurityPosture(_message.Message):
-    __slots__ = ("tls", "mutual_tls", "authentication", "mfa_required_for_admin", "ledger_encrypted_at_rest", "reasons")
+    __slots__ = ("tls", "mutual_tls", "authentication", "mfa_required_for_admin", "ledger_encrypted_at_rest", "reasons", "ledger_encryption")
     TLS_FIELD_NUMBER: _ClassVar[int]
     MUTUAL_TLS_FIELD_NUMBER: _ClassVar[int]
     AUTHENTICATION_FIELD_NUMBER: _ClassVar[int]
     MFA_REQUIRED_FOR_ADMIN_FIELD_NUMBER: _ClassVar[int]
     LEDGER_ENCRYPTED_AT_REST_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_ENCRYPTION_FIELD_NUMBER: _ClassVar[int]
     tls: bool
     mutual_tls: bool
     authentication: str
     mfa_required_for_admin: bool
     ledger_encrypted_at_rest: bool
     reasons: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, tls: _Optional[bool] = ..., mutual_tls: _Optional[bool] = ..., authentication: _Optional[str] = ..., mfa_required_for_admin: _Optional[bool] = ..., ledger_encrypted_at_rest: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+    ledger_encryption: str
+    def __init__(self, tls: _Optional[bool] = ..., mutual_tls: _Optional[bool] = ..., authentication: _Optional[str] = ..., mfa_required_for_admin: _Optional[bool] = ..., ledger_encrypted_at_rest: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., ledger_encryption: _Optional[str] = ...) -> None: ...
 
 class RenewHoldResponse(_message.Message):
     __slots__ = ("open", "amount_micros", "timeout_s")
@@ -1004,3 +1006,244 @@ class NotifyResponse(_message.Message):
     notification_id: str
     unresolved: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, notification_id: _Optional[str] = ..., unresolved: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ComplianceEvent(_message.Message):
+    __slots__ = ("kind", "detail_json")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_JSON_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    detail_json: str
+    def __init__(self, kind: _Optional[str] = ..., detail_json: _Optional[str] = ...) -> None: ...
+
+class RecordComplianceEventsRequest(_message.Message):
+    __slots__ = ("scope", "events")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    scope: Scope
+    events: _containers.RepeatedCompositeFieldContainer[ComplianceEvent]
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., events: _Optional[_Iterable[_Union[ComplianceEvent, _Mapping]]] = ...) -> None: ...
+
+class RecordComplianceEventsResponse(_message.Message):
+    __slots__ = ("event_ids",)
+    EVENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    event_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, event_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CustomerUsageRequest(_message.Message):
+    __slots__ = ("customer_id", "billing_period")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    BILLING_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    billing_period: str
+    def __init__(self, customer_id: _Optional[str] = ..., billing_period: _Optional[str] = ...) -> None: ...
+
+class CustomerUsage(_message.Message):
+    __slots__ = ("customer_id", "runs", "experiments", "cost_micros", "by_project_micros", "by_category_micros", "by_team_micros", "failed_runs")
+    class ByProjectMicrosEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class ByCategoryMicrosEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class ByTeamMicrosEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
+    COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    BY_PROJECT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    BY_CATEGORY_MICROS_FIELD_NUMBER: _ClassVar[int]
+    BY_TEAM_MICROS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_RUNS_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    runs: int
+    experiments: int
+    cost_micros: int
+    by_project_micros: _containers.ScalarMap[str, int]
+    by_category_micros: _containers.ScalarMap[str, int]
+    by_team_micros: _containers.ScalarMap[str, int]
+    failed_runs: int
+    def __init__(self, customer_id: _Optional[str] = ..., runs: _Optional[int] = ..., experiments: _Optional[int] = ..., cost_micros: _Optional[int] = ..., by_project_micros: _Optional[_Mapping[str, int]] = ..., by_category_micros: _Optional[_Mapping[str, int]] = ..., by_team_micros: _Optional[_Mapping[str, int]] = ..., failed_runs: _Optional[int] = ...) -> None: ...
+
+class CustomerUsageResponse(_message.Message):
+    __slots__ = ("billing_period", "period_start", "period_end", "customers")
+    BILLING_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_END_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
+    billing_period: str
+    period_start: str
+    period_end: str
+    customers: _containers.RepeatedCompositeFieldContainer[CustomerUsage]
+    def __init__(self, billing_period: _Optional[str] = ..., period_start: _Optional[str] = ..., period_end: _Optional[str] = ..., customers: _Optional[_Iterable[_Union[CustomerUsage, _Mapping]]] = ...) -> None: ...
+
+class LineageRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class LineageResponse(_message.Message):
+    __slots__ = ("lineage_json",)
+    LINEAGE_JSON_FIELD_NUMBER: _ClassVar[int]
+    lineage_json: str
+    def __init__(self, lineage_json: _Optional[str] = ...) -> None: ...
+
+class RetentionPlanRequest(_message.Message):
+    __slots__ = ("default_artifact_days", "default_run_days", "apply")
+    DEFAULT_ARTIFACT_DAYS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_RUN_DAYS_FIELD_NUMBER: _ClassVar[int]
+    APPLY_FIELD_NUMBER: _ClassVar[int]
+    default_artifact_days: int
+    default_run_days: int
+    apply: bool
+    def __init__(self, default_artifact_days: _Optional[int] = ..., default_run_days: _Optional[int] = ..., apply: _Optional[bool] = ...) -> None: ...
+
+class RetentionPlanResponse(_message.Message):
+    __slots__ = ("plan_json", "items", "applied", "truncated")
+    PLAN_JSON_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    plan_json: str
+    items: int
+    applied: int
+    truncated: bool
+    def __init__(self, plan_json: _Optional[str] = ..., items: _Optional[int] = ..., applied: _Optional[int] = ..., truncated: _Optional[bool] = ...) -> None: ...
+
+class CreateBackupRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetBackupStatusRequest(_message.Message):
+    __slots__ = ("rpo_hours",)
+    RPO_HOURS_FIELD_NUMBER: _ClassVar[int]
+    rpo_hours: float
+    def __init__(self, rpo_hours: _Optional[float] = ...) -> None: ...
+
+class BackupStatus(_message.Message):
+    __slots__ = ("last_backup_at", "backup_id", "path", "audit_event_id", "audit_events", "runs", "cost_micros", "blocked_ms", "age_s", "within_rpo", "scheduled", "every_hours", "audit_seq")
+    LAST_BACKUP_AT_FIELD_NUMBER: _ClassVar[int]
+    BACKUP_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    COST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_MS_FIELD_NUMBER: _ClassVar[int]
+    AGE_S_FIELD_NUMBER: _ClassVar[int]
+    WITHIN_RPO_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_FIELD_NUMBER: _ClassVar[int]
+    EVERY_HOURS_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_SEQ_FIELD_NUMBER: _ClassVar[int]
+    last_backup_at: str
+    backup_id: str
+    path: str
+    audit_event_id: str
+    audit_events: int
+    runs: int
+    cost_micros: int
+    blocked_ms: int
+    age_s: int
+    within_rpo: bool
+    scheduled: bool
+    every_hours: float
+    audit_seq: int
+    def __init__(self, last_backup_at: _Optional[str] = ..., backup_id: _Optional[str] = ..., path: _Optional[str] = ..., audit_event_id: _Optional[str] = ..., audit_events: _Optional[int] = ..., runs: _Optional[int] = ..., cost_micros: _Optional[int] = ..., blocked_ms: _Optional[int] = ..., age_s: _Optional[int] = ..., within_rpo: _Optional[bool] = ..., scheduled: _Optional[bool] = ..., every_hours: _Optional[float] = ..., audit_seq: _Optional[int] = ...) -> None: ...
+
+class AuditEvent(_message.Message):
+    __slots__ = ("seq", "event_id", "occurred_at", "kind", "actor", "team", "detail", "reported", "region", "environment", "client_address", "policy_version", "approval_id", "business_context", "prev_hash", "hash")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    REPORTED_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    BUSINESS_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    PREV_HASH_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    event_id: str
+    occurred_at: str
+    kind: str
+    actor: str
+    team: str
+    detail: str
+    reported: str
+    region: str
+    environment: str
+    client_address: str
+    policy_version: str
+    approval_id: str
+    business_context: str
+    prev_hash: str
+    hash: str
+    def __init__(self, seq: _Optional[int] = ..., event_id: _Optional[str] = ..., occurred_at: _Optional[str] = ..., kind: _Optional[str] = ..., actor: _Optional[str] = ..., team: _Optional[str] = ..., detail: _Optional[str] = ..., reported: _Optional[str] = ..., region: _Optional[str] = ..., environment: _Optional[str] = ..., client_address: _Optional[str] = ..., policy_version: _Optional[str] = ..., approval_id: _Optional[str] = ..., business_context: _Optional[str] = ..., prev_hash: _Optional[str] = ..., hash: _Optional[str] = ...) -> None: ...
+
+class ExportAuditTrailRequest(_message.Message):
+    __slots__ = ("since", "until", "after_seq", "page_size")
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    since: str
+    until: str
+    after_seq: int
+    page_size: int
+    def __init__(self, since: _Optional[str] = ..., until: _Optional[str] = ..., after_seq: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class AuditEventPage(_message.Message):
+    __slots__ = ("events", "next_after_seq", "more", "first_seq", "last_seq", "filtered")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    FILTERED_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
+    next_after_seq: int
+    more: bool
+    first_seq: int
+    last_seq: int
+    filtered: bool
+    def __init__(self, events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_after_seq: _Optional[int] = ..., more: _Optional[bool] = ..., first_seq: _Optional[int] = ..., last_seq: _Optional[int] = ..., filtered: _Optional[bool] = ...) -> None: ...
+
+class VerifyAuditTrailRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AuditVerification(_message.Message):
+    __slots__ = ("intact", "events", "first_bad_seq", "reason", "head_seq", "head_hash")
+    INTACT_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BAD_SEQ_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    HEAD_SEQ_FIELD_NUMBER: _ClassVar[int]
+    HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
+    intact: bool
+    events: int
+    first_bad_seq: int
+    reason: str
+    head_seq: int
+    head_hash: str
+    def __init__(self, intact: _Optional[bool] = ..., events: _Optional[int] = ..., first_bad_seq: _Optional[int] = ..., reason: _Optional[str] = ..., head_seq: _Optional[int] = ..., head_hash: _Optional[str] = ...) -> None: ...

@@ -189,6 +189,46 @@ class GovernanceServiceStub:
                 request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetSecurityPostureRequest.SerializeToString,
                 response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.SecurityPosture.FromString,
                 _registered_method=True)
+        self.GetCustomerUsage = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/GetCustomerUsage',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.CustomerUsageRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.CustomerUsageResponse.FromString,
+                _registered_method=True)
+        self.GetLineage = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/GetLineage',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.LineageRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.LineageResponse.FromString,
+                _registered_method=True)
+        self.GetRetentionPlan = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/GetRetentionPlan',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RetentionPlanRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RetentionPlanResponse.FromString,
+                _registered_method=True)
+        self.CreateBackup = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/CreateBackup',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.CreateBackupRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.BackupStatus.FromString,
+                _registered_method=True)
+        self.GetBackupStatus = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/GetBackupStatus',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetBackupStatusRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.BackupStatus.FromString,
+                _registered_method=True)
+        self.RecordComplianceEvents = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/RecordComplianceEvents',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RecordComplianceEventsRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RecordComplianceEventsResponse.FromString,
+                _registered_method=True)
+        self.ExportAuditTrail = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/ExportAuditTrail',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.ExportAuditTrailRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.AuditEventPage.FromString,
+                _registered_method=True)
+        self.VerifyAuditTrail = channel.unary_unary(
+                '/genops.governance.v1.GovernanceService/VerifyAuditTrail',
+                request_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.VerifyAuditTrailRequest.SerializeToString,
+                response_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.AuditVerification.FromString,
+                _registered_method=True)
 
 
 class GovernanceServiceServicer:
@@ -417,6 +457,69 @@ class GovernanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCustomerUsage(self, request, context):
+        """A customer's usage in a billing month (UTC): runs, experiments, cost by project,
+        team and category. A client or approver sees only its teams' runs, and only the
+        customers its principal names (when it names any).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLineage(self, request, context):
+        """What an artifact came from and what used it, or a run's inputs and outputs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRetentionPlan(self, request, context):
+        """Artifacts and runs past their retention and the clean-up plan (admin, auditor);
+        apply (admin) marks them cleaned up, one audit event each.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateBackup(self, request, context):
+        """A consistent copy of the ledger into the processor's --backup-dir (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBackupStatus(self, request, context):
+        """The newest backup: when, its audit event, its age against an RPO (every role).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordComplianceEvents(self, request, context):
+        """Compliance events of the client (genops.security.SecurityManager): access to
+        classified data, compliance checkpoints, submitted compliance reports. Each is
+        stored as one audit event of the caller's principal (clients: their teams).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportAuditTrail(self, request, context):
+        """The audit trail, a page of events at a time in sequence order, with the hash chain
+        fields (genops audit export, the adapter's export_audit_trail). Admins and auditors
+        read every event; a client only events of its own teams.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyAuditTrail(self, request, context):
+        """Check the stored hash chain (genops audit verify; admin, auditor).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GovernanceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -574,6 +677,46 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
                     servicer.GetSecurityPosture,
                     request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetSecurityPostureRequest.FromString,
                     response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.SecurityPosture.SerializeToString,
+            ),
+            'GetCustomerUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCustomerUsage,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.CustomerUsageRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.CustomerUsageResponse.SerializeToString,
+            ),
+            'GetLineage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLineage,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.LineageRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.LineageResponse.SerializeToString,
+            ),
+            'GetRetentionPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRetentionPlan,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RetentionPlanRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RetentionPlanResponse.SerializeToString,
+            ),
+            'CreateBackup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateBackup,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.CreateBackupRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.BackupStatus.SerializeToString,
+            ),
+            'GetBackupStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBackupStatus,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.GetBackupStatusRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.BackupStatus.SerializeToString,
+            ),
+            'RecordComplianceEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordComplianceEvents,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.RecordComplianceEventsRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.RecordComplianceEventsResponse.SerializeToString,
+            ),
+            'ExportAuditTrail': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportAuditTrail,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.ExportAuditTrailRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.AuditEventPage.SerializeToString,
+            ),
+            'VerifyAuditTrail': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyAuditTrail,
+                    request_deserializer=genops_dot_governance_dot_v1_dot_governance__pb2.VerifyAuditTrailRequest.FromString,
+                    response_serializer=genops_dot_governance_dot_v1_dot_governance__pb2.AuditVerification.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1413,6 +1556,222 @@ class GovernanceService:
             '/genops.governance.v1.GovernanceService/GetSecurityPosture',
             genops_dot_governance_dot_v1_dot_governance__pb2.GetSecurityPostureRequest.SerializeToString,
             genops_dot_governance_dot_v1_dot_governance__pb2.SecurityPosture.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCustomerUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/GetCustomerUsage',
+            genops_dot_governance_dot_v1_dot_governance__pb2.CustomerUsageRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.CustomerUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLineage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/GetLineage',
+            genops_dot_governance_dot_v1_dot_governance__pb2.LineageRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.LineageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRetentionPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/GetRetentionPlan',
+            genops_dot_governance_dot_v1_dot_governance__pb2.RetentionPlanRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.RetentionPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateBackup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/CreateBackup',
+            genops_dot_governance_dot_v1_dot_governance__pb2.CreateBackupRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.BackupStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBackupStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/GetBackupStatus',
+            genops_dot_governance_dot_v1_dot_governance__pb2.GetBackupStatusRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.BackupStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordComplianceEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/RecordComplianceEvents',
+            genops_dot_governance_dot_v1_dot_governance__pb2.RecordComplianceEventsRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.RecordComplianceEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAuditTrail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/ExportAuditTrail',
+            genops_dot_governance_dot_v1_dot_governance__pb2.ExportAuditTrailRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.AuditEventPage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyAuditTrail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/genops.governance.v1.GovernanceService/VerifyAuditTrail',
+            genops_dot_governance_dot_v1_dot_governance__pb2.VerifyAuditTrailRequest.SerializeToString,
+            genops_dot_governance_dot_v1_dot_governance__pb2.AuditVerification.FromString,
             options,
             channel_credentials,
             insecure,

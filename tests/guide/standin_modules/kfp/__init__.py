@@ -1,0 +1,1 @@
+"""A minimal stand-in for the Kubeflow Pipelines SDK (not installable here)."""
