@@ -22,7 +22,9 @@ def declared_attributes() -> set[str]:
         if name.isupper()
         and isinstance(value, str)
         and "." in value
+        # span and event names, statuses: not attribute keys
         and not name.startswith(("SPAN_", "STATUS_", "EVENT_MAX", "EVENT_BUDGET", "EVENT_UNP"))
+        and name != "EVENT_COMPLIANCE"
     }
 
 
