@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import yaml
 
-from tests.e2e.test_tls import Ca
 from tests.docs.test_guide_doc import PRELUDE
+from tests.e2e.test_tls import Ca
 from tests.guide.guide_blocks import python_blocks
 from tests.helpers import ROUND_CATALOG, adapter_env, last_json_line, run_python, start_processor
 
