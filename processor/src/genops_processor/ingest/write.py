@@ -334,10 +334,16 @@ def _ingest_in_transaction(conn, batch: Batch, catalogs: CatalogSource) -> Inges
     manual = _unique_new(batch.manual_costs, new)
     if manual:
         _write_manual_costs(conn, manual, catalogs)
-    if rejected:
-        conn.executemany(
-            "INSERT INTO span_rejections (trace_id, span_id, run_key, reason) VALUES (?, ?, ?, ?)",
-            [[r.trace_id, r.span_id, r.run_key, r.reason] for r in rejected],
+    if rejected:  # one statement for all of them (executemany costs ~0.5 ms a row)
+        conn.execute(
+            "INSERT INTO span_rejections (trace_id, span_id, run_key, reason) "
+            "SELECT unnest(?), unnest(?), unnest(?), unnest(?)",
+            [
+                [r.trace_id for r in rejected],
+                [r.span_id for r in rejected],
+                [r.run_key for r in rejected],
+                [r.reason for r in rejected],
+            ],
         )
     return IngestResult(
         new_spans=len(new),

@@ -136,6 +136,28 @@ def transaction(conn: Connection) -> Iterator[Connection]:
         raise
 
 
+def _columnwise(insert: str, row: str) -> str:
+    """``INSERT ... VALUES `` + ``(?, ?, 'open', ?)`` as one statement taking a list per
+    parameter: ``INSERT ... SELECT unnest($1), unnest($2), 'open', unnest($3)``. DuckDB
+    parses and binds a ``VALUES`` list row by row (~0.3 ms a row); this costs the same
+    for one row or a hundred."""
+    return _COLUMNWISE.get((insert, row)) or _COLUMNWISE.setdefault(
+        (insert, row), _columnwise_sql(insert, row)
+    )
+
+
+def _columnwise_sql(insert: str, row: str) -> str:
+    head = insert.rstrip()
+    if not head.upper().endswith("VALUES") or not (row.startswith("(") and row.endswith(")")):
+        raise ValueError(f"not an INSERT ... VALUES (...) template: {insert!r} {row!r}")
+    number = itertools.count(1)
+    select = re.sub(r"\?", lambda _: f"unnest(${next(number)})", row[1:-1])
+    return f"{head[: -len('VALUES')]}SELECT {select}"
+
+
+_COLUMNWISE: dict[tuple[str, str], str] = {}
+
+
 class Connection:
     """The writer's DuckDB connection as jobs see it (every other attribute is DuckDB's).
 
@@ -180,8 +202,9 @@ class Connection:
         if self._rows:
             rows, self._rows = self._rows, {}
             for (insert, row), each in rows.items():
-                values = [value for params in each for value in params]
-                self._conn.execute(insert + ", ".join([row] * len(each)), values)
+                self._conn.execute(
+                    _columnwise(insert, row), [list(c) for c in zip(*each, strict=True)]
+                )
 
     @property
     def in_transaction(self) -> bool:

@@ -1,0 +1,103 @@
+"""Rows appended inside a transaction go to the ledger as one column-wise statement per
+insert (storage.writer.Connection.append): what is stored equals what one ``INSERT ...
+VALUES`` per row stores, for every value kind the appenders use (text, NULL, integers at
+the int64 edges, time stamps, literals in the row template); a value the column cannot
+take fails the transaction as a data error. Real DuckDB file, no gRPC."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from genops_processor.ingest.write import is_data_error
+from genops_processor.storage import Storage
+
+INSERT = "INSERT INTO holds (hold_id, decision_id, team, amount_micros, status, created_ns, parent_hold_id, principal) VALUES "  # noqa: E501
+ROW = "(?, ?, ?, ?, 'open', ?, ?, ?)"
+ROWS = [
+    ["h1", "d1", "ml", 0, 1, None, "alice"],
+    ["h2", None, "", 2**63 - 1, -(2**63), "h1", None],
+    ["h3", "d3", "tëam ✓", -(2**63), 0, None, None],
+]
+SELECT = (
+    "SELECT hold_id, decision_id, team, amount_micros, status, created_ns, parent_hold_id, "
+    "principal FROM holds ORDER BY hold_id"
+)
+
+
+@pytest.fixture
+def storage(tmp_path):
+    storage = Storage(tmp_path / "ledger.duckdb").open()
+    yield storage
+    storage.close()
+
+
+def _stored(storage: Storage, job) -> list[tuple]:
+    def run(conn):
+        conn.begin()
+        job(conn)
+        conn.commit()
+        return conn.execute(SELECT).fetchall()
+
+    return storage.call(run)
+
+
+def test_appended_rows_equal_rows_inserted_one_by_one(storage, tmp_path):
+    batched = _stored(storage, lambda conn: [conn.append(INSERT, ROW, r) for r in ROWS])
+    other = Storage(tmp_path / "other.duckdb").open()
+    try:
+        one_by_one = _stored(other, lambda conn: [conn.execute(INSERT + ROW, r) for r in ROWS])
+    finally:
+        other.close()
+    assert batched == one_by_one
+    assert [row[0] for row in batched] == ["h1", "h2", "h3"]
+    assert batched[1][3:6] == (2**63 - 1, "open", -(2**63))
+
+
+def test_time_stamps_and_all_null_columns_are_stored(storage):
+    insert = "INSERT INTO audit_events (event_id, occurred_at, kind, actor, detail, seq) VALUES "
+    at = dt.datetime(2026, 12, 4, 9, 30, 1, 123456, tzinfo=dt.timezone.utc)
+
+    def job(conn):
+        conn.begin()
+        for i in range(3):
+            conn.append(insert, "(?, ?, ?, ?, ?, ?)", [f"e{i}", at, "k", None, None, i])
+        conn.commit()
+        return conn.execute(
+            "SELECT event_id, occurred_at, actor, detail, seq FROM audit_events ORDER BY seq"
+        ).fetchall()
+
+    rows = storage.call(job)
+    assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
+        (f"e{i}", at, None, None, i) for i in range(3)
+    ]
+
+
+def test_a_value_the_column_cannot_take_fails_the_transaction_as_a_data_error(storage):
+    def job(conn):
+        conn.begin()
+        conn.append(INSERT, ROW, ROWS[0])
+        conn.append(INSERT, ROW, ["h9", "d9", "ml", 2**63, 0, None, None])  # past BIGINT
+        try:
+            conn.commit()
+        except Exception as error:  # noqa: BLE001 - the error is the result
+            return error, conn.execute("SELECT count(*) FROM holds").fetchone()[0]
+        return None, None
+
+    error, count = storage.call(job)
+    assert error is not None and is_data_error(error), error
+    assert count == 0
+
+
+def test_a_template_that_is_not_insert_values_is_refused(storage):
+    def job(conn):
+        conn.begin()
+        conn.append("INSERT INTO holds SELECT ", "(?)", ["x"])
+        try:
+            conn.commit()
+        except ValueError as error:
+            return str(error)
+        return ""
+
+    assert "not an INSERT ... VALUES" in storage.call(job)
