@@ -47,7 +47,13 @@ def _log(r: dict) -> list[str]:
     return [
         f"| `run.log({{5 floats}})` offline, {r['calls']:,} calls, bare vs instrumented "
         f"{_when(r)} | {_n(i['us_per_call'], 1)} µs vs {_n(b['us_per_call'], 1)} µs per call, "
-        f"ratio **{_r(r['ratio'])}** (aim ≤ {r['aim']}); disabled mode "
+        f"ratio **{_r(r['ratio'])}** (aim ≤ {r['aim']})"
+        + (
+            f"; CPU of the process during the calls ratio **{_r(r['cpu_ratio'])}**"
+            if r.get("cpu_ratio") is not None
+            else ""
+        )
+        + "; disabled mode "
         f"{_n(i['disabled_ns_per_call'])} vs {_n(b['disabled_ns_per_call'])} ns per call; "
         f"outside the timed loop (start-up, `init`, `finish`) "
         f"{_n(i['outside_loop_s'], 2)} s vs {_n(b['outside_loop_s'], 2)} s |"
