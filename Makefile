@@ -38,9 +38,10 @@ bench: setup
 bench-quick: setup
 	$(VENV)/bin/python bench/run_all.py --quick
 
-# The long mode of the property-based ingest test, one shard per CPU (CI runs a short one).
+# The long mode of the property-based ingest test, one shard per CPU (CI runs a short one):
+# FUZZ_EXAMPLES=N (default 100,000); figures in bench/results/fuzz.json.
 fuzz: setup
-	$(VENV)/bin/python scripts/fuzz.py
+	$(VENV)/bin/python scripts/fuzz.py $(if $(FUZZ_EXAMPLES),--examples $(FUZZ_EXAMPLES))
 
 proto: setup
 	$(VENV)/bin/python scripts/generate_proto.py
