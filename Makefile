@@ -13,7 +13,7 @@ ifeq ($(UV),)
 UV := $(PYTHON) -m uv
 endif
 
-.PHONY: setup demo test lint bench bench-quick fuzz proto clean
+.PHONY: setup demo test lint collector compose-cli bench bench-quick fuzz proto clean
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -23,8 +23,27 @@ setup:
 demo: setup
 	$(VENV)/bin/python scripts/demo.py
 
-test: setup lint
+test: setup lint collector compose-cli
 	$(VENV)/bin/python -m pytest
+
+# The collector the e2e tests run (collector-config/build.sh): built once per machine into
+# ~/.cache/genops/otelcol/<manifest hash> (minutes cold, then reused by every clone). A
+# failed build does not stop the suite: the collector tests then fail in CI quoting its log.
+collector:
+	@start=$$SECONDS; binary="$$(collector-config/build.sh --print-path)"; \
+	if collector-config/build.sh >/dev/null 2>&1; then \
+	  echo "collector: $$binary ready in $$((SECONDS - start)) s"; \
+	else \
+	  echo "collector: build FAILED after $$((SECONDS - start)) s: $$(dirname "$$binary")/build.log"; \
+	fi
+
+# docker-compose (Debian's v1; validates docker-compose.yml without an engine) for the
+# compose tests: installed in CI (CI=true) when missing.
+compose-cli:
+	@command -v docker-compose >/dev/null || [ "$$CI" != true ] || \
+	{ apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  apt-get -o DPkg::Lock::Timeout=600 install -y -qq docker-compose >/dev/null; } || \
+	echo "compose-cli: could not install docker-compose (the compose tests will say so)"
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -126,7 +126,7 @@ def test_prometheus_scrapes_metrics_with_the_token_genops_init_writes():
         "GENOPS_METRICS_TOKEN",
     ]
     config = yaml.safe_load((ROOT / "dashboards" / "prometheus.yml").read_text())
-    [job] = config["scrape_configs"]
+    [job] = [j for j in config["scrape_configs"] if j["job_name"] == "genops-processor"]
     assert job["authorization"] == {
         "type": "Bearer",
         "credentials_file": "/metrics-token/metrics.token",

@@ -4,108 +4,32 @@ principal (``GENOPS_COLLECTOR_TOKEN``), a client of the teams it forwards for, s
 those teams are stored and spans of any other team are refused, whoever sent them; with a
 wrong token nothing is stored and the processor records the refusal.
 
-Needs the built collector binary (``.cache/otelcol/otelcol-genops``, or ``GENOPS_OTELCOL``);
-skipped without it (building takes minutes and the Go module proxy)."""
+Needs the built collector (tests/collector.py: ``make test`` builds it; without it these
+tests fail in CI and are skipped elsewhere)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import grpc
 import pytest
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-from opentelemetry.proto.trace.v1 import trace_pb2
 
 from genops_processor import storage
 from genops_processor.auth import credentials
 from genops_processor.record import audit_events
+from tests.collector import CONFIGS, Collector, otelcol, wait_for
 from tests.e2e.test_hostile_spans import span
-from tests.helpers import ROOT, session_credentials, start_processor, stop_process, token_of
-
-OTELCOL = Path(os.environ.get("GENOPS_OTELCOL") or ROOT / ".cache" / "otelcol" / "otelcol-genops")
-pytestmark = pytest.mark.skipif(
-    not OTELCOL.is_file(),
-    reason=f"no built collector at {OTELCOL}: run collector-config/build.sh (or GENOPS_OTELCOL)",
-)
-WAIT_S = 60  # an upper bound for the collector's batch + export, never asserted on
+from tests.helpers import ROOT, session_credentials, start_processor, token_of
 
 
-class Collector:
-    def __init__(self, tmp: Path, processor_endpoint: str, token: str, *extra: Path) -> None:
-        with socket.socket() as probe:  # a free loopback port for the receiver
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.endpoint = f"127.0.0.1:{port}"
-        override = tmp / "collector-test.yaml"
-        receiver = {"protocols": {"grpc": {"endpoint": self.endpoint}}}
-        override.write_text(  # loopback only, and no :8888 self-metrics port
-            json.dumps(
-                {
-                    "receivers": {"otlp": receiver},
-                    "service": {"telemetry": {"metrics": {"level": "none"}}},
-                }
-            )
-        )
-        self.log_path = tmp / "collector.log"
-        env = {
-            "PATH": os.environ["PATH"],
-            "GENOPS_COLLECTOR_TOKEN": token,  # in the environment, never on the command line
-            "GENOPS_PROCESSOR_ENDPOINT": processor_endpoint,
-            "GENOPS_COLLECTOR_QUEUE_DIR": str(tmp / "queue"),
-        }
-        with self.log_path.open("w") as log:
-            self.proc = subprocess.Popen(
-                [
-                    str(OTELCOL),
-                    f"--config={ROOT / 'collector-config' / 'single.yaml'}",
-                    f"--config={override}",
-                    *(f"--config={path}" for path in extra),
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        channel = grpc.insecure_channel(self.endpoint)
-        try:
-            grpc.channel_ready_future(channel).result(timeout=WAIT_S)
-        except grpc.FutureTimeoutError:
-            self.stop()
-            pytest.fail(f"collector did not listen on {self.endpoint}: {self.log()}")
-        finally:
-            channel.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def export(self, spans, token: str | None) -> None:
-        """One OTLP request to the collector, as a client sending ``token``."""
-        request = trace_service_pb2.ExportTraceServiceRequest(
-            resource_spans=[
-                trace_pb2.ResourceSpans(scope_spans=[trace_pb2.ScopeSpans(spans=spans)])
-            ]
-        )
-        metadata = [("authorization", f"Bearer {token}")] if token else None
-        with grpc.insecure_channel(self.endpoint) as channel:
-            trace_service_pb2_grpc.TraceServiceStub(channel).Export(
-                request, timeout=30, metadata=metadata
-            )
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-
-
-def wait_for(what: str, condition, collector: Collector) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not seen within {WAIT_S} s; collector log:\n{collector.log()}")
-        time.sleep(0.2)
+def single(tmp: Path, processor_endpoint: str, token: str, *extra: Path) -> Collector:
+    """collector-config/single.yaml in front of ``processor_endpoint``, sending ``token``
+    (in the environment, never on the command line)."""
+    env = {"GENOPS_COLLECTOR_TOKEN": token, "GENOPS_PROCESSOR_ENDPOINT": processor_endpoint}
+    return Collector(tmp, "single.yaml", env, *extra)
 
 
 @pytest.fixture
@@ -136,7 +60,7 @@ def test_spans_through_the_collector_are_scoped_by_the_collectors_principal(
     processor_with_collector_principal, tmp_path
 ):
     processor, token = processor_with_collector_principal
-    collector = Collector(tmp_path, processor.endpoint, token)
+    collector = single(tmp_path, processor.endpoint, token)
     try:
         # The client sends its own (trainer, every test team) token: it is not forwarded.
         collector.export(
@@ -162,7 +86,7 @@ def test_a_collector_with_a_wrong_token_gets_nothing_stored(
     processor_with_collector_principal, tmp_path
 ):
     processor, _ = processor_with_collector_principal
-    collector = Collector(tmp_path, processor.endpoint, "genops_" + "x" * 43)
+    collector = single(tmp_path, processor.endpoint, "genops_" + "x" * 43)
     try:
         collector.export([span(team="vision", run_key="run-vision:2")], token=None)
         wait_for("the processor's refusal", lambda: "Unauthenticated" in collector.log(), collector)
@@ -184,7 +108,14 @@ def _readme_snippet() -> str:
     return snippet.split("```", 1)[0]
 
 
-@pytest.mark.parametrize("name", ["single.yaml", "gateway.yaml"])
+CONFIG_FILES = sorted(p.name for p in CONFIGS.glob("*.yaml") if p.name != "builder-config.yaml")
+
+
+def test_every_collector_config_is_checked():
+    assert CONFIG_FILES == ["gateway.yaml", "single.yaml"]
+
+
+@pytest.mark.parametrize("name", CONFIG_FILES)
 def test_the_configs_and_the_readme_token_snippet_validate(name, tmp_path):
     tokens = tmp_path / "client-tokens"
     tokens.write_text("genops_client_token  # a comment\n")
@@ -194,7 +125,7 @@ def test_the_configs_and_the_readme_token_snippet_validate(name, tmp_path):
     config = f"--config={ROOT / 'collector-config' / name}"
     for extra in ([], [f"--config={snippet}"]):
         result = subprocess.run(
-            [str(OTELCOL), "validate", config, *extra],
+            [str(otelcol()), "validate", config, *extra],
             env=env,
             capture_output=True,
             text=True,
@@ -212,7 +143,7 @@ def test_the_readme_snippet_makes_the_collector_require_a_listed_token(
     snippet.write_text(
         _readme_snippet().replace("/etc/otelcol/client-tokens", str(tmp_path / "client-tokens"))
     )
-    collector = Collector(tmp_path, processor.endpoint, token, snippet)
+    collector = single(tmp_path, processor.endpoint, token, snippet)
     try:
         for unlisted in (None, token_of("trainer")):
             with pytest.raises(grpc.RpcError) as refused:
