@@ -13,7 +13,7 @@ ifeq ($(UV),)
 UV := $(PYTHON) -m uv
 endif
 
-.PHONY: setup demo test lint bench bench-quick fuzz proto clean
+.PHONY: setup demo test test-deps lint bench bench-quick fuzz proto clean
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -23,8 +23,16 @@ setup:
 demo: setup
 	$(VENV)/bin/python scripts/demo.py
 
-test: setup lint
+test: setup lint test-deps
 	$(VENV)/bin/python -m pytest
+
+# Debian packages the tests drive: headless Chromium renders the HTML report
+# (tests/e2e/test_report_html.py fails without it). Installed once, with apt-get.
+test-deps:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; } \
+	  || { echo "test-deps: cannot install the Debian package chromium"; exit 1; }
 
 lint:
 	$(VENV)/bin/ruff check .
