@@ -13,7 +13,7 @@ ifeq ($(UV),)
 UV := $(PYTHON) -m uv
 endif
 
-.PHONY: setup demo test lint collector compose-cli bench bench-quick fuzz proto clean
+.PHONY: setup demo test test-deps lint collector bench bench-quick fuzz proto clean
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -23,7 +23,7 @@ setup:
 demo: setup
 	$(VENV)/bin/python scripts/demo.py
 
-test: setup lint collector compose-cli
+test: setup lint collector test-deps
 	$(VENV)/bin/python -m pytest
 
 # The collector the e2e tests run (collector-config/build.sh): built once per machine into
@@ -37,13 +37,10 @@ collector:
 	  echo "collector: build FAILED after $$((SECONDS - start)) s: $$(dirname "$$binary")/build.log"; \
 	fi
 
-# docker-compose (Debian's v1; validates docker-compose.yml without an engine) for the
-# compose tests: installed in CI (CI=true) when missing.
-compose-cli:
-	@command -v docker-compose >/dev/null || [ "$$CI" != true ] || \
-	{ apt-get -o DPkg::Lock::Timeout=600 update -qq && \
-	  apt-get -o DPkg::Lock::Timeout=600 install -y -qq docker-compose >/dev/null; } || \
-	echo "compose-cli: could not install docker-compose (the compose tests will say so)"
+# Debian packages the tests drive (Chromium, docker-compose, Prometheus, Alertmanager),
+# installed with apt-get when missing (scripts/install_test_deps.sh).
+test-deps:
+	@scripts/install_test_deps.sh
 
 lint:
 	$(VENV)/bin/ruff check .

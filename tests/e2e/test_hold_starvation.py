@@ -116,7 +116,7 @@ def test_admin_lists_and_releases_a_hold_with_the_cli(lab):
     assert hold["hold_id"] == grab.hold_id and hold["principal"] == "greedy"
     assert hold["scope"]["team"] == "lab" and hold["status"] == "open"
     text = holds_cli(processor, tokens["admin"], "list")
-    assert grab.hold_id in text.stdout and "by greedy" in text.stdout
+    assert grab.hold_id in text.stdout and "│ greedy" in text.stdout
 
     released = holds_cli(processor, tokens["admin"], "release", grab.hold_id)
     assert released.returncode == 0, released.stderr

@@ -90,6 +90,12 @@ LIST_RUNS_DEFAULT_PAGE = 1_000  # runs per page when page_size (and limit) is 0
 LIST_RUNS_MAX_PAGE = 5_000  # a larger page_size is served as this many
 LIST_RUNS_PAGE_BYTES = 2 * 2**20  # a page stops early at this size (client limit: 4 MiB)
 REPORT_TOP_ROWS = 50  # `genops report` tables: runs, teams, projects, violations; rest summed
+REPORT_MAX_RANGE_DAYS = 3_660  # `genops report --since/--until` span; longer: usage error (exit 2)
+REPORT_NAME_MAX_CHARS = 256  # `genops report --team/--project`; longer: usage error (exit 2)
+REPORT_HTML_MAX_BINS = 120  # cost-over-time bars of the HTML report; longer ranges: wider bins
+REPORT_HTML_TEAMS = 8  # teams drawn apart in the HTML report's chart; the rest as "other"
+REPORT_HTML_TOP_RUNS = 15  # costliest runs the HTML report lists
+REPORT_HTML_MAX_BUDGETS = 12  # budgets with a burn-down chart; the rest are listed, not drawn
 # Prometheus labels from clients (metrics.py): first N distinct values keep their series,
 # later ones count under "other"; teams/projects named by a budget always keep theirs.
 METRICS_MAX_TEAMS = 100  # distinct team label values

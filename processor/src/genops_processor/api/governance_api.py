@@ -253,6 +253,7 @@ class GovernanceApi(
         try:
             run_pages.page_size(request)
             run_pages.decode_token(request.page_token)
+            run_pages.time_window(request)
         except run_pages.BadPageToken as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         teams = authz.readable_teams()

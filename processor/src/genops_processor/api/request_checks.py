@@ -49,7 +49,7 @@ _ID_FIELDS = {
     "rule_id",
     "notification_id",
 }
-_TIME_FIELDS = {"compute_start_ns", "as_of_ns"}
+_TIME_FIELDS = {"compute_start_ns", "as_of_ns", "since_ns", "until_ns"}
 
 # Bounds of one field ("Message.field"), over the name-based defaults: (low, high)
 # for a number, the maximum length for a string or a repeated field.

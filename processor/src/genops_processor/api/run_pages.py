@@ -37,6 +37,16 @@ def page_size(request: pb.ListRunsRequest) -> int:
     return min(wanted or LIST_RUNS_DEFAULT_PAGE, LIST_RUNS_MAX_PAGE)
 
 
+def time_window(request: pb.ListRunsRequest) -> tuple[int, int]:
+    """(since_ns, until_ns) of the request, checked: not negative, since before until."""
+    since_ns, until_ns = request.since_ns, request.until_ns
+    if since_ns < 0 or until_ns < 0:
+        raise BadPageToken("since_ns, until_ns: must not be negative")
+    if since_ns and until_ns and since_ns >= until_ns:
+        raise BadPageToken("since_ns: must be before until_ns")
+    return since_ns, until_ns
+
+
 def encode_token(run: RunState) -> str:
     text = json.dumps([run.usage.compute_start_ns, run.run_key], separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
@@ -62,11 +72,14 @@ def fetch(
     """The page's runs, whether more follow, and the totals when asked (a writer job);
     ``teams``: only runs of those teams (the caller's, when it does not read all)."""
     scope = scope_from_pb(request.scope) if request.HasField("scope") else None
+    window = time_window(request)
     runs, more = queries.list_runs_page(
-        conn, scope, page_size(request), decode_token(request.page_token), teams
+        conn, scope, page_size(request), decode_token(request.page_token), teams, window
     )
     totals = (
-        queries.run_totals(conn, scope, REPORT_TOP_ROWS, teams) if request.include_totals else None
+        queries.run_totals(conn, scope, REPORT_TOP_ROWS, teams, window)
+        if request.include_totals
+        else None
     )
     return runs, more, totals
 

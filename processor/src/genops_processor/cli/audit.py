@@ -51,7 +51,8 @@ def audit_group() -> None:
 @audit_group.command("verify")
 @_source
 @click.option("--file", "file", metavar="EXPORT", help="verify an exported file alone")
-def verify_command(db, endpoint, token, file) -> None:
+@click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
+def verify_command(db, endpoint, token, file, as_json) -> None:
     """Exit 0 when the chain is intact, 1 naming the first bad sequence number."""
     if sum(bool(x) for x in (db, endpoint, file)) > 1:
         raise click.UsageError("give one of --db, --endpoint, --file")
@@ -66,9 +67,15 @@ def verify_command(db, endpoint, token, file) -> None:
         _fail("verify", str(error))
     except (ValueError, OSError) as error:
         _fail("verify", one_line(error))
+    if as_json:
+        import dataclasses
+        import json
+
+        click.echo(json.dumps(dataclasses.asdict(verdict), indent=2))
     if not verdict.intact:
         _fail("verify", verdict.describe())
-    click.echo(verdict.describe())
+    if not as_json:
+        click.echo(verdict.describe())
 
 
 @audit_group.command("export")

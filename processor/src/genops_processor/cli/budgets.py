@@ -6,12 +6,21 @@ import sys
 
 import click
 import grpc
+from rich.table import Table
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops.money import format_usd
 from genops_processor.cli.endpoint import endpoint_error, endpoint_option, resolve, token_option
-from genops_processor.cli.literal import literal
+from genops_processor.cli.literal import cell, literal
+
+APPROVAL_STATUSES = ("pending", "approved", "denied", "timed_out", "all")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(width=None if Console().is_terminal else 140)
 
 
 def _decide(approval_id: str, approve: bool, endpoint, token, actor, reason) -> None:
@@ -63,11 +72,12 @@ def deny_command(approval_id, endpoint, token, actor, reason) -> None:
 @token_option
 @click.option(
     "--status",
+    type=click.Choice(APPROVAL_STATUSES),
     default="pending",
     show_default=True,
-    help="pending, approved, denied, timed_out, or all",
+    help="which approvals",
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="print them as JSON")
 def approvals_command(endpoint, token, status, as_json) -> None:
     """Runs waiting for (or decided by) a person."""
     import json
@@ -99,13 +109,21 @@ def approvals_command(endpoint, token, status, as_json) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
+    if not rows:
+        click.echo("no approvals" if status == "all" else f"no {status} approvals")
+        return
+    table = Table(title=f"Approvals ({status})")
+    for column in ("approval", "status", "team", "project", "environment", "run", "expires"):
+        table.add_column(column)
     for row in rows:
-        click.echo(
-            literal(
-                f"{row['approval_id']}  {row['status']:<9} {row['team']}/{row['project']} "
-                f"({row['environment']}) run {row['run'] or '-'}, expires {row['expires_at']}"
-            )
+        table.add_row(
+            *(
+                cell(row[key] or "-")
+                for key in ("approval_id", "status", "team", "project", "environment", "run")
+            ),
+            cell(row["expires_at"]),
         )
+    _console().print(table)
 
 
 @click.group("budgets")
@@ -146,23 +164,31 @@ def budgets_show(endpoint, token, as_json) -> None:
             )
         )
         return
-    click.echo(
-        literal(
-            f"policy version {policy.version}"
-            + (f", changed {policy.changed_at} by {policy.actor}" if policy.version else "")
-        )
+    title = f"Budgets, policy version {policy.version}" + (
+        f", changed {policy.changed_at} by {policy.actor}" if policy.version else ""
     )
-    for budget in json.loads(policy.policy_json).get("budgets", []):
+    budgets = json.loads(policy.policy_json).get("budgets", [])
+    if not budgets:
+        click.echo(literal(f"no budgets ({title[9:]})"))
+        return
+    table = Table(title=cell(title))
+    for column in ("budget", "period", "limit", "spent", "left", "mode", "scope"):
+        right = column in ("limit", "spent", "left")
+        table.add_column(column, justify="right" if right else "left")
+    for budget in budgets:
         state = spent.get(budget["name"])
-        used = format_usd(state.spent_micros) if state else "-"
         limit = budget.get("limit", budget.get("daily_limit"))
-        click.echo(
-            literal(
-                f"  {budget['name']}: {budget.get('period', 'daily')} limit ${limit} "
-                f"({budget.get('mode', 'enforced')}), spent {used}, "
-                f"scope {budget.get('scope', {})}"
-            )
+        scope = budget.get("scope") or {}
+        table.add_row(
+            cell(budget["name"]),
+            cell(budget.get("period", "daily")),
+            cell(f"${limit}"),
+            format_usd(state.spent_micros) if state else "-",
+            format_usd(state.limit_micros - state.spent_micros) if state else "-",
+            cell(budget.get("mode", "enforced")),
+            cell(", ".join(f"{k}={v}" for k, v in sorted(scope.items())) or "everything"),
         )
+    _console().print(table)
 
 
 @budgets_group.command("set")

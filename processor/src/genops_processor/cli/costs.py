@@ -17,7 +17,7 @@ from genops_processor.cli.endpoint import (
     resolve,
     token_option,
 )
-from genops_processor.cli.literal import literal
+from genops_processor.cli.literal import cell
 from genops_processor.pricing import CatalogError
 
 
@@ -140,14 +140,24 @@ def versions_command(db, endpoint, token, as_json) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
+    if not rows:
+        click.echo("no catalog versions")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Catalog versions (* current)")
+    for column in ("", "version", "runs", "priced", "unpriced lines"):
+        table.add_column(column, justify="left" if column in ("", "version") else "right")
     for row in rows:
-        mark = "*" if row["current"] else " "
-        click.echo(
-            literal(
-                f"{mark} {row['version']}: {row['runs']} run(s), "
-                f"{format_usd(row['priced_micros'])}, {row['unpriced_lines']} unpriced line(s)"
-            )
+        table.add_row(
+            "*" if row["current"] else "",
+            cell(row["version"]),
+            str(row["runs"]),
+            format_usd(row["priced_micros"]),
+            str(row["unpriced_lines"]),
         )
+    Console(width=None if Console().is_terminal else 140).print(table)
 
 
 def unfinished_note(job, db: str) -> str:

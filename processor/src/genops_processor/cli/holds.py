@@ -18,7 +18,7 @@ from genops_processor.cli.endpoint import (
     endpoint_option,
     token_option,
 )
-from genops_processor.cli.literal import literal
+from genops_processor.cli.literal import cell
 from genops_processor.limits import LIST_HOLDS_MAX
 
 
@@ -58,15 +58,8 @@ def list_command(endpoint, token, include_closed, team, limit, as_json) -> None:
         return
     if not response.holds:
         click.echo("no open holds" if not include_closed else "no holds")
-    for h in response.holds:
-        scope = "/".join(x for x in (h.scope.team, h.scope.project) if x) or "-"
-        who = h.principal or "(before authentication)"
-        click.echo(
-            literal(
-                f"{h.hold_id}  {h.status:9}  {format_usd(h.amount_micros):>14}  {scope}  "
-                f"by {who}  since {h.created_at}"
-            )
-        )
+    else:
+        _table(response.holds)
     if response.truncated:
         click.echo(f"(more holds than --limit {limit}: not shown)", err=True)
 
@@ -82,6 +75,25 @@ def release_command(hold_id, endpoint, token) -> None:
         click.echo(f"genops holds release: no open hold {hold_id}", err=True)
         sys.exit(1)
     click.echo(f"hold {hold_id} released")
+
+
+def _table(holds) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Holds, oldest first")
+    for column in ("hold", "status", "amount", "scope", "by", "since"):
+        table.add_column(column, justify="right" if column == "amount" else "left")
+    for h in holds:
+        table.add_row(
+            cell(h.hold_id),
+            cell(h.status),
+            format_usd(h.amount_micros),
+            cell("/".join(x for x in (h.scope.team, h.scope.project) if x) or "-"),
+            cell(h.principal or "(before authentication)"),
+            cell(h.created_at),
+        )
+    Console(width=None if Console().is_terminal else 140).print(table)
 
 
 def _call(endpoint: str | None, token: str | None, fn: Callable[[Any], Any]) -> Any:

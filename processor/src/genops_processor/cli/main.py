@@ -11,7 +11,6 @@ import click
 
 from genops_processor.auth import CredentialsError
 from genops_processor.budgets import PolicyError
-from genops_processor.cli import report
 from genops_processor.cli.alerts import alerts_group
 from genops_processor.cli.audit import audit_group
 from genops_processor.cli.backup import backup_group
@@ -22,23 +21,19 @@ from genops_processor.cli.budgets import (
     deny_command,
 )
 from genops_processor.cli.costs import costs_group
-from genops_processor.cli.customers import customers_command
-from genops_processor.cli.endpoint import (
-    endpoint_option,
-    one_source,
-    resolve,
-    token_option,
-)
 from genops_processor.cli.errors import OneLineCommand, OneLineGroup
 from genops_processor.cli.holds import holds_group
 from genops_processor.cli.ledger import ledger_group
 from genops_processor.cli.lineage import lineage_command
 from genops_processor.cli.literal import one_line
+from genops_processor.cli.report_command import report_command
 from genops_processor.cli.retention import retention_group
 from genops_processor.cli.tokens import tokens_group
 from genops_processor.pricing import CatalogError
 from genops_processor.settings import ProcessorSettings, SettingsError
 from genops_processor.storage import StorageError
+
+VERSION_MESSAGE = "%(prog)s %(version)s (genops-processor)"
 
 
 @click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,6 +118,7 @@ from genops_processor.storage import StorageError
     "(reported as attested) [env GENOPS_LEDGER_ON_ENCRYPTED_VOLUME]",
 )
 @click.option("--log-level", default="INFO", show_default=True)
+@click.version_option(package_name="genops-processor", message=VERSION_MESSAGE)
 def processor_main(
     db,
     listen,
@@ -189,62 +185,13 @@ def processor_main(
 
 
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="genops-processor", message=VERSION_MESSAGE)
 def genops_main() -> None:
     """GenOps governance for Weights & Biases."""
 
 
-@genops_main.group("report", cls=OneLineGroup, invoke_without_command=True, no_args_is_help=False)
-@click.option(
-    "--db",
-    "db",
-    metavar="PATH",
-    help="read a DuckDB file directly (only while no processor holds it)",
-)
-@endpoint_option("ask a running processor (default localhost:4317)")
-@token_option
-@click.option("--json", "as_json", is_flag=True, help="print runs as JSON")
-@click.pass_context
-def report_command(ctx, db, endpoint, token, as_json) -> None:
-    """Cost by run, team and project (any ledger size: tables read one page of totals
-    and the newest runs; --json streams every run a page at a time).
-    ``genops report customers --period YYYY-MM [--csv]``: usage per customer."""
-    if ctx.invoked_subcommand is not None:
-        return
-    one_source(db, endpoint)
-    try:
-        if db:
-            _report_from_db(db, as_json)
-        else:
-            with report.endpoint_pages(resolve(endpoint, token)) as pages:
-                _report(pages, as_json)
-    except Exception as error:  # a clear one-line error, not a traceback
-        click.echo(f"genops report: {error}", err=True)
-        sys.exit(1)
-
-
-def _report(pages: report.Pages, as_json: bool, runs=None) -> None:
-    if as_json:
-        report.write_json(runs if runs is not None else report.all_runs(pages), sys.stdout)
-    else:
-        report.print_tables(*report.overview(pages))
-
-
-def _report_from_db(path: str, as_json: bool) -> None:
-    from genops_processor import storage
-    from genops_processor.cli.costs import unfinished_note
-    from genops_processor.pricing import repricing
-
-    with storage.Storage(path, read_only=True) as db:
-        with report.ledger_pages(db) as pages:
-            _report(pages, as_json, report.ledger_runs(db))
-        job = db.call(repricing.unfinished)
-    if job is not None:
-        click.echo(f"genops report: {unfinished_note(job, path)}", err=True)
-
-
-report_command.add_command(customers_command)
-
 for _command in (
+    report_command,
     backup_group,
     lineage_command,
     retention_group,

@@ -26,6 +26,7 @@ from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops.money import MICROS_PER_USD, format_usd
 from genops_processor.cli.endpoint import Endpoint, endpoint_error
 from genops_processor.cli.literal import cell, literal
+from genops_processor.cli.report_query import EVERYTHING, ReportQuery
 from genops_processor.limits import LIST_RUNS_MAX_PAGE, REPORT_TOP_ROWS
 
 Pages = Callable[[pb.ListRunsRequest], pb.ListRunsResponse]
@@ -92,22 +93,24 @@ def ledger_pages(db) -> Iterator[Pages]:
     yield lambda request: db.call(lambda conn: run_pages.page(conn, request))
 
 
-def ledger_runs(db) -> Iterator[pb.RunSummary]:
+def ledger_runs(db, query: ReportQuery = EVERYTHING) -> Iterator[pb.RunSummary]:
     """Every run of a ledger file in ListRuns order, from one ordered scan."""
     from genops_processor.api import run_to_pb
+    from genops_processor.domain import Scope
     from genops_processor.storage import queries
 
-    chunks = db.call(lambda conn: queries.run_chunks(conn, None, LIST_RUNS_MAX_PAGE))
+    scope = Scope(team=query.team, project=query.project)
+    chunks = db.call(lambda conn: queries.run_chunks(conn, scope, LIST_RUNS_MAX_PAGE, query.window))
     while chunk := db.call(lambda conn: next(chunks, None)):
         yield from (run_to_pb(run) for run in chunk)
 
 
-def all_runs(pages: Pages) -> Iterator[pb.RunSummary]:
+def all_runs(pages: Pages, query: ReportQuery = EVERYTHING) -> Iterator[pb.RunSummary]:
     """Every run, newest first, a page at a time; the next page is asked for while
     this one is written."""
 
     def ask(token: str) -> pb.ListRunsResponse:
-        return pages(pb.ListRunsRequest(page_size=LIST_RUNS_MAX_PAGE, page_token=token))
+        return pages(query.request(page_size=LIST_RUNS_MAX_PAGE, page_token=token))
 
     with ThreadPoolExecutor(1, thread_name_prefix="genops-report-page") as ahead:
         coming = ahead.submit(ask, "")
@@ -120,9 +123,11 @@ def all_runs(pages: Pages) -> Iterator[pb.RunSummary]:
                 return
 
 
-def overview(pages: Pages) -> tuple[pb.RunTotals, list[pb.RunSummary]]:
+def overview(
+    pages: Pages, query: ReportQuery = EVERYTHING
+) -> tuple[pb.RunTotals, list[pb.RunSummary]]:
     """Totals of every run and the newest ``REPORT_TOP_ROWS`` runs (one page)."""
-    page = pages(pb.ListRunsRequest(page_size=REPORT_TOP_ROWS, include_totals=True))
+    page = pages(query.request(page_size=REPORT_TOP_ROWS, include_totals=True))
     return page.totals, list(page.runs)
 
 
@@ -169,21 +174,39 @@ def _scalar(value: object) -> str:
 _encode_str = json.encoder.encode_basestring_ascii  # what json.dumps uses for a str
 
 
+def write_csv(runs: Iterable[pb.RunSummary], out: IO[str]) -> None:
+    """The JSON report's columns as CSV, one run per row (lists joined with "; ")."""
+    import csv
+
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(run_row(pb.RunSummary()).keys())
+    for run in runs:
+        row = run_row(run)
+        writer.writerow(
+            "; ".join(map(str, v)) if isinstance(v, list) else "" if v is None else v
+            for v in row.values()
+        )
+
+
 def to_json(runs: Iterable[pb.RunSummary]) -> str:
     return json.dumps([run_row(r) for r in runs], indent=2)
 
 
 def print_tables(
-    totals: pb.RunTotals, newest: Sequence[pb.RunSummary], console: Console | None = None
+    totals: pb.RunTotals,
+    newest: Sequence[pb.RunSummary],
+    console: Console | None = None,
+    query: ReportQuery = EVERYTHING,
 ) -> None:
     console = console or Console(width=None if Console().is_terminal else 140)
     if not totals.runs:
-        console.print("No runs recorded yet.")
+        empty = f"No runs of {query.describe()}." if query.filtered else "No runs recorded yet."
+        console.print(cell(empty))
         return
-    title = "Cost by run"
+    title = "Cost by run" + (f", {query.describe()}" if query.filtered else "")
     if totals.runs > len(newest):
         title += f" (newest {len(newest)} of {totals.runs:,}; --json for all)"
-    table = Table(title=title)
+    table = Table(title=cell(title))
     for column in (
         "run",
         "team",
@@ -229,7 +252,7 @@ def print_tables(
 def _groups(
     title: str, noun: str, groups: Sequence[pb.RunGroupTotal], distinct: int, totals
 ) -> Table:
-    table = Table(title=title)
+    table = Table(title=cell(title))
     table.add_column("name")
     table.add_column("runs", justify="right")
     table.add_column("cost", justify="right")

@@ -21,7 +21,7 @@ from genops_processor.cli.endpoint import (
     one_source,
     token_option,
 )
-from genops_processor.cli.literal import literal
+from genops_processor.cli.literal import cell
 from genops_processor.limits import RETENTION_APPLY_CHUNK
 from genops_processor.record import retention
 
@@ -70,19 +70,32 @@ def plan_command(db, endpoint, token, artifact_days, run_days, apply_, as_json) 
     if as_json:
         click.echo(json.dumps({"items": items, "truncated": truncated, "applied": applied}))
         return
-    for item in items:
-        click.echo(
-            literal(
-                f"{item['kind']:8} {item['name']}  {item['team']}/{item['project']}  "
-                f"{item['retention_days']} d ({item['source']}), expired {item['expired_at']}: "
-                f"{item['action']}"
-            )
-        )
+    if items:
+        _table(items)
     click.echo(f"{len(items)} item(s) past retention" + (" (more not shown)" if truncated else ""))
     if apply_:
         click.echo(f"applied to {applied} item(s) (audited: retention.applied)")
     elif items:
         click.echo("nothing changed: run again with --apply to carry the plan out")
+
+
+def _table(items: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Past retention")
+    for column in ("kind", "name", "team/project", "retention", "expired", "action"):
+        table.add_column(column)
+    for item in items:
+        table.add_row(
+            cell(item["kind"]),
+            cell(item["name"]),
+            cell(f"{item['team']}/{item['project']}"),
+            cell(f"{item['retention_days']} d ({item['source']})"),
+            cell(item["expired_at"]),
+            cell(item["action"]),
+        )
+    Console(width=None if Console().is_terminal else 160).print(table)
 
 
 def _from_db(db: str, artifact_days: int, run_days: int, apply_: bool):

@@ -37,14 +37,16 @@ def list_runs_page(
     size: int,
     after: tuple[int, str] | None = None,
     teams: frozenset[str] | None = None,
+    window: tuple[int, int] = (0, 0),
 ) -> tuple[list[RunState], bool]:
     """Up to ``size`` runs after the keyset position ``after`` (start ns, run key), and
     whether more follow. Keyset, not OFFSET: a page never costs more than the first.
     The page's positions are found on two narrow columns first, then its rows are read
     as that one range (about 2.5x faster at 1M runs than sorting every wide row).
-    ``teams``: only runs of those teams."""
+    ``teams``: only runs of those teams; ``window``: see :func:`window_filter`."""
     where, params = scope_filter(scope or Scope(), "r.", teams)
     where += f" AND {SANE_RUN}"
+    where, params = window_filter(where, params, window)
     if after is not None:
         where += f" AND ({_START} < ? OR ({_START} = ? AND r.run_key > ?))"
         params = [*params, after[0], after[0], after[1]]
@@ -69,11 +71,13 @@ def list_runs_page(
     return [row_to_state(row) for row in rows], len(keys) > size
 
 
-def run_chunks(conn: Any, scope: Scope | None, size: int) -> Iterator[list[RunState]]:
+def run_chunks(
+    conn: Any, scope: Scope | None, size: int, window: tuple[int, int] = (0, 0)
+) -> Iterator[list[RunState]]:
     """Every run in ListRuns order, ``size`` at a time, from one ordered scan: for a
     reader with a connection of its own (``genops report --db --json``), where a page
     query per page would scan the ledger once per page. Call ``next`` on the writer."""
-    where, params = scope_filter(scope or Scope(), "r.")
+    where, params = window_filter(*scope_filter(scope or Scope(), "r."), window)
     result = conn.execute(
         f"SELECT {', '.join('r.' + c for c in RUN_COLUMNS)} FROM runs r "
         f"WHERE {where} AND {SANE_RUN} ORDER BY {_RUN_ORDER}",
@@ -98,10 +102,14 @@ class RunTotals:
 
 
 def run_totals(
-    conn: Any, scope: Scope | None, top: int, only_teams: frozenset[str] | None = None
+    conn: Any,
+    scope: Scope | None,
+    top: int,
+    only_teams: frozenset[str] | None = None,
+    window: tuple[int, int] = (0, 0),
 ) -> RunTotals:
     where, params = scope_filter(scope or Scope(), "r.", only_teams)
-    where += f" AND {SANE_RUN}"
+    where, params = window_filter(where + f" AND {SANE_RUN}", params, window)
     runs, cost, teams, projects, violations = conn.execute(
         "SELECT count(*), COALESCE(SUM(r.cost_micros), 0), count(DISTINCT r.team), "
         "count(DISTINCT r.project), COALESCE(SUM(len(r.violations)), 0) "
@@ -151,6 +159,16 @@ def run_teams(conn: Any, run_keys: list[str]) -> dict[str, str]:
         [run_keys],
     ).fetchall()
     return dict(rows)
+
+
+def window_filter(where: str, params: list[Any], window: tuple[int, int]) -> tuple[str, list]:
+    """``where`` narrowed to runs that started in ``[since_ns, until_ns)`` (0: unbounded)."""
+    since_ns, until_ns = window
+    if since_ns:
+        where, params = f"{where} AND {_START} >= ?", [*params, since_ns]
+    if until_ns:
+        where, params = f"{where} AND {_START} < ?", [*params, until_ns]
+    return where, params
 
 
 def scope_filter(

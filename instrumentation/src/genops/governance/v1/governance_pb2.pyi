@@ -163,18 +163,22 @@ class GetBudgetStatusResponse(_message.Message):
     def __init__(self, budgets: _Optional[_Iterable[_Union[BudgetState, _Mapping]]] = ...) -> None: ...
 
 class ListRunsRequest(_message.Message):
-    __slots__ = ("scope", "limit", "page_size", "page_token", "include_totals")
+    __slots__ = ("scope", "limit", "page_size", "page_token", "include_totals", "since_ns", "until_ns")
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_TOTALS_FIELD_NUMBER: _ClassVar[int]
+    SINCE_NS_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_NS_FIELD_NUMBER: _ClassVar[int]
     scope: Scope
     limit: int
     page_size: int
     page_token: str
     include_totals: bool
-    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., limit: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., include_totals: _Optional[bool] = ...) -> None: ...
+    since_ns: int
+    until_ns: int
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., limit: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., include_totals: _Optional[bool] = ..., since_ns: _Optional[int] = ..., until_ns: _Optional[int] = ...) -> None: ...
 
 class RunGroupTotal(_message.Message):
     __slots__ = ("name", "runs", "cost_micros")
