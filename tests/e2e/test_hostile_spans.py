@@ -128,7 +128,7 @@ def every_query_answers(processor) -> None:
         timeout=60,
     )
     assert report.returncode == 0, report.stdout + report.stderr
-    for run in json.loads(report.stdout.splitlines()[-1]):
+    for run in json.loads(report.stdout):
         assert run["cost_usd"] >= 0
 
 
@@ -329,3 +329,60 @@ def test_an_over_long_team_is_truncated_and_flagged(processor):
     [run] = processor.runs()
     assert run.scope.team == "t" * 256
     assert any("genops.team" in v and "truncated" in v for v in run.violations)
+
+
+# -- JSON attributes: what readers parse ----------------------------------------------------
+
+
+def every_report_answers(processor) -> None:
+    """The analytics that read clients' JSON back (final metrics, tags, artifacts used)."""
+    stub = processor.stub()
+    stub.GetPerformanceVsCost(pb.PerformanceRequest(period_days=30), timeout=30)
+    stub.GetPerformanceVsCost(
+        pb.PerformanceRequest(period_days=30, group_by=["model_type"]), timeout=30
+    )
+    stub.GetRecommendations(pb.RecommendationsRequest(lookback_days=30), timeout=30)
+    every_query_answers(processor)
+
+
+def test_json_attributes_that_are_not_json_are_dropped_and_the_run_kept(processor):
+    # found by `make fuzz`: one run's final metrics of "x" failed GetPerformanceVsCost
+    hostile = {
+        attr.METRICS_LAST: "x",
+        attr.TAGS: "[1, 2]",
+        attr.ARTIFACTS_USED: '{"a": 1}',
+        attr.WORKFLOW: "[" * 30_000 + "]" * 30_000,
+    }
+    keywords = {key.replace(".", "__"): text for key, text in hostile.items()}
+    response = export(processor, [span(attr.SPAN_RUN, **keywords)])
+    assert response.partial_success.rejected_spans == 0  # the run's usage is kept
+    every_report_answers(processor)
+    [run] = processor.runs()
+    assert run.cost_micros == 36_000_000  # one T4 hour of the test catalog, priced as sent
+    flags = "\n".join(run.violations)
+    for key in (attr.METRICS_LAST, attr.TAGS, attr.ARTIFACTS_USED, attr.WORKFLOW):
+        assert f"{key} dropped" in flags, flags
+
+
+def test_a_ledger_holding_json_that_is_not_json_still_answers_every_report(
+    processor, start_processor_with
+):
+    # an older processor stored clients' JSON unchecked: readers must not fail on it
+    export(
+        processor,
+        [span(attr.SPAN_RUN, genops__metrics__last='{"acc": 0.5}', genops__tags='{"m": "a"}')],
+    )
+    assert processor.stop() == 0, "".join(processor.log)
+    with storage.Storage(processor.db) as db:
+        db.call(
+            lambda conn: conn.execute(
+                'UPDATE runs SET metrics_last = \'{"acc": "high", "f1": NaN, "n": {}}\', '
+                "tags = 'x', artifacts_used = '[{\"a\": 1}, 5]'"
+            )
+        )
+    again = start_processor_with()
+    every_report_answers(again)
+    groups = (
+        again.stub().GetPerformanceVsCost(pb.PerformanceRequest(period_days=30), timeout=30).groups
+    )
+    assert [dict(g.avg_metrics) for g in groups] == [{}]  # no number among them

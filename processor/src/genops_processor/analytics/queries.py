@@ -6,7 +6,6 @@ Functions take the writer thread's connection (see storage.py).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from genops.catalog import CATEGORIES
 from genops_processor.analytics.history import ArtifactFacts, RunFacts
 from genops_processor.domain import Scope
 from genops_processor.storage import scope_filter, to_ns
+from genops_processor.storage.client_json import json_names, json_object, numbers, scalars
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def run_facts(conn: Any, scope: Scope, since: dt.datetime) -> list[RunFacts]:
         for (text,) in conn.execute(
             "SELECT artifacts_used FROM runs WHERE artifacts_used <> ''"
         ).fetchall()
-        for name in json.loads(text)
+        for name in json_names(text)
     }
     artifacts: dict[str, list[tuple[str, int]]] = {}
     for run_key, name, size in conn.execute(
@@ -192,6 +192,6 @@ def final_metrics(conn: Any, scope: Scope, since: dt.datetime) -> list[tuple[dic
             "experiment_type": kind,
             "gpu_type": gpu or "",
         }
-        fields.update({f"tag:{k}": v for k, v in json.loads(tags or "{}").items()})
-        result.append((fields, int(cost or 0), json.loads(metrics or "{}")))
+        fields.update({f"tag:{k}": v for k, v in scalars(json_object(tags)).items()})
+        result.append((fields, int(cost or 0), numbers(json_object(metrics))))
     return result

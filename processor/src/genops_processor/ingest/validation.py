@@ -16,6 +16,7 @@ replays late, so a year is allowed) and no more than
 
 from __future__ import annotations
 
+import json
 import math
 import unicodedata
 from collections.abc import Mapping
@@ -92,7 +93,8 @@ def _count(unit: str, maximum: int = limits.MAX_SPAN_COUNT) -> Rule:
 
 
 _TEXT = Rule(TEXT, "text", max_len=limits.MAX_SPAN_TEXT_CHARS)
-_JSON = Rule(JSON, "JSON text", max_len=limits.MAX_SPAN_JSON_CHARS)
+_JSON_OBJECT = Rule(JSON, "a JSON object", max_len=limits.MAX_SPAN_JSON_CHARS)
+_JSON_ARRAY = Rule(JSON, "a JSON array", max_len=limits.MAX_SPAN_JSON_CHARS)
 _TIME = Rule(TIME, "ns since the epoch")
 _MICROS = Rule(INT, "micro-USD", 0, limits.MAX_SPAN_MICROS)
 
@@ -103,8 +105,8 @@ SCHEMA: Mapping[str, Rule] = {
     attr.CUSTOMER_ID: _identifier(),
     attr.COST_CENTER: _identifier(),
     attr.ENVIRONMENT: _identifier(),
-    attr.TAGS: _JSON,
-    attr.WORKFLOW: _JSON,
+    attr.TAGS: _JSON_OBJECT,
+    attr.WORKFLOW: _JSON_OBJECT,
     # experiments
     attr.EXPERIMENT_ID: _identifier("id"),
     attr.EXPERIMENT_NAME: _identifier(),
@@ -138,7 +140,7 @@ SCHEMA: Mapping[str, Rule] = {
     attr.USAGE_ARTIFACT_FILES: _count("files"),
     attr.USAGE_ARTIFACT_COUNT: _count("artifacts"),
     attr.USAGE_DECLARED_STORAGE_MICROS: _MICROS,
-    attr.METRICS_LAST: _JSON,
+    attr.METRICS_LAST: _JSON_OBJECT,
     # hardware
     attr.HW_GPU_TYPE: _identifier(),
     attr.HW_GPU_COUNT: _count("devices", limits.MAX_SPAN_DEVICES),
@@ -147,13 +149,13 @@ SCHEMA: Mapping[str, Rule] = {
     attr.HW_GPU_SOURCE: _identifier("source"),
     attr.HW_GPU_UTILIZATION_MEAN: Rule(FLOAT, "fraction", 0.0, 1.0),
     attr.HW_GPU_MEMORY_PEAK_GB: Rule(FLOAT, "GB", 0.0, limits.MAX_SPAN_GPU_MEMORY_GB),
-    attr.ARTIFACTS_USED: _JSON,
+    attr.ARTIFACTS_USED: _JSON_ARRAY,
     # one artifact
     attr.ARTIFACT_NAME: _identifier(),
     attr.ARTIFACT_TYPE: _identifier(),
     attr.ARTIFACT_BYTES: _count("bytes", limits.MAX_SPAN_BYTES),
     attr.ARTIFACT_FILES: _count("files"),
-    attr.ARTIFACT_GOVERNANCE_METADATA: _JSON,
+    attr.ARTIFACT_GOVERNANCE_METADATA: _JSON_OBJECT,
     attr.ARTIFACT_COST_ESTIMATE_MICROS: _MICROS,
     # budgets and pricing
     attr.BUDGET_HOLD_ID: _identifier("id"),
@@ -302,7 +304,19 @@ def _text(key: str, rule: Rule, value: object) -> tuple[str | None, str]:
         if rule.type == JSON:
             return None, f"{FLAG_PREFIX}{key} dropped: {len(value)} characters > {rule.max_len}"
         return value[: rule.max_len], f"{FLAG_PREFIX}{key} truncated to {rule.max_len} characters"
+    if rule.type == JSON and not _json_of_shape(value, rule.unit):
+        return None, f"{FLAG_PREFIX}{key} dropped: not {rule.unit}"
     return value, ""
+
+
+def _json_of_shape(text: str, shape: str) -> bool:
+    """Whether ``text`` parses as JSON of the rule's shape (an object or an array): what
+    readers of the ledger expect, so one client's bad text cannot break their reports."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+        return False
+    return isinstance(value, dict if shape == _JSON_OBJECT.unit else list)
 
 
 def _show(value: object) -> str:

@@ -42,6 +42,7 @@ from genops_processor.pricing import CatalogSource
 from genops_processor.pricing import cost_lines as pricing
 from genops_processor.record import audit
 from genops_processor.storage import id_bytes, rolled_back, run_cache, store_runs
+from genops_processor.storage.client_json import json_object
 
 _log = logging.getLogger(__name__)
 
@@ -450,7 +451,7 @@ def _write_artifacts(conn, artifacts: Sequence[ArtifactEvent]) -> None:
     now = dt.datetime.now(dt.timezone.utc)
     for a in artifacts:  # with the artifact, in its transaction
         detail = {"run_key": a.span.run_key, "name": a.name, "type": a.type, "bytes": a.bytes}
-        metadata = json.loads(a.governance_metadata_json) if a.governance_metadata_json else {}
+        metadata = json_object(a.governance_metadata_json)
         audit(conn, "artifact.logged", "", {**detail, "governance_metadata": metadata}, now)
 
 
