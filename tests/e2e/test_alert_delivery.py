@@ -113,7 +113,10 @@ def test_hung_channels_never_delay_a_budget_alert(start_processor_with, tmp_path
         seconds=60,
     )
     assert processor.stop() == 0
-    waiting = stored(processor.db, "SELECT channel, attempts, last_error FROM alert_outbox")
+    waiting = stored(
+        processor.db,
+        "SELECT channel, attempts, last_error FROM alert_outbox WHERE state = 'retrying'",
+    )
     assert {row[0] for row in waiting} == set(hung_channels)  # 3 notices, 1 budget alert each
     assert all(row[1] >= 1 and "no answer within" in row[2] for row in waiting)
     delivered = stored(
@@ -145,7 +148,8 @@ def test_an_undelivered_alert_is_retried_after_a_restart(
     finally:
         web.shutdown()
         web.server_close()
-    assert stored(second.db, "SELECT * FROM alert_outbox") == []
+    done = stored(second.db, "SELECT alert_id, channel, state, attempts FROM alert_outbox")
+    assert done == [(alert_id, channel, "delivered", tried + 1)]  # kept, with its state
     attempts = stored(
         second.db,
         f"SELECT attempt, status FROM alert_deliveries WHERE alert_id = '{alert_id}' "

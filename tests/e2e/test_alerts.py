@@ -65,12 +65,12 @@ def test_each_threshold_alerts_once_on_every_channel(start_processor_with, tmp_p
     web_port, smtp_port, mailbox = endpoints
     policy = tmp_path / "policy.yaml"
     policy.write_text(f"""
-smtp: {{host: 127.0.0.1, port: {smtp_port}, from: genops@test, starttls: false}}
+smtp: {{host: 127.0.0.1, port: {smtp_port}, from: genops@example.com, starttls: false}}
 budgets:
   - name: vision-daily
     scope: {{team: vision}}
     daily_limit: "36"
-    alerts: ["webhook+http://127.0.0.1:{web_port}/hook", "email://ops@test", "log://"]
+    alerts: ["webhook+http://127.0.0.1:{web_port}/hook", "email://ops@example.com", "log://"]
 """)
     processor = start_processor_with("--policy", str(policy))
     # One T4 at $36/h (round catalog): hours give dollars directly.

@@ -196,9 +196,9 @@ def test_mail_goes_through_starttls_then_login(start_processor_with, tmp_path, m
     monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the processor trusts the test CA
     policy = tmp_path / "policy.yaml"
     policy.write_text(
-        f"smtp: {{host: 127.0.0.1, port: {server.port}, from: genops@test, "
+        f"smtp: {{host: 127.0.0.1, port: {server.port}, from: genops@example.com, "
         f"username: genops, password_file: {password}}}\n"
-        "channels:\n  oncall: email://oncall@test\n"
+        "channels:\n  oncall: email://oncall@example.com\n"
     )
     try:
         processor = start_processor_with("--policy", str(policy))
@@ -209,7 +209,8 @@ def test_mail_goes_through_starttls_then_login(start_processor_with, tmp_path, m
         )
         assert wait_for(lambda: len(server.box.mails) == 1)
         assert server.box.logins == [("genops", "mail-pass-5b7c", True)]  # only after TLS
-        assert "Subject: disk" in server.box.mails[0] and "To: oncall@test" in server.box.mails[0]
+        mail = server.box.mails[0]
+        assert "Subject: disk" in mail and "To: oncall@example.com" in mail
         assert not any("mail-pass" in line or "AUTH" in line for line in server.box.plaintext)
         assert wait_for(
             lambda: [d["status"] for d in deliveries(stub, sent.notification_id)] == ["delivered"]
@@ -227,7 +228,7 @@ def test_a_server_without_starttls_never_gets_the_password(
     policy.write_text(
         f"smtp: {{host: 127.0.0.1, port: {server.port}, username: genops, "
         "password: '${env:GENOPS_TEST_SMTP_PASSWORD}'}\n"
-        "channels:\n  oncall: email://oncall@test\n"
+        "channels:\n  oncall: email://oncall@example.com\n"
     )
     try:
         processor = start_processor_with("--policy", str(policy))

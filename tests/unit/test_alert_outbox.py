@@ -19,7 +19,7 @@ from genops_processor.alerts.messages import Notice
 from genops_processor.budgets import Policy
 from genops_processor.budgets.alert_settings import SmtpSettings
 from genops_processor.domain import Scope
-from genops_processor.limits import DELIVERY_BACKOFF_S, DELIVERY_RETRY_S
+from genops_processor.limits import DELIVERY_BACKOFF_S, DELIVERY_JITTER, DELIVERY_RETRY_S
 from genops_processor.storage import Storage
 
 
@@ -96,7 +96,9 @@ def test_failed_attempts_back_off_exponentially(deliverer):
     finally:
         web.shutdown()
     waits = [(next_at - at).total_seconds() for *_, next_at, at in recorded.calls]
-    assert waits == pytest.approx([DELIVERY_BACKOFF_S, 2 * DELIVERY_BACKOFF_S], abs=0.2)
+    for wait, full in zip(waits, (DELIVERY_BACKOFF_S, 2 * DELIVERY_BACKOFF_S), strict=True):
+        # doubled per attempt, shortened by up to DELIVERY_JITTER of it at random
+        assert full * (1 - DELIVERY_JITTER) - 0.2 <= wait <= full + 0.2
     assert [c[1:3] for c in recorded.calls] == [(1, "failed"), (2, "failed")]
 
 
@@ -158,3 +160,17 @@ def test_rules_past_the_total_cap_are_refused(tmp_path, monkeypatch):
 
         asyncio.run(scenario())
         assert [r.scope.team for r in monitoring.rules()] == ["b", "c", "d"]
+
+
+def test_an_outbox_row_of_an_older_ledger_is_still_to_deliver(tmp_path):
+    import duckdb
+
+    path = tmp_path / "ledger.duckdb"
+    with Storage(path) as ledger:
+        ledger.call(lambda conn: outbox.enqueue(conn, Notice("a1", "s", "t", {}), ["ops"], now()))
+    with duckdb.connect(str(path)) as conn:  # what a processor before the state column left
+        conn.execute("ALTER TABLE alert_outbox DROP COLUMN state")
+    with Storage(path) as ledger:
+        (waiting,) = ledger.call(outbox.pending)
+        state = ledger.call(lambda conn: conn.execute("SELECT state FROM alert_outbox").fetchall())
+    assert (waiting.channel, waiting.message.alert_id, state) == ("ops", "a1", [("pending",)])

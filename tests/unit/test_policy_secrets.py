@@ -142,7 +142,7 @@ def test_a_ledger_from_before_is_scrubbed(tmp_path):
                 [json.dumps(old_policy), NOW],
             )
             conn.execute(
-                "INSERT INTO alert_outbox VALUES ('a1', ?, '{}', 2, ?, ?, 'HTTP 500')",
+                "INSERT INTO alert_outbox VALUES ('a1', ?, '{}', 2, ?, ?, 'HTTP 500', 'retrying')",
                 [address, NOW, NOW],
             )
             conn.execute(

@@ -70,6 +70,7 @@ DELIVERY_TIMEOUT_S = 5.0  # one delivery attempt to one channel; longer: failed,
 DELIVERY_RETRY_S = 24 * 3600.0  # an undelivered alert is retried this long, then expired
 DELIVERY_BACKOFF_S = 1.0  # first retry delay, doubled per attempt (or the Retry-After)
 DELIVERY_BACKOFF_MAX_S = 900.0  # longest wait between attempts (Retry-After capped too)
+DELIVERY_JITTER = 0.5  # a retry's delay is shortened by up to this share of it, at random
 DELIVERY_CONCURRENCY = 32  # channels attempted at once (one attempt per channel at a time)
 
 # --- admission control, paging, metrics cardinality ---

@@ -77,7 +77,13 @@ async def start(settings: ProcessorSettings, clock: Clock = utc_now) -> RunningP
     metrics = ProcessorMetrics()
     catalogs.known.update(storage.call(catalog_store.load_registered))
     governance = Governance(
-        storage, catalogs, policy, metrics, clock, hold_timeout_s=settings.hold_timeout_s
+        storage,
+        catalogs,
+        policy,
+        metrics,
+        clock,
+        hold_timeout_s=settings.hold_timeout_s,
+        alert_backoff_s=settings.alert_backoff_s,
     )
     # Request bytes in flight are bounded per pool; decisions keep their own headroom.
     admission = AdmissionInterceptor(pools(settings.ingest_inflight_bytes), metrics)

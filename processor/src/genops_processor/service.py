@@ -37,7 +37,7 @@ from genops_processor.budgets import (
 from genops_processor.budgets.alert_settings import shown_address
 from genops_processor.domain import Batch, RunState, Scope
 from genops_processor.ingest import IngestQueue, IngestResult
-from genops_processor.limits import OFFLINE_CHUNK, REFUSALS_IN_FLIGHT
+from genops_processor.limits import DELIVERY_BACKOFF_S, OFFLINE_CHUNK, REFUSALS_IN_FLIGHT
 from genops_processor.metrics import ProcessorMetrics
 from genops_processor.pricing import Catalog, CatalogSource, catalog_store, cost_lines, repricing
 from genops_processor.record import audit, audit_many
@@ -80,6 +80,7 @@ class Governance:
         metrics: ProcessorMetrics | None = None,
         clock: Clock = utc_now,
         hold_timeout_s: float = 120.0,
+        alert_backoff_s: float = DELIVERY_BACKOFF_S,
     ) -> None:
         self.storage = storage
         self.catalogs = catalogs
@@ -95,6 +96,7 @@ class Governance:
             lambda: self.policy.smtp,
             self._record_attempt,
             channel=lambda name: self.policy.channel(name),
+            backoff_s=alert_backoff_s,
         )
         # Decisions by the client's request id, so a retried check is answered, not
         # decided (and reserved) again. Bounded; touched only on the writer thread.
@@ -163,6 +165,7 @@ class Governance:
         now = self.clock()
         thresholds = {b.name: b.thresholds for b in self._alerting}
         channels = {b.name: b.alerts for b in self._alerting}
+        budgets = {b.name: b for b in self._alerting}
 
         def job(conn) -> tuple[list[alerts.Alert], list[outbox.Item]]:
             with store.transaction(conn):  # each alert with its outbox rows, or neither
@@ -178,7 +181,17 @@ class Governance:
             }
             new, items = [], []
             for budget, start, threshold, spent, limit in alerts.due(states, thresholds, fired):
-                alert = alerts.Alert(uuid.uuid4().hex, budget, start, threshold, spent, limit)
+                scope = {k: v for k, v in budgets[budget].scope.as_dict().items() if v}
+                alert = alerts.Alert(
+                    uuid.uuid4().hex,
+                    budget,
+                    start,
+                    threshold,
+                    spent,
+                    limit,
+                    scope,
+                    budgets[budget].mode,
+                )
                 conn.execute(
                     "INSERT INTO alerts_fired VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [alert.alert_id, budget, start, threshold, spent, limit, now],

@@ -25,6 +25,8 @@ option                 environment             default
                                                on loopback
 ``--metrics-token``    ``GENOPS_METRICS_TOKEN`` none; given: /metrics needs
                                                ``Authorization: Bearer <token>``
+(none)                 ``GENOPS_ALERT_BACKOFF`` 1 (seconds before an alert delivery's first
+                                               retry, doubled per attempt; DELIVERY_BACKOFF_S)
 ``--backup-dir DIR``   ``GENOPS_BACKUP_DIR``   none: no scheduled backups
 ``--backup-every-hours`` ``GENOPS_BACKUP_EVERY_HOURS`` 24 (with --backup-dir)
 ``--ledger-on-encrypted-volume`` ``GENOPS_LEDGER_ON_ENCRYPTED_VOLUME`` off: the ledger
@@ -47,7 +49,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from genops_processor.limits import MAX_SETTING_SECONDS, MIN_SETTING_SECONDS
+from genops_processor.limits import (
+    DELIVERY_BACKOFF_S,
+    MAX_SETTING_SECONDS,
+    MIN_SETTING_SECONDS,
+)
 
 DEFAULT_DB = "genops.duckdb"
 DEFAULT_LISTEN = "127.0.0.1:4317"
@@ -67,6 +73,7 @@ class ProcessorSettings:
     metrics_listen: str | None = None
     hold_timeout_s: float = 120.0
     alert_interval_s: float = 30.0
+    alert_backoff_s: float = DELIVERY_BACKOFF_S
     raw_span_days: float = 3.0
     ingest_inflight_bytes: int = 128 * 2**20
     credentials_path: str | None = None
@@ -121,6 +128,9 @@ class ProcessorSettings:
             alert_interval_s=_seconds(
                 pick("alert_interval", "GENOPS_ALERT_INTERVAL", "30"),
                 sources.get("alert_interval", "--alert-interval"),
+            ),
+            alert_backoff_s=_seconds(
+                env.get("GENOPS_ALERT_BACKOFF") or str(DELIVERY_BACKOFF_S), "GENOPS_ALERT_BACKOFF"
             ),
             raw_span_days=_days(
                 pick("raw_span_days", "GENOPS_RAW_SPAN_DAYS", "3"),

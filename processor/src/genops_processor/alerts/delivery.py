@@ -4,10 +4,9 @@ to every channel, through a durable outbox.
 A budget in the policy file may list ``thresholds`` (percent of its limit,
 default 50, 80, 100) and ``alerts``, names of the policy's ``channels:`` or addresses:
 
-* ``webhook+http://host/path`` (or https): a JSON POST of the alert;
-* ``slack+https://hooks.slack.com/...``: a Slack-compatible ``{"text": ...}``;
-* ``email://ops@example.com``: a mail through the policy's ``smtp`` server;
-* ``log://``: a line in the processor's log.
+``webhook+``, ``slack+``, ``teams+``, ``email://``, ``pagerduty://``, ``apprise+``,
+``alertmanager://`` or ``log://`` (see :mod:`genops_processor.budgets.alert_settings`;
+how each is sent: :mod:`channels`, through Apprise for the services).
 
 The outbox and the delivery history keep a channel's name, never its address: the
 address (and a webhook's token, the SMTP password) is looked up in the policy in force
@@ -19,9 +18,9 @@ step, so it fires once and survives a restart. :class:`Deliverer` sends off
 the writer thread: one attempt per channel at a time, each at most
 ``DELIVERY_TIMEOUT_S``, so a channel that hangs delays only itself. A failed
 attempt is retried with exponential backoff (``DELIVERY_BACKOFF_S`` doubled,
-at most ``DELIVERY_BACKOFF_MAX_S``, longer when the receiver's ``Retry-After``
-asks) for ``DELIVERY_RETRY_S`` after the alert fired, then expires. Every
-attempt's outcome is recorded.
+at most ``DELIVERY_BACKOFF_MAX_S``, less up to ``DELIVERY_JITTER`` of it at random, at
+least what the receiver's ``Retry-After`` asks) for ``DELIVERY_RETRY_S`` after the alert
+fired, then expires. Every attempt's outcome is recorded.
 """
 
 from __future__ import annotations
@@ -30,16 +29,14 @@ import dataclasses
 import datetime as dt
 import heapq
 import itertools
-import json
 import logging
-import smtplib
-import ssl
+import random
 import threading
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from email.message import EmailMessage
 
+from genops_processor.alerts import channels
+from genops_processor.alerts.channels import DeliveryError
 from genops_processor.alerts.messages import Alert, Notice
 from genops_processor.alerts.outbox import Item
 from genops_processor.budgets.alert_settings import Channel, SmtpSettings, scrub
@@ -47,11 +44,11 @@ from genops_processor.limits import (
     DELIVERY_BACKOFF_MAX_S,
     DELIVERY_BACKOFF_S,
     DELIVERY_CONCURRENCY,
+    DELIVERY_JITTER,
     DELIVERY_RETRY_S,
-    DELIVERY_TIMEOUT_S,
 )
 
-__all__ = ["Alert", "Deliverer", "Notice", "due"]
+__all__ = ["Alert", "Deliverer", "DeliveryError", "Notice", "due"]
 _log = logging.getLogger(__name__)
 
 
@@ -81,12 +78,6 @@ def due(
 Recorder = Callable[[Item, str, str, dt.datetime | None], None]
 
 
-class DeliveryError(Exception):
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -102,10 +93,13 @@ class Deliverer:
         record: Recorder,
         clock: Callable[[], dt.datetime] = _utc_now,
         channel: Callable[[str], Channel | None] | None = None,
+        backoff_s: float = DELIVERY_BACKOFF_S,
     ) -> None:
         """``channel`` looks a name up in the policy in force (None: unknown); without
-        it a name is its own address (tests of the delivery mechanics)."""
+        it a name is its own address (tests of the delivery mechanics). ``backoff_s``:
+        the first retry's delay (``GENOPS_ALERT_BACKOFF``), doubled per attempt."""
         self._smtp, self._record, self._clock = smtp, record, clock
+        self._backoff_s = backoff_s
         self._channel = channel or (lambda name: Channel(name, name, name))
         # Per channel, a heap of (due, created, order, item): the next to try on top.
         self._waiting: dict[str, list[tuple]] = {}
@@ -192,7 +186,9 @@ class Deliverer:
             status, next_at = "expired", None
             error = f"{error[:250]}; retried for {DELIVERY_RETRY_S / 3600:g} h, given up"
         else:
-            delay = min(DELIVERY_BACKOFF_S * 2 ** (item.attempts - 1), DELIVERY_BACKOFF_MAX_S)
+            delay = min(self._backoff_s * 2 ** (item.attempts - 1), DELIVERY_BACKOFF_MAX_S)
+            # Jitter: channels that failed together do not all come back at one instant.
+            delay *= 1 - DELIVERY_JITTER * random.random()  # noqa: S311 (not a secret)
             if retry_after is not None:
                 delay = max(delay, min(retry_after, DELIVERY_BACKOFF_MAX_S))
             status, next_at = "failed", now + dt.timedelta(seconds=delay)
@@ -226,6 +222,7 @@ class Deliverer:
             raise DeliveryError(channel.unavailable)
         smtp = self._smtp()
         secrets = (*channel.secrets(), *smtp.secrets())
+        secrets += tuple(urllib.parse.quote(s, safe="") for s in secrets)  # as in a URL
         try:
             self._deliver(message, channel, smtp)
         except DeliveryError as error:
@@ -235,73 +232,4 @@ class Deliverer:
             raise DeliveryError(scrub(text, secrets)) from None
 
     def _deliver(self, message: Alert | Notice, channel: Channel, smtp: SmtpSettings) -> None:
-        address = channel.address
-        if address == "log://":
-            _log.warning("%s", message.text)
-        elif address.startswith("webhook+"):
-            headers = {"Authorization": f"Bearer {channel.token}"} if channel.token else {}
-            _post(address.removeprefix("webhook+"), message.payload(), headers)
-        elif address.startswith("slack+"):
-            _post(address.removeprefix("slack+"), {"text": f"*{message.subject}*\n{message.text}"})
-        elif address.startswith("email://"):
-            _mail(smtp, address.removeprefix("email://"), message)
-        else:
-            raise DeliveryError(f"channel {channel.name!r} has no address")
-
-
-def _mail(smtp: SmtpSettings, to: str, message: Alert | Notice) -> None:
-    """One mail through the policy's SMTP server: STARTTLS (verified against the
-    system's CAs, or SSL_CERT_FILE) unless ``starttls: false``, then the login if any."""
-    if smtp.unavailable:
-        raise DeliveryError(smtp.unavailable)
-    mail = EmailMessage()
-    mail["Subject"] = message.subject
-    mail["From"] = smtp.sender
-    mail["To"] = to
-    mail.set_content(message.text)
-    with smtplib.SMTP(smtp.host, smtp.port, timeout=DELIVERY_TIMEOUT_S) as server:
-        if smtp.starttls:
-            server.starttls(context=ssl.create_default_context())
-        if smtp.username:
-            server.login(smtp.username, smtp.password)
-        server.send_message(mail)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is not followed (it would carry the webhook's token elsewhere): the
-    attempt fails with the redirect's status."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: PLR0913
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-def _post(url: str, payload: dict, headers: Mapping[str, str] | None = None) -> None:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload, default=str).encode(),
-        headers={"Content-Type": "application/json", **(headers or {})},
-        method="POST",
-    )
-    try:
-        with _OPENER.open(request, timeout=DELIVERY_TIMEOUT_S) as response:
-            status = response.status
-    except urllib.error.HTTPError as error:
-        raise DeliveryError(
-            f"HTTP {error.code} {error.reason}", _retry_after(error.headers.get("Retry-After"))
-        ) from None
-    except TimeoutError:
-        raise DeliveryError(f"no answer within {DELIVERY_TIMEOUT_S:g} s") from None
-    if status >= 300:
-        raise DeliveryError(f"HTTP {status}: not delivered")
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (a number; an HTTP date is ignored)."""
-    try:
-        seconds = float(value) if value else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and 0 <= seconds < 1e9 else None
+        channels.send(message, channel, smtp)

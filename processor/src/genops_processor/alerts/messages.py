@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from genops.money import format_usd
 
@@ -17,6 +17,8 @@ class Alert:
     threshold: int
     spent_micros: int
     limit_micros: int
+    scope: Mapping[str, str] = field(default_factory=dict)  # the budget's, empty keys out
+    mode: str = ""  # the budget's: audit_only | advisory | enforced
 
     @property
     def text(self) -> str:
@@ -31,7 +33,7 @@ class Alert:
         return f"GenOps budget alert: {self.budget} at {self.threshold}%"
 
     def payload(self) -> dict:
-        return {**asdict(self), "text": self.text}
+        return {**asdict(self), "scope": dict(self.scope), "text": self.text}
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from genops_processor.alerts import delivery as alerts
+from genops_processor.alerts import history as alert_history
 from genops_processor.alerts import outbox
 from genops_processor.alerts import rules as alert_rules
 from genops_processor.alerts.rules import Rule
@@ -359,7 +360,7 @@ class Monitoring:
 
     async def history(self, limit: int) -> list[dict[str, Any]]:
         return await asyncio.wrap_future(
-            self._storage.submit(lambda conn: alert_rules.history(conn, limit))
+            self._storage.submit(lambda conn: alert_history.recent(conn, limit))
         )
 
 

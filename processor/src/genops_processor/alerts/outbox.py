@@ -1,10 +1,12 @@
-"""The delivery outbox: one row per (alert, channel) not delivered yet.
+"""The delivery outbox: one row per (alert, channel) with its delivery ``state``
+(``pending``: not tried yet, ``retrying``: failed, tried again at
+``next_attempt_at``, ``delivered``, ``expired``: retried for ``DELIVERY_RETRY_S``),
+its ``attempts`` and last error.
 
 An alert's rows are written in the same writer job that records the alert, so
 a restart never loses one; :class:`~genops_processor.alerts.delivery.Deliverer`
-loads them at start. Every attempt is a row of ``alert_deliveries``; a row
-leaves the outbox when delivered or when it expired (retried for
-``DELIVERY_RETRY_S``). Functions take the writer thread's connection.
+loads the pending and retrying ones at start. Every attempt is also a row of
+``alert_deliveries`` and an audit event. Functions take the writer thread's connection.
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ def enqueue(
     if items:
         text = encode(message)
         conn.execute(
-            "INSERT OR IGNORE INTO alert_outbox VALUES "
-            + ", ".join(["(?, ?, ?, 0, ?, ?, NULL)"] * len(items)),
+            "INSERT OR IGNORE INTO alert_outbox (alert_id, channel, message, attempts, "
+            "created_at, next_attempt_at, last_error, state) VALUES "
+            + ", ".join(["(?, ?, ?, 0, ?, ?, NULL, 'pending')"] * len(items)),
             [v for i in items for v in (message.alert_id, i.channel, text, now, now)],
         )
     return items
@@ -65,7 +68,7 @@ def pending(conn: Any) -> list[Item]:
     """Everything still to deliver, oldest first (at start, after a restart)."""
     rows = conn.execute(
         "SELECT channel, message, attempts, created_at, next_attempt_at FROM alert_outbox "
-        "ORDER BY created_at, alert_id, channel"
+        "WHERE state IN ('pending', 'retrying') ORDER BY created_at, alert_id, channel"
     ).fetchall()
     items = []
     for channel, message, attempts, created, due in rows:
@@ -84,7 +87,8 @@ def record_attempt(
     next_at: dt.datetime | None,
     now: dt.datetime,
 ) -> None:
-    """An attempt's outcome; the row stays (``next_at``) or leaves the outbox (None)."""
+    """An attempt's outcome: the row is retried at ``next_at`` or done (None: its state
+    is ``status``, delivered or expired)."""
     alert_id = item.message.alert_id
     with transaction(conn):
         conn.execute(
@@ -93,17 +97,12 @@ def record_attempt(
         )
         detail = {"alert_id": alert_id, "channel": item.channel, "attempt": item.attempts}
         audit(conn, "alert.delivery", "processor", {**detail, "status": status}, now)
-        if next_at is None:
-            conn.execute(
-                "DELETE FROM alert_outbox WHERE alert_id = ? AND channel = ?",
-                [alert_id, item.channel],
-            )
-        else:
-            conn.execute(
-                "UPDATE alert_outbox SET attempts = ?, next_attempt_at = ?, last_error = ? "
-                "WHERE alert_id = ? AND channel = ?",
-                [item.attempts, next_at, error, alert_id, item.channel],
-            )
+        state = "retrying" if next_at is not None else status
+        conn.execute(
+            "UPDATE alert_outbox SET attempts = ?, next_attempt_at = COALESCE(?, "
+            "next_attempt_at), last_error = ?, state = ? WHERE alert_id = ? AND channel = ?",
+            [item.attempts, next_at, error, state, alert_id, item.channel],
+        )
 
 
 def record_unresolved(conn: Any, alert_id: str, channel: str, now: dt.datetime) -> None:

@@ -234,39 +234,6 @@ def due_escalations(
     return result
 
 
-def history(conn: Any, limit: int = 50) -> list[dict[str, Any]]:
-    """Recent alerts with their delivery attempts, newest first."""
-    events = conn.execute(
-        "SELECT alert_id, rule_id, event_key, subject, fired_at, level, acknowledged_at, "
-        "acknowledged_by FROM alert_events ORDER BY fired_at DESC LIMIT ?",
-        [limit],
-    ).fetchall()
-    result = []
-    for alert_id, rule_id, key, subject, fired_at, level, acked_at, acked_by in events:
-        deliveries = conn.execute(
-            "SELECT channel, attempt, status, error FROM alert_deliveries WHERE alert_id = ? "
-            "ORDER BY attempted_at, attempt",
-            [alert_id],
-        ).fetchall()
-        result.append(
-            {
-                "alert_id": alert_id,
-                "rule_id": rule_id,
-                "event": key,
-                "subject": subject,
-                "fired_at": fired_at.isoformat() if fired_at else None,
-                "escalation_level": level,
-                "acknowledged_at": acked_at.isoformat() if acked_at else None,
-                "acknowledged_by": acked_by or "",
-                "deliveries": [
-                    {"channel": c, "attempt": a, "status": s, "error": e or ""}
-                    for c, a, s, e in deliveries
-                ],
-            }
-        )
-    return result
-
-
 # -- evaluation ----------------------------------------------------------------------
 
 BudgetStates = Callable[[Rule], Sequence[BudgetState]]

@@ -6,7 +6,16 @@ Channel addresses:
 * ``webhook+http://host/path`` (or https): a JSON POST of the alert;
 * ``slack+https://hooks.slack.com/...``: a Slack-compatible ``{"text": ...}``;
 * ``email://ops@example.com``: a mail through the policy's ``smtp`` server;
+* ``teams+https://...``: a Microsoft Teams workflow URL (Apprise's ``workflows``;
+  Microsoft retired the Office 365 connector webhooks);
+* ``pagerduty://INTEGRATION_KEY@API_KEY``: a PagerDuty event (Apprise's syntax);
+* ``apprise+SCHEME://...``: any Apprise URL (https://appriseit.com/services/);
+* ``alertmanager://host:port`` (``alertmanagers://`` for https): an alert posted to a
+  Prometheus Alertmanager's ``/api/v2/alerts``, labelled like the budget;
 * ``log://``: a line in the processor's log.
+
+Slack, Teams, PagerDuty, e-mail and ``apprise+`` addresses are sent by Apprise
+(:mod:`genops_processor.alerts.channels` maps each onto an Apprise URL).
 
 Secrets (a webhook's token, an address that carries credentials in its URL, the SMTP
 password) are given literally, as a whole-value reference ``${env:NAME}`` (read from the
@@ -36,8 +45,15 @@ SCHEMES = (
     "slack+http://",
     "slack+https://",
     "email://",
+    "teams+https://",
+    "pagerduty://",
+    "apprise+",
+    "alertmanager://",
+    "alertmanagers://",
     "log://",
 )
+# Addresses whose every part after the scheme may be a secret (keys in user, host, path).
+_OPAQUE = ("pagerduty://", "apprise+")
 _PLAIN = re.compile(r"[A-Za-z_.@:/-]{1,64}")  # no digits, short: a name, not a token
 _REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -81,6 +97,10 @@ class Channel:
             found += [target, parts.path, parts.query, parts.password or ""]
             if "@" in parts.netloc:
                 found.append(parts.netloc)
+            if self.address.startswith(_OPAQUE):
+                after = self.address.partition("://")[2]
+                pieces = re.split(r"[/@?&=:,]", urllib.parse.unquote(after))
+                found += [after, *(p for p in pieces if not p.isdigit())]
             found.append(parts.path + ("?" + parts.query if parts.query else ""))
         return tuple(s for s in found if len(s) >= 4 and s not in ("http://", "https://"))
 
@@ -107,6 +127,16 @@ def shown_address(address: str) -> str:
     host, with ``***`` for credentials, path and query (they may hold a token)."""
     if is_reference(address) or address == LOG_CHANNEL or address.startswith("email://"):
         return address
+    if address.startswith(_OPAQUE):  # keys anywhere: only the service is shown
+        return f"{address.partition('://')[0]}://{REDACTED}"
+    if address.startswith(("alertmanager://", "alertmanagers://")):
+        scheme, _, rest = address.partition("://")
+        parts = urllib.parse.urlsplit(f"http://{rest}")
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
+        tail = f"/{REDACTED}" if parts.path not in ("", "/") or parts.query else ""
+        return f"{scheme}://{netloc}{tail}"
     kind, plus, target = address.partition("+")
     if not plus or not target.startswith(("http://", "https://")):
         # not an address: a misspelt name is shown, anything else may be a secret

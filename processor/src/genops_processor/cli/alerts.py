@@ -41,7 +41,8 @@ def alerts_group() -> None:
 )
 @click.option("--json", "as_json", is_flag=True)
 def list_command(endpoint, token, limit, as_json) -> None:
-    """Recent alerts and notifications, with every delivery attempt."""
+    """Recent alerts (budget thresholds, monitoring rules, notifications), each with its
+    channels' delivery state (pending, retrying, delivered, expired, failed)."""
     response = _call(
         endpoint, token, lambda stub: stub.ListAlerts(pb.ListAlertsRequest(limit=limit), timeout=10)
     )
@@ -53,10 +54,22 @@ def list_command(endpoint, token, limit, as_json) -> None:
         click.echo("no alerts")
     for alert in alerts:
         acked = f", acknowledged by {alert['acknowledged_by']}" if alert["acknowledged_at"] else ""
-        click.echo(literal(f"{alert['alert_id']}  {alert['fired_at']}  {alert['subject']}{acked}"))
-        for d in alert["deliveries"]:
-            error = f" ({d['error']})" if d["error"] else ""
-            click.echo(literal(f"    {d['channel']}: attempt {d['attempt']} {d['status']}{error}"))
+        kind = alert.get("kind", "rule")
+        click.echo(
+            literal(f"{alert['alert_id']}  {alert['fired_at']}  [{kind}] {alert['subject']}{acked}")
+        )
+        for state in alert.get("channels", []):
+            click.echo(literal("    " + _state_line(state)))
+
+
+def _state_line(state: dict) -> str:
+    tries = state["attempts"]
+    line = f"{state['channel']}: {state['state']} after {tries} attempt{'s' * (tries != 1)}"
+    if state.get("next_attempt_at"):
+        line += f", next at {state['next_attempt_at']}"
+    if state.get("last_error") and state["state"] != "delivered":
+        line += f" ({state['last_error']})"
+    return line
 
 
 @alerts_group.command("rules")

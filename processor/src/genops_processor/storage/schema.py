@@ -61,12 +61,14 @@ CREATE TABLE IF NOT EXISTS alert_events (
     subject VARCHAR, body VARCHAR, fired_at TIMESTAMPTZ, level INTEGER,
     escalated_at TIMESTAMPTZ, acknowledged_at TIMESTAMPTZ, acknowledged_by VARCHAR,
     UNIQUE (rule_id, event_key));
--- Alerts not delivered yet, one row per (alert, channel), written with the alert; left
--- when delivered or expired; each attempt is a row of alert_deliveries (alerts/outbox.py).
+-- One row per (alert, channel), written with the alert; its delivery state (pending,
+-- retrying, delivered, expired), attempts and next attempt; each attempt is a row of
+-- alert_deliveries (alerts/outbox.py).
 CREATE TABLE IF NOT EXISTS alert_outbox (
     alert_id VARCHAR NOT NULL, channel VARCHAR NOT NULL, message VARCHAR NOT NULL,
     attempts INTEGER NOT NULL, created_at TIMESTAMPTZ NOT NULL,
-    next_attempt_at TIMESTAMPTZ NOT NULL, last_error VARCHAR, PRIMARY KEY (alert_id, channel));
+    next_attempt_at TIMESTAMPTZ NOT NULL, last_error VARCHAR,
+    state VARCHAR DEFAULT 'pending', PRIMARY KEY (alert_id, channel));
 CREATE TABLE IF NOT EXISTS approvals (
     approval_id VARCHAR PRIMARY KEY, status VARCHAR NOT NULL, team VARCHAR, project VARCHAR,
     customer_id VARCHAR, cost_center VARCHAR, environment VARCHAR, wandb_project VARCHAR,
@@ -148,6 +150,8 @@ ADDED_COLUMNS = (
     ("runs", "unpriced_lines", "INTEGER DEFAULT 0"),
     ("runs", "exit_code", "INTEGER"),  # NULL: recorded before clients sent it
     ("runs", "security_level", "VARCHAR"),  # NULL: unclassified (no security_level)
+    # An outbox row's delivery state; rows of older ledgers are all still to deliver.
+    ("alert_outbox", "state", "VARCHAR DEFAULT 'pending'"),
     # The experiment hold that funds a run's hold; NULL: funded by nobody (every older hold).
     ("holds", "parent_hold_id", "VARCHAR"),
     # Who created a hold (the authenticated principal); NULL: created before authentication.
