@@ -65,12 +65,20 @@ def test_label_values_first_n_then_other_and_kept_values_always():
     assert values("budget-team") == "budget-team"
 
 
-def test_scope_labels_bound_the_pairs():
-    labels = ScopeLabels(teams=10, projects=10, max_series=3)
+def test_scope_labels_bound_the_tuples():
+    labels = ScopeLabels((10, 10, 10, 10, 2), max_series=3)
     labels.keep(["kept"], [])
-    pairs = {labels(f"t{i}", f"p{i}") for i in range(50)} | {labels("kept", "x")}
-    assert len(pairs) <= 3 + 2
-    assert ("kept", OTHER) in pairs and (OTHER, OTHER) in pairs
+    tuples = {labels((f"t{i}", f"p{i}", "c", "cc", "dev")) for i in range(50)}
+    tuples.add(labels(("kept", "x", "c", "cc", "dev")))
+    assert len(tuples) <= 3 + 2
+    assert ("kept", OTHER, OTHER, OTHER, OTHER) in tuples
+    assert (OTHER,) * 5 in tuples
+
+
+def test_each_scope_label_has_its_own_cap():
+    labels = ScopeLabels((10, 10, 10, 10, 2), max_series=100)
+    environments = {labels(("t", "p", "c", "cc", f"env-{i}"))[4] for i in range(5)}
+    assert environments == {"env-0", "env-1", OTHER}
 
 
 def test_inflight_setting_is_read_and_checked():

@@ -101,7 +101,13 @@ REPORT_HTML_MAX_BUDGETS = 12  # budgets with a burn-down chart; the rest are lis
 # later ones count under "other"; teams/projects named by a budget always keep theirs.
 METRICS_MAX_TEAMS = 100  # distinct team label values
 METRICS_MAX_PROJECTS = 200  # distinct project label values
-METRICS_MAX_SERIES = 1_000  # (team, project) pairs per metric; past it: ("other", "other")
+METRICS_MAX_CUSTOMERS = 200  # distinct customer label values
+METRICS_MAX_COST_CENTERS = 100  # distinct cost_center label values
+METRICS_MAX_ENVIRONMENTS = 20  # distinct environment label values
+METRICS_MAX_SERIES = 1_000  # (team, project, customer, ...) tuples; past it: all "other"
+METRICS_CACHE_S = 2.0  # ledger figures read for /metrics are reused this long by scrapes
+METRICS_SCRAPE_WAIT_S = 5.0  # a scrape waits this long for the read, then shows older figures
+METRICS_READ_SHARE = 0.1  # of the time spent reading figures at most: a slow read is reused longer
 
 # --- re-pricing and CLI ---
 REPRICE_BATCH_RUNS = 250  # runs per re-pricing step (one transaction); decisions go between steps

@@ -1,32 +1,71 @@
 """Prometheus metrics of the processor (scraped by Prometheus, shown in Grafana).
 
 Each processor owns its registry, so several can run in one test process.
-Budget gauges are computed at scrape time from the ledger.
+
+Money and counts come from the ledger, not from counters: at scrape time they are read
+(``storage.ledger_figures``: grouped sums and counts) on a second DuckDB connection
+beside the writer, so no budget decision or ingest job waits for the read; each
+budget's current spend is the writer's running state (one short job). Figures are
+served as gauges and kept for ``METRICS_CACHE_S``, or longer when reading them is slow
+(a read takes at most ``METRICS_READ_SHARE`` of the time); a scrape that waits longer
+than ``METRICS_SCRAPE_WAIT_S`` is answered with the figures read before (their age is
+a gauge). Restarts, late series and re-pricing cannot make them drift: they are the
+ledger's own totals. Counters and histograms are left for what the ledger does not
+keep (spans received, ingest and commit times, admission refusals).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import hmac
 import socket
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+import prometheus_client
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from genops.money import MICROS_PER_USD
 from genops_processor.domain import Batch
-from genops_processor.limits import METRICS_MAX_PROJECTS, METRICS_MAX_SERIES, METRICS_MAX_TEAMS
+from genops_processor.limits import (
+    METRICS_CACHE_S,
+    METRICS_MAX_COST_CENTERS,
+    METRICS_MAX_CUSTOMERS,
+    METRICS_MAX_ENVIRONMENTS,
+    METRICS_MAX_PROJECTS,
+    METRICS_MAX_SERIES,
+    METRICS_MAX_TEAMS,
+    METRICS_READ_SHARE,
+    METRICS_SCRAPE_WAIT_S,
+)
 
-OTHER = "other"  # the label value of every team / project past its cap
+prometheus_client.disable_created_metrics()  # no *_created series beside every counter
+
+OTHER = "other"  # the label value of every team / project / ... past its cap
+SCOPE_LABELS = ("team", "project", "customer", "cost_center", "environment")
+ADMISSION_POOLS = ("ingest", "decision", "other")  # api/admission.py's pools
+BUDGET_LABELS = ("budget", "team", "project", "mode", "period")
+# Seconds: spans a request's answer (ingest) or one DuckDB commit can take.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
 class LabelValues:
     """One client-controlled label: the first ``cap`` distinct values keep their own
     series, later ones are counted under ``other`` (a value keeps its series for the
-    process's life, so counters stay continuous); ``kept`` values (named by a budget)
+    process's life, so series stay continuous); ``kept`` values (named by a budget)
     always keep theirs."""
 
     def __init__(self, cap: int) -> None:
@@ -44,68 +83,236 @@ class LabelValues:
 
 
 class ScopeLabels:
-    """(team, project) label pairs, each label capped, and at most ``max_series`` pairs;
-    past that a new pair is (team, other) for a budget's team, else (other, other)."""
+    """(team, project, customer, cost center, environment) label tuples, each label
+    capped, and at most ``max_series`` tuples; past that a new tuple keeps a budget's
+    team and is ``other`` elsewhere, or ``other`` throughout."""
 
-    def __init__(self, teams: int, projects: int, max_series: int) -> None:
-        self.teams = LabelValues(teams)
-        self.projects = LabelValues(projects)
+    def __init__(self, caps: Sequence[int], max_series: int) -> None:
+        self.labels = [LabelValues(cap) for cap in caps]
         self.max_series = max_series
-        self.pairs: set[tuple[str, str]] = set()
+        self.tuples: set[tuple[str, ...]] = set()
+        self._lock = threading.Lock()  # concurrent scrapes
+
+    @property
+    def teams(self) -> LabelValues:
+        return self.labels[0]
 
     def keep(self, teams: Iterable[str], projects: Iterable[str]) -> None:
-        self.teams.kept = frozenset(t for t in teams if t)
-        self.projects.kept = frozenset(p for p in projects if p)
+        self.labels[0].kept = frozenset(t for t in teams if t)
+        self.labels[1].kept = frozenset(p for p in projects if p)
 
-    def __call__(self, team: str, project: str) -> tuple[str, str]:
-        pair = (self.teams(team), self.projects(project))
-        if pair in self.pairs:
-            return pair
-        if len(self.pairs) >= self.max_series:
-            pair = (pair[0], OTHER) if pair[0] in self.teams.kept else (OTHER, OTHER)
-        self.pairs.add(pair)
-        return pair
+    def __call__(self, scope: Sequence[str]) -> tuple[str, ...]:
+        with self._lock:
+            capped = tuple(label(value) for label, value in zip(self.labels, scope, strict=True))
+            if capped in self.tuples:
+                return capped
+            if len(self.tuples) >= self.max_series:
+                team = capped[0] if capped[0] in self.teams.kept else OTHER
+                capped = (team,) + (OTHER,) * (len(capped) - 1)
+            self.tuples.add(capped)
+            return capped
 
 
-class _BudgetCollector(Collector):
-    def __init__(self) -> None:
-        self.source: Callable[[], Iterable] | None = None
+def _usd(micros: int) -> float:
+    return micros / MICROS_PER_USD
+
+
+class _LedgerCollector(Collector):
+    """Gauges from the ledger's figures (see the module's doc)."""
+
+    def __init__(self, scope: ScopeLabels) -> None:
+        self.scope = scope
+        # Queues the read on the writer; the future's result is what Governance gives.
+        self.submit: Callable[[], concurrent.futures.Future] | None = None
+        self.stale = Counter(
+            "genops_metrics_stale_scrapes",
+            f"Scrapes answered with older ledger figures (the read took over "
+            f"{METRICS_SCRAPE_WAIT_S} s or failed)",
+            registry=None,
+        )
+        self._lock = threading.Lock()
+        self._figures: dict | None = None
+        self._read_at = 0.0
+        self._read_seconds = 0.0
+        self._pending: concurrent.futures.Future | None = None
+        self._pending_since = 0.0
+
+    def figures(self) -> dict | None:
+        with self._lock:
+            if self.submit is None:
+                return None
+            fresh_for = max(METRICS_CACHE_S, self._read_seconds / METRICS_READ_SHARE)
+            if self._figures is not None and time.monotonic() - self._read_at < fresh_for:
+                return self._figures
+            if self._pending is None:  # one read at a time, however many scrapes wait
+                self._pending, self._pending_since = self.submit(), time.monotonic()
+            pending = self._pending
+        try:
+            figures = pending.result(timeout=METRICS_SCRAPE_WAIT_S)
+        except Exception:  # noqa: BLE001 (timeout, closed storage): older figures
+            self.stale.inc()
+            with self._lock:
+                if pending.done():
+                    self._pending = None
+                return self._figures
+        with self._lock:
+            if self._pending is pending:
+                self._pending = None
+                self._figures, self._read_at = figures, time.monotonic()
+                self._read_seconds = self._read_at - self._pending_since
+            return self._figures
 
     def collect(self):
-        spent = GaugeMetricFamily(
-            "genops_budget_spent_usd", "Spend in the current period, USD", labels=["budget"]
+        figures = self.figures()
+        yield from self.stale.collect()
+        if figures is None:
+            return
+        yield from self._scoped(figures)
+        yield from self._budgets(figures)
+        yield from self._governance(figures)
+        age = GaugeMetricFamily(
+            "genops_metrics_ledger_age_seconds", "Age of the ledger figures this scrape shows"
         )
-        limit = GaugeMetricFamily(
-            "genops_budget_limit_usd", "Limit of the current period, USD", labels=["budget"]
+        age.add_metric([], time.monotonic() - self._read_at)
+        took = GaugeMetricFamily(
+            "genops_metrics_ledger_read_seconds", "Seconds the last read of the figures took"
         )
-        if self.source is not None:
-            for state in self.source():
-                spent.add_metric([state.budget.name], state.spent_micros / MICROS_PER_USD)
-                limit.add_metric([state.budget.name], state.budget.limit_micros / MICROS_PER_USD)
-        yield spent
-        yield limit
+        took.add_metric([], self._read_seconds)
+        yield age
+        yield took
+
+    def _sum(self, rows: Iterable[tuple]) -> dict[tuple, float]:
+        """(scope, extra..., value) rows -> capped labels -> summed value."""
+        sums: dict[tuple, float] = defaultdict(float)
+        for scope, *extra, value in rows:
+            sums[(*self.scope(scope), *extra)] += value
+        return sums
+
+    def _family(self, name: str, doc: str, labels: Sequence[str], sums: dict) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(name, doc, labels=list(labels))
+        for key, value in sorted(sums.items()):
+            family.add_metric(list(key), value)
+        return family
+
+    def _scoped(self, f: dict):
+        labels = (*SCOPE_LABELS, "category")
+        cost = self._sum((scope, cat, micros) for scope, cat, micros in f["costs"])
+        yield self._family(
+            "genops_cost_usd",
+            "Priced cost in the ledger, USD (runs by cost category, and hand-added cost lines)",
+            labels,
+            {k: _usd(int(v)) for k, v in cost.items()},
+        )
+        runs = self._sum((scope, status, n) for scope, status, n, _ in f["runs"])
+        yield self._family(
+            "genops_runs", "Runs in the ledger, by status", (*SCOPE_LABELS, "status"), runs
+        )
+        flagged = self._sum((scope, n) for scope, _, _, n in f["runs"] if n)
+        yield self._family(
+            "genops_runs_flagged",
+            "Runs in the ledger with a policy violation",
+            SCOPE_LABELS,
+            flagged,
+        )
+        decisions = self._sum(f["decisions"])
+        yield self._family(
+            "genops_budget_decisions",
+            "Budget decisions in the ledger (allow, warn, deny)",
+            (*SCOPE_LABELS, "decision"),
+            decisions,
+        )
+
+    def _budgets(self, f: dict):
+        names = {
+            "spent": ("genops_budget_spent_usd", "Spend in the budget's current period, USD"),
+            "limit": ("genops_budget_limit_usd", "Limit of the budget's current period, USD"),
+            "forecast": (
+                "genops_budget_forecast_usd",
+                "Spend at the period's end at the period's average rate so far, USD",
+            ),
+            "utilization": (
+                "genops_budget_utilization_ratio",
+                "Spent / limit in the current period (not capped: above 1 is overspent)",
+            ),
+        }
+        families = {
+            key: GaugeMetricFamily(name, doc, labels=list(BUDGET_LABELS))
+            for key, (name, doc) in names.items()
+        }
+        for row in f.get("budgets", ()):
+            labels = [row[label] for label in BUDGET_LABELS]
+            families["spent"].add_metric(labels, _usd(row["spent_micros"]))
+            families["limit"].add_metric(labels, _usd(row["limit_micros"]))
+            families["forecast"].add_metric(labels, _usd(row["forecast_micros"]))
+            ratio = row["spent_micros"] / row["limit_micros"] if row["limit_micros"] else 0.0
+            families["utilization"].add_metric(labels, ratio)
+        yield from families.values()
+
+    def _governance(self, f: dict):
+        holds = self._sum((scope, n) for scope, n, _ in f["holds"])
+        yield self._family("genops_holds_open", "Open holds (reservations)", SCOPE_LABELS, holds)
+        held = self._sum((scope, micros) for scope, _, micros in f["holds"])
+        yield self._family(
+            "genops_holds_open_usd",
+            "Money reserved by open holds, USD",
+            SCOPE_LABELS,
+            {k: _usd(int(v)) for k, v in held.items()},
+        )
+        approvals = self._sum(f["approvals"])
+        yield self._family(
+            "genops_approvals", "Approval requests, by status", (*SCOPE_LABELS, "status"), approvals
+        )
+        audit: dict[tuple, float] = defaultdict(float)
+        for scope, kind, n in f["audit_events"]:
+            audit[(self.scope(scope)[0], kind)] += n
+        yield self._family("genops_audit_events", "Audit trail events", ("team", "kind"), audit)
+        fired = {(b, team, project): n for b, team, project, n in f.get("alerts_fired", ())}
+        yield self._family(
+            "genops_alerts_fired", "Budget alerts fired", ("budget", "team", "project"), fired
+        )
+        single = {
+            "alerts_pending": ("genops_alert_outbox", "Alert deliveries not done yet", 1),
+            "quarantined_rows": ("genops_quarantined_rows", "Ledger rows set aside", 1),
+        }
+        for key, (name, doc, scale) in single.items():
+            family = GaugeMetricFamily(name, doc)
+            family.add_metric([], f[key] * scale)
+            yield family
+        keyed = {
+            "monitoring_alerts": ("genops_monitoring_alerts", "Monitoring-rule alerts", "kind"),
+            "delivery_failures": (
+                "genops_alert_delivery_failures",
+                "Failed or expired alert delivery attempts",
+                "channel",
+            ),
+            "ledger_rejections": (
+                "genops_ledger_rejected_spans",
+                "Spans refused against the ledger (scope changed, usage went down, ...)",
+                "reason",
+            ),
+        }
+        for key, (name, doc, label) in keyed.items():
+            yield self._family(name, doc, (label,), {(k,): v for k, v in f[key].items()})
+
+
+class _WriterCollector(Collector):
+    def __init__(self) -> None:
+        self.depth: Callable[[], int] | None = None
+
+    def collect(self):
+        family = GaugeMetricFamily("genops_writer_queue_depth", "Jobs waiting for the writer")
+        if self.depth is not None:
+            family.add_metric([], self.depth())
+        yield family
 
 
 class ProcessorMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # process_* (CPU, memory, open files)
+        PlatformCollector(registry=self.registry)  # python_info
         self.spans = Counter(
             "genops_spans_received", "Spans received, by kind", ["kind"], registry=self.registry
-        )
-        self.run_cost = Counter(
-            "genops_run_cost_usd",
-            "Priced run cost, USD",
-            ["team", "project"],
-            registry=self.registry,
-        )
-        self.runs_finished = Counter(
-            "genops_runs_finished",
-            "Runs that ended",
-            ["team", "project", "status"],
-            registry=self.registry,
-        )
-        self.decisions = Counter(
-            "genops_budget_decisions", "Budget decisions", ["decision"], registry=self.registry
         )
         # reason: one of genops_processor.ingest.validation.REASONS (a fixed set)
         self.spans_rejected = Counter(
@@ -120,38 +327,65 @@ class ProcessorMetrics:
             ["pool"],
             registry=self.registry,
         )
-        self._budgets = _BudgetCollector()
-        self.registry.register(self._budgets)
-        # team and project come from clients: capped (limits METRICS_MAX_*), see ScopeLabels
-        self.scope_labels = ScopeLabels(METRICS_MAX_TEAMS, METRICS_MAX_PROJECTS, METRICS_MAX_SERIES)
+        for pool in ADMISSION_POOLS:  # a series from the start: rate() has a zero to begin at
+            self.admission_refused.labels(pool)
+        self.ingest_seconds = Histogram(
+            "genops_ingest_duration_seconds",
+            "An OTLP request from its decoding to its committed answer",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.commit_seconds = Histogram(
+            "genops_commit_duration_seconds",
+            "One DuckDB commit of the writer",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.decision_seconds = Histogram(
+            "genops_decision_duration_seconds",
+            "A budget decision from its queueing to its committed answer",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        # team, project, ... come from clients: capped (limits METRICS_MAX_*)
+        self.scope_labels = ScopeLabels(
+            (
+                METRICS_MAX_TEAMS,
+                METRICS_MAX_PROJECTS,
+                METRICS_MAX_CUSTOMERS,
+                METRICS_MAX_COST_CENTERS,
+                METRICS_MAX_ENVIRONMENTS,
+            ),
+            METRICS_MAX_SERIES,
+        )
+        self._ledger = _LedgerCollector(self.scope_labels)
+        self.registry.register(self._ledger)
+        self._writer = _WriterCollector()
+        self.registry.register(self._writer)
 
     def keep_labels(self, teams: Iterable[str], projects: Iterable[str]) -> None:
         """Teams and projects named by the policy's budgets: always their own series."""
         self.scope_labels.keep(teams, projects)
 
-    def bind_budgets(self, source: Callable[[], Iterable]) -> None:
-        self._budgets.source = source
+    def bind_ledger(
+        self, submit: Callable[[], concurrent.futures.Future], queue_depth: Callable[[], int]
+    ) -> None:
+        """``submit()`` queues a read of the figures (a dict: see storage.ledger_figures
+        and Governance.metric_figures) and returns its future."""
+        self._ledger.submit = submit
+        self._writer.depth = queue_depth
 
-    def observe_ingest(self, batch: Batch, result) -> None:
+    def observe_ingest(self, batch: Batch, result, seconds: float) -> None:
+        self.ingest_seconds.observe(seconds)
         for span in batch.spans:
             self.spans.labels(span.kind).inc()
         if batch.ignored_spans:
             self.spans.labels("other").inc(batch.ignored_spans)
         for rejection in (*batch.rejected, *getattr(result, "rejected", ())):
             self.spans_rejected.labels(rejection.reason).inc()
-        for state in result.runs:
-            delta = state.cost_micros - result.previous_cost_micros.get(state.run_key, 0)
-            newly_final = state.final and not result.previous_final.get(state.run_key, False)
-            if delta <= 0 and not newly_final:
-                continue
-            team, project = self.scope_labels(state.scope.team, state.scope.project)
-            if delta > 0:
-                self.run_cost.labels(team, project).inc(delta / MICROS_PER_USD)
-            if newly_final:
-                self.runs_finished.labels(team, project, state.status).inc()
 
-    def observe_decision(self, outcome: str) -> None:
-        self.decisions.labels(outcome).inc()
+    def observe_decision(self, seconds: float) -> None:
+        self.decision_seconds.observe(seconds)
 
 
 class _MetricsHandler(BaseHTTPRequestHandler):

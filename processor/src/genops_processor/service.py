@@ -8,8 +8,10 @@ spend, decide, record) is one atomic step with respect to ingest.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +30,7 @@ from genops_processor.budgets import (
     decide,
     decisions,
     funding,
+    linear_forecast_micros,
     live_holds,
     period_start,
     policy_store,
@@ -89,7 +92,13 @@ class Governance:
         self.clock = clock
         # Seconds a hold nobody reports on or renews stays open (the sweeper's timeout).
         self.hold_timeout_s = hold_timeout_s
-        self.metrics.bind_budgets(self.budget_status_sync)
+        # /metrics reads the ledger's figures off the writer (see metric_figures); the
+        # writer's commits are timed.
+        self._metrics_reader = concurrent.futures.ThreadPoolExecutor(1, "genops-metrics-read")
+        self.metrics.bind_ledger(
+            lambda: self._metrics_reader.submit(self.metric_figures), storage.queue_depth
+        )
+        storage.commit_timed = self.metrics.commit_seconds.observe
         # Alert delivery runs off the writer; what a previous process left is retried.
         # Channels are looked up by name in the policy in force at each attempt.
         self.deliverer = alerts.Deliverer(
@@ -152,8 +161,9 @@ class Governance:
 
     async def ingest(self, batch: Batch) -> IngestResult:
         """Store a decoded request; returns once it is committed."""
+        started = time.monotonic()
         result = await asyncio.wrap_future(self._ingest.submit(batch))
-        self.metrics.observe_ingest(batch, result)
+        self.metrics.observe_ingest(batch, result, time.monotonic() - started)
         if self._alerting and result.runs:
             await self.fire_alerts()
         if self.monitoring.active and result.runs:  # evaluated shortly, off this path
@@ -215,6 +225,35 @@ class Governance:
 
     def close(self) -> None:
         self.deliverer.close()
+        self._metrics_reader.shutdown(wait=False, cancel_futures=True)
+
+    def metric_figures(self) -> dict:
+        """What /metrics shows (metrics.py): the ledger's figures, read beside the writer
+        (its jobs never wait for them), and each budget's state in its current period
+        (the running spend decisions read: a short writer job, in turn with ingest)."""
+        figures = self.storage.read(store.ledger_figures)
+        figures["budgets"] = self.storage.call(self._budget_figures)
+        scopes = {b.name: (b.scope.team or "", b.scope.project or "") for b in self.policy.budgets}
+        figures["alerts_fired"] = [  # a budget no longer in the policy: no team, no project
+            (name, *scopes.get(name, ("", "")), n) for name, n in figures["alerts_fired"].items()
+        ]
+        return figures
+
+    def _budget_figures(self, conn) -> list[dict]:
+        now = self.clock()
+        return [
+            {
+                "budget": state.budget.name,
+                "team": state.budget.scope.team or "",
+                "project": state.budget.scope.project or "",
+                "mode": state.budget.mode,
+                "period": state.budget.period,
+                "spent_micros": state.spent_micros,
+                "limit_micros": state.budget.limit_micros,
+                "forecast_micros": linear_forecast_micros(state, now),
+            }
+            for state in self.spend.states(conn, self.policy.budgets, now)
+        ]
 
     async def check_budget(
         self,
@@ -297,8 +336,9 @@ class Governance:
                 conn.on_rollback(lambda: self._decided.pop(retry_key, None))
             return recorded
 
+        started = time.monotonic()
         recorded = await asyncio.wrap_future(self.storage.submit(job, DECISION, group=True))
-        self.metrics.observe_decision(recorded.decision.outcome)
+        self.metrics.observe_decision(time.monotonic() - started)
         if recorded.decision.outcome != "allow" or recorded.decision.deciding:
             _log.info(
                 "budget decision %s: %s", recorded.decision.outcome, recorded.decision.message
@@ -316,9 +356,6 @@ class Governance:
         """Budgets matching ``scope`` (all when None); with ``teams``, only budgets of
         those teams (a reader bound to its teams)."""
         return await asyncio.wrap_future(self.storage.submit(self._status_job(scope, teams)))
-
-    def budget_status_sync(self) -> list[BudgetState]:
-        return self.storage.call(self._status_job(None))
 
     async def run_teams(self, run_keys: list[str]) -> dict[str, str]:
         """The team of each stored run among ``run_keys`` (unknown ones left out)."""

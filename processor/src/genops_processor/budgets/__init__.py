@@ -3,6 +3,7 @@ decisions and their log, reservations (holds) and the experiment holds that fund
 (funding), approvals, spend derived from the ledger (spend) and kept as running state (running)."""
 
 from genops_processor.budgets.approvals import ApprovalError
+from genops_processor.budgets.burn import linear_forecast_micros, period_end
 from genops_processor.budgets.policy import (
     Budget,
     BudgetState,
@@ -25,6 +26,8 @@ __all__ = [
     "PolicyError",
     "budget_states",
     "decide",
+    "linear_forecast_micros",
+    "period_end",
     "period_start",
     "spend_query",
 ]

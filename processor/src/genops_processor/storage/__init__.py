@@ -11,6 +11,7 @@ from genops_processor.storage.compaction import (
     remaining,
     span_counts,
 )
+from genops_processor.storage.figures import ledger_figures
 from genops_processor.storage.queries import ExperimentRecord, scope_filter, to_ns
 from genops_processor.storage.run_rows import (
     RUN_COLUMNS,
@@ -52,6 +53,7 @@ __all__ = [
     "copy_ledger",
     "forget_runs",
     "id_bytes",
+    "ledger_figures",
     "on_rollback",
     "rolled_back",
     "remaining",

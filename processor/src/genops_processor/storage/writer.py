@@ -23,6 +23,10 @@ Jobs see the connection through :class:`Connection`, which adds transaction hook
 holding its change rolls back) and ``on_commit(fn)`` (effects that must not outlive
 a rolled-back transaction).
 
+Reads that would hold the writer too long and need only what is committed (the
+figures /metrics shows) run in their caller's thread on a second connection through
+:meth:`Storage.read`, as backups read their snapshot.
+
 A failure of the file underneath (disk full, read-only, locked by another
 process, not a ledger) reaches callers as a :class:`StorageError` whose one-line
 message names that cause, whatever DuckDB error it surfaced as (a failed commit
@@ -38,6 +42,7 @@ import logging
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -168,10 +173,22 @@ class Connection:
     nothing. Rows given to :meth:`append` inside a transaction are inserted together,
     one statement per table, before the next statement or the commit."""
 
-    __slots__ = ("_conn", "_depth", "_begun", "_rows", "_undo", "_done", "aborted", "__weakref__")
+    __slots__ = (
+        "_conn",
+        "_depth",
+        "_begun",
+        "_rows",
+        "_undo",
+        "_done",
+        "aborted",
+        "timed",
+        "__weakref__",
+    )
 
     def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
         self._conn = conn
+        # Told the seconds of each DuckDB commit (pending rows and COMMIT): /metrics.
+        self.timed: Callable[[float], object] | None = None
         self._depth = 0
         self._begun = False  # DuckDB's BEGIN sent
         self._rows: dict[tuple[str, str], list] = {}  # (INSERT ... VALUES, row) -> params
@@ -233,11 +250,14 @@ class Connection:
         if not self._depth:
             self._conn.commit()  # DuckDB's own error: no transaction is active
             return self
+        started = time.perf_counter()
         try:
             if self._rows:
                 self._ready()
             if self._begun:
                 self._conn.commit()
+                if self.timed is not None:
+                    self.timed(time.perf_counter() - started)
         except BaseException:
             if self._begun:
                 try:
@@ -293,6 +313,9 @@ class Storage:
         self._thread: threading.Thread | None = None
         self._opened = threading.Event()
         self._open_error: BaseException | None = None
+        self.commit_timed: Callable[[float], object] | None = None  # see Connection.timed
+        self._reader = None  # a cursor for read(), opened with the writer's connection
+        self._read_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------
     def open(self) -> Storage:
@@ -356,6 +379,26 @@ class Storage:
         with self._jobs.mutex:
             return bool(self._jobs.queue) and self._jobs.queue[0][0] == Priority.DECISION
 
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        """``fn(cursor)`` in the calling thread on a second connection that sees what is
+        committed: a long read that never holds up the writer's jobs (one at a time;
+        ``fn`` must only read)."""
+        with self._read_lock:
+            if self._reader is None:
+                raise StorageError("storage is closed")
+            try:
+                return fn(self._reader)
+            except BaseException as error:
+                raise as_storage_error(error, self.path) from error
+
+    def _commit_took(self, seconds: float) -> None:
+        if self.commit_timed is not None:
+            self.commit_timed(seconds)
+
+    def queue_depth(self) -> int:
+        """Jobs waiting for the writer (not the one running)."""
+        return self._jobs.qsize()
+
     def call(self, fn: Callable[[Connection], T], priority: Priority = Priority.NORMAL) -> T:
         return self.submit(fn, priority).result()
 
@@ -375,8 +418,11 @@ class Storage:
                 _close_quietly(conn)
             self._opened.set()
             return
+        if not self.read_only:  # a cursor is a second connection to the same database
+            self._reader = conn.cursor()
         self._opened.set()
         jobs = Connection(conn)
+        jobs.timed = self._commit_took  # commit_timed may be set after open()
         try:
             while (item := self._jobs.get())[2] is not None:
                 _, _, job, future = item
@@ -391,6 +437,10 @@ class Storage:
                     rolled_back(jobs)
                     future.set_exception(as_storage_error(error, self.path))
         finally:
+            with self._read_lock:
+                reader, self._reader = self._reader, None
+                if reader is not None:
+                    _close_quietly(reader)
             if not self.read_only:
                 try:
                     conn.execute("CHECKPOINT")
