@@ -225,6 +225,9 @@ class _FlakyHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+FAILING_FOR_S = 60  # how long the webhook fails before it recovers
+
+
 def test_a_failing_webhook_gets_the_alert_once_it_recovers_across_a_restart(
     start_processor_with, tmp_path, monkeypatch
 ):
@@ -249,8 +252,11 @@ def test_a_failing_webhook_gets_the_alert_once_it_recovers_across_a_restart(
         second = start_processor_with("--policy", str(policy))  # the outbox survives it
         tried = len(web.requests)
         assert wait_for(lambda: len(web.requests) >= tried + 2, seconds=WAIT_S)
-        web.failing = False  # the receiver recovers
-        assert wait_for(lambda: len(web.bodies) == 2, seconds=WAIT_S)
+        # the receiver stays down for a minute from its first failure, then recovers
+        down_since = web.requests[0][1]
+        assert wait_for(lambda: time.monotonic() - down_since >= FAILING_FOR_S, seconds=120)
+        web.failing = False
+        assert wait_for(lambda: len(web.bodies) == 2, seconds=WAIT_S + 120)
         listed = _listed(second)
         assert second.stop() == 0
     finally:

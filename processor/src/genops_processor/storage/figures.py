@@ -39,7 +39,7 @@ _AUDIT = (
     "FROM audit_events GROUP BY ALL ORDER BY ALL"
 )
 _SINGLE = {
-    "alerts_pending": "SELECT count(*) FROM alert_outbox",
+    "alerts_pending": "SELECT count(*) FROM alert_outbox WHERE state IN ('pending', 'retrying')",
     "quarantined_rows": "SELECT count(*) FROM quarantine",
 }
 _BY_KEY = {
