@@ -252,6 +252,9 @@ class Batch:
     manual_costs: tuple[ManualCostEvent, ...] = ()
     ignored_spans: int = 0
     rejected: tuple[Rejection, ...] = ()  # refused by the validation before decoding
+    # The authenticated principal that sent the request: the actor of the audit events
+    # its runs and artifacts cause (set once per request by the receiver).
+    sender: str = ""
 
     @property
     def spans(self) -> tuple[SpanRecord, ...]:

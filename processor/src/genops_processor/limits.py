@@ -109,6 +109,7 @@ ALERTS_LIST_MAX = 10_000  # `genops alerts list --limit` above it: a usage error
 # may still reserve its whole max_cost up front; set max_hold on shared budgets.
 DEFAULT_MAX_HOLD_SHARE = 1.0  # of a budget's limit, when the budget sets no max_hold
 MAX_OPEN_HOLDS_PER_PRINCIPAL = 1_000  # open holds of one principal; more: CheckBudget denies
+MAX_DECLARED_RUNNING_RUNS = 10_000  # max_concurrent_experiments a client declares; more: refused
 LIST_HOLDS_MAX = 10_000  # holds per ListHolds answer (and `genops holds list`); more: truncated
 RUNNING_SPEND_ACCOUNTS = 10_000  # (scope, period) spend totals kept (budgets/running.py); LRU
 DECISION_GROUP_MAX = (

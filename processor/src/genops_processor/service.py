@@ -240,7 +240,10 @@ class Governance:
         def job(conn) -> RecordedDecision:
             if request_id and (earlier := self._decided.get(retry_key)) is not None:
                 return earlier  # a retry of a check already decided
-            if refusal := reservations.open_holds_refusal(conn, principal, max_open_holds):
+            refusal = reservations.open_holds_refusal(conn, principal, max_open_holds)
+            if refusal is None and not parent_hold_id:  # an experiment's runs: admitted
+                refusal = reservations.running_runs_refusal(conn, scope, client.max_running_runs)
+            if refusal:
                 decision = Decision("deny", requested_micros, (), None, refusal)
                 decision_id = decisions.record_decision(
                     conn, scope, wandb_project, wandb_run_name, decision, now

@@ -55,6 +55,7 @@ _TIME_FIELDS = {"compute_start_ns", "as_of_ns"}
 # for a number, the maximum length for a string or a repeated field.
 BOUNDS: dict[str, tuple[float, float] | int] = {
     "ReportOfflineDecisionsRequest.decisions": limits.MAX_OFFLINE_DECISIONS,
+    "ClientLimits.max_running_runs": (0, limits.MAX_DECLARED_RUNNING_RUNS),
 }
 
 

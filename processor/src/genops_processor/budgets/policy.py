@@ -120,6 +120,8 @@ class ClientLimits:
     mode: str | None = None
     # Mode of the client's own limit; None: ``mode``, else advisory.
     limit_mode: str | None = None
+    # Runs of the scope started and not final at most (max_concurrent_experiments); 0 none.
+    max_running_runs: int = 0
 
 
 @dataclass(frozen=True)

@@ -106,9 +106,12 @@ def export_command(db, endpoint, token, since, until, fmt, output) -> None:
 @click.option("--before", required=True, help="remove events before this date (UTC)")
 @click.option(
     "--retention-years",
+    "--audit-retention-years",
+    "retention_years",
     type=click.FloatRange(min=0, min_open=True, max=MAX_AUDIT_RETENTION_YEARS),
     default=None,
-    help="keep at least this long (only lengthens the policy's audit_log_retention_years)",
+    help="keep at least this long (only lengthens the policy's audit_log_retention_years) "
+    "[env GENOPS_AUDIT_RETENTION_YEARS]",
 )
 @click.option("--apply", "apply", is_flag=True, help="remove them (without: show the plan)")
 def prune_command(db, before, retention_years, apply) -> None:
@@ -116,9 +119,12 @@ def prune_command(db, before, retention_years, apply) -> None:
     event's seq and hash) from which the chain still verifies."""
     from genops_processor import storage as store
     from genops_processor.record import audit_trail
+    from genops_processor.settings import audit_retention_years
 
     try:
         cut = audit_trail.parse_bound(before, "--before")
+        # the processor's option (the one reader of options); the longer of it and the policy's
+        retention_years = audit_retention_years(retention_years)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     now = dt.datetime.now(dt.timezone.utc)
@@ -131,8 +137,9 @@ def prune_command(db, before, retention_years, apply) -> None:
         if cut > oldest_allowed:
             _fail(
                 "prune",
-                f"--before {before}: events are kept {years:g} year(s) "
-                f"(audit_log_retention_years); the latest allowed is {oldest_allowed:%Y-%m-%d}",
+                f"--before {before}: events are kept {years:g} year(s) (the longer of "
+                "audit_log_retention_years and --audit-retention-years); "
+                f"the latest allowed is {oldest_allowed:%Y-%m-%d}",
             )
         plan = ledger.call(lambda conn: audit_trail.prune_plan(conn, cut))
         if not plan.events:

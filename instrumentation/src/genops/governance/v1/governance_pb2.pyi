@@ -57,14 +57,16 @@ class Scope(_message.Message):
     def __init__(self, team: _Optional[str] = ..., project: _Optional[str] = ..., customer_id: _Optional[str] = ..., cost_center: _Optional[str] = ..., environment: _Optional[str] = ...) -> None: ...
 
 class ClientLimits(_message.Message):
-    __slots__ = ("daily_limit_micros", "policy_mode", "daily_limit_mode")
+    __slots__ = ("daily_limit_micros", "policy_mode", "daily_limit_mode", "max_running_runs")
     DAILY_LIMIT_MICROS_FIELD_NUMBER: _ClassVar[int]
     POLICY_MODE_FIELD_NUMBER: _ClassVar[int]
     DAILY_LIMIT_MODE_FIELD_NUMBER: _ClassVar[int]
+    MAX_RUNNING_RUNS_FIELD_NUMBER: _ClassVar[int]
     daily_limit_micros: int
     policy_mode: PolicyMode
     daily_limit_mode: PolicyMode
-    def __init__(self, daily_limit_micros: _Optional[int] = ..., policy_mode: _Optional[_Union[PolicyMode, str]] = ..., daily_limit_mode: _Optional[_Union[PolicyMode, str]] = ...) -> None: ...
+    max_running_runs: int
+    def __init__(self, daily_limit_micros: _Optional[int] = ..., policy_mode: _Optional[_Union[PolicyMode, str]] = ..., daily_limit_mode: _Optional[_Union[PolicyMode, str]] = ..., max_running_runs: _Optional[int] = ...) -> None: ...
 
 class CheckBudgetRequest(_message.Message):
     __slots__ = ("scope", "requested_micros", "client_limits", "wandb_project", "wandb_run_name", "require_approval", "estimate", "request_id", "parent_hold_id")

@@ -272,6 +272,10 @@ class BudgetGate:
             self._clients.clear()
 
     def _apply(self, response: pb.CheckBudgetResponse) -> None:
+        if response.decision == pb.DECISION_DENY and not response.HasField("deciding_budget"):
+            # Denied by no budget (max_concurrent_experiments, the open-holds cap): the
+            # processor's message says why.
+            raise BudgetExceededError(response.message or "run start denied by the processor")
         if response.decision == pb.DECISION_DENY:
             raise BudgetExceededError.from_budget(
                 _budget_info(response.deciding_budget, response.requested_micros)
@@ -394,6 +398,7 @@ def budget_request(
             daily_limit_micros=budget.client_daily_limit_micros,
             policy_mode=_MODES[budget.policy_mode],
             daily_limit_mode=_MODES[budget.limit_mode],
+            max_running_runs=budget.max_running_runs,
         ),
         wandb_project=str(wandb_kwargs.get("project") or ""),
         wandb_run_name=str(wandb_kwargs.get("name") or ""),
