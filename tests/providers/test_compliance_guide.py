@@ -3,20 +3,29 @@
 stand-ins the samples leave undefined).
 
 Two samples (Production Configuration; Security and Compliance) ask for
-``enable_encryption_at_rest=True``, which no processor here can meet (its DuckDB ledger
-cannot be written encrypted offline: README "Authentication and TLS"). Run as written
-against a processor with TLS and MFA they are refused before any run, naming that
-keyword alone; with that one keyword set to False they run.
+``enable_encryption_at_rest=True``: a processor whose ledger is neither on a detected
+encrypted volume nor attested as such by its operator (``--ledger-on-encrypted-volume``)
+refuses them before any run, naming that keyword alone; with that one keyword set to
+False they run. (tests/guide runs them as written against an attesting processor.)
 """
 
 from __future__ import annotations
 
 import yaml
 
+from tests.docs.test_guide_doc import PRELUDE
 from tests.e2e.test_tls import Ca
-from tests.guide.test_seed_guide import SEED_PRELUDE, guide_blocks
+from tests.guide.guide_blocks import python_blocks
 from tests.helpers import ROUND_CATALOG, adapter_env, last_json_line, run_python, start_processor
 
+SEED_PRELUDE = (
+    PRELUDE
+    + """
+import wandb
+from datetime import datetime
+from genops.providers.wandb import instrument_wandb
+"""
+)
 STAND_INS = """
 def process_data(data):
     return len(data)
@@ -35,7 +44,7 @@ print(_json.dumps(_out))
 
 
 def block(seed_guide, heading: str) -> str:
-    [code] = [code for h, code in guide_blocks(seed_guide) if h == heading]
+    [code] = [b.code for b in python_blocks(seed_guide) if b.heading == heading]
     return code
 
 

@@ -28,11 +28,13 @@ from genops.catalog import Catalog
 from genops.config import (
     ExportSettings,
     InstrumentationSettings,
+    known_secrets,
     resolve_adapter_options,
     settings_for_adapter,
 )
 from genops.errors import BudgetExceededError, BudgetInfo
 from genops.experiment import Experiment, ExperimentCostSummary
+from genops.governance import redaction
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance_client import GovernanceClient, GovernanceUnavailable
 from genops.money import dollars_to_micros, format_usd
@@ -86,6 +88,8 @@ class GenOpsWandbAdapter(AdapterCompliance, AdapterCosts, AdapterRecord):
             {k: v for k, v in given.items() if v is not None}
         )
         self.options = wandb_production.apply(self.options)  # production_config=
+        if self.options.wandb_api_key is not None:  # out of every error text we record
+            redaction.remember(self.options.wandb_api_key.value)
         self._settings = settings_for_adapter(self.options)
         self._configure_logging()
         self._lock = threading.Lock()
@@ -269,7 +273,7 @@ class GenOpsWandbAdapter(AdapterCompliance, AdapterCosts, AdapterRecord):
                 yield experiment
         except BaseException as error:
             experiment.status = attr.STATUS_FAILED
-            experiment.error = f"{type(error).__name__}: {error}"
+            experiment.error = redaction.error_text(error, known_secrets())
             raise
         else:
             experiment.status = attr.STATUS_FINISHED

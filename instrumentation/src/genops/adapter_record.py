@@ -35,7 +35,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from genops.config import known_secrets
 from genops.errors import BudgetExceededError
+from genops.governance import redaction
 from genops.money import micros_to_decimal
 
 _log = logging.getLogger("genops.adapter")
@@ -124,7 +126,8 @@ class AdapterRecord:
             refused = not entered and isinstance(error, (BudgetExceededError, ValueError))
             result["status"] = "refused" if refused else "failed"
             result["error"] = _one_line(error)
-            _log.info("genops: batch experiment %s %s: %s", result["name"], result["status"], error)
+            _log.info("genops: batch experiment %s %s: %s", result["name"], result["status"],
+                      result["error"])  # fmt: skip
         if result["experiment_id"]:
             try:
                 summary = self.get_experiment_cost_summary(result["experiment_id"])
@@ -158,4 +161,4 @@ def _parse(config: Any) -> tuple[Callable, tuple, dict[str, Any], dict[str, Any]
 
 
 def _one_line(error: BaseException) -> str:
-    return " ".join(f"{type(error).__name__}: {error}".split())
+    return " ".join(redaction.error_text(error, known_secrets()).split())

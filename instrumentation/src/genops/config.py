@@ -329,6 +329,14 @@ def otel_resource_attributes(environ: Mapping[str, str] | None = None) -> dict[s
     return {str(k): str(v) for k, v in detected.attributes.items()}
 
 
+def known_secrets(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The secrets the environment hands this process (``WANDB_API_KEY``,
+    ``GENOPS_TOKEN``), for :func:`genops.governance.redaction.redact_text` to take out
+    of an error message before it is recorded."""
+    env = os.environ if environ is None else environ
+    return tuple(env[name] for name in ("WANDB_API_KEY", "GENOPS_TOKEN") if env.get(name))
+
+
 def wandb_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """W&B's own variables (mode, API key, base URL) as set, for wandb to parse.
 

@@ -29,6 +29,8 @@ from typing import Any
 
 import grpc
 
+from genops.config import known_secrets
+from genops.governance import redaction
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance_client import GovernanceClient, GovernanceRefused, GovernanceUnavailable
 
@@ -446,7 +448,7 @@ class AlertManager(_Monitor):
         self, name: str, result: Any, error: BaseException | None, channels: list[str]
     ) -> None:
         if error is not None:
-            current = {"status": "error", "error": f"{type(error).__name__}: {error}"}
+            current = {"status": "error", "error": redaction.error_text(error, known_secrets())}
         elif isinstance(result, dict):
             current = dict(result)
             status = str(current.get("status", "")).lower()

@@ -10,11 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-import grpc
 
 from genops.governance.v1 import governance_pb2 as pb
-from genops.governance.v1 import governance_pb2_grpc as pb_grpc
-from genops_processor.cli.endpoint import endpoint_error, endpoint_option, resolve, token_option
+from genops_processor.cli.endpoint import (
+    call_api,
+    endpoint_option,
+    token_option,
+)
 from genops_processor.cli.literal import literal
 from genops_processor.limits import ALERTS_LIST_MAX
 
@@ -117,11 +119,4 @@ def ack_command(alert_id, endpoint, token, actor) -> None:
 
 
 def _call(endpoint: str | None, token: str | None, fn: Callable[[Any], Any]) -> Any:
-    where = resolve(endpoint, token)
-    target = where.target
-    try:
-        with where.channel() as channel:
-            return fn(pb_grpc.GovernanceServiceStub(channel))
-    except grpc.RpcError as error:
-        click.echo(f"genops alerts: {endpoint_error(target, error)}", err=True)
-        sys.exit(1)
+    return call_api("alerts", endpoint, token, fn)

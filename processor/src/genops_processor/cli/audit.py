@@ -20,7 +20,13 @@ from google.protobuf import json_format
 from genops.governance import audit_files
 from genops.governance.audit_chain import Verdict, verify_events
 from genops.governance.v1 import governance_pb2 as pb
-from genops_processor.cli.endpoint import connect, endpoint_error, endpoint_option, token_option
+from genops_processor.cli.endpoint import (
+    connect,
+    endpoint_error,
+    endpoint_option,
+    one_source,
+    token_option,
+)
 from genops_processor.cli.literal import one_line
 from genops_processor.limits import (
     AUDIT_EXPORT_PAGE,
@@ -75,8 +81,7 @@ def verify_command(db, endpoint, token, file) -> None:
 @click.option("--output", "-o", metavar="FILE", help="write here (json/csv: default stdout)")
 def export_command(db, endpoint, token, since, until, fmt, output) -> None:
     """Events of a time range with their chain fields, in sequence order (paged)."""
-    if db and endpoint:
-        raise click.UsageError("give --db or --endpoint, not both")
+    one_source(db, endpoint)
     if fmt == "parquet" and not output:
         raise click.UsageError("--format parquet needs --output FILE")
     from genops_processor.record import audit_trail

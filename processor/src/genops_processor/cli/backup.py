@@ -18,13 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import click
-import grpc
 from google.protobuf import json_format
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops.money import format_usd
 from genops_processor import storage as store
-from genops_processor.cli.endpoint import connect, endpoint_error, endpoint_option, token_option
+from genops_processor.cli.endpoint import (
+    call_api,
+    endpoint_option,
+    one_source,
+    token_option,
+)
 from genops_processor.record import backups
 from genops_processor.storage import backup as storage_backup
 
@@ -42,8 +46,7 @@ def backup_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
 def create_command(db, to, endpoint, token, as_json) -> None:
     """Take a consistent copy of the ledger (audited: a backup.created event)."""
-    if db and endpoint:
-        raise click.UsageError("give --db or --endpoint, not both")
+    one_source(db, endpoint)
     if db:
         if not to:
             raise click.UsageError("--db needs --to DIR")
@@ -92,8 +95,7 @@ def restore_command(backup, db) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def status_command(db, endpoint, token, rpo_hours, as_json) -> None:
     """When the newest backup was taken, and its age against --rpo-hours."""
-    if db and endpoint:
-        raise click.UsageError("give --db or --endpoint, not both")
+    one_source(db, endpoint)
     if db:
         now = dt.datetime.now(dt.timezone.utc)
         with store.Storage(db, read_only=True) as storage:
@@ -139,9 +141,4 @@ def _echo(manifest: dict[str, Any], as_json: bool) -> None:
 
 
 def _call(endpoint: str | None, token: str | None, fn: Callable[[Any], Any]) -> Any:
-    with connect(endpoint, token) as (where, stub):
-        try:
-            return fn(stub)
-        except grpc.RpcError as error:
-            click.echo(f"genops backup: {endpoint_error(where.target, error)}", err=True)
-            sys.exit(1)
+    return call_api("backup", endpoint, token, fn)

@@ -10,7 +10,13 @@ import grpc
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from genops.money import format_usd
-from genops_processor.cli.endpoint import endpoint_error, endpoint_option, resolve, token_option
+from genops_processor.cli.endpoint import (
+    endpoint_error,
+    endpoint_option,
+    one_source,
+    resolve,
+    token_option,
+)
 from genops_processor.cli.literal import literal
 from genops_processor.pricing import CatalogError
 
@@ -43,8 +49,7 @@ def reprice_command(catalog_path, since, db, endpoint, token, actor, resume) -> 
 
     from genops_processor.pricing import Catalog
 
-    if db and endpoint:
-        raise click.UsageError("give --db or --endpoint, not both")
+    one_source(db, endpoint)
     if resume and (catalog_path or since):
         raise click.UsageError("--resume takes the catalog and date the job started with")
     if resume and not db:

@@ -12,7 +12,13 @@ import grpc
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops_processor.cli import report
-from genops_processor.cli.endpoint import connect, endpoint_error, endpoint_option, token_option
+from genops_processor.cli.endpoint import (
+    connect,
+    endpoint_error,
+    endpoint_option,
+    one_source,
+    token_option,
+)
 
 
 @click.command("customers")
@@ -26,8 +32,7 @@ from genops_processor.cli.endpoint import connect, endpoint_error, endpoint_opti
 def customers_command(period, customer, db, endpoint, token, as_csv, as_json) -> None:
     """Usage per customer in a billing month: runs, experiments, cost by project,
     team and category (a run counts in the month it was last active)."""
-    if db and endpoint:
-        raise click.UsageError("give --db or --endpoint, not both")
+    one_source(db, endpoint)
     try:
         if db:
             answer = _from_db(db, period, customer)

@@ -16,6 +16,7 @@ and otherwise the processor's own reason.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,6 +85,23 @@ def connect(endpoint: str | None, token: str | None = None) -> Iterator[tuple[En
         yield where, pb_grpc.GovernanceServiceStub(channel)
     finally:
         channel.close()
+
+
+def call_api(command: str, endpoint: str | None, token: str | None, fn: Callable[[Any], Any]):
+    """``fn(stub)`` against the processor; a refused or failed call is one line on stderr
+    ("genops COMMAND: ...") and exit status 1."""
+    with connect(endpoint, token) as (where, stub):
+        try:
+            return fn(stub)
+        except grpc.RpcError as error:
+            click.echo(f"genops {command}: {endpoint_error(where.target, error)}", err=True)
+            sys.exit(1)
+
+
+def one_source(db: str | None, endpoint: str | None) -> None:
+    """A command that reads a ledger file or asks a processor takes one of the two."""
+    if db and endpoint:
+        raise click.UsageError("give --db or --endpoint, not both")
 
 
 def endpoint_error(target: str, error: grpc.RpcError) -> str:

@@ -9,12 +9,15 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-import grpc
 from google.protobuf import json_format
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops.money import format_usd
-from genops_processor.cli.endpoint import connect, endpoint_error, endpoint_option, token_option
+from genops_processor.cli.endpoint import (
+    call_api,
+    endpoint_option,
+    token_option,
+)
 from genops_processor.cli.literal import literal
 from genops_processor.limits import LIST_HOLDS_MAX
 
@@ -82,9 +85,4 @@ def release_command(hold_id, endpoint, token) -> None:
 
 
 def _call(endpoint: str | None, token: str | None, fn: Callable[[Any], Any]) -> Any:
-    with connect(endpoint, token) as (where, stub):
-        try:
-            return fn(stub)
-        except grpc.RpcError as error:
-            click.echo(f"genops holds: {endpoint_error(where.target, error)}", err=True)
-            sys.exit(1)
+    return call_api("holds", endpoint, token, fn)

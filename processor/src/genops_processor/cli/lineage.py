@@ -7,11 +7,15 @@ import json
 import sys
 
 import click
-import grpc
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops_processor import storage as store
-from genops_processor.cli.endpoint import connect, endpoint_error, endpoint_option, token_option
+from genops_processor.cli.endpoint import (
+    call_api,
+    endpoint_option,
+    one_source,
+    token_option,
+)
 from genops_processor.cli.literal import literal
 from genops_processor.record import lineage
 
@@ -24,18 +28,15 @@ from genops_processor.record import lineage
 @click.option("--json", "as_json", is_flag=True, help="print the lineage as JSON")
 def lineage_command(name, db, endpoint, token, as_json) -> None:
     """Where ARTIFACT came from and which runs used it; or what RUN used and logged."""
-    if db and endpoint:
-        raise click.UsageError("give --db or --endpoint, not both")
+    one_source(db, endpoint)
     if db:
         with store.Storage(db, read_only=True) as storage:
             found = storage.call(lambda conn: lineage.lineage(conn, name))
     else:
-        with connect(endpoint, token) as (where, stub):
-            try:
-                answer = stub.GetLineage(pb.LineageRequest(name=name), timeout=30)
-            except grpc.RpcError as error:
-                click.echo(f"genops lineage: {endpoint_error(where.target, error)}", err=True)
-                sys.exit(1)
+        request = pb.LineageRequest(name=name)
+        answer = call_api(
+            "lineage", endpoint, token, lambda stub: stub.GetLineage(request, timeout=30)
+        )
         found = json.loads(answer.lineage_json)
     if as_json:
         click.echo(json.dumps(found, indent=2, sort_keys=True))

@@ -23,7 +23,12 @@ from genops_processor.cli.budgets import (
 )
 from genops_processor.cli.costs import costs_group
 from genops_processor.cli.customers import customers_command
-from genops_processor.cli.endpoint import endpoint_option, resolve, token_option
+from genops_processor.cli.endpoint import (
+    endpoint_option,
+    one_source,
+    resolve,
+    token_option,
+)
 from genops_processor.cli.errors import OneLineCommand, OneLineGroup
 from genops_processor.cli.holds import holds_group
 from genops_processor.cli.ledger import ledger_group
@@ -213,8 +218,7 @@ def report_command(ctx, db, endpoint, token, as_json) -> None:
     ``genops report customers --period YYYY-MM [--csv]``: usage per customer."""
     if ctx.invoked_subcommand is not None:
         return
-    if db and endpoint:
-        raise click.UsageError("give --db or --endpoint, not both")
+    one_source(db, endpoint)
     try:
         if db:
             _report_from_db(db, as_json)

@@ -14,7 +14,13 @@ import grpc
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops_processor import storage as store
-from genops_processor.cli.endpoint import connect, endpoint_error, endpoint_option, token_option
+from genops_processor.cli.endpoint import (
+    connect,
+    endpoint_error,
+    endpoint_option,
+    one_source,
+    token_option,
+)
 from genops_processor.cli.literal import literal
 from genops_processor.limits import RETENTION_APPLY_CHUNK
 from genops_processor.record import retention
@@ -47,8 +53,7 @@ def retention_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def plan_command(db, endpoint, token, artifact_days, run_days, apply_, as_json) -> None:
     """List what is past its retention and what clean-up would do; --apply does it."""
-    if db and endpoint:
-        raise click.UsageError("give --db or --endpoint, not both")
+    one_source(db, endpoint)
     if db:
         items, truncated, applied = _from_db(db, artifact_days, run_days, apply_)
     else:

@@ -21,6 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from genops import attributes as attr
+from genops.governance.redaction import redact_text
 from genops_processor.domain import (
     ArtifactEvent,
     Batch,
@@ -83,6 +84,9 @@ def decode_request(
                     rejected.append(_rejection(span, raw, refused.reason, str(refused)))
                     continue
                 attributes = checked.attributes
+                if attr.RUN_ERROR in attributes:  # the user's text: stored without secrets
+                    error = redact_text(str(attributes[attr.RUN_ERROR]))
+                    attributes = {**attributes, attr.RUN_ERROR: error}
                 # An artifact span names its run by key, not its scope: the receiver
                 # checks it against the run's team (api/otlp_receiver.py).
                 scoped = kind != "artifact" or attr.TEAM in attributes

@@ -34,6 +34,8 @@ from opentelemetry.instrumentation.wandb import hardware
 from opentelemetry.trace import Status, StatusCode
 
 from genops import attributes as attr
+from genops.config import known_secrets
+from genops.governance import redaction
 from genops.policy import BudgetWarning
 
 _log = logging.getLogger(__name__)
@@ -353,7 +355,7 @@ def _uncaught_exception() -> str | None:
     exc = getattr(sys, "last_value", None)
     if exc is None:
         return None
-    return f"{type(exc).__name__}: {exc}"
+    return redaction.error_text(exc, known_secrets())
 
 
 def wandb_exit_code() -> int:

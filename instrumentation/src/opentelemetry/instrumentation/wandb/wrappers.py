@@ -26,8 +26,9 @@ from opentelemetry.instrumentation.wandb.run_tracker import RunOptions, RunTrack
 
 from genops import attributes as attr
 from genops import context
-from genops.config import InstrumentationSettings
+from genops.config import InstrumentationSettings, known_secrets
 from genops.errors import BudgetExceededError, BudgetInfo
+from genops.governance import redaction
 
 _log = logging.getLogger(__name__)
 
@@ -318,4 +319,4 @@ def _run_attributes(
 def _handled_exception() -> str | None:
     """The exception being handled (``with wandb.init()`` exiting on an error)."""
     exc = sys.exc_info()[1]
-    return f"{type(exc).__name__}: {exc}" if exc is not None else None
+    return redaction.error_text(exc, known_secrets()) if exc is not None else None
