@@ -161,13 +161,19 @@ def test_verify_names_the_first_tampered_sequence_number(ledger, tmp_path, name,
 
 
 def test_exports_verify_alone_and_read_back_equal_to_the_ledger(ledger, tmp_path):
-    events = stored(ledger)
+    before = {}
     for fmt in ("json", "csv", "parquet"):
+        before[fmt] = stored(ledger)  # each export is itself an event, after its range
         out = tmp_path / f"audit.{fmt}"
         result = genops("audit", "export", "--db", str(ledger), "--format", fmt, "-o", str(out))
         assert result.returncode == 0, result.stderr
         alone = genops("audit", "verify", "--file", str(out))
         assert alone.returncode == 0, alone.stderr
+    exported = stored(ledger)[-3:]
+    assert [e["kind"] for e in exported] == ["audit.exported"] * 3
+    detail = json.loads(exported[2]["detail"])
+    assert detail["format"] == "parquet" and detail["events"] == len(before["parquet"])
+    assert exported[2]["actor"] == "genops audit export" and exported[2]["reported"]
     with duckdb.connect() as conn:
         table = conn.execute(f"SELECT * FROM read_parquet('{tmp_path / 'audit.parquet'}')")
         names = [d[0] for d in table.description]
@@ -176,9 +182,9 @@ def test_exports_verify_alone_and_read_back_equal_to_the_ledger(ledger, tmp_path
     with open(tmp_path / "audit.csv", newline="") as source:
         from_csv = [{**r, "seq": int(r["seq"])} for r in csv.DictReader(source)]
     from_json = json.loads((tmp_path / "audit.json").read_text())["events"]
-    assert parquet == events
-    assert from_csv == events
-    assert from_json == events
+    assert parquet == before["parquet"]
+    assert from_csv == before["csv"]
+    assert from_json == before["json"]
 
 
 def test_a_range_export_starts_from_the_hash_before_it_and_verifies_alone(ledger, tmp_path):
@@ -212,6 +218,7 @@ def test_an_outsider_verifies_an_export_with_the_readme_snippets(ledger, tmp_pat
     blocks = _readme_blocks()
     assert set(blocks) == {"python", "sql"}
     genops("audit", "export", "--db", str(ledger), "-o", str(tmp_path / "audit.json"))
+    events = len(stored(ledger))  # the parquet export's range: up to the json export's event
     genops("audit", "export", "--db", str(ledger), "--format", "parquet", "-o",
            str(tmp_path / "audit.parquet"))  # fmt: skip
     snippet = tmp_path / "check.py"
@@ -223,7 +230,7 @@ def test_an_outsider_verifies_an_export_with_the_readme_snippets(ledger, tmp_pat
     monkeypatch.chdir(tmp_path)  # the snippet names audit.parquet
     with duckdb.connect() as conn:
         count, first_bad = conn.execute(blocks["sql"]).fetchone()
-    assert count == len(stored(ledger)) and first_bad is None
+    assert count == events and first_bad is None
 
     # the same snippets on tampered files fail, naming the event
     data = json.loads((tmp_path / "audit.json").read_text())

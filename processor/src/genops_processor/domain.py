@@ -108,6 +108,9 @@ class RunLabels:
     hold_id: str = ""
     # The adapter's classification (genops.security_level); "" when unclassified.
     security_level: str = ""
+    # The central policy's data_residency verdict on the run, set by the processor at
+    # ingest (budgets/residency.py); "" when no rule applies. Never read from a span.
+    residency: str = ""
 
 
 @dataclass(frozen=True)

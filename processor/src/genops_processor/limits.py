@@ -136,6 +136,9 @@ REFUSALS_IN_FLIGHT = 256  # refusal audit writes queued at once; more refused ca
 LINEAGE_MAX_ITEMS = 1_000  # artifacts, runs or links per lineage list; more: cut, "truncated"
 RETENTION_PLAN_MAX_ITEMS = 10_000  # items per retention plan; more: left out, "truncated"
 RETENTION_APPLY_CHUNK = 250  # items applied per writer job; decisions and ingest go between
+# Backups kept when old ones are pruned (after each scheduled backup; `genops backup prune`
+# --keep); older ones are deleted with their manifest, the newest good one never.
+BACKUPS_KEPT = 7
 
 # --- the audit trail (record/audit_log.py, record/audit_trail.py, api/audit_api.py) ---
 AUDIT_EXPORT_PAGE = 1_000  # events per ExportAuditTrail page (one writer job); larger asks: capped

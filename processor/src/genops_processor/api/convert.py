@@ -219,6 +219,7 @@ def run_to_pb(run: RunState) -> pb.RunSummary:
         region=run.labels.region,
         exit_code=run.exit_code,
         security_level=run.labels.security_level,
+        residency=run.labels.residency,
     )
 
 

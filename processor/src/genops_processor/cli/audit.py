@@ -95,7 +95,7 @@ def export_command(db, endpoint, token, since, until, fmt, output) -> None:
         raise click.UsageError(str(error)) from None
     try:
         if db:
-            count = _export_db(db, bounds, fmt, output)
+            count = _export_db(db, bounds, fmt, output, (since, until))
         else:
             count = _export_endpoint(endpoint, token, since, until, fmt, output)
     except _Failed as error:
@@ -196,11 +196,15 @@ def _verify_endpoint(endpoint: str | None, token: str | None) -> Verdict:
     )
 
 
-def _export_db(path: str, bounds: tuple, fmt: str, output: str | None) -> int:
+def _export_db(
+    path: str, bounds: tuple, fmt: str, output: str | None, asked: tuple[str, str]
+) -> int:
+    """Write the range, then record the export in the ledger (``audit.exported``, after
+    the range, as a running processor does): the ledger is opened for writing."""
     from genops_processor import storage as store
-    from genops_processor.record import audit_trail
+    from genops_processor.record import audit, audit_trail
 
-    with store.Storage(path, read_only=True) as ledger:
+    with store.Storage(path) as ledger:
         first, last = ledger.call(lambda conn: audit_trail.seq_range(conn, *bounds))
 
         def pages() -> Iterator[list[dict[str, Any]]]:
@@ -216,7 +220,37 @@ def _export_db(path: str, bounds: tuple, fmt: str, output: str | None) -> int:
                 yield events
                 after = events[-1]["seq"]
 
-        return _write(pages(), fmt, output)
+        count = _write(pages(), fmt, output)
+        detail = {
+            "since": asked[0] or "",
+            "until": asked[1] or "",
+            "teams": "all",
+            "format": fmt,
+            "output": output or "-",
+            "events": count,
+            "first_seq": first,
+            "last_seq": last,
+        }
+        now = dt.datetime.now(dt.timezone.utc)
+        ledger.call(
+            lambda conn: audit(
+                conn, "audit.exported", "genops audit export", detail, now, reported=_reporter()
+            )
+        )
+        return count
+
+
+def _reporter() -> dict[str, Any]:
+    """Who ran the command, as the machine says (not authenticated: a local file)."""
+    import getpass
+    import os
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = ""
+    return {"user": user, "host": socket.gethostname(), "pid": os.getpid()}
 
 
 def endpoint_pages(stub: Any, target: str, since: str, until: str) -> Iterator[list[dict]]:

@@ -22,12 +22,12 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
 
-from genops_processor.budgets import reservations, running
+from genops_processor.budgets import reservations, residency, running
 from genops_processor.domain import (
     ArtifactEvent,
     Batch,
@@ -325,6 +325,7 @@ def _ingest_in_transaction(conn, batch: Batch, catalogs: CatalogSource) -> Inges
     artifacts = _unique_new(batch.artifacts, new)
     changed, lines = ledger.apply_events(states, events, catalogs)
     if changed:
+        changed = _judge_residency(conn, states, changed, batch.sender)
         store_runs(conn, changed.values(), states, lines)
         reservations.track(conn, changed.values())
         _audit_runs(conn, states, changed, batch.sender)
@@ -349,6 +350,42 @@ def _ingest_in_transaction(conn, batch: Batch, catalogs: CatalogSource) -> Inges
         previous_final={key: state.final for key, state in states.items()},
         rejected=tuple(rejected),
     )
+
+
+def _judge_residency(
+    conn, before: dict[str, RunState], after: dict[str, RunState], actor: str
+) -> dict[str, RunState]:
+    """Each new run (or one whose region or classification changed) stamped with the
+    policy's data_residency verdict. A violation is audited here for a run that never
+    asked at its start (no hold: CheckBudget audited the others)."""
+    rule = residency.rule_of(conn)
+    if rule is None:
+        return after
+    now = dt.datetime.now(dt.timezone.utc)
+    judged = dict(after)
+    for key, run in after.items():
+        old = before.get(key)
+        labels = run.labels
+        if old is not None and (old.labels.region, old.labels.security_level) == (
+            labels.region,
+            labels.security_level,
+        ):
+            continue
+        subject = f"run {run.run_id or key} of team {run.scope.team or '-'}"
+        verdict = residency.judge(rule, run.scope, labels.region, labels.security_level, subject)
+        shown = verdict.shown if verdict is not None else ""
+        judged[key] = replace(run, labels=replace(labels, residency=shown))
+        if verdict is not None and not verdict.allowed and not labels.hold_id:
+            detail = {**verdict.detail(), "outcome": "recorded", "run_key": key}
+            audit(
+                conn,
+                "residency.violation",
+                actor or "processor",
+                {**detail, "run_id": run.run_id, **run.scope.as_dict()},
+                now,
+                region=verdict.region,
+            )
+    return judged
 
 
 def _audit_runs(conn, before: dict[str, RunState], after: dict[str, RunState], actor: str) -> None:

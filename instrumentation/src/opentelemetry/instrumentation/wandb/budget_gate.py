@@ -94,6 +94,9 @@ class BudgetGate:
         from genops.context import funding_hold  # the experiment block's hold funds the run
 
         request.parent_hold_id = funding_hold()
+        # Held against the processor's data_residency rules (enforced: denied there).
+        request.region = str(settings.labels.get(attr.REGION, ""))
+        request.data_classification = str(settings.labels.get(attr.SECURITY_LEVEL, ""))
         # One id for this check and its retries: the processor decides (and reserves) once.
         request.request_id = uuid.uuid4().hex
         try:
@@ -287,6 +290,8 @@ class BudgetGate:
                 f"{format_usd(info.limit_micros)}, spent {format_usd(info.spent_micros)}, "
                 f"requested {format_usd(info.requested_micros)}; the run continues"
             )
+            if not response.HasField("deciding_budget"):  # not a budget (e.g. residency)
+                text = f"genops: {response.message}; the run continues"
             _log.info(text)
             warnings.warn(text, BudgetWarning, stacklevel=4)
 
