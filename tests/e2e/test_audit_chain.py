@@ -161,13 +161,19 @@ def test_verify_names_the_first_tampered_sequence_number(ledger, tmp_path, name,
 
 
 def test_exports_verify_alone_and_read_back_equal_to_the_ledger(ledger, tmp_path):
-    events = stored(ledger)
+    before = {}
     for fmt in ("json", "csv", "parquet"):
+        before[fmt] = stored(ledger)  # each export is itself an event, after its range
         out = tmp_path / f"audit.{fmt}"
         result = genops("audit", "export", "--db", str(ledger), "--format", fmt, "-o", str(out))
         assert result.returncode == 0, result.stderr
         alone = genops("audit", "verify", "--file", str(out))
         assert alone.returncode == 0, alone.stderr
+    exported = stored(ledger)[-3:]
+    assert [e["kind"] for e in exported] == ["audit.exported"] * 3
+    detail = json.loads(exported[2]["detail"])
+    assert detail["format"] == "parquet" and detail["events"] == len(before["parquet"])
+    assert exported[2]["actor"] == "genops audit export" and exported[2]["reported"]
     with duckdb.connect() as conn:
         table = conn.execute(f"SELECT * FROM read_parquet('{tmp_path / 'audit.parquet'}')")
         names = [d[0] for d in table.description]
@@ -176,9 +182,9 @@ def test_exports_verify_alone_and_read_back_equal_to_the_ledger(ledger, tmp_path
     with open(tmp_path / "audit.csv", newline="") as source:
         from_csv = [{**r, "seq": int(r["seq"])} for r in csv.DictReader(source)]
     from_json = json.loads((tmp_path / "audit.json").read_text())["events"]
-    assert parquet == events
-    assert from_csv == events
-    assert from_json == events
+    assert parquet == before["parquet"]
+    assert from_csv == before["csv"]
+    assert from_json == before["json"]
 
 
 def test_a_range_export_starts_from_the_hash_before_it_and_verifies_alone(ledger, tmp_path):
@@ -212,6 +218,7 @@ def test_an_outsider_verifies_an_export_with_the_readme_snippets(ledger, tmp_pat
     blocks = _readme_blocks()
     assert set(blocks) == {"python", "sql"}
     genops("audit", "export", "--db", str(ledger), "-o", str(tmp_path / "audit.json"))
+    events = len(stored(ledger))  # the parquet export's range: up to the json export's event
     genops("audit", "export", "--db", str(ledger), "--format", "parquet", "-o",
            str(tmp_path / "audit.parquet"))  # fmt: skip
     snippet = tmp_path / "check.py"
@@ -223,7 +230,7 @@ def test_an_outsider_verifies_an_export_with_the_readme_snippets(ledger, tmp_pat
     monkeypatch.chdir(tmp_path)  # the snippet names audit.parquet
     with duckdb.connect() as conn:
         count, first_bad = conn.execute(blocks["sql"]).fetchone()
-    assert count == len(stored(ledger)) and first_bad is None
+    assert count == events and first_bad is None
 
     # the same snippets on tampered files fail, naming the event
     data = json.loads((tmp_path / "audit.json").read_text())
@@ -402,3 +409,54 @@ def test_a_governed_run_and_a_credentials_change_are_in_the_chain(processor, tmp
     assert changed["added"] == ["newcomer"]
     assert "token" not in by_kind["credentials.changed"]["detail"]
     assert verify_db(processor.db).returncode == 0
+
+
+def test_the_processors_audit_retention_option_guards_prune_too(ledger, tmp_path):
+    """GENOPS_AUDIT_RETENTION_YEARS / --audit-retention-years: the longer of it and the
+    policy's audit_log_retention_years (3 here) applies; a bad value names the variable."""
+    env = {**os.environ, "GENOPS_AUDIT_RETENTION_YEARS": "10"}
+    inside = genops("audit", "prune", "--db", str(ledger), "--before", "2020-01-01", env=env)
+    assert inside.returncode == 1 and "kept 10 year(s)" in inside.stderr, inside.stderr
+    assert "the latest allowed is 20" in inside.stderr  # a date, e.g. 2016-12-04
+    shorter = {**os.environ, "GENOPS_AUDIT_RETENTION_YEARS": "1"}  # the policy's 3 wins
+    refused = genops("audit", "prune", "--db", str(ledger), "--before", "2024-01-01", env=shorter)
+    assert refused.returncode == 1 and "kept 3 year(s)" in refused.stderr, refused.stderr
+    for bad in ("0", "-2", "nan", "101", "seven"):
+        wrong = {**os.environ, "GENOPS_AUDIT_RETENTION_YEARS": bad}
+        answer = genops("audit", "prune", "--db", str(ledger), "--before", "2020-01-01", env=wrong)
+        assert answer.returncode == 2, (bad, answer.stderr)
+        assert "GENOPS_AUDIT_RETENTION_YEARS" in answer.stderr, (bad, answer.stderr)
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "inf", "1000"])
+def test_the_processor_refuses_a_bad_audit_retention_at_start(bad):
+    from genops_processor.settings import ProcessorSettings, SettingsError
+
+    with pytest.raises(SettingsError, match="--audit-retention-years"):
+        ProcessorSettings.resolve({}, audit_retention_years=bad)
+    with pytest.raises(SettingsError, match="GENOPS_AUDIT_RETENTION_YEARS"):
+        ProcessorSettings.resolve({"GENOPS_AUDIT_RETENTION_YEARS": bad})
+    assert ProcessorSettings.resolve({}, audit_retention_years="12").audit_retention_years == 12
+
+
+def test_run_and_artifact_events_name_the_sender_and_the_runs_team(processor, tmp_path):
+    """The OTLP sender's authenticated principal is the actor of the events its spans
+    cause (run start and end, artifacts), the run's team their team: so the trainer,
+    exporting the trail, sees its own artifact events."""
+    run = run_training("train_basic.py", tmp_path / "run", governed_env(processor.endpoint,
+                       TRAIN_SECONDS="0.2"))  # fmt: skip
+    assert run.returncode == 0, run.result.stderr
+    trainer = processor.stub("trainer")
+    for _ in range(600):  # spans are acknowledged after commit; the run's end may lag
+        mine = trainer.ExportAuditTrail(pb.ExportAuditTrailRequest()).events
+        if {"run.finished", "artifact.logged"} <= {e.kind for e in mine}:
+            break
+        time.sleep(0.1)
+    seen = {e.kind: e for e in mine}
+    assert "artifact.logged" in seen, sorted(seen)
+    assert seen["artifact.logged"].team == "ml-team"
+    assert processor.stop() == 0
+    by_kind = {e["kind"]: e for e in stored(processor.db)}
+    for kind in ("run.started", "run.finished", "artifact.logged"):
+        assert by_kind[kind]["actor"] == "trainer", (kind, by_kind[kind])
+        assert by_kind[kind]["team"] == "ml-team", (kind, by_kind[kind])

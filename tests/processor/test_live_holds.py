@@ -32,6 +32,10 @@ def _disagreements(storage: Storage) -> list[str]:
             wrong.append(f"holds: memory {kept.holds}, ledger {fresh.holds}")
         if kept.running != fresh.running:
             wrong.append(f"running runs: memory {kept.running}, ledger {fresh.running}")
+        scopes = {h.scope for h in fresh.holds.values()} | {h.scope for h in kept.holds.values()}
+        for scope in scopes | set(fresh._run_scope.values()) | set(kept._run_scope.values()):
+            if kept.runs_not_final(scope) != fresh.runs_not_final(scope):
+                wrong.append(f"runs not final of {scope}")  # max_concurrent_experiments
         principals = {h.principal for h in fresh.holds.values()}
         for principal in principals:
             if kept.open_holds_of(principal) != reservations.open_holds_of(conn._conn, principal):

@@ -42,7 +42,7 @@ def test_the_guides_configuration_is_valid_and_says_what_its_numbers_allow():
         ("environment", "", "expected a name"),
         ("environment", "prod uction", "expected a name"),
         ("security_level", "top-secret", "expected one of public, internal"),
-        ("max_concurrent_experiments", 0, "at least 1"),
+        ("max_concurrent_experiments", 0, "from 1 to 10000"),
         ("max_concurrent_experiments", 2.5, "expected a whole number"),
         ("max_concurrent_experiments", True, "expected a whole number"),
         ("max_daily_cost", -5, "non-negative"),

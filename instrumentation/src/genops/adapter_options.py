@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from genops import compliance
-from genops.attributes import SECURITY_LEVELS
+from genops.attributes import MAX_CONCURRENT_EXPERIMENTS, SECURITY_LEVELS
 from genops.money import parse_usd_micros
 from genops.policy import GovernancePolicy
 
@@ -76,7 +76,7 @@ def non_negative(value: Any) -> float:
     return number
 
 
-def count(value: Any, minimum: int) -> int:
+def count(value: Any, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool):
         raise ValueError("expected a whole number")
     try:
@@ -85,6 +85,8 @@ def count(value: Any, minimum: int) -> int:
         raise ValueError("expected a whole number") from None
     if number != _number(value) or number < minimum:
         raise ValueError(f"expected a whole number of at least {minimum}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"expected a whole number from {minimum} to {maximum}")
     return number
 
 
@@ -241,7 +243,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("tags", labels, MappingProxyType({}), _env("tags"), ("governance.tags",)),
     Option(
         "max_concurrent_experiments",
-        lambda v: count(v, 1),
+        lambda v: count(v, 1, MAX_CONCURRENT_EXPERIMENTS),
         None,
         _env("max_concurrent_experiments"),
         ("governance.max_concurrent_experiments",),

@@ -138,3 +138,7 @@ COST_SKU = "genops.cost.sku"
 COST_CATEGORY = "genops.cost.category"  # compute | storage | data_transfer
 COST_QUANTITY = "genops.cost.quantity"  # decimal text, in COST_UNIT
 COST_UNIT = "genops.cost.unit"
+
+# The processor's MAX_DECLARED_RUNNING_RUNS: a larger max_concurrent_experiments is refused
+# (ProductionConfiguration, the adapter's option).
+MAX_CONCURRENT_EXPERIMENTS = 10_000

@@ -161,6 +161,9 @@ class BudgetSettings:
     retry_attempts: int = 0
     retry_backoff_s: float = 0.2
     client_daily_limit_micros: int = 0
+    # Runs of the scope started and not final at most, enforced by the processor
+    # (max_concurrent_experiments); 0: none declared.
+    max_running_runs: int = 0
     requested_micros: int = 0
     policy_mode: str | None = None
     # Mode of the client's own daily limit (None: policy_mode).
@@ -432,6 +435,7 @@ def settings_for_adapter(
             retry_attempts=options.retry_attempts,
             retry_backoff_s=options.retry_backoff_factor,
             client_daily_limit_micros=options.daily_budget_limit,
+            max_running_runs=options.max_concurrent_experiments or 0,
             requested_micros=0,
             policy_mode=options.governance_policy.value,
             limit_mode=daily_limit_mode(options),

@@ -108,6 +108,9 @@ class RunLabels:
     hold_id: str = ""
     # The adapter's classification (genops.security_level); "" when unclassified.
     security_level: str = ""
+    # The central policy's data_residency verdict on the run, set by the processor at
+    # ingest (budgets/residency.py); "" when no rule applies. Never read from a span.
+    residency: str = ""
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,9 @@ class Batch:
     manual_costs: tuple[ManualCostEvent, ...] = ()
     ignored_spans: int = 0
     rejected: tuple[Rejection, ...] = ()  # refused by the validation before decoding
+    # The authenticated principal that sent the request: the actor of the audit events
+    # its runs and artifacts cause (set once per request by the receiver).
+    sender: str = ""
 
     @property
     def spans(self) -> tuple[SpanRecord, ...]:

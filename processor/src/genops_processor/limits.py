@@ -122,6 +122,7 @@ ALERTS_LIST_MAX = 10_000  # `genops alerts list --limit` above it: a usage error
 # may still reserve its whole max_cost up front; set max_hold on shared budgets.
 DEFAULT_MAX_HOLD_SHARE = 1.0  # of a budget's limit, when the budget sets no max_hold
 MAX_OPEN_HOLDS_PER_PRINCIPAL = 1_000  # open holds of one principal; more: CheckBudget denies
+MAX_DECLARED_RUNNING_RUNS = 10_000  # max_concurrent_experiments a client declares; more: refused
 LIST_HOLDS_MAX = 10_000  # holds per ListHolds answer (and `genops holds list`); more: truncated
 RUNNING_SPEND_ACCOUNTS = 10_000  # (scope, period) spend totals kept (budgets/running.py); LRU
 DECISION_GROUP_MAX = (
@@ -148,6 +149,9 @@ REFUSALS_IN_FLIGHT = 256  # refusal audit writes queued at once; more refused ca
 LINEAGE_MAX_ITEMS = 1_000  # artifacts, runs or links per lineage list; more: cut, "truncated"
 RETENTION_PLAN_MAX_ITEMS = 10_000  # items per retention plan; more: left out, "truncated"
 RETENTION_APPLY_CHUNK = 250  # items applied per writer job; decisions and ingest go between
+# Backups kept when old ones are pruned (after each scheduled backup; `genops backup prune`
+# --keep); older ones are deleted with their manifest, the newest good one never.
+BACKUPS_KEPT = 7
 
 # --- the audit trail (record/audit_log.py, record/audit_trail.py, api/audit_api.py) ---
 AUDIT_EXPORT_PAGE = 1_000  # events per ExportAuditTrail page (one writer job); larger asks: capped

@@ -25,7 +25,7 @@ from genops_processor.api import GovernanceApi, TraceReceiver
 from genops_processor.api.admission import AdmissionInterceptor, pools
 from genops_processor.api.authentication import AuthenticationInterceptor, Authenticator
 from genops_processor.api.authorization import authorizer
-from genops_processor.api.record_api import take_backup
+from genops_processor.api.record_api import prune_backups, take_backup
 from genops_processor.auth import CredentialsSource, JwtSettings
 from genops_processor.auth.jwt_tokens import JwtError, JwtVerifier
 from genops_processor.auth.posture import LEDGER_ATTESTED, LEDGER_DETECTED, SecurityFacts
@@ -74,6 +74,7 @@ async def start(settings: ProcessorSettings, clock: Clock = utc_now) -> RunningP
     policy = Policy.load(settings.policy_path)
     storage = Storage(settings.db_path).open()
     policy = _policy_in_force(storage, policy, settings.policy_path)
+    _redact_stored_errors(storage, policy)
     metrics = ProcessorMetrics()
     catalogs.known.update(storage.call(catalog_store.load_registered))
     governance = Governance(
@@ -172,7 +173,7 @@ async def serve(settings: ProcessorSettings) -> None:
         backups = asyncio.create_task(
             _every(
                 settings.backup_every_hours * 3600,
-                lambda: take_backup(governance, settings.backup_dir, "processor"),
+                lambda: _backup_and_prune(governance, settings.backup_dir),
                 "taking a backup",
             )
         )
@@ -311,6 +312,26 @@ def _check_pem(cert: bytes, key: bytes, settings: ProcessorSettings) -> None:
         raise SettingsError(
             f"--tls-key {settings.tls_key} is not the key of --tls-cert {settings.tls_cert}"
         )
+
+
+async def _backup_and_prune(governance: Governance, directory: str) -> None:
+    """A scheduled backup, then all but the newest BACKUPS_KEPT removed (audited)."""
+    await take_backup(governance, directory, "processor")
+    await prune_backups(governance, directory, limits.BACKUPS_KEPT, "processor")
+
+
+def _redact_stored_errors(storage: Storage, policy: Policy) -> None:
+    """Error text a ledger from an older processor kept unredacted: rewritten once."""
+    import datetime as dt
+
+    from genops_processor.record import stored_errors
+
+    now = dt.datetime.now(dt.timezone.utc)
+    changed = storage.call(
+        lambda conn: stored_errors.redact_stored_errors(conn, now, policy.secrets())
+    )
+    if changed:
+        _log.warning("ledger: %d stored error text(s) held secrets; rewritten redacted", changed)
 
 
 def _policy_in_force(storage: Storage, from_file: Policy, path: str | None) -> Policy:

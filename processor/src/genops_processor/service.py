@@ -35,6 +35,7 @@ from genops_processor.budgets import (
     period_start,
     policy_store,
     reservations,
+    residency,
     running,
 )
 from genops_processor.budgets.alert_settings import shown_address
@@ -121,6 +122,8 @@ class Governance:
         # The live holds and running runs, kept by the writer thread beside the ledger:
         # a run check reads them instead of scanning runs (see budgets/live_holds.py).
         self.live = storage.call(live_holds.attach)
+        # Ingest stamps each run's record with the residency verdict of the policy in force.
+        storage.call(lambda conn: residency.attach(conn, lambda: self.policy.residency))
         self.monitoring = Monitoring(storage, lambda: self.policy, clock, self.deliverer)
         self.deliverer.start(storage.call(outbox.pending))
 
@@ -268,6 +271,8 @@ class Governance:
         parent_hold_id: str = "",
         principal: str = "",
         max_open_holds: int | None = None,
+        region: str = "",
+        data_classification: str = "",
     ) -> RecordedDecision:
         """Decide (and reserve) before work starts. A request with no declared maximum
         (``requested_micros`` 0) and an ``estimate`` (the run's hardware and labels, usage
@@ -279,7 +284,10 @@ class Governance:
         The hold is ``principal``'s (only it or an admin may renew or release it); it
         holds at most the smallest ``max_hold`` of the budgets (the run's hold grows
         through CheckRun later), and a principal with ``max_open_holds`` open holds is
-        denied until it closes some."""
+        denied until it closes some. A ``region`` the policy's ``data_residency`` does not
+        allow for ``data_classification`` is denied under enforced (a
+        ``residency.violation`` audit event), a warning under advisory (the run's record
+        and its audit event follow when its spans arrive: ingest/write.py)."""
         if requested_micros == 0 and estimate is not None and estimate.usage.duration_ns > 0:
             requested_micros = cost_lines.asked_micros(estimate, self.catalogs)
         budgets = self.policy.budgets_for(scope, client)
@@ -288,11 +296,25 @@ class Governance:
 
         # The same id for another scope or amount is another request, decided afresh.
         retry_key = (request_id, scope, requested_micros, parent_hold_id)
+        subject = f"run {wandb_run_name or 'start'} of team {scope.team or '-'}"
+        verdict = residency.judge(
+            self.policy.residency, scope, region, data_classification, subject, client.mode
+        )
+        residency_refusal = None
+        if verdict is not None and not verdict.allowed and verdict.mode == "enforced":
+            residency_refusal = verdict.text
 
         def job(conn) -> RecordedDecision:
             if request_id and (earlier := self._decided.get(retry_key)) is not None:
                 return earlier  # a retry of a check already decided
-            if refusal := reservations.open_holds_refusal(conn, principal, max_open_holds):
+            refusal = residency_refusal
+            if refusal:  # a violation let through is audited with the run (ingest)
+                _audit_residency(conn, verdict, scope, wandb_run_name, principal, now)
+            if refusal is None:
+                refusal = reservations.open_holds_refusal(conn, principal, max_open_holds)
+            if refusal is None and not parent_hold_id:  # an experiment's runs: admitted
+                refusal = reservations.running_runs_refusal(conn, scope, client.max_running_runs)
+            if refusal:
                 decision = Decision("deny", requested_micros, (), None, refusal)
                 decision_id = decisions.record_decision(
                     conn, scope, wandb_project, wandb_run_name, decision, now
@@ -313,6 +335,9 @@ class Governance:
                     strict=drawn.parent is not None and drawn.excess_micros == 0,
                 )
             )
+            if verdict is not None and not verdict.allowed and verdict.mode == "advisory":
+                if decision.outcome == "allow":  # advisory: the client warns
+                    decision = replace(decision, outcome="warn", message=verdict.text)
             if decision.outcome != "deny":
                 drawn, decision = drawn.capped(decision, budgets)
             decision_id = decisions.record_decision(
@@ -689,6 +714,21 @@ def _only_named_channels(budget: object, policy: Policy) -> None:
                 f"alerts[{i}]: {shown_address(str(name))!r} is not a channel of the policy; "
                 f"name one of {', '.join(allowed)} (channels are defined in the policy file)"
             )
+
+
+def _audit_residency(conn, verdict, scope: Scope, run_name: str, principal: str, now) -> None:
+    """A run start refused: outside the data_residency policy under enforced."""
+    detail = {**verdict.detail(), "outcome": "refused", "wandb_run_name": run_name}
+    version = policy_store.current_version(conn)
+    audit(
+        conn,
+        "residency.violation",
+        principal,
+        {**detail, **scope.as_dict()},
+        now,
+        region=verdict.region,
+        policy_version=version,
+    )
 
 
 def _audit_decision(

@@ -29,6 +29,10 @@ option                 environment             default
                                                retry, doubled per attempt; DELIVERY_BACKOFF_S)
 ``--backup-dir DIR``   ``GENOPS_BACKUP_DIR``   none: no scheduled backups
 ``--backup-every-hours`` ``GENOPS_BACKUP_EVERY_HOURS`` 24 (with --backup-dir)
+``--audit-retention-years`` ``GENOPS_AUDIT_RETENTION_YEARS`` none: the policy's
+                                               audit_log_retention_years (default 7);
+                                               given: the longer of the two applies
+                                               (``genops audit prune`` reads it too)
 ``--ledger-on-encrypted-volume`` ``GENOPS_LEDGER_ON_ENCRYPTED_VOLUME`` off: the ledger
                                                is encrypted at rest only when its file
                                                is on a detected dm-crypt device; on: the
@@ -51,6 +55,7 @@ from dataclasses import dataclass
 
 from genops_processor.limits import (
     DELIVERY_BACKOFF_S,
+    MAX_AUDIT_RETENTION_YEARS,
     MAX_SETTING_SECONDS,
     MIN_SETTING_SECONDS,
 )
@@ -87,6 +92,8 @@ class ProcessorSettings:
     metrics_token: str | None = None
     backup_dir: str | None = None
     backup_every_hours: float = 24.0
+    # Audit events younger than this are never pruned; the policy's key may lengthen it.
+    audit_retention_years: float | None = None
     # the operator attests that the ledger's volume is encrypted (dm-crypt not detected)
     ledger_on_encrypted_volume: bool = False
 
@@ -162,6 +169,10 @@ class ProcessorSettings:
                 sources.get("backup_every_hours", "--backup-every-hours") + " (as seconds)",
             )
             / 3600,
+            audit_retention_years=_years(
+                pick("audit_retention_years", "GENOPS_AUDIT_RETENTION_YEARS", None),
+                sources.get("audit_retention_years", "--audit-retention-years"),
+            ),
             ledger_on_encrypted_volume=_flag(
                 pick("ledger_on_encrypted_volume", "GENOPS_LEDGER_ON_ENCRYPTED_VOLUME", None),
                 "GENOPS_LEDGER_ON_ENCRYPTED_VOLUME",
@@ -270,6 +281,28 @@ def _days(value: str | None, key: str) -> float:
     if not 0 <= days <= 36_500:
         raise SettingsError(f"{key} {value!r}: must be from 0 to 36500")
     return days
+
+
+def audit_retention_years(
+    option: str | float | None, environ: Mapping[str, str] | None = None
+) -> float | None:
+    """--audit-retention-years, else GENOPS_AUDIT_RETENTION_YEARS (None: neither), for a
+    command that does not serve (``genops audit prune``)."""
+    env = os.environ if environ is None else environ
+    if option not in (None, ""):
+        return _years(str(option), "--audit-retention-years")
+    return _years(env.get("GENOPS_AUDIT_RETENTION_YEARS"), "GENOPS_AUDIT_RETENTION_YEARS")
+
+
+def _years(value: str | None, key: str) -> float | None:
+    if value in (None, ""):
+        return None
+    years = _number(value, key, "years")
+    if not 0 < years <= MAX_AUDIT_RETENTION_YEARS:  # NaN fails too
+        raise SettingsError(
+            f"{key} {value!r}: must be above 0 and at most {MAX_AUDIT_RETENTION_YEARS:g} years"
+        )
+    return years
 
 
 def _mebibytes(value: str | None, key: str) -> int:

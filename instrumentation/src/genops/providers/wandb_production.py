@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from genops.attributes import SECURITY_LEVELS
+from genops.attributes import MAX_CONCURRENT_EXPERIMENTS, SECURITY_LEVELS
 from genops.money import format_usd, parse_usd_micros
 
 # Validation ranges (not resource caps): longer than a century is a typing error.
@@ -73,7 +73,12 @@ class ProductionConfiguration:
             raise _error("security_level", level, f"expected one of {', '.join(SECURITY_LEVELS)}")
         object.__setattr__(self, "environment", env.strip())
         object.__setattr__(self, "security_level", level.strip().lower())
-        _whole("max_concurrent_experiments", self.max_concurrent_experiments, 1, None)
+        _whole(
+            "max_concurrent_experiments",
+            self.max_concurrent_experiments,
+            1,
+            MAX_CONCURRENT_EXPERIMENTS,
+        )
         if self.max_daily_cost is not None:
             try:
                 parse_usd_micros(self.max_daily_cost)

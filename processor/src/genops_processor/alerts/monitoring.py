@@ -277,6 +277,16 @@ class Monitoring:
                 now,
             )
             rule = firing.rule
+            detail = {
+                "alert_id": alert_id,
+                "rule_id": rule.rule_id,
+                "rule_kind": rule.kind,
+                "event_key": firing.event_key,
+                "subject": firing.subject,
+                "channels": [*rule.channels, *rule.escalation_chain[:1]],
+                **rule.scope.as_dict(),
+            }
+            audit(conn, "alert.fired", "processor", detail, now)
             notice = alerts.Notice(alert_id, firing.subject, firing.text, firing.detail)
             items += _enqueue(
                 conn, notice, (*rule.channels, *rule.escalation_chain[:1]), policy, now
@@ -294,6 +304,8 @@ class Monitoring:
                 conn, by_id, now
             ):
                 contact = rule.escalation_chain[level]
+                detail = {"alert_id": alert_id, "rule_id": rule.rule_id, "level": level}
+                audit(conn, "alert.escalated", "processor", {**detail, "contact": contact}, now)
                 notice = alerts.Notice(
                     alert_id,
                     f"{subject} (escalated to {contact}: not acknowledged)",
@@ -339,6 +351,8 @@ class Monitoring:
                     now,
                     acknowledged_by=sender or "notification",
                 )
+                detail = {"alert_id": notification_id, "subject": subject, "channels": [*channels]}
+                audit(conn, "notification.sent", actor, {**detail, "sender": sender}, now)
                 return _enqueue(conn, notice, channels, policy, now)
 
         self._deliverer.start(await asyncio.wrap_future(self._storage.submit(job)))

@@ -112,6 +112,8 @@ def record_unresolved(conn: Any, alert_id: str, channel: str, now: dt.datetime) 
         "INSERT INTO alert_deliveries VALUES (?, ?, 1, 'failed', ?, ?)",
         [alert_id, channel, error, now],
     )
+    detail = {"alert_id": alert_id, "channel": channel, "attempt": 1, "status": "failed"}
+    audit(conn, "alert.delivery", "processor", {**detail, "error": error}, now)
 
 
 def scrub_addresses(conn: Any, now: dt.datetime) -> int:

@@ -96,6 +96,7 @@ def client_limits_from_pb(limits: pb.ClientLimits) -> ClientLimits:
         daily_limit_micros=max(0, limits.daily_limit_micros),
         mode=PB_TO_MODE.get(limits.policy_mode),
         limit_mode=PB_TO_MODE.get(limits.daily_limit_mode),
+        max_running_runs=limits.max_running_runs,
     )
 
 
@@ -218,6 +219,7 @@ def run_to_pb(run: RunState) -> pb.RunSummary:
         region=run.labels.region,
         exit_code=run.exit_code,
         security_level=run.labels.security_level,
+        residency=run.labels.residency,
     )
 
 

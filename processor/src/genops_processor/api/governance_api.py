@@ -83,6 +83,8 @@ class GovernanceApi(
             principal=who.name,
             # the local operator (no credentials: loopback only) is not capped
             max_open_holds=None if who.method == "local" else MAX_OPEN_HOLDS_PER_PRINCIPAL,
+            region=request.region,
+            data_classification=request.data_classification,
         )
         decision = recorded.decision
         response = pb.CheckBudgetResponse(

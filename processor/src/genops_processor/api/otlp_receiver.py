@@ -42,6 +42,8 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
             )
             if permits is not None and batch.artifacts:
                 batch = await self._foreign_artifacts_rejected(batch, permits)
+            # the audit events of its runs and artifacts name the sender (once per request)
+            batch = replace(batch, sender=authz.principal().name)
             rejected = list(batch.rejected)
             if batch.spans or batch.ignored_spans or batch.rejected:
                 result = await self._governance.ingest(batch)

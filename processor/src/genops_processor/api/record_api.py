@@ -47,6 +47,20 @@ async def take_backup(governance, directory: str | Path, actor: str) -> dict:
     return manifest
 
 
+async def prune_backups(governance, directory: str | Path, keep: int, actor: str) -> list[str]:
+    """Old backups removed after a scheduled one: all but the newest ``keep``."""
+    plan = await governance.run_job(
+        lambda conn, now: backups.prune_plan(conn, Path(directory), keep, now)
+    )
+    for backup_id, why in plan.skipped:
+        _log.warning("backup %s not pruned: %s", backup_id, why)
+    if not plan.remove:
+        return []
+    removed = await governance.run_job(lambda conn, at: backups.prune(conn, plan, actor, at))
+    _log.info("pruned %d old backup(s), kept %d", len(removed), len(plan.kept))
+    return removed
+
+
 class RecordApi:
     _governance: object  # set by GovernanceApi
     backup_dir: str | None = None

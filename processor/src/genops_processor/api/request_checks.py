@@ -55,6 +55,9 @@ _TIME_FIELDS = {"compute_start_ns", "as_of_ns", "since_ns", "until_ns"}
 # for a number, the maximum length for a string or a repeated field.
 BOUNDS: dict[str, tuple[float, float] | int] = {
     "ReportOfflineDecisionsRequest.decisions": limits.MAX_OFFLINE_DECISIONS,
+    "ClientLimits.max_running_runs": (0, limits.MAX_DECLARED_RUNNING_RUNS),
+    "CheckBudgetRequest.region": limits.MAX_API_ID_CHARS,
+    "CheckBudgetRequest.data_classification": limits.MAX_API_ID_CHARS,
 }
 
 

@@ -91,6 +91,11 @@ class LiveHolds:
         # run_key -> (run_id, cost) of runs not final; None: too many, read the ledger
         self.running: dict[str, tuple[str, int]] | None = {}
         self._by_run_id: dict[str, set[str]] = defaultdict(set)
+        self._run_scope: dict[str, Scope] = {}  # run_key -> scope of runs in ``running``
+        # Runs started and not final, per scope: running runs, and the open holds of
+        # run starts no run carries yet (no parent: an experiment's runs are its own).
+        self._running_in: Counter[Scope] = Counter()
+        self._starting_in: Counter[Scope] = Counter()
         self.runs_kept = runs_kept
 
     # -- reading ---------------------------------------------------------------------
@@ -133,6 +138,13 @@ class LiveHolds:
             return None
         return sum(self.running[k][1] for k in self._by_run_id.get(run_id, ()))
 
+    def runs_not_final(self, scope: Scope) -> int | None:
+        """Runs of exactly ``scope`` started and not final: the running ones and the run
+        starts whose hold no run carries yet; None: not kept (read the ledger)."""
+        if self.running is None:
+            return None
+        return self._running_in.get(scope, 0) + self._starting_in.get(scope, 0)
+
     def top(self, hold_id: str) -> Family | None:
         """The family a live hold counts in: its open parent's, else its own (if open)."""
         return self.funding_parent(hold_id) or self.family(hold_id)
@@ -160,10 +172,11 @@ class LiveHolds:
                 hold.runs[run_key] = max(int(cost or 0), 0)
                 hold.carried = True
                 self._carrier[run_key] = hold_id
-        for run_key, run_id, cost in conn.execute(
-            "SELECT run_key, run_id, cost_micros FROM runs WHERE NOT final"
+        for run_key, run_id, cost, *scope in conn.execute(
+            f"SELECT run_key, run_id, cost_micros, {_SCOPE} FROM runs WHERE NOT final"
         ).fetchall():
-            self._put_run(run_key, (run_id or "", int(cost or 0)))
+            scope = Scope(*(v or "" for v in scope))
+            self._put_run(run_key, (run_id or "", int(cost or 0)), scope)
 
     def refresh(self, conn: Any, after_key: str | None, upto_key: str | None) -> None:
         """Runs with keys in (``after_key``, ``upto_key``] were re-priced: the costs kept
@@ -179,7 +192,7 @@ class LiveHolds:
             cost = int(cost or 0)
             if self.running is not None and run_key in self.running:
                 self._change_run(conn, run_key)
-                self._put_run(run_key, (self.running[run_key][0], cost))
+                self._put_run(run_key, (self.running[run_key][0], cost), self._run_scope[run_key])
             if (hold_id := self._carrier.get(run_key)) is not None:
                 self._change(conn, [hold_id])
                 hold = self.holds[hold_id].copy()
@@ -238,7 +251,7 @@ class LiveHolds:
                 entry = None if state.final else (state.run_id, state.cost_micros)
                 if self.running.get(state.run_key) != entry:
                     self._change_run(conn, state.run_key)
-                    self._put_run(state.run_key, entry)
+                    self._put_run(state.run_key, entry, state.scope)
 
     # -- plumbing --------------------------------------------------------------------
     def _live(self, hold_id: str) -> bool:
@@ -261,9 +274,15 @@ class LiveHolds:
                     del self._open[old.principal]
             for run_key in old.runs:
                 self._carrier.pop(run_key, None)
+            if _starting(old):
+                self._starting_in[old.scope] -= 1
+                if not self._starting_in[old.scope]:
+                    del self._starting_in[old.scope]
         if hold is None:
             return
         self.holds[hold_id] = hold
+        if _starting(hold):
+            self._starting_in[hold.scope] += 1
         if hold.parent:
             self._children[hold.parent].add(hold_id)
         if hold.status == "open" and hold.principal:
@@ -271,7 +290,9 @@ class LiveHolds:
         for run_key in hold.runs:
             self._carrier[run_key] = hold_id
 
-    def _put_run(self, run_key: str, entry: tuple[str, int] | None) -> None:
+    def _put_run(
+        self, run_key: str, entry: tuple[str, int] | None, scope: Scope | None = None
+    ) -> None:
         if self.running is None:
             return
         old = self.running.pop(run_key, None)
@@ -280,6 +301,10 @@ class LiveHolds:
             keys.discard(run_key)
             if not keys:
                 del self._by_run_id[old[0]]
+            old_scope = self._run_scope.pop(run_key)
+            self._running_in[old_scope] -= 1
+            if not self._running_in[old_scope]:
+                del self._running_in[old_scope]
         if entry is None:
             return
         if len(self.running) >= self.runs_kept:
@@ -289,9 +314,13 @@ class LiveHolds:
                 self.runs_kept,
             )
             self.running, self._by_run_id = None, defaultdict(set)
+            self._run_scope, self._running_in = {}, Counter()
             return
         self.running[run_key] = entry
         self._by_run_id[entry[0]].add(run_key)
+        scope = scope if scope is not None else Scope()
+        self._run_scope[run_key] = scope
+        self._running_in[scope] += 1
 
     def _change(self, conn: Any, hold_ids: Iterable[str]) -> None:
         """Before changing these holds: how to put them back if the transaction rolls back."""
@@ -300,7 +329,13 @@ class LiveHolds:
 
     def _change_run(self, conn: Any, run_key: str) -> None:
         old = self.running.get(run_key) if self.running is not None else None
-        on_rollback(conn, lambda: self._put_run(run_key, old))
+        scope = self._run_scope.get(run_key)
+        on_rollback(conn, lambda: self._put_run(run_key, old, scope))
+
+
+def _starting(hold: Hold) -> bool:
+    """An open hold of a run start no run carries yet (a run not final, not yet in runs)."""
+    return hold.status == "open" and not hold.carried and not hold.parent
 
 
 def _by_key(conn: Any, keys: list[str]) -> list[tuple]:

@@ -28,6 +28,10 @@ The audit trail (``genops audit prune``) keeps events at least this long::
 
     audit_log_retention_years: 7   # default 7 (DEFAULT_AUDIT_RETENTION_YEARS)
 
+Where runs' data may live (see :mod:`residency`)::
+
+    data_residency: {policy: eu_gdpr_compliant, mode: enforced}
+
 A client may declare its own daily limit and mode; they can only tighten the
 central policy: the client's limit becomes one more budget on the client's
 team and project, and a budget's mode is the stricter of its own and the
@@ -47,6 +51,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from genops.money import MICROS_PER_USD, format_usd, parse_usd_micros
+from genops_processor.budgets import residency as data_residency
 from genops_processor.budgets.alert_settings import (
     DEFAULT_THRESHOLDS,
     LOG_CHANNEL,
@@ -120,6 +125,8 @@ class ClientLimits:
     mode: str | None = None
     # Mode of the client's own limit; None: ``mode``, else advisory.
     limit_mode: str | None = None
+    # Runs of the scope started and not final at most (max_concurrent_experiments); 0 none.
+    max_running_runs: int = 0
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,8 @@ class Policy:
     # Audit events younger than this are never pruned (genops audit prune); None: the
     # processor's --audit-retention-years, else DEFAULT_AUDIT_RETENTION_YEARS.
     audit_retention_years: float | None = None
+    # Regions allowed per data classification (``data_residency``); None: no rule.
+    residency: data_residency.ResidencyRule | None = None
 
     @property
     def shown(self) -> dict:
@@ -200,6 +209,7 @@ class Policy:
             "approvals",
             "channels",
             "audit_log_retention_years",
+            "data_residency",
         }
         if unknown:
             raise PolicyError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -217,8 +227,14 @@ class Policy:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise PolicyError(f"{origin}: budget name(s) used twice: {', '.join(duplicates)}")
+        try:
+            where = f"{origin}: data_residency"
+            residency = data_residency.parse(data.get("data_residency"), where)
+        except data_residency.ResidencyConfigError as error:
+            raise PolicyError(str(error)) from None
         return cls(
             body=json.loads(json.dumps(data, default=str)),
+            residency=residency,
             budgets=tuple(budgets),
             smtp=_smtp(data.get("smtp"), f"{origin}: smtp"),
             approvals=tuple(

@@ -25,6 +25,8 @@ from genops_processor.budgets import live_holds as memory
 from genops_processor.domain import RunState, Scope
 from genops_processor.storage import forget_runs
 
+_SCOPE_COLUMNS = ("team", "project", "customer_id", "cost_center", "environment")
+
 # What the runs carrying hold h cost so far (one run per hold; summed to be safe).
 _COST = "COALESCE((SELECT SUM(r.cost_micros) FROM runs r WHERE r.hold_id = h.hold_id), 0)"
 
@@ -150,6 +152,27 @@ def open_holds_refusal(conn: Any, principal: str, cap: int | None) -> str | None
     return (
         f"principal {principal!r} has {count} open holds, at most {cap} per principal "
         "(MAX_OPEN_HOLDS_PER_PRINCIPAL): release or finish some first"
+    )
+
+
+def running_runs_refusal(conn: Any, scope: Scope, most: int) -> str | None:
+    """Why a run of ``scope`` may not start: ``most`` (the client's
+    max_concurrent_experiments, 0 none) runs of the scope started and are not final."""
+    if most <= 0:
+        return None
+    live = memory.of(conn)
+    count = live.runs_not_final(scope) if live is not None else None
+    if count is None:  # past LIVE_RUNS_KEPT running runs: the ledger (rare)
+        where = " AND ".join(f"COALESCE({c}, '') = ?" for c in _SCOPE_COLUMNS)
+        values = [getattr(scope, c) for c in _SCOPE_COLUMNS]
+        count = conn.execute(
+            f"SELECT count(*) FROM runs WHERE NOT final AND {where}", values
+        ).fetchone()[0]
+    if count < most:
+        return None
+    return (
+        f"max_concurrent_experiments {most} reached: {count} runs of this scope are "
+        "running or starting; wait for one to finish"
     )
 
 

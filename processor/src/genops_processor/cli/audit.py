@@ -102,7 +102,7 @@ def export_command(db, endpoint, token, since, until, fmt, output) -> None:
         raise click.UsageError(str(error)) from None
     try:
         if db:
-            count = _export_db(db, bounds, fmt, output)
+            count = _export_db(db, bounds, fmt, output, (since, until))
         else:
             count = _export_endpoint(endpoint, token, since, until, fmt, output)
     except _Failed as error:
@@ -118,9 +118,12 @@ def export_command(db, endpoint, token, since, until, fmt, output) -> None:
 @click.option("--before", required=True, help="remove events before this date (UTC)")
 @click.option(
     "--retention-years",
+    "--audit-retention-years",
+    "retention_years",
     type=click.FloatRange(min=0, min_open=True, max=MAX_AUDIT_RETENTION_YEARS),
     default=None,
-    help="keep at least this long (only lengthens the policy's audit_log_retention_years)",
+    help="keep at least this long (only lengthens the policy's audit_log_retention_years) "
+    "[env GENOPS_AUDIT_RETENTION_YEARS]",
 )
 @click.option("--apply", "apply", is_flag=True, help="remove them (without: show the plan)")
 def prune_command(db, before, retention_years, apply) -> None:
@@ -128,9 +131,12 @@ def prune_command(db, before, retention_years, apply) -> None:
     event's seq and hash) from which the chain still verifies."""
     from genops_processor import storage as store
     from genops_processor.record import audit_trail
+    from genops_processor.settings import audit_retention_years
 
     try:
         cut = audit_trail.parse_bound(before, "--before")
+        # the processor's option (the one reader of options); the longer of it and the policy's
+        retention_years = audit_retention_years(retention_years)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     now = dt.datetime.now(dt.timezone.utc)
@@ -143,8 +149,9 @@ def prune_command(db, before, retention_years, apply) -> None:
         if cut > oldest_allowed:
             _fail(
                 "prune",
-                f"--before {before}: events are kept {years:g} year(s) "
-                f"(audit_log_retention_years); the latest allowed is {oldest_allowed:%Y-%m-%d}",
+                f"--before {before}: events are kept {years:g} year(s) (the longer of "
+                "audit_log_retention_years and --audit-retention-years); "
+                f"the latest allowed is {oldest_allowed:%Y-%m-%d}",
             )
         plan = ledger.call(lambda conn: audit_trail.prune_plan(conn, cut))
         if not plan.events:
@@ -196,11 +203,15 @@ def _verify_endpoint(endpoint: str | None, token: str | None) -> Verdict:
     )
 
 
-def _export_db(path: str, bounds: tuple, fmt: str, output: str | None) -> int:
+def _export_db(
+    path: str, bounds: tuple, fmt: str, output: str | None, asked: tuple[str, str]
+) -> int:
+    """Write the range, then record the export in the ledger (``audit.exported``, after
+    the range, as a running processor does): the ledger is opened for writing."""
     from genops_processor import storage as store
-    from genops_processor.record import audit_trail
+    from genops_processor.record import audit, audit_trail
 
-    with store.Storage(path, read_only=True) as ledger:
+    with store.Storage(path) as ledger:
         first, last = ledger.call(lambda conn: audit_trail.seq_range(conn, *bounds))
 
         def pages() -> Iterator[list[dict[str, Any]]]:
@@ -216,7 +227,37 @@ def _export_db(path: str, bounds: tuple, fmt: str, output: str | None) -> int:
                 yield events
                 after = events[-1]["seq"]
 
-        return _write(pages(), fmt, output)
+        count = _write(pages(), fmt, output)
+        detail = {
+            "since": asked[0] or "",
+            "until": asked[1] or "",
+            "teams": "all",
+            "format": fmt,
+            "output": output or "-",
+            "events": count,
+            "first_seq": first,
+            "last_seq": last,
+        }
+        now = dt.datetime.now(dt.timezone.utc)
+        ledger.call(
+            lambda conn: audit(
+                conn, "audit.exported", "genops audit export", detail, now, reported=_reporter()
+            )
+        )
+        return count
+
+
+def _reporter() -> dict[str, Any]:
+    """Who ran the command, as the machine says (not authenticated: a local file)."""
+    import getpass
+    import os
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = ""
+    return {"user": user, "host": socket.gethostname(), "pid": os.getpid()}
 
 
 def endpoint_pages(stub: Any, target: str, since: str, until: str) -> Iterator[list[dict]]:

@@ -29,6 +29,7 @@ from genops_processor.cli.endpoint import (
     one_source,
     token_option,
 )
+from genops_processor.limits import BACKUPS_KEPT
 from genops_processor.record import backups
 from genops_processor.storage import backup as storage_backup
 
@@ -80,6 +81,47 @@ def restore_command(backup, db) -> None:
         f"{format_usd(facts['cost_micros'])} run cost, {facts['audit_events']} audit event(s) "
         f"(backup {facts['backup_id'] or '?'} taken {facts['taken_at']})"
     )
+
+
+@backup_group.command("prune")
+@click.option("--db", "db", required=True, metavar="PATH", help="the stopped ledger file")
+@click.option(
+    "--backup-dir", "directory", required=True, metavar="DIR", help="where its backups are"
+)
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1, max=100_000),
+    default=BACKUPS_KEPT,
+    show_default=True,
+    help="the newest backups kept",
+)
+@click.option(
+    "--rpo-hours",
+    type=click.FloatRange(min=0, max=876_000),
+    default=0.0,
+    help="also keep every backup younger than this (disaster_recovery_rpo_hours)",
+)
+@click.option("--apply", is_flag=True, help="remove them (without it: only show what would go)")
+def prune_command(db, directory, keep, rpo_hours, apply) -> None:
+    """Remove old backups: all but the newest --keep and those within --rpo-hours (the
+    newest good one never); each removal is audited (backup.pruned)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    with store.Storage(db, create=False) as storage:
+        plan = storage.call(
+            lambda conn: backups.prune_plan(conn, Path(directory), keep, now, rpo_hours)
+        )
+        for backup_id, why in plan.skipped:
+            click.echo(f"genops backup prune: {backup_id} left alone: {why}", err=True)
+        for backup_id, taken_at, path in plan.remove:
+            verb = "removing" if apply else "would remove"
+            click.echo(f"{verb} {backup_id} (taken {taken_at.isoformat()}): {path}")
+        if apply and plan.remove:
+            actor = f"cli:{getpass.getuser()}"
+            storage.call(lambda conn: backups.prune(conn, plan, actor, now))
+    shown = "removed" if apply else "to remove"
+    click.echo(f"{len(plan.remove)} backup(s) {shown}, {len(plan.kept)} kept")
+    if plan.remove and not apply:
+        click.echo("run again with --apply to remove them")
 
 
 @backup_group.command("status")

@@ -111,6 +111,12 @@ VERSION_MESSAGE = "%(prog)s %(version)s (genops-processor)"
     help="hours between backups (with --backup-dir) [env GENOPS_BACKUP_EVERY_HOURS; 24]",
 )
 @click.option(
+    "--audit-retention-years",
+    metavar="YEARS",
+    help="keep audit events at least this long; the policy's audit_log_retention_years "
+    "may lengthen it [env GENOPS_AUDIT_RETENTION_YEARS; policy, else 7]",
+)
+@click.option(
     "--ledger-on-encrypted-volume",
     is_flag=True,
     default=None,
@@ -140,6 +146,7 @@ def processor_main(
     metrics_token,
     backup_dir,
     backup_every_hours,
+    audit_retention_years,
     ledger_on_encrypted_volume,
     log_level,
 ) -> None:
@@ -167,6 +174,7 @@ def processor_main(
             metrics_token=metrics_token,
             backup_dir=backup_dir,
             backup_every_hours=backup_every_hours,
+            audit_retention_years=audit_retention_years,
             ledger_on_encrypted_volume=True if ledger_on_encrypted_volume else None,
         )
         from genops_processor.server import serve

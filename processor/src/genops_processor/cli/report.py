@@ -63,6 +63,7 @@ def run_row(run: pb.RunSummary) -> dict[str, object]:
         "region": run.region,
         "catalog_version": run.catalog_version,
         "security_level": run.security_level,
+        "residency": run.residency,
     }
 
 

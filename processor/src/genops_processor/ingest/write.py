@@ -22,12 +22,12 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
 
-from genops_processor.budgets import reservations, running
+from genops_processor.budgets import reservations, residency, running
 from genops_processor.domain import (
     ArtifactEvent,
     Batch,
@@ -190,6 +190,7 @@ def _part(batch: Batch, keep) -> Batch:
         artifacts=mine(batch.artifacts),
         experiments=mine(batch.experiments),
         manual_costs=mine(batch.manual_costs),
+        sender=batch.sender,
     )
 
 
@@ -218,6 +219,7 @@ def split(batch: Batch, max_spans: int) -> list[Batch]:
             artifacts=artifacts[i],
             experiments=experiments[i],
             manual_costs=manual[i],
+            sender=batch.sender,
         )
         for i in range(count)
     ]
@@ -324,11 +326,12 @@ def _ingest_in_transaction(conn, batch: Batch, catalogs: CatalogSource) -> Inges
     artifacts = _unique_new(batch.artifacts, new)
     changed, lines = ledger.apply_events(states, events, catalogs)
     if changed:
+        changed = _judge_residency(conn, states, changed, batch.sender)
         store_runs(conn, changed.values(), states, lines)
         reservations.track(conn, changed.values())
-        _audit_runs(conn, states, changed)
+        _audit_runs(conn, states, changed, batch.sender)
     if artifacts:
-        _write_artifacts(conn, artifacts)
+        _write_artifacts(conn, artifacts, batch.sender)
     experiments = [x for x in experiments if (x.span.trace_id, x.span.span_id) in new]
     if experiments:
         _write_experiments(conn, experiments)
@@ -356,18 +359,56 @@ def _ingest_in_transaction(conn, batch: Batch, catalogs: CatalogSource) -> Inges
     )
 
 
-def _audit_runs(conn, before: dict[str, RunState], after: dict[str, RunState]) -> None:
+def _judge_residency(
+    conn, before: dict[str, RunState], after: dict[str, RunState], actor: str
+) -> dict[str, RunState]:
+    """Each new run (or one whose region or classification changed) stamped with the
+    policy's data_residency verdict. A violation is audited here for a run that never
+    asked at its start (no hold: CheckBudget audited the others)."""
+    rule = residency.rule_of(conn)
+    if rule is None:
+        return after
+    now = dt.datetime.now(dt.timezone.utc)
+    judged = dict(after)
+    for key, run in after.items():
+        old = before.get(key)
+        labels = run.labels
+        if old is not None and (old.labels.region, old.labels.security_level) == (
+            labels.region,
+            labels.security_level,
+        ):
+            continue
+        subject = f"run {run.run_id or key} of team {run.scope.team or '-'}"
+        verdict = residency.judge(rule, run.scope, labels.region, labels.security_level, subject)
+        shown = verdict.shown if verdict is not None else ""
+        judged[key] = replace(run, labels=replace(labels, residency=shown))
+        if verdict is not None and not verdict.allowed and not labels.hold_id:
+            detail = {**verdict.detail(), "outcome": "recorded", "run_key": key}
+            audit(
+                conn,
+                "residency.violation",
+                actor or "processor",
+                {**detail, "run_id": run.run_id, **run.scope.as_dict()},
+                now,
+                region=verdict.region,
+            )
+    return judged
+
+
+def _audit_runs(conn, before: dict[str, RunState], after: dict[str, RunState], actor: str) -> None:
     """``run.started`` for a run the ledger did not know, ``run.finished`` for one that
-    became final (its cost, status and exit code): in the batch's transaction."""
+    became final (its cost, status and exit code): in the batch's transaction; the actor
+    is the principal that sent the spans, the team the run's."""
     now = dt.datetime.now(dt.timezone.utc)
     for key, run in after.items():
         detail = {"run_key": key, "run_id": run.run_id, **run.scope.as_dict()}
         previous = before.get(key)
         if previous is None:
-            audit(conn, "run.started", "", {**detail, "run_name": run.run_name}, now)
+            audit(conn, "run.started", actor, {**detail, "run_name": run.run_name}, now)
         if run.final and not (previous is not None and previous.final):
             outcome = {"status": run.status, "cost_micros": run.cost_micros}
-            audit(conn, "run.finished", "", {**detail, **outcome, "exit_code": run.exit_code}, now)
+            finished = {**detail, **outcome, "exit_code": run.exit_code}
+            audit(conn, "run.finished", actor, finished, now)
 
 
 def _dup(span: SpanRecord) -> str:
@@ -429,7 +470,7 @@ def _unique_new(events: Sequence, new: set) -> list:
     return result
 
 
-def _write_artifacts(conn, artifacts: Sequence[ArtifactEvent]) -> None:
+def _write_artifacts(conn, artifacts: Sequence[ArtifactEvent], actor: str) -> None:
     table = pa.table(
         {
             "trace_id": [a.span.trace_id for a in artifacts],
@@ -449,10 +490,20 @@ def _write_artifacts(conn, artifacts: Sequence[ArtifactEvent]) -> None:
     conn.register("new_artifacts", table)
     conn.execute("INSERT OR IGNORE INTO artifacts SELECT * FROM new_artifacts")
     now = dt.datetime.now(dt.timezone.utc)
+    # each artifact's event carries its run's team (one lookup per batch with artifacts;
+    # the runs of this batch are stored already): its team's readers see it
+    keys = sorted({a.span.run_key for a in artifacts})
+    teams = dict(
+        conn.execute(
+            "SELECT run_key, team FROM runs WHERE list_contains(?, run_key)", [keys]
+        ).fetchall()
+    )
     for a in artifacts:  # with the artifact, in its transaction
         detail = {"run_key": a.span.run_key, "name": a.name, "type": a.type, "bytes": a.bytes}
         metadata = json_object(a.governance_metadata_json)
-        audit(conn, "artifact.logged", "", {**detail, "governance_metadata": metadata}, now)
+        team = teams.get(a.span.run_key) or ""
+        detail = {**detail, "governance_metadata": metadata}
+        audit(conn, "artifact.logged", actor, detail, now, team=team)
 
 
 def _write_experiments(conn, experiments: Sequence[ExperimentEvent]) -> None:

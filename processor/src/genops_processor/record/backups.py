@@ -147,6 +147,59 @@ def status(conn: Any, now: dt.datetime, rpo_hours: float = 0.0) -> dict[str, Any
     }
 
 
+@dataclass(frozen=True)
+class PrunePlan:
+    """Backups :func:`prune` removes (``remove``: id, taken_at, path) and why others stay."""
+
+    kept: tuple[str, ...]
+    remove: tuple[tuple[str, dt.datetime, str], ...]
+    skipped: tuple[tuple[str, str], ...]  # (id, why its file is not touched)
+
+
+def prune_plan(
+    conn: Any, directory: Path, keep: int, now: dt.datetime, rpo_hours: float = 0.0
+) -> PrunePlan:
+    """Which complete backups to remove: all but the newest ``keep`` (at least one: the
+    newest backup whose file is there is never removed) and those younger than
+    ``rpo_hours``. Only a file named as the backup was written, ``genops-<id>.duckdb``
+    directly in ``directory``, is ever removed: a row naming another path (an edited
+    ledger, another directory) is skipped, its file untouched."""
+    rows = conn.execute(
+        "SELECT backup_id, taken_at, path FROM backups WHERE blocked_ms IS NOT NULL "
+        "ORDER BY taken_at DESC, backup_id DESC"
+    ).fetchall()
+    home = directory.resolve()
+    kept, remove, skipped = [], [], []
+    newest_good = next((r[0] for r in rows if Path(r[2]).is_file()), None)
+    for index, (backup_id, taken_at, path) in enumerate(rows):
+        young = rpo_hours > 0 and (now - taken_at).total_seconds() <= rpo_hours * 3600
+        if index < max(1, keep) or young or backup_id == newest_good:
+            kept.append(backup_id)
+            continue
+        target = Path(path)
+        if target.parent.resolve() != home or target.name != f"genops-{backup_id}.duckdb":
+            skipped.append((backup_id, f"{path} is not genops-{backup_id}.duckdb in {home}"))
+            continue
+        remove.append((backup_id, taken_at, str(target)))
+    return PrunePlan(tuple(kept), tuple(remove), tuple(skipped))
+
+
+def prune(conn: Any, plan: PrunePlan, actor: str, now: dt.datetime) -> list[str]:
+    """Remove the planned backups' files (and manifests) and rows, one ``backup.pruned``
+    audit event each, in the same transaction as its row. Returns the ids removed."""
+    removed = []
+    for backup_id, taken_at, path in plan.remove:
+        target = Path(path)
+        for file in (target, target.with_suffix(".json")):
+            file.unlink(missing_ok=True)
+        with transaction(conn):
+            conn.execute("DELETE FROM backups WHERE backup_id = ?", [backup_id])
+            detail = {"backup_id": backup_id, "taken_at": taken_at.isoformat(), "path": path}
+            audit(conn, "backup.pruned", actor, {**detail, "kept": len(plan.kept)}, now)
+        removed.append(backup_id)
+    return removed
+
+
 def _seq_of(conn: Any, event_id: str) -> int:
     """The chain sequence number of an audit event (0 on a log without one)."""
     columns = {

@@ -81,6 +81,7 @@ RUN_COLUMNS = (
     "unpriced_lines",
     "exit_code",
     "security_level",
+    "residency",
 )
 
 
@@ -259,6 +260,7 @@ def state_to_row(s: RunState) -> tuple:
         s.breakdown.unpriced_lines,
         s.exit_code,
         s.labels.security_level or None,
+        s.labels.residency or None,
     )
 
 
@@ -314,6 +316,7 @@ def row_to_state(r: Sequence) -> RunState:
             artifacts_used_json=r[41] or "",
             hold_id=r[42] or "",
             security_level=r[49] or "",
+            residency=r[50] or "",
         ),
         violations=tuple(r[38] or ()),
         breakdown=CostBreakdown(*(int(x or 0) for x in r[43:48])),

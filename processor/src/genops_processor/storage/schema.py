@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS runs (
     artifacts_used VARCHAR, hold_id VARCHAR, compute_micros BIGINT DEFAULT 0,
     storage_micros BIGINT DEFAULT 0, data_transfer_micros BIGINT DEFAULT 0,
     tracking_micros BIGINT DEFAULT 0, unpriced_lines INTEGER DEFAULT 0, exit_code INTEGER,
-    security_level VARCHAR);
+    security_level VARCHAR, residency VARCHAR);
 CREATE TABLE IF NOT EXISTS holds (
     hold_id VARCHAR PRIMARY KEY, decision_id VARCHAR, run_key VARCHAR, team VARCHAR,
     project VARCHAR, customer_id VARCHAR, cost_center VARCHAR, environment VARCHAR,
@@ -133,6 +133,8 @@ CREATE TABLE IF NOT EXISTS backups (
     backup_id VARCHAR PRIMARY KEY, taken_at TIMESTAMPTZ NOT NULL, path VARCHAR NOT NULL,
     audit_event_id VARCHAR, audit_seq BIGINT, audit_events BIGINT, runs BIGINT,
     cost_micros HUGEINT, blocked_ms BIGINT);
+-- One-time rewrites of an older ledger's content, done once each (record/stored_errors.py).
+CREATE TABLE IF NOT EXISTS ledger_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ);
 -- Artifacts and runs a retention clean-up was applied to (record/retention.py).
 CREATE TABLE IF NOT EXISTS retention_applied (
     kind VARCHAR NOT NULL, item_key VARCHAR NOT NULL, applied_at TIMESTAMPTZ,
@@ -152,6 +154,7 @@ ADDED_COLUMNS = (
     ("runs", "security_level", "VARCHAR"),  # NULL: unclassified (no security_level)
     # An outbox row's delivery state; rows of older ledgers are all still to deliver.
     ("alert_outbox", "state", "VARCHAR DEFAULT 'pending'"),
+    ("runs", "residency", "VARCHAR"),  # NULL: no data_residency verdict (older runs)
     # The experiment hold that funds a run's hold; NULL: funded by nobody (every older hold).
     ("holds", "parent_hold_id", "VARCHAR"),
     # Who created a hold (the authenticated principal); NULL: created before authentication.

@@ -57,17 +57,19 @@ class Scope(_message.Message):
     def __init__(self, team: _Optional[str] = ..., project: _Optional[str] = ..., customer_id: _Optional[str] = ..., cost_center: _Optional[str] = ..., environment: _Optional[str] = ...) -> None: ...
 
 class ClientLimits(_message.Message):
-    __slots__ = ("daily_limit_micros", "policy_mode", "daily_limit_mode")
+    __slots__ = ("daily_limit_micros", "policy_mode", "daily_limit_mode", "max_running_runs")
     DAILY_LIMIT_MICROS_FIELD_NUMBER: _ClassVar[int]
     POLICY_MODE_FIELD_NUMBER: _ClassVar[int]
     DAILY_LIMIT_MODE_FIELD_NUMBER: _ClassVar[int]
+    MAX_RUNNING_RUNS_FIELD_NUMBER: _ClassVar[int]
     daily_limit_micros: int
     policy_mode: PolicyMode
     daily_limit_mode: PolicyMode
-    def __init__(self, daily_limit_micros: _Optional[int] = ..., policy_mode: _Optional[_Union[PolicyMode, str]] = ..., daily_limit_mode: _Optional[_Union[PolicyMode, str]] = ...) -> None: ...
+    max_running_runs: int
+    def __init__(self, daily_limit_micros: _Optional[int] = ..., policy_mode: _Optional[_Union[PolicyMode, str]] = ..., daily_limit_mode: _Optional[_Union[PolicyMode, str]] = ..., max_running_runs: _Optional[int] = ...) -> None: ...
 
 class CheckBudgetRequest(_message.Message):
-    __slots__ = ("scope", "requested_micros", "client_limits", "wandb_project", "wandb_run_name", "require_approval", "estimate", "request_id", "parent_hold_id")
+    __slots__ = ("scope", "requested_micros", "client_limits", "wandb_project", "wandb_run_name", "require_approval", "estimate", "request_id", "parent_hold_id", "region", "data_classification")
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     REQUESTED_MICROS_FIELD_NUMBER: _ClassVar[int]
     CLIENT_LIMITS_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +79,8 @@ class CheckBudgetRequest(_message.Message):
     ESTIMATE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PARENT_HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    DATA_CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     scope: Scope
     requested_micros: int
     client_limits: ClientLimits
@@ -86,7 +90,9 @@ class CheckBudgetRequest(_message.Message):
     estimate: RunEstimate
     request_id: str
     parent_hold_id: str
-    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., requested_micros: _Optional[int] = ..., client_limits: _Optional[_Union[ClientLimits, _Mapping]] = ..., wandb_project: _Optional[str] = ..., wandb_run_name: _Optional[str] = ..., require_approval: _Optional[bool] = ..., estimate: _Optional[_Union[RunEstimate, _Mapping]] = ..., request_id: _Optional[str] = ..., parent_hold_id: _Optional[str] = ...) -> None: ...
+    region: str
+    data_classification: str
+    def __init__(self, scope: _Optional[_Union[Scope, _Mapping]] = ..., requested_micros: _Optional[int] = ..., client_limits: _Optional[_Union[ClientLimits, _Mapping]] = ..., wandb_project: _Optional[str] = ..., wandb_run_name: _Optional[str] = ..., require_approval: _Optional[bool] = ..., estimate: _Optional[_Union[RunEstimate, _Mapping]] = ..., request_id: _Optional[str] = ..., parent_hold_id: _Optional[str] = ..., region: _Optional[str] = ..., data_classification: _Optional[str] = ...) -> None: ...
 
 class RunEstimate(_message.Message):
     __slots__ = ("gpu_type", "gpu_count", "cpu_count", "region", "catalog_version", "horizon_ns")
@@ -219,7 +225,7 @@ class RunTotals(_message.Message):
     def __init__(self, runs: _Optional[int] = ..., cost_micros: _Optional[int] = ..., teams: _Optional[int] = ..., by_team: _Optional[_Iterable[_Union[RunGroupTotal, _Mapping]]] = ..., projects: _Optional[int] = ..., by_project: _Optional[_Iterable[_Union[RunGroupTotal, _Mapping]]] = ..., violations: _Optional[int] = ..., newest_violations: _Optional[_Iterable[_Union[RunViolation, _Mapping]]] = ...) -> None: ...
 
 class RunSummary(_message.Message):
-    __slots__ = ("run_key", "run_id", "run_name", "wandb_project", "scope", "status", "started_at", "ended_at", "duration_ns", "log_calls", "artifact_bytes", "artifact_files", "cost_micros", "unpriced_skus", "gpu_type", "gpu_count", "cpu_count", "catalog_version", "experiment_id", "tags_json", "declared_cost_micros", "violations", "region", "exit_code", "security_level")
+    __slots__ = ("run_key", "run_id", "run_name", "wandb_project", "scope", "status", "started_at", "ended_at", "duration_ns", "log_calls", "artifact_bytes", "artifact_files", "cost_micros", "unpriced_skus", "gpu_type", "gpu_count", "cpu_count", "catalog_version", "experiment_id", "tags_json", "declared_cost_micros", "violations", "region", "exit_code", "security_level", "residency")
     RUN_KEY_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -245,6 +251,7 @@ class RunSummary(_message.Message):
     REGION_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     SECURITY_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    RESIDENCY_FIELD_NUMBER: _ClassVar[int]
     run_key: str
     run_id: str
     run_name: str
@@ -270,7 +277,8 @@ class RunSummary(_message.Message):
     region: str
     exit_code: int
     security_level: str
-    def __init__(self, run_key: _Optional[str] = ..., run_id: _Optional[str] = ..., run_name: _Optional[str] = ..., wandb_project: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., status: _Optional[str] = ..., started_at: _Optional[str] = ..., ended_at: _Optional[str] = ..., duration_ns: _Optional[int] = ..., log_calls: _Optional[int] = ..., artifact_bytes: _Optional[int] = ..., artifact_files: _Optional[int] = ..., cost_micros: _Optional[int] = ..., unpriced_skus: _Optional[_Iterable[str]] = ..., gpu_type: _Optional[str] = ..., gpu_count: _Optional[int] = ..., cpu_count: _Optional[int] = ..., catalog_version: _Optional[str] = ..., experiment_id: _Optional[str] = ..., tags_json: _Optional[str] = ..., declared_cost_micros: _Optional[int] = ..., violations: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., exit_code: _Optional[int] = ..., security_level: _Optional[str] = ...) -> None: ...
+    residency: str
+    def __init__(self, run_key: _Optional[str] = ..., run_id: _Optional[str] = ..., run_name: _Optional[str] = ..., wandb_project: _Optional[str] = ..., scope: _Optional[_Union[Scope, _Mapping]] = ..., status: _Optional[str] = ..., started_at: _Optional[str] = ..., ended_at: _Optional[str] = ..., duration_ns: _Optional[int] = ..., log_calls: _Optional[int] = ..., artifact_bytes: _Optional[int] = ..., artifact_files: _Optional[int] = ..., cost_micros: _Optional[int] = ..., unpriced_skus: _Optional[_Iterable[str]] = ..., gpu_type: _Optional[str] = ..., gpu_count: _Optional[int] = ..., cpu_count: _Optional[int] = ..., catalog_version: _Optional[str] = ..., experiment_id: _Optional[str] = ..., tags_json: _Optional[str] = ..., declared_cost_micros: _Optional[int] = ..., violations: _Optional[_Iterable[str]] = ..., region: _Optional[str] = ..., exit_code: _Optional[int] = ..., security_level: _Optional[str] = ..., residency: _Optional[str] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
     __slots__ = ("runs", "next_page_token", "totals")

@@ -94,6 +94,9 @@ class BudgetGate:
         from genops.context import funding_hold  # the experiment block's hold funds the run
 
         request.parent_hold_id = funding_hold()
+        # Held against the processor's data_residency rules (enforced: denied there).
+        request.region = str(settings.labels.get(attr.REGION, ""))
+        request.data_classification = str(settings.labels.get(attr.SECURITY_LEVEL, ""))
         # One id for this check and its retries: the processor decides (and reserves) once.
         request.request_id = uuid.uuid4().hex
         try:
@@ -272,6 +275,10 @@ class BudgetGate:
             self._clients.clear()
 
     def _apply(self, response: pb.CheckBudgetResponse) -> None:
+        if response.decision == pb.DECISION_DENY and not response.HasField("deciding_budget"):
+            # Denied by no budget (max_concurrent_experiments, the open-holds cap): the
+            # processor's message says why.
+            raise BudgetExceededError(response.message or "run start denied by the processor")
         if response.decision == pb.DECISION_DENY:
             raise BudgetExceededError.from_budget(
                 _budget_info(response.deciding_budget, response.requested_micros)
@@ -283,6 +290,8 @@ class BudgetGate:
                 f"{format_usd(info.limit_micros)}, spent {format_usd(info.spent_micros)}, "
                 f"requested {format_usd(info.requested_micros)}; the run continues"
             )
+            if not response.HasField("deciding_budget"):  # not a budget (e.g. residency)
+                text = f"genops: {response.message}; the run continues"
             _log.info(text)
             warnings.warn(text, BudgetWarning, stacklevel=4)
 
@@ -394,6 +403,7 @@ def budget_request(
             daily_limit_micros=budget.client_daily_limit_micros,
             policy_mode=_MODES[budget.policy_mode],
             daily_limit_mode=_MODES[budget.limit_mode],
+            max_running_runs=budget.max_running_runs,
         ),
         wandb_project=str(wandb_kwargs.get("project") or ""),
         wandb_run_name=str(wandb_kwargs.get("name") or ""),
