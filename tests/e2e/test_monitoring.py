@@ -143,6 +143,8 @@ print(json.dumps({{"id": rule.rule_id, "unresolved": list(rule.unresolved)}}))
     deliveries = {d["channel"]: d for d in alerts[0]["deliveries"]}
     assert deliveries[inbox("ops")]["status"] == "delivered"
     assert "spend >= 80% of the limit" in genops_alerts(processor, "rules")
+    shown = genops_alerts(processor, "list")  # a table: the alert and its delivery
+    assert "GenOps cost alert" in shown and "delivered after 1 attempt" in shown, shown
 
 
 def test_performance_and_metric_alerts_fire_once_per_window(processor, tmp_path, inbox):

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops_processor.cli.endpoint import (
@@ -17,7 +20,7 @@ from genops_processor.cli.endpoint import (
     endpoint_option,
     token_option,
 )
-from genops_processor.cli.literal import literal
+from genops_processor.cli.literal import cell
 from genops_processor.limits import ALERTS_LIST_MAX
 
 
@@ -52,14 +55,21 @@ def list_command(endpoint, token, limit, as_json) -> None:
         return
     if not alerts:
         click.echo("no alerts")
+        return
+    table = Table(title="Alerts, newest first")
+    for column in ("alert", "fired at", "kind", "subject", "delivery"):
+        table.add_column(column, overflow="fold")
     for alert in alerts:
-        acked = f", acknowledged by {alert['acknowledged_by']}" if alert["acknowledged_at"] else ""
-        kind = alert.get("kind", "rule")
-        click.echo(
-            literal(f"{alert['alert_id']}  {alert['fired_at']}  [{kind}] {alert['subject']}{acked}")
+        acked = f" (acknowledged by {alert['acknowledged_by']})" if alert["acknowledged_at"] else ""
+        delivery = "\n".join(_state_line(state) for state in alert.get("channels", []))
+        table.add_row(
+            cell(alert["alert_id"]),
+            cell(alert["fired_at"]),
+            cell(alert.get("kind", "rule")),
+            cell(f"{alert['subject']}{acked}"),
+            Text("\n").join(cell(line) for line in delivery.splitlines()) if delivery else "-",
         )
-        for state in alert.get("channels", []):
-            click.echo(literal("    " + _state_line(state)))
+    _print(table)
 
 
 def _state_line(state: dict) -> str:
@@ -88,6 +98,10 @@ def rules_command(endpoint, token, as_json) -> None:
         return
     if not rules:
         click.echo("no rules")
+        return
+    table = Table(title="Monitoring rules")
+    for column in ("rule", "scope", "condition", "channels"):
+        table.add_column(column, overflow="fold")
     for rule in response.rules:
         what = {
             "cost": f"spend >= {rule.threshold:g}% of the limit",
@@ -96,8 +110,13 @@ def rules_command(endpoint, token, as_json) -> None:
         }.get(rule.kind, rule.kind)
         scope = "/".join(x for x in (rule.scope.team, rule.scope.project) if x) or "all"
         to = ", ".join([*rule.channels, *(f"then {c}" for c in rule.escalation_chain)])
-        missing = f"  (no address: {', '.join(rule.unresolved)})" if rule.unresolved else ""
-        click.echo(literal(f"{rule.rule_id}  {scope}: {what} -> {to}{missing}"))
+        missing = f" (no address: {', '.join(rule.unresolved)})" if rule.unresolved else ""
+        table.add_row(cell(rule.rule_id), cell(scope), cell(what), cell(f"{to}{missing}"))
+    _print(table)
+
+
+def _print(table: Table) -> None:
+    Console(width=None if Console().is_terminal else 160).print(table)
 
 
 @alerts_group.command("delete-rule")
