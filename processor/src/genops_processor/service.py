@@ -304,6 +304,8 @@ class Governance:
         if verdict is not None and not verdict.allowed and verdict.mode == "enforced":
             residency_refusal = verdict.text
 
+        enforces_running_runs = (client.mode or "enforced") == "enforced"
+
         def job(conn) -> RecordedDecision:
             if request_id and (earlier := self._decided.get(retry_key)) is not None:
                 return earlier  # a retry of a check already decided
@@ -312,7 +314,9 @@ class Governance:
                 _audit_residency(conn, verdict, scope, wandb_run_name, principal, now)
             if refusal is None:
                 refusal = reservations.open_holds_refusal(conn, principal, max_open_holds)
-            if refusal is None and not parent_hold_id:  # an experiment's runs: admitted
+            if refusal is None and not parent_hold_id and enforces_running_runs:
+                # an experiment's runs are admitted; under advisory and audit_only the
+                # client warns or records its own concurrency, the processor enforces it
                 refusal = reservations.running_runs_refusal(conn, scope, client.max_running_runs)
             if refusal:
                 decision = Decision("deny", requested_micros, (), None, refusal)
