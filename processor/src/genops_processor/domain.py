@@ -30,6 +30,12 @@ class Scope:
             "environment": self.environment,
         }
 
+    def covers(self, other: Scope) -> bool:
+        """Whether ``other`` falls inside this scope: every field set here is equal there
+        (an empty field here matches anything)."""
+        have = other.as_dict()
+        return all(not value or have[key] == value for key, value in self.as_dict().items())
+
 
 @dataclass(frozen=True)
 class HardwareUse:

@@ -106,9 +106,7 @@ class Budget:
         return int(self.limit_micros * DEFAULT_MAX_HOLD_SHARE)
 
     def matches(self, scope: Scope) -> bool:
-        wanted = self.scope.as_dict()
-        have = scope.as_dict()
-        return all(not value or have[key] == value for key, value in wanted.items())
+        return self.scope.covers(scope)
 
 
 @dataclass(frozen=True)

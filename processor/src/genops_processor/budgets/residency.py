@@ -44,9 +44,7 @@ class ResidencyRule:
     scope: Scope = Scope()
 
     def applies(self, scope: Scope) -> bool:
-        wanted = self.scope.as_dict()
-        have = scope.as_dict()
-        return all(not value or have[key] == value for key, value in wanted.items())
+        return self.scope.covers(scope)
 
 
 @dataclass(frozen=True)
