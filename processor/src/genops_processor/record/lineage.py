@@ -12,10 +12,10 @@ without their ``:version`` (as ``use_artifact`` records them). Every list is cut
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from genops_processor.limits import LINEAGE_MAX_ITEMS
+from genops_processor.storage.client_json import json_names, json_object
 
 _USED = (
     "list_contains(CAST(from_json(NULLIF(r.artifacts_used, ''), '[\"VARCHAR\"]') AS VARCHAR[]), ?)"
@@ -72,7 +72,7 @@ def _artifact(conn, row, teams, state) -> dict[str, Any]:
 
 def _run(conn, row, teams, state) -> dict[str, Any]:
     run_key, run_id, team, project, status, used_json = row
-    used_names = _names(used_json)
+    used_names = json_names(used_json)
     if len(used_names) > LINEAGE_MAX_ITEMS:
         used_names, state["truncated"] = used_names[:LINEAGE_MAX_ITEMS], True
     used = []
@@ -149,21 +149,8 @@ def _team_params(teams: frozenset[str] | None) -> list[Any]:
     return [] if teams is None else [sorted(teams)]
 
 
-def _names(text: str | None) -> list[str]:
-    try:
-        names = json.loads(text or "[]")
-    except ValueError:
-        return []
-    return [str(n) for n in names] if isinstance(names, list) else []
-
-
 def _lineage_record(metadata: str | None) -> Any:
-    try:
-        parsed = json.loads(metadata or "{}")
-    except ValueError:
-        return None
-    if not isinstance(parsed, dict):
-        return None
+    parsed = json_object(metadata)
     return next((parsed[k] for k in LINEAGE_KEYS if k in parsed), None)
 
 

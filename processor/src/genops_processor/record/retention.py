@@ -18,13 +18,13 @@ again.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from genops_processor.limits import RETENTION_APPLY_CHUNK, RETENTION_PLAN_MAX_ITEMS
 from genops_processor.record.audit_log import audit_many
 from genops_processor.storage import id_bytes, to_ns, transaction
+from genops_processor.storage.client_json import json_object
 
 _DAY_NS = 86_400 * 10**9
 
@@ -125,11 +125,7 @@ def apply(conn: Any, items: list[Item], now: dt.datetime, actor: str) -> int:
 
 
 def _artifact_days(metadata: str | None, run_retention: int | None, default: int):
-    try:
-        parsed = json.loads(metadata or "{}")
-    except ValueError:
-        parsed = {}
-    value = parsed.get("retention_period_days") if isinstance(parsed, dict) else None
+    value = json_object(metadata).get("retention_period_days")
     if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 36_600:
         return int(value), "governance_metadata"
     if run_retention:
