@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 
+import pytest
 from prometheus_client import generate_latest
 
 from genops_processor import metrics as metrics_module
@@ -43,9 +44,11 @@ def cost(found: dict[str, float]) -> float | None:
     return next((v for k, v in found.items() if k.startswith("genops_cost_usd{")), None)
 
 
-def test_scrapes_within_the_cache_period_read_the_ledger_once(monkeypatch):
-    monkeypatch.setattr(metrics_module, "METRICS_CACHE_S", 3600.0)
-    reads = []
+@pytest.fixture
+def ledger_reads():
+    """Metrics bound to a writer that answers every read at once with FIGURES, and the
+    list of reads it was asked for."""
+    reads: list[int] = []
 
     def submit():
         reads.append(1)
@@ -55,6 +58,12 @@ def test_scrapes_within_the_cache_period_read_the_ledger_once(monkeypatch):
 
     metrics = ProcessorMetrics()
     metrics.bind_ledger(submit, lambda: 0)
+    return reads, metrics
+
+
+def test_scrapes_within_the_cache_period_read_the_ledger_once(monkeypatch, ledger_reads):
+    monkeypatch.setattr(metrics_module, "METRICS_CACHE_S", 3600.0)
+    reads, metrics = ledger_reads
     for _ in range(5):
         assert cost(samples(metrics.registry)) == 1.5
     assert len(reads) == 1
@@ -86,19 +95,10 @@ def test_a_busy_writer_gets_one_read_and_scrapes_show_the_figures_before_it(monk
     assert len(futures) == 2
 
 
-def test_a_slow_read_is_reused_longer_so_reading_takes_a_bounded_share(monkeypatch):
+def test_a_slow_read_is_reused_longer_so_reading_takes_a_bounded_share(monkeypatch, ledger_reads):
     monkeypatch.setattr(metrics_module, "METRICS_CACHE_S", 0.0)
     monkeypatch.setattr(metrics_module, "METRICS_READ_SHARE", 1e-9)  # any read is "slow"
-    reads = []
-
-    def submit():
-        reads.append(1)
-        future = concurrent.futures.Future()
-        future.set_result(FIGURES)
-        return future
-
-    metrics = ProcessorMetrics()
-    metrics.bind_ledger(submit, lambda: 0)
+    reads, metrics = ledger_reads
     for _ in range(3):
         assert cost(samples(metrics.registry)) == 1.5
     assert len(reads) == 1
