@@ -173,3 +173,31 @@ def test_a_killed_run_s_hold_expires_and_its_accrued_cost_stays(start_processor_
     assert hold["status"] == "expired" and hold["committed_micros"] == run.cost_micros
     # Closed within the timeout plus one sweep (at most 0.5 s here) of its last heartbeat.
     assert hold["closed_ns"] - hold["last_seen_ns"] <= (2 + 0.5 + 1) * 1e9
+
+
+def test_acknowledged_decisions_survive_a_sigkill_of_the_processor(start_processor_with, tmp_path):
+    # A decision is answered after its journal write (storage/journal.py), before its rows
+    # are in the DuckDB file: a processor killed right after answering keeps every one.
+    processor = with_policy(start_processor_with, tmp_path)
+    outcomes = [ask(processor.endpoint) for _ in range(10)]
+    processor.proc.kill()  # SIGKILL: no apply, no checkpoint, no close
+    processor.proc.wait(timeout=30)
+    assert outcomes == [pb.DECISION_ALLOW] * 10
+
+    again = with_policy(start_processor_with, tmp_path)  # same ledger
+    assert ask(again.endpoint) == pb.DECISION_DENY  # the ten holds still count: budget full
+    assert again.stop() == 0
+    with storage.Storage(again.db, read_only=True) as db:
+        held = db.call(reservations.holds)
+        decided = db.call(decisions.list_decisions)
+        events = db.call(lambda conn: audit_events(conn, "budget.decision"))
+    assert len(held) == 10 and sum(h["amount_micros"] for h in held) == 100_000_000
+    assert sorted(d["decision"] for d in decided) == ["allow"] * 10 + ["deny"]
+    assert len(events) == 11  # each decision's audit event once
+    verified = subprocess.run(
+        [str(BIN / "genops"), "audit", "verify", "--db", str(again.db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr

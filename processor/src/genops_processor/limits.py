@@ -128,6 +128,11 @@ RUNNING_SPEND_ACCOUNTS = 10_000  # (scope, period) spend totals kept (budgets/ru
 DECISION_GROUP_MAX = (
     64  # decision jobs sharing one transaction and commit (storage/writer.py); more: next group
 )
+# A transaction that only appended rows (a budget decision) commits to the decision
+# journal (storage/journal.py); its rows go into the DuckDB file once this many are pending,
+JOURNAL_APPLY_ROWS = 4_096
+# or once the oldest has waited this long, or before any other statement on the writer
+JOURNAL_APPLY_DELAY_S = 1.0
 LIVE_RUNS_KEPT = (
     1_000_000  # running runs kept in memory (budgets/live_holds.py); past it: ledger reads
 )

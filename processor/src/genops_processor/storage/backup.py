@@ -21,6 +21,8 @@ from typing import Any
 
 import duckdb
 
+from genops_processor.storage.journal import journal_path
+
 # What a ledger's totals are read from: they identify the point a copy was taken at.
 TOTALS_SQL = (
     "SELECT (SELECT count(*) FROM runs), (SELECT COALESCE(SUM(cost_micros), 0) FROM runs), "
@@ -126,7 +128,7 @@ def read_backup(path: Path) -> dict[str, Any]:
 
 def restore(backup: Path, db: Path) -> dict[str, Any]:
     """Make ``db`` a copy of ``backup``; refuses an existing ``db``. Returns its totals."""
-    for existing in (db, db.with_name(db.name + ".wal")):
+    for existing in (db, db.with_name(db.name + ".wal"), journal_path(db)):
         if existing.exists():
             raise RestoreError(
                 f"{existing} exists: restore only into a new ledger file (never over one)"

@@ -50,7 +50,13 @@ from typing import TypeVar
 
 import duckdb
 
-from genops_processor.limits import DECISION_GROUP_MAX
+from genops_processor.limits import (
+    DECISION_GROUP_MAX,
+    JOURNAL_APPLY_DELAY_S,
+    JOURNAL_APPLY_ROWS,
+)
+from genops_processor.storage.columnwise import insert_rows
+from genops_processor.storage.journal import Journal, JournalError, journal_path, replay
 from genops_processor.storage.schema import SCHEMA, migrate
 
 _log = logging.getLogger(__name__)
@@ -103,6 +109,8 @@ def as_storage_error(error: BaseException, path: str | Path) -> BaseException:
     if isinstance(error, StorageError):
         return error
     cause = storage_cause(error, path)
+    if cause is None and isinstance(error, JournalError):
+        cause = " ".join(str(error).split())
     if cause is None:
         return error
     mapped = StorageError(cause)
@@ -141,28 +149,6 @@ def transaction(conn: Connection) -> Iterator[Connection]:
         raise
 
 
-def _columnwise(insert: str, row: str) -> str:
-    """``INSERT ... VALUES `` + ``(?, ?, 'open', ?)`` as one statement taking a list per
-    parameter: ``INSERT ... SELECT unnest($1), unnest($2), 'open', unnest($3)``. DuckDB
-    parses and binds a ``VALUES`` list row by row (~0.3 ms a row); this costs the same
-    for one row or a hundred."""
-    return _COLUMNWISE.get((insert, row)) or _COLUMNWISE.setdefault(
-        (insert, row), _columnwise_sql(insert, row)
-    )
-
-
-def _columnwise_sql(insert: str, row: str) -> str:
-    head = insert.rstrip()
-    if not head.upper().endswith("VALUES") or not (row.startswith("(") and row.endswith(")")):
-        raise ValueError(f"not an INSERT ... VALUES (...) template: {insert!r} {row!r}")
-    number = itertools.count(1)
-    select = re.sub(r"\?", lambda _: f"unnest(${next(number)})", row[1:-1])
-    return f"{head[: -len('VALUES')]}SELECT {select}"
-
-
-_COLUMNWISE: dict[tuple[str, str], str] = {}
-
-
 class Connection:
     """The writer's DuckDB connection as jobs see it (every other attribute is DuckDB's).
 
@@ -180,13 +166,15 @@ class Connection:
         "_rows",
         "_undo",
         "_done",
+        "_journal",
         "aborted",
         "timed",
         "__weakref__",
     )
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, conn: duckdb.DuckDBPyConnection, journal: Journal | None = None) -> None:
         self._conn = conn
+        self._journal = journal  # where a transaction that only appended rows commits
         # Told the seconds of each DuckDB commit (pending rows and COMMIT): /metrics.
         self.timed: Callable[[float], object] | None = None
         self._depth = 0
@@ -213,15 +201,29 @@ class Connection:
             self._rows.setdefault((insert, row), []).append(params)
 
     def _ready(self) -> None:
+        """Before a statement: journaled rows applied (the statement sees them), BEGIN
+        sent, this transaction's rows inserted."""
+        if not self._begun and self._journal is not None and self._journal.pending_rows:
+            self._journal.apply(self._conn)
         if self._depth and not self._begun:
             self._conn.begin()
             self._begun = True
         if self._rows:
             rows, self._rows = self._rows, {}
-            for (insert, row), each in rows.items():
-                self._conn.execute(
-                    _columnwise(insert, row), [list(c) for c in zip(*each, strict=True)]
-                )
+            insert_rows(self._conn, rows)
+
+    def journal_due_in(self) -> float | None:
+        """Seconds until journaled rows are due in the ledger (None: none pending)."""
+        if self._journal is None:
+            return None
+        if self._journal.pending_rows >= JOURNAL_APPLY_ROWS:
+            return 0.0
+        return self._journal.due_in(JOURNAL_APPLY_DELAY_S)
+
+    def apply_journal(self) -> None:
+        """Journaled rows into the ledger now (outside any transaction)."""
+        if self._journal is not None and not self._depth:
+            self._journal.apply(self._conn)
 
     @property
     def in_transaction(self) -> bool:
@@ -252,7 +254,13 @@ class Connection:
             return self
         started = time.perf_counter()
         try:
-            if self._rows:
+            if self._rows and not self._begun and self._journal is not None:
+                # only rows appended, no statement: durable in the journal (see its doc)
+                rows, self._rows = self._rows, {}
+                self._journal.write(rows)
+                if self.timed is not None:
+                    self.timed(time.perf_counter() - started)
+            elif self._rows:
                 self._ready()
             if self._begun:
                 self._conn.commit()
@@ -342,7 +350,8 @@ class Storage:
         if self.path.exists():
             return []
         wal = self.path.with_name(self.path.name + ".wal")
-        return [wal, self.path, *(p for p in self.path.parents if not p.exists())]
+        made = [journal_path(self.path), wal, self.path]
+        return [*made, *(p for p in self.path.parents if not p.exists())]
 
     def close(self) -> None:
         """Finish queued work, checkpoint and close. Idempotent."""
@@ -403,15 +412,19 @@ class Storage:
         return self.submit(fn, priority).result()
 
     def _run(self) -> None:
-        conn = None
+        conn, journal = None, None
         try:
             if not self.read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+            else:
+                _apply_journal_before_reading(self.path)
             conn = duckdb.connect(str(self.path), read_only=self.read_only)
             if not self.read_only:
                 conn.execute(SCHEMA)
                 if added := migrate(conn):
                     _log.info("%s: added and filled %s", self.path, ", ".join(added))
+                journal = Journal(self.path)
+                journal.open(conn)
         except BaseException as error:  # reported to open()
             self._open_error = error
             if conn is not None:
@@ -421,10 +434,10 @@ class Storage:
         if not self.read_only:  # a cursor is a second connection to the same database
             self._reader = conn.cursor()
         self._opened.set()
-        jobs = Connection(conn)
+        jobs = Connection(conn, journal)
         jobs.timed = self._commit_took  # commit_timed may be set after open()
         try:
-            while (item := self._jobs.get())[2] is not None:
+            while (item := self._next(jobs))[2] is not None:
                 _, _, job, future = item
                 if not future.set_running_or_notify_cancel():
                     continue
@@ -441,6 +454,13 @@ class Storage:
                 reader, self._reader = self._reader, None
                 if reader is not None:
                     _close_quietly(reader)
+            if journal is not None:
+                try:
+                    journal.close(conn)
+                except (duckdb.Error, OSError) as error:  # applied at the next open
+                    _log.info(
+                        "journal of %s not applied: %s", self.path, _one_line(error, self.path)
+                    )
             if not self.read_only:
                 try:
                     conn.execute("CHECKPOINT")
@@ -448,6 +468,22 @@ class Storage:
                     # info, not error: a command line's one-line error already names it
                     _log.info("checkpoint of %s failed: %s", self.path, _one_line(error, self.path))
             _close_quietly(conn)
+
+    def _next(self, jobs: Connection) -> tuple:
+        """The next job; while none is queued, journaled rows that are due go into the
+        ledger (a failure leaves them pending in the journal, tried again later)."""
+        while True:
+            due = jobs.journal_due_in()
+            try:
+                return self._jobs.get(timeout=due) if due is not None else self._jobs.get()
+            except queue.Empty:
+                try:
+                    jobs.apply_journal()
+                except (duckdb.Error, OSError) as error:
+                    _log.warning(
+                        "journal of %s not applied yet: %s", self.path, _one_line(error, self.path)
+                    )
+                    time.sleep(JOURNAL_APPLY_DELAY_S)
 
     def _grouped(self) -> list[tuple[_Job, concurrent.futures.Future]]:
         """The group jobs queued right behind the one taken (one writer takes jobs)."""
@@ -519,6 +555,28 @@ class _Job:
 
     def __lt__(self, other: _Job) -> bool:  # never compared: (priority, order) is unique
         return False
+
+
+def _apply_journal_before_reading(path: Path) -> None:
+    """A ledger opened to read after its processor stopped without closing it may have
+    journaled decisions not in the file yet: apply them first (read-write, briefly),
+    or say that they are missing from what is read."""
+    journal = journal_path(path)
+    if not journal.exists() or not journal.stat().st_size or not path.exists():
+        return
+    try:
+        conn = duckdb.connect(str(path))
+        try:
+            replay(conn, journal)
+        finally:
+            conn.close()
+    except (duckdb.Error, OSError) as error:
+        _log.warning(
+            "%s: journaled decisions not applied (%s); start the processor on the ledger "
+            "to apply them",
+            path,
+            _one_line(error, path),
+        )
 
 
 def _one_line(error: BaseException, path: Path) -> str:

@@ -1,0 +1,200 @@
+"""The decision journal (storage/journal.py): a transaction that only appended rows is
+committed by one fdatasync'd write beside the ledger, its rows reach the DuckDB file
+before any statement reads it and when the ledger closes, and a process that dies at
+any point loses no acknowledged row and applies none twice. Real DuckDB files; the
+crashes are real processes ending with ``os._exit`` (no close, no checkpoint)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from genops_processor.storage import Priority, Storage, StorageError
+from genops_processor.storage.backup import RestoreError, restore
+from genops_processor.storage.journal import journal_path, read_entries
+
+INSERT = "INSERT INTO t VALUES "
+ROW = "(?, ?, ?)"
+
+
+def appending(i: int):
+    """A decision-like job: rows appended, no statement."""
+
+    def job(conn) -> int:
+        conn.append(INSERT, ROW, [i, f"row {i}", None])
+        conn.append(INSERT, ROW, [-i, "its twin", b"\x00\xff"])
+        return i
+
+    return job
+
+
+def count(storage: Storage) -> int:
+    return storage.call(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0])
+
+
+def committed_in_duckdb(storage: Storage) -> int:
+    """What the DuckDB file holds, read beside the writer (journaled rows not applied
+    yet are not in it)."""
+    return storage.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0])
+
+
+def test_appended_rows_commit_to_the_journal_and_every_statement_sees_them(tmp_path):
+    db = tmp_path / "ledger.duckdb"
+    with Storage(db) as storage:
+        storage.call(lambda c: c.execute("CREATE TABLE t (i BIGINT, s VARCHAR, b BLOB)"))
+        futures = [storage.submit(appending(i), Priority.DECISION, group=True) for i in range(5)]
+        assert [f.result() for f in futures] == list(range(5))
+        assert journal_path(db).stat().st_size > 0
+        assert committed_in_duckdb(storage) == 0  # in the journal only
+        assert count(storage) == 10  # a statement on the writer applies them first
+        assert committed_in_duckdb(storage) == 10
+        assert journal_path(db).stat().st_size == 0
+        rows = storage.call(lambda c: c.execute("SELECT * FROM t ORDER BY i").fetchall())
+    assert rows[0] == (-4, "its twin", b"\x00\xff") and rows[-1] == (4, "row 4", None)
+    assert not journal_path(db).exists()  # applied and removed at close
+
+
+def test_journaled_rows_are_applied_when_the_writer_is_idle(tmp_path, monkeypatch):
+    from genops_processor.storage import writer
+
+    monkeypatch.setattr(writer, "JOURNAL_APPLY_DELAY_S", 0.05)
+    db = tmp_path / "ledger.duckdb"
+    with Storage(db) as storage:
+        storage.call(lambda c: c.execute("CREATE TABLE t (i BIGINT, s VARCHAR, b BLOB)"))
+        storage.submit(appending(1), Priority.DECISION, group=True).result()
+        for _ in range(200):  # no job follows: the writer applies them by itself
+            if committed_in_duckdb(storage) == 2:
+                break
+            time.sleep(0.05)
+        assert committed_in_duckdb(storage) == 2
+
+
+CRASH = textwrap.dedent(
+    """
+    import os, sys
+    from genops_processor.storage import Priority, Storage
+
+    def job(i):
+        def run(conn):
+            conn.append("INSERT INTO t VALUES ", "(?, ?, ?)", [i, f"row {i}", None])
+            return i
+        return run
+
+    storage = Storage(sys.argv[1]).open()
+    storage.call(lambda c: c.execute("CREATE TABLE IF NOT EXISTS t (i BIGINT, s VARCHAR, b BLOB)"))
+    for i in range(int(sys.argv[2])):
+        storage.submit(job(i), Priority.DECISION, group=True).result()
+    print("acknowledged", flush=True)
+    os._exit(0)  # dies: no apply, no close, no checkpoint
+    """
+)
+
+
+def crash_after(db, decisions: int) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CRASH, str(db), str(decisions)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "acknowledged" in done.stdout, done.stderr
+
+
+def test_acknowledged_rows_survive_a_crash_and_are_applied_once(tmp_path):
+    db = tmp_path / "ledger.duckdb"
+    crash_after(db, 30)
+    assert len(read_entries(journal_path(db))) == 30
+    saved = tmp_path / "journal.copy"
+    shutil.copyfile(journal_path(db), saved)
+    with Storage(db) as storage:
+        assert committed_in_duckdb(storage) == 30  # applied on open
+    # a crash after the rows were applied but before the file was emptied: the journal
+    # comes back whole; its entries are at or before the ledger's position
+    shutil.copyfile(saved, journal_path(db))
+    with Storage(db) as storage:
+        assert count(storage) == 30
+        assert sorted(
+            r[0] for r in storage.call(lambda c: c.execute("SELECT i FROM t").fetchall())
+        ) == list(range(30))
+
+
+def test_a_torn_last_record_is_dropped_and_the_whole_ones_applied(tmp_path):
+    db = tmp_path / "ledger.duckdb"
+    crash_after(db, 3)
+    whole = journal_path(db).read_bytes()
+    journal_path(db).write_bytes(whole + whole[: len(whole) // 3 // 2])  # half a record more
+    with Storage(db) as storage:
+        assert count(storage) == 3
+    # a corrupt record (bit flipped) ends the journal too: nothing after it was answered
+    crash_after(db, 2)  # rows 0 and 1 again, journaled past the ledger's position
+    data = bytearray(journal_path(db).read_bytes())
+    data[-1] ^= 0xFF
+    journal_path(db).write_bytes(bytes(data))
+    with Storage(db) as storage:
+        assert count(storage) == 4  # the first of the two; the corrupt second dropped
+
+
+def test_a_ledger_opened_to_read_after_a_crash_shows_the_journaled_rows(tmp_path):
+    db = tmp_path / "ledger.duckdb"
+    crash_after(db, 4)
+    with Storage(db, read_only=True) as storage:
+        assert count(storage) == 4
+    assert journal_path(db).stat().st_size == 0
+
+
+def test_a_journal_that_cannot_be_written_fails_the_decision_and_keeps_nothing(tmp_path):
+    # the journal's descriptor is swapped for a read-only one: the write fails (EBADF), as
+    # a full or failing disk fails it (a real full disk: tests/e2e/test_cli_errors.py)
+    db = tmp_path / "ledger.duckdb"
+    with Storage(db) as storage:
+        storage.call(lambda c: c.execute("CREATE TABLE t (i BIGINT, s VARCHAR, b BLOB)"))
+        conn = storage.call(lambda c: c)
+        journal = conn._journal
+        undone = []
+
+        def undoable(conn) -> None:
+            conn.on_rollback(lambda: undone.append(1))
+            appending(7)(conn)
+
+        good_fd, journal._fd = journal._fd, os.open(journal.path, os.O_RDONLY)
+        try:
+            with pytest.raises(StorageError, match="decision journal"):
+                storage.submit(undoable, Priority.DECISION, group=True).result()
+        finally:
+            os.close(journal._fd)
+            journal._fd = good_fd
+        assert undone == [1]  # memory beside the ledger put back
+        assert journal.pending_rows == 0 and count(storage) == 0
+        storage.submit(appending(8), Priority.DECISION, group=True).result()
+        assert count(storage) == 2
+
+
+def test_a_transaction_that_runs_a_statement_commits_in_duckdb_not_the_journal(tmp_path):
+    db = tmp_path / "ledger.duckdb"
+    with Storage(db) as storage:
+        storage.call(lambda c: c.execute("CREATE TABLE t (i BIGINT, s VARCHAR, b BLOB)"))
+
+        def reads_then_appends(conn) -> int:
+            seen = conn.execute("SELECT count(*) FROM t").fetchone()[0]
+            appending(1)(conn)
+            return seen
+
+        storage.submit(reads_then_appends, Priority.DECISION, group=True).result()
+        assert committed_in_duckdb(storage) == 2
+        assert not read_entries(journal_path(db))
+
+
+def test_restore_refuses_a_target_with_a_journal(tmp_path):
+    backup = tmp_path / "backup.duckdb"
+    with Storage(backup):
+        pass
+    target = tmp_path / "restored.duckdb"
+    journal_path(target).write_bytes(b"")
+    with pytest.raises(RestoreError, match="journal"):
+        restore(backup, target)
