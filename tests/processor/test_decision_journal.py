@@ -198,3 +198,49 @@ def test_restore_refuses_a_target_with_a_journal(tmp_path):
     journal_path(target).write_bytes(b"")
     with pytest.raises(RestoreError, match="journal"):
         restore(backup, target)
+
+
+def test_a_value_the_column_cannot_take_fails_at_commit_not_later(tmp_path):
+    db = tmp_path / "ledger.duckdb"
+    with Storage(db) as storage:
+        storage.call(lambda c: c.execute("CREATE TABLE t (i BIGINT NOT NULL, s VARCHAR, b BLOB)"))
+        for bad, why in [([2**63, "x", None], "out of range"), ([None, "x", None], "NULL"),
+                         (["1", "x", None], "integer"), ([1, 5, None], "VARCHAR")]:  # fmt: skip
+
+            def job(conn, bad=bad) -> None:
+                conn.append(INSERT, ROW, bad)
+
+            with pytest.raises(ValueError, match=why):
+                storage.submit(job, Priority.DECISION, group=True).result()
+        assert not read_entries(journal_path(db)) and count(storage) == 0
+
+
+def test_rows_the_ledger_refuses_later_are_kept_aside_and_never_wedge_the_journal(tmp_path):
+    # a constraint the write-time check does not know (a duplicate key across two
+    # transactions): the batch fails, each transaction is applied alone, the refused
+    # one is kept whole in journal_unapplied, and the writer goes on
+    db = tmp_path / "ledger.duckdb"
+    with Storage(db) as storage:
+        storage.call(lambda c: c.execute("CREATE TABLE k (i BIGINT PRIMARY KEY, s VARCHAR)"))
+
+        def keyed(i: int, s: str):
+            def job(conn) -> None:
+                conn.append("INSERT INTO k VALUES ", "(?, ?)", [i, s])
+
+            return job
+
+        for i, s in [(1, "first"), (1, "duplicate"), (2, "after")]:
+            storage.submit(keyed(i, s), Priority.DECISION, group=True).result()
+        kept = storage.call(lambda c: c.execute("SELECT i, s FROM k ORDER BY i").fetchall())
+        aside = storage.call(
+            lambda c: c.execute("SELECT seq, error, entry FROM journal_unapplied").fetchall()
+        )
+        storage.submit(keyed(3, "still works"), Priority.DECISION, group=True).result()
+        assert count_k(storage) == 3
+    assert kept == [(1, "first"), (2, "after")]
+    [(seq, error, entry)] = aside
+    assert seq == 2 and "duplicate" in entry and "constraint" in error.lower()
+
+
+def count_k(storage: Storage) -> int:
+    return storage.call(lambda c: c.execute("SELECT count(*) FROM k").fetchone()[0])

@@ -12,6 +12,12 @@ in the ledger (``journal_applied``) in the same DuckDB transaction as the rows, 
 each entry is applied exactly once whenever the process stops: on open, the entries
 past that position are applied and the file is emptied.
 
+A journaled row is checked against its column's type, range and NOT NULL when it is
+written (a value the ledger would refuse fails the transaction then, as a DuckDB commit
+would). Should a batch still fail to apply (a constraint the check does not know), its
+transactions are applied one by one and one that fails is kept whole in
+``journal_unapplied`` with the error, logged, never retried forever nor dropped.
+
 The file is a sequence of records: 4-byte length, 4-byte CRC-32, then JSON
 ``{"seq": n, "rows": [[insert, row, [params...]], ...]}`` (parameters: text, numbers,
 booleans, null; timestamps and bytes tagged). A last record cut short or not matching
@@ -25,6 +31,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import struct
 import time
 import zlib
@@ -32,11 +39,31 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from genops_processor.storage.columnwise import Rows, insert_rows
+from genops_processor.storage.columnwise import Rows, columnwise_sql, insert_rows
 
 _log = logging.getLogger(__name__)
 _HEADER = struct.Struct("<II")  # length, CRC-32 of the payload
-SCHEMA = "CREATE TABLE IF NOT EXISTS journal_applied (seq BIGINT NOT NULL);"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal_applied (seq BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS journal_unapplied (
+    seq BIGINT, failed_at TIMESTAMPTZ, error VARCHAR, entry VARCHAR);
+"""
+_INT_RANGES = {
+    "BIGINT": 2**63,
+    "INTEGER": 2**31,
+    "SMALLINT": 2**15,
+    "TINYINT": 2**7,
+    "HUGEINT": 2**127,
+}
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "VARCHAR": str,
+    "BLOB": (bytes, bytearray, memoryview),
+    "BOOLEAN": bool,
+    "DOUBLE": (float, int),
+    "FLOAT": (float, int),
+    "TIMESTAMP WITH TIME ZONE": dt.datetime,
+    "TIMESTAMP": dt.datetime,
+}
 
 
 class JournalError(OSError):
@@ -58,12 +85,16 @@ class Journal:
         self._pending: Rows = {}
         self._rows = 0
         self._oldest = 0.0  # monotonic time of the oldest pending write
+        self._pending_entries: list[dict[str, Any]] = []  # as written, for a one-by-one apply
+        self._checks: dict[tuple[str, str], list[tuple[str, str, bool]] | None] = {}
+        self._conn: Any = None
 
     # -- lifecycle ------------------------------------------------------------------
     def open(self, conn: Any) -> int:
         """Apply what the file holds past the ledger's position (raw DuckDB ``conn``,
         read-write) and open it for writing. Returns the entries applied."""
         applied = replay(conn, self.path)
+        self._conn = conn
         self._seq = _position(conn)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._size = os.fstat(self._fd).st_size
@@ -97,12 +128,11 @@ class Journal:
         On failure nothing is written (the file is cut back) and JournalError says why."""
         if self._fd is None:
             raise JournalError(f"the decision journal {self.path} is not open")
+        for key, each in rows.items():
+            self._check(key, each)
         seq = self._seq + 1
-        payload = json.dumps(
-            {"seq": seq, "rows": [[i, r, p] for (i, r), each in rows.items() for p in each]},
-            default=_encode,
-            separators=(",", ":"),
-        ).encode()
+        entry = {"seq": seq, "rows": [[i, r, p] for (i, r), each in rows.items() for p in each]}
+        payload = json.dumps(entry, default=_encode, separators=(",", ":")).encode()
         record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         try:
             written = os.write(self._fd, record)
@@ -124,24 +154,34 @@ class Journal:
         for key, each in rows.items():
             self._pending.setdefault(key, []).extend(each)
             self._rows += len(each)
+        self._pending_entries.append(entry)
+
+    def _check(self, key: tuple[str, str], rows: list[list[Any]]) -> None:
+        """Each value fits its column (type, range, NOT NULL), or ValueError naming it."""
+        if key not in self._checks:
+            columnwise_sql(*key)  # ValueError: not an INSERT ... VALUES (...) template
+            self._checks[key] = _columns_of(self._conn, *key)
+        columns = self._checks[key]
+        if columns is None:
+            return  # a template the check cannot read: apply() still never wedges on it
+        for params in rows:
+            if len(params) != len(columns):
+                raise ValueError(f"{len(params)} values for {len(columns)} placeholders")
+            for value, (name, sql_type, nullable) in zip(params, columns, strict=True):
+                _check_value(name, sql_type, nullable, value)
 
     def apply(self, conn: Any) -> None:
         """Insert the pending rows into the ledger with the position, in one DuckDB
         transaction on raw ``conn`` (none may be open), then empty the file."""
         if not self._rows:
             return
-        conn.execute("BEGIN")
         try:
-            insert_rows(conn, self._pending)
-            conn.execute("UPDATE journal_applied SET seq = ?", [self._seq])
-            conn.execute("COMMIT")
-        except BaseException:
-            try:
-                conn.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001 - a failed commit ended it already
-                pass
-            raise  # pending rows stay pending (and in the file): applied later
-        self._pending, self._rows = {}, 0
+            _apply(conn, self._pending, self._seq)
+        except Exception as error:
+            if not _is_data_error(error):
+                raise  # the file's trouble: pending rows stay pending, applied later
+            _apply_one_by_one(conn, self._pending_entries, self.path)
+        self._pending, self._rows, self._pending_entries = {}, 0, []
         self._truncate()
 
     def _truncate(self) -> None:
@@ -162,18 +202,12 @@ def replay(conn: Any, path: Path) -> int:
     position = _position(conn)
     entries = [e for e in read_entries(path) if e["seq"] > position]
     if entries:
-        rows: Rows = {}
-        for entry in entries:
-            for insert, row, params in entry["rows"]:
-                rows.setdefault((insert, row), []).append([_decode(v) for v in params])
-        conn.execute("BEGIN")
         try:
-            insert_rows(conn, rows)
-            conn.execute("UPDATE journal_applied SET seq = ?", [entries[-1]["seq"]])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            _apply(conn, _rows_of(entries), entries[-1]["seq"])
+        except Exception as error:
+            if not _is_data_error(error):
+                raise
+            _apply_one_by_one(conn, entries, path)
         _log.info("%s: applied %d journaled transaction(s)", path, len(entries))
     if path.exists() and path.stat().st_size:
         with open(path, "r+b") as fh:
@@ -199,6 +233,115 @@ def read_entries(path: Path) -> list[dict[str, Any]]:
         entries.append(json.loads(payload))
         at += _HEADER.size + length
     return entries
+
+
+def _rows_of(entries: list[dict[str, Any]]) -> Rows:
+    rows: Rows = {}
+    for entry in entries:
+        for insert, row, params in entry["rows"]:
+            rows.setdefault((insert, row), []).append([_decode(v) for v in params])
+    return rows
+
+
+def _apply(conn: Any, rows: Rows, seq: int) -> None:
+    """``rows`` and the position ``seq`` in one DuckDB transaction (rolled back on error)."""
+    conn.execute("BEGIN")
+    try:
+        insert_rows(conn, rows)
+        conn.execute("UPDATE journal_applied SET seq = ?", [seq])
+        conn.execute("COMMIT")
+    except BaseException:
+        try:
+            conn.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - a failed commit ended it already
+            pass
+        raise
+
+
+def _apply_one_by_one(conn: Any, entries: list[dict[str, Any]], path: Path) -> None:
+    """Each transaction alone; one the ledger refuses is kept in ``journal_unapplied``
+    (its whole entry and the error) and logged, and the position moves past it."""
+    for entry in entries:
+        try:
+            _apply(conn, _rows_of([entry]), entry["seq"])
+        except Exception as error:
+            if not _is_data_error(error):
+                raise
+            message = " ".join(str(error).split())[:500]
+            _log.error(
+                "%s: journaled transaction %d refused by the ledger, kept in journal_unapplied: %s",
+                path,
+                entry["seq"],
+                message,
+            )
+            conn.execute("BEGIN")
+            conn.execute(
+                "INSERT INTO journal_unapplied VALUES (?, ?, ?, ?)",
+                [
+                    entry["seq"],
+                    dt.datetime.now(dt.timezone.utc),
+                    message,
+                    json.dumps(entry, default=_encode),
+                ],
+            )
+            conn.execute("UPDATE journal_applied SET seq = ?", [entry["seq"]])
+            conn.execute("COMMIT")
+
+
+def _is_data_error(error: BaseException) -> bool:
+    """The ledger refuses the rows themselves (a retry fails the same way)."""
+    if isinstance(error, ValueError | ArithmeticError):
+        return True
+    names = {c.__name__ for c in type(error).__mro__}
+    return bool(
+        names
+        & {
+            "DataError",
+            "IntegrityError",
+            "ConstraintException",
+            "ConversionException",
+            "OutOfRangeException",
+        }
+    )
+
+
+def _columns_of(conn: Any, insert: str, row: str) -> list[tuple[str, str, bool]] | None:
+    """(column, type, nullable) of each ``?`` of an ``INSERT INTO t [(cols)] VALUES`` +
+    ``(?, 'literal', ?)`` template; None when the template or table cannot be read."""
+    match = re.fullmatch(r"\s*INSERT INTO (\w+)\s*(?:\(([^)]*)\))?\s*VALUES\s*", insert, re.I)
+    if not match or conn is None:
+        return None
+    table, listed = match.group(1), match.group(2)
+    described = conn.execute(
+        "SELECT column_name, data_type, is_nullable = 'YES' FROM information_schema.columns "
+        "WHERE table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    if not described:
+        return None
+    by_name = {name: (name, sql_type, nullable) for name, sql_type, nullable in described}
+    names = [n.strip() for n in listed.split(",")] if listed else [d[0] for d in described]
+    values = [v.strip() for v in row.strip()[1:-1].split(",")]
+    if len(values) != len(names) or any(n not in by_name for n in names):
+        return None
+    return [by_name[n] for n, v in zip(names, values, strict=True) if v == "?"]
+
+
+def _check_value(name: str, sql_type: str, nullable: bool, value: Any) -> None:
+    if value is None:
+        if not nullable:
+            raise ValueError(f"column {name} ({sql_type}) takes no NULL")
+        return
+    bound = _INT_RANGES.get(sql_type)
+    if bound is not None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"column {name} ({sql_type}) takes an integer, not {value!r:.40}")
+        if not -bound <= value < bound:
+            raise ValueError(f"column {name} ({sql_type}): {value} is out of range")
+        return
+    wanted = _TYPES.get(sql_type)
+    if wanted is not None and not isinstance(value, wanted):
+        raise ValueError(f"column {name} ({sql_type}) takes no {type(value).__name__}")
 
 
 def _position(conn: Any) -> int:
