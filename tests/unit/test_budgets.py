@@ -196,6 +196,25 @@ def test_budgets_for_keeps_only_matching_budgets():
     assert names == ["nlp", "all"]
 
 
+def test_budgets_for_keeps_policy_order_across_team_and_any_team_budgets():
+    policy = Policy(
+        budgets=(
+            budget("all", 1),
+            budget("nlp-churn", 1, team="nlp", project="churn"),
+            budget("vision", 1, team="vision"),
+            budget("churn-any-team", 1, project="churn"),
+            budget("nlp", 1, team="nlp"),
+            budget("prod", 1, environment="prod"),
+        )
+    )
+    names = [b.name for b in policy.budgets_for(Scope(team="nlp", project="churn"), ClientLimits())]
+    assert names == ["all", "nlp-churn", "churn-any-team", "nlp"]
+    assert [b.name for b in policy.budgets_for(Scope(), ClientLimits())] == ["all"]
+    assert [
+        b.name for b in policy.budgets_for(Scope(team="x", environment="prod"), ClientLimits())
+    ] == ["all", "prod"]
+
+
 # --------------------------------------------------------------------------- decide
 
 

@@ -45,6 +45,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -253,10 +254,22 @@ class Policy:
         maximum (logged), so that the ledger still opens; anything else invalid is refused."""
         return cls.from_dict(_bounded_limits(data, origin), origin)
 
+    @cached_property
+    def _budgets_by_team(self) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        """Positions of the budgets naming each team, and of those naming none."""
+        by_team: dict[str, list[int]] = {}
+        for index, budget in enumerate(self.budgets):
+            by_team.setdefault(budget.scope.team, []).append(index)
+        any_team = tuple(by_team.pop("", ()))
+        return {team: tuple(found) for team, found in by_team.items()}, any_team
+
     def budgets_for(self, scope: Scope, client: ClientLimits) -> list[Budget]:
-        """The budgets a run with this scope falls under, client limits applied."""
+        """The budgets a run with this scope falls under (in policy order), client limits
+        applied. Only the budgets of the run's team and those of any team are looked at."""
+        by_team, any_team = self._budgets_by_team
         result = []
-        for budget in self.budgets:
+        for index in sorted((*by_team.get(scope.team, ()), *any_team)):
+            budget = self.budgets[index]
             if budget.matches(scope):
                 result.append(replace(budget, mode=stricter(budget.mode, client.mode)))
         if client.daily_limit_micros > 0:
