@@ -481,19 +481,21 @@ def _update_lines(conn, flat: Sequence[CostLine]) -> None:
 
 
 def _lines_table(flat: Sequence[CostLine]) -> pa.Table:
+    # every column typed: inferring a type makes pyarrow try to import pandas and dateutil
+    # on each call (~1 ms when they are not installed)
     return pa.table(
         {
-            "run_key": [x.run_key for x in flat],
-            "sku": [x.sku for x in flat],
-            "category": [x.category for x in flat],
-            "unit": [x.unit for x in flat],
+            "run_key": pa.array([x.run_key for x in flat], pa.string()),
+            "sku": pa.array([x.sku for x in flat], pa.string()),
+            "category": pa.array([x.category for x in flat], pa.string()),
+            "unit": pa.array([x.unit for x in flat], pa.string()),
             "quantity": pa.array([x.quantity for x in flat], pa.decimal128(38, 12)),
             "unit_price": pa.array([x.unit_price for x in flat], pa.decimal128(18, 9)),
             "amount_micros": pa.array([x.amount_micros for x in flat], pa.int64()),
-            "priced": [x.priced for x in flat],
-            "catalog_version": [x.catalog_version for x in flat],
-            "catalog_source": [x.catalog_source for x in flat],
-            "catalog_date": [x.catalog_date for x in flat],
+            "priced": pa.array([x.priced for x in flat], pa.bool_()),
+            "catalog_version": pa.array([x.catalog_version for x in flat], pa.string()),
+            "catalog_source": pa.array([x.catalog_source for x in flat], pa.string()),
+            "catalog_date": pa.array([x.catalog_date for x in flat], pa.string()),
             "as_of_ns": pa.array([x.as_of_ns for x in flat], pa.int64()),
         }
     )
