@@ -10,8 +10,7 @@ import datetime as dt
 
 import pytest
 
-from genops_processor.ingest.write import is_data_error
-from genops_processor.storage import Storage
+from genops_processor.storage import Storage, is_data_error
 
 INSERT = "INSERT INTO holds (hold_id, decision_id, team, amount_micros, status, created_ns, parent_hold_id, principal) VALUES "  # noqa: E501
 ROW = "(?, ?, ?, ?, 'open', ?, ?, ?)"

@@ -13,8 +13,8 @@ import pytest
 from genops_processor import storage as store
 from genops_processor.domain import Batch, HardwareUse, RunUsage, Scope, SpanRecord, UsageEvent
 from genops_processor.ingest import ingest_batch
-from genops_processor.ingest.write import is_data_error
 from genops_processor.pricing import Catalog, CatalogSource
+from genops_processor.storage import is_data_error
 from tests.helpers import ROUND_CATALOG
 
 HOUR = 3_600 * 10**9

@@ -41,7 +41,7 @@ from genops_processor.ingest import ledger, validation
 from genops_processor.pricing import CatalogSource
 from genops_processor.pricing import cost_lines as pricing
 from genops_processor.record import audit
-from genops_processor.storage import id_bytes, rolled_back, run_cache, store_runs
+from genops_processor.storage import id_bytes, is_data_error, rolled_back, run_cache, store_runs
 from genops_processor.storage.client_json import json_object
 
 _log = logging.getLogger(__name__)
@@ -162,15 +162,6 @@ def _ingest_isolating(conn: Any, batch: Batch, catalogs: CatalogSource) -> Inges
         first = _ingest_isolating(conn, _part(batch, lambda k: k in half), catalogs)
         second = _ingest_isolating(conn, _part(batch, lambda k: k not in half), catalogs)
         return _combined(first, second)
-
-
-def is_data_error(error: BaseException) -> bool:
-    """A permanent error of the data (a retry fails the same way), not of the storage:
-    arithmetic and value errors, and DB-API DataError/IntegrityError (duckdb's conversion,
-    out-of-range and constraint errors; matched by name, only storage imports duckdb)."""
-    if isinstance(error, ArithmeticError | ValueError):
-        return True
-    return any(c.__name__ in ("DataError", "IntegrityError") for c in type(error).__mro__)
 
 
 def _unstorable(batch: Batch, error: BaseException) -> tuple[Rejection, ...]:

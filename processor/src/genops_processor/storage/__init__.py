@@ -11,6 +11,7 @@ from genops_processor.storage.compaction import (
     remaining,
     span_counts,
 )
+from genops_processor.storage.data_errors import is_data_error
 from genops_processor.storage.figures import ledger_figures
 from genops_processor.storage.queries import ExperimentRecord, scope_filter, to_ns
 from genops_processor.storage.run_rows import (
@@ -40,6 +41,7 @@ from genops_processor.storage.writer import (
 
 __all__ = [
     "encrypted_device",
+    "is_data_error",
     "RUN_COLUMNS",
     "Connection",
     "Priority",

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from genops_processor.storage.columnwise import Rows, columnwise_sql, insert_rows
+from genops_processor.storage.data_errors import is_data_error
 
 _log = logging.getLogger(__name__)
 _HEADER = struct.Struct("<II")  # length, CRC-32 of the payload
@@ -82,10 +83,9 @@ class Journal:
         self._fd: int | None = None
         self._size = 0
         self._seq = 0  # last written
-        self._pending: Rows = {}
-        self._rows = 0
+        self._pending: list[dict[str, Any]] = []  # entries written and not applied
+        self._rows = 0  # their rows
         self._oldest = 0.0  # monotonic time of the oldest pending write
-        self._pending_entries: list[dict[str, Any]] = []  # as written, for a one-by-one apply
         self._checks: dict[tuple[str, str], list[tuple[str, str, bool]] | None] = {}
         self._conn: Any = None
 
@@ -151,10 +151,8 @@ class Journal:
         self._seq = seq
         if not self._rows:
             self._oldest = time.monotonic()
-        for key, each in rows.items():
-            self._pending.setdefault(key, []).extend(each)
-            self._rows += len(each)
-        self._pending_entries.append(entry)
+        self._rows += len(entry["rows"])
+        self._pending.append(entry)
 
     def _check(self, key: tuple[str, str], rows: list[list[Any]]) -> None:
         """Each value fits its column (type, range, NOT NULL), or ValueError naming it."""
@@ -175,13 +173,8 @@ class Journal:
         transaction on raw ``conn`` (none may be open), then empty the file."""
         if not self._rows:
             return
-        try:
-            _apply(conn, self._pending, self._seq)
-        except Exception as error:
-            if not _is_data_error(error):
-                raise  # the file's trouble: pending rows stay pending, applied later
-            _apply_one_by_one(conn, self._pending_entries, self.path)
-        self._pending, self._rows, self._pending_entries = {}, 0, []
+        _apply_entries(conn, self._pending, self.path)  # raises: all stay pending
+        self._pending, self._rows = [], 0
         self._truncate()
 
     def _truncate(self) -> None:
@@ -202,12 +195,7 @@ def replay(conn: Any, path: Path) -> int:
     position = _position(conn)
     entries = [e for e in read_entries(path) if e["seq"] > position]
     if entries:
-        try:
-            _apply(conn, _rows_of(entries), entries[-1]["seq"])
-        except Exception as error:
-            if not _is_data_error(error):
-                raise
-            _apply_one_by_one(conn, entries, path)
+        _apply_entries(conn, entries, path)
         _log.info("%s: applied %d journaled transaction(s)", path, len(entries))
     if path.exists() and path.stat().st_size:
         with open(path, "r+b") as fh:
@@ -235,7 +223,20 @@ def read_entries(path: Path) -> list[dict[str, Any]]:
     return entries
 
 
+def _apply_entries(conn: Any, entries: list[dict[str, Any]], path: Path) -> None:
+    """``entries`` (in order) into the ledger with the position past the last: in one
+    transaction, or, when the ledger refuses the rows themselves, one by one (see
+    :func:`_apply_one_by_one`). Any other failure (the file's) leaves them all unapplied."""
+    try:
+        _apply(conn, _rows_of(entries), entries[-1]["seq"])
+    except Exception as error:
+        if not is_data_error(error):
+            raise
+        _apply_one_by_one(conn, entries, path)
+
+
 def _rows_of(entries: list[dict[str, Any]]) -> Rows:
+    """The entries' rows by insert template (parameters as written or as read back)."""
     rows: Rows = {}
     for entry in entries:
         for insert, row, params in entry["rows"]:
@@ -265,7 +266,7 @@ def _apply_one_by_one(conn: Any, entries: list[dict[str, Any]], path: Path) -> N
         try:
             _apply(conn, _rows_of([entry]), entry["seq"])
         except Exception as error:
-            if not _is_data_error(error):
+            if not is_data_error(error):
                 raise
             message = " ".join(str(error).split())[:500]
             _log.error(
@@ -286,23 +287,6 @@ def _apply_one_by_one(conn: Any, entries: list[dict[str, Any]], path: Path) -> N
             )
             conn.execute("UPDATE journal_applied SET seq = ?", [entry["seq"]])
             conn.execute("COMMIT")
-
-
-def _is_data_error(error: BaseException) -> bool:
-    """The ledger refuses the rows themselves (a retry fails the same way)."""
-    if isinstance(error, ValueError | ArithmeticError):
-        return True
-    names = {c.__name__ for c in type(error).__mro__}
-    return bool(
-        names
-        & {
-            "DataError",
-            "IntegrityError",
-            "ConstraintException",
-            "ConversionException",
-            "OutOfRangeException",
-        }
-    )
 
 
 def _columns_of(conn: Any, insert: str, row: str) -> list[tuple[str, str, bool]] | None:
