@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -73,6 +74,30 @@ def test_journaled_rows_are_applied_when_the_writer_is_idle(tmp_path, monkeypatc
                 break
             time.sleep(0.05)
         assert committed_in_duckdb(storage) == 2
+
+
+def test_the_journal_is_applied_at_its_row_cap_while_decisions_keep_coming(tmp_path, monkeypatch):
+    from genops_processor.storage import writer
+
+    monkeypatch.setattr(writer, "JOURNAL_APPLY_ROWS", 10)
+    with Storage(tmp_path / "ledger.duckdb") as storage:
+        storage.call(lambda c: c.execute("CREATE TABLE t (i BIGINT, s VARCHAR, b BLOB)"))
+        started, go = threading.Event(), threading.Event()
+
+        def blocker(conn) -> None:
+            started.set()
+            go.wait()
+
+        storage.submit(blocker, Priority.DECISION)
+        started.wait()  # the decisions below queue together: the queue is never empty
+        first = [storage.submit(appending(i), Priority.DECISION, group=True) for i in range(100)]
+        probe = storage.submit(lambda conn: conn._journal.pending_rows, Priority.DECISION)
+        rest = [storage.submit(appending(i), Priority.DECISION, group=True) for i in range(100)]
+        go.set()
+        for future in first + rest:
+            future.result()
+        assert probe.result() < 10  # 200 rows were journaled before it: applied on the way
+        assert count(storage) == 400
 
 
 CRASH = textwrap.dedent(

@@ -470,13 +470,12 @@ class Storage:
             _close_quietly(conn)
 
     def _next(self, jobs: Connection) -> tuple:
-        """The next job; while none is queued, journaled rows that are due go into the
-        ledger (a failure leaves them pending in the journal, tried again later)."""
+        """The next job. Journaled rows that are due (JOURNAL_APPLY_ROWS of them, or the
+        oldest JOURNAL_APPLY_DELAY_S old) go into the ledger first, also while jobs keep
+        coming; a failure leaves them pending in the journal and the jobs go on."""
         while True:
             due = jobs.journal_due_in()
-            try:
-                return self._jobs.get(timeout=due) if due is not None else self._jobs.get()
-            except queue.Empty:
+            if due == 0.0:
                 try:
                     jobs.apply_journal()
                 except (duckdb.Error, OSError) as error:
@@ -484,6 +483,12 @@ class Storage:
                         "journal of %s not applied yet: %s", self.path, _one_line(error, self.path)
                     )
                     time.sleep(JOURNAL_APPLY_DELAY_S)
+                    return self._jobs.get()
+                continue
+            try:
+                return self._jobs.get(timeout=due) if due is not None else self._jobs.get()
+            except queue.Empty:
+                continue  # due now
 
     def _grouped(self) -> list[tuple[_Job, concurrent.futures.Future]]:
         """The group jobs queued right behind the one taken (one writer takes jobs)."""
