@@ -120,3 +120,49 @@ def test_a_restart_derives_the_same_live_holds(tmp_path):
             live_holds.of(conn).running)))  # fmt: skip
         assert again == kept
         assert _disagreements(storage) == []
+
+
+def test_a_rolled_back_run_write_leaves_the_running_runs_as_the_ledger(tmp_path):
+    """track() moves a heartbeat's cost in place and undoes the batch's running runs at
+    once: a failing job puts back costs, run ids, scopes and runs that became final."""
+    from dataclasses import replace
+
+    from genops_processor.storage import run_rows
+
+    with Storage(tmp_path / "ledger.duckdb") as storage:
+        fleet = Fleet(storage, 1, tmp_path)
+        for _ in range(30):
+            fleet.step()
+        for _ in range(4):
+            fleet.start_run()
+
+        def running_keys(conn) -> list[str]:
+            return sorted(live_holds.of(conn).running or {})
+
+        keys = storage.call(running_keys)
+        assert len(keys) >= 4, "the fleet has running runs"
+        before = storage.call(lambda conn: dict(live_holds.of(conn).running))
+        scopes = storage.call(lambda conn: dict(live_holds.of(conn)._run_scope))
+
+        def writes_then_fails(conn) -> None:
+            with transaction(conn):
+                states = run_rows.runs_by_key(conn, keys[:4])
+                a, b, c, d = (states[k] for k in keys[:4])
+                changed = [
+                    replace(a, cost_micros=a.cost_micros + 7),  # a heartbeat: in place
+                    replace(b, run_id=b.run_id + "-other"),
+                    replace(c, scope=Scope(team="elsewhere")),
+                    replace(d, final=True),
+                    replace(a, cost_micros=a.cost_micros + 9),  # the same run again
+                ]
+                run_rows.write_runs(conn, changed)
+                reservations.track(conn, changed)
+                moved = live_holds.of(conn).running
+                assert moved[a.run_key][1] == a.cost_micros + 9 and d.run_key not in moved
+                raise RuntimeError("the job fails after its writes")
+
+        with pytest.raises(RuntimeError):
+            storage.call(writes_then_fails)
+        assert storage.call(lambda conn: dict(live_holds.of(conn).running)) == before
+        assert storage.call(lambda conn: dict(live_holds.of(conn)._run_scope)) == scopes
+        assert _disagreements(storage) == []

@@ -406,3 +406,38 @@ def test_run_without_hardware_has_no_lines(catalog):
 )
 def test_usd_micros_rounds_half_even(dollars, micros):
     assert usd_micros(Decimal(dollars)) == micros
+
+
+def test_pricing_a_run_keeps_every_field_it_does_not_price(catalog):
+    """price() names RunState's fields one by one (faster than dataclasses.replace): a
+    field added to RunState and not named there would silently fall back to its default."""
+    from dataclasses import fields
+
+    from genops_processor.domain import RunLabels
+    from genops_processor.pricing.cost_lines import CatalogSource, price
+
+    state = RunState(
+        run_key="k",
+        run_id="r",
+        run_name="n",
+        wandb_project="w",
+        scope=Scope(team="t", project="p"),
+        hardware=HardwareUse(gpu_type="T4", gpu_count=1, cpu_count=2),
+        usage=RunUsage(compute_start_ns=START_NS, as_of_ns=START_NS + 3_600_000_000_000),
+        status="running",
+        final=True,
+        error="e",
+        catalog_version="stale",
+        cost_micros=-1,
+        unpriced_skus=("x",),
+        labels=RunLabels(region="us-east-1", hold_id="h"),
+        violations=("v",),
+        exit_code=3,
+    )
+    priced, lines = price(state, CatalogSource(catalog))
+    changed = {"catalog_version", "cost_micros", "unpriced_skus", "violations", "breakdown"}
+    for f in fields(RunState):
+        if f.name not in changed:
+            assert getattr(priced, f.name) == getattr(state, f.name), f.name
+    assert priced.cost_micros == total_micros(lines) > 0
+    assert priced.catalog_version == catalog.version

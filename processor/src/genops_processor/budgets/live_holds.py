@@ -231,6 +231,14 @@ class LiveHolds:
     def track(self, conn: Any, states: Iterable[RunState]) -> None:
         """Runs written: their costs, the holds they carry (a final run commits its
         open hold), and whether they still run."""
+        undo: list[tuple[str, tuple[str, int] | None, Scope | None]] = []
+        try:
+            self._track(conn, states, undo)
+        finally:  # one undo for the batch's running runs, newest change undone first
+            if undo:
+                on_rollback(conn, lambda: [self._put_run(*u) for u in reversed(undo)])
+
+    def _track(self, conn: Any, states: Iterable[RunState], undo: list) -> None:
         for state in states:
             hold_id = state.labels.hold_id
             old = self._carrier.get(state.run_key)
@@ -248,10 +256,18 @@ class LiveHolds:
                     if state.final:
                         self.close(conn, [hold_id], "committed")
             if self.running is not None:
+                key = state.run_key
                 entry = None if state.final else (state.run_id, state.cost_micros)
-                if self.running.get(state.run_key) != entry:
-                    self._change_run(conn, state.run_key)
-                    self._put_run(state.run_key, entry, state.scope)
+                old_entry = self.running.get(key)
+                if old_entry == entry:
+                    continue
+                scope = self._run_scope.get(key)
+                undo.append((key, old_entry, scope))
+                if old_entry is not None and entry is not None and old_entry[0] == entry[0]:
+                    if scope == state.scope:  # a heartbeat: only its cost moved
+                        self.running[key] = entry
+                        continue
+                self._put_run(key, entry, state.scope)
 
     # -- plumbing --------------------------------------------------------------------
     def _live(self, hold_id: str) -> bool:

@@ -46,25 +46,19 @@ from genops_processor.storage.client_json import json_object
 
 _log = logging.getLogger(__name__)
 
-# A span compacted past the raw-content window is recognised by its ids alone.
-_COMPACTED = (
-    "SELECT i.trace_id, i.span_id FROM incoming_spans i JOIN span_ids c "
-    f"ON c.trace_id = {id_bytes('i.trace_id')} AND c.span_id = {id_bytes('i.span_id')}"
-)
+# The incoming spans stored already, with their content; one compacted past the
+# raw-content window is recognised by its ids alone (its content: NULL, kind included).
+# One statement: each costs ~1 ms before it reads a row.
 _STORED = (
     "SELECT i.trace_id, i.span_id, s.kind, s.name, s.run_key, s.start_ns, s.end_ns, "
     "s.attributes FROM incoming_spans i JOIN spans s "
-    "ON s.trace_id = i.trace_id AND s.span_id = i.span_id"
+    "ON s.trace_id = i.trace_id AND s.span_id = i.span_id "
+    "UNION ALL SELECT i.trace_id, i.span_id, NULL, NULL, NULL, NULL, NULL, NULL "
+    "FROM incoming_spans i JOIN span_ids c "
+    f"ON c.trace_id = {id_bytes('i.trace_id')} AND c.span_id = {id_bytes('i.span_id')}"
 )
-_TEMPORARY = (
-    "incoming_spans",
-    "accepted_spans",
-    "changed_runs",
-    "new_lines",
-    "new_artifacts",
-    "new_experiments",
-    "new_manual",
-)
+# Arrow tables this module registers (storage/run_rows.py drops its own after use)
+_TEMPORARY = ("incoming_spans", "accepted_spans", "new_artifacts", "new_experiments", "new_manual")
 
 
 @dataclass(frozen=True)
@@ -298,8 +292,13 @@ def _ingest_in_transaction(conn, batch: Batch, catalogs: CatalogSource) -> Inges
         elif _content(records[key]) != _content(span):  # the first copy stands
             rejected.append(Rejection(*key, span.run_key, validation.DUPLICATE_SPAN_ID, _dup(span)))
     conn.register("incoming_spans", _spans_table(list(records.values())))
-    stored = {(r[0], r[1]): tuple(r[2:]) for r in conn.execute(_STORED).fetchall()}
-    stored.update({(r[0], r[1]): None for r in conn.execute(_COMPACTED).fetchall()})
+    stored: dict[tuple, tuple | None] = {}
+    for row in conn.execute(_STORED).fetchall():  # kind is NOT NULL: NULL is compacted
+        key = (row[0], row[1])
+        if row[2] is None:
+            stored[key] = None  # only its ids are known, whatever else says
+        elif key not in stored:
+            stored[key] = tuple(row[2:])
     for key, content in stored.items():
         if content is not None and content != _content(records[key]):
             reject(records[key], validation.DUPLICATE_SPAN_ID, _dup(records[key]))
