@@ -8,6 +8,15 @@ the ledger holds: a miss is read from the ledger, states enter it after the comm
 stored them (:meth:`RunCache.settle`), and every other write of run rows drops them
 (:func:`write_runs` the runs it writes, :func:`forget_runs` all of them). Ingest writes
 through :func:`store_runs`, which updates only the columns that changed.
+
+DuckDB finds the rows an ``UPDATE ... FROM`` names by scanning the whole table (it uses
+no index for it), so an update of a few runs would cost more every day the ledger grows.
+The cache keeps, beside each run, a lower bound of the rowid of its ``runs`` row and of
+its ``cost_lines`` rows (a row read: its rowid; a row appended: the table's next rowid
+then). An update names ``rowid >= `` the least bound of its rows, and DuckDB skips the
+row groups before it: a heartbeat's update reads the recent part of the table, however
+long the ledger's history. A bound is only a hint: when an update so bounded changes
+fewer rows than it names, it runs again unbounded and the bounds are dropped.
 """
 
 from __future__ import annotations
@@ -90,15 +99,20 @@ def runs_by_key(conn: Any, keys: Sequence[str]) -> dict[str, RunState]:
 
 
 def _rows_by_key(conn: Any, keys: Sequence[str]) -> list[tuple]:
+    """The runs' rows, each followed by its rowid."""
     if not keys:
         return []
     return conn.execute(
-        f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_key IN (SELECT unnest(?))",
+        f"SELECT {', '.join(RUN_COLUMNS)}, rowid FROM runs WHERE run_key IN (SELECT unnest(?))",
         [list(keys)],
     ).fetchall()
 
 
-_Entry = tuple[RunState, tuple, "frozenset[str] | None"]
+# (state, row as stored, the SKUs of its lines of the state's catalog version or None
+# when not known, a lower bound of its runs row's rowid, of its lines' rowids; None:
+# not known)
+_Entry = tuple[RunState, tuple, "frozenset[str] | None", "int | None", "int | None"]
+_TABLES = ("runs", "cost_lines")
 
 
 class RunCache:
@@ -117,6 +131,10 @@ class RunCache:
         self._staged: dict[str, _Entry] = {}
         self.capacity = capacity
         self.misses = 0  # run keys read from the ledger (tests and profiles)
+        # per table, a lower bound of the rowid its next appended row gets (None: read
+        # it when needed)
+        self._next_rowid: dict[str, int | None] = dict.fromkeys(_TABLES)
+        self.unbounded_retries = 0  # bounded updates that missed rows (tests and profiles)
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -139,12 +157,36 @@ class RunCache:
                 found[key] = entry[0]
         if missing:  # not written by the open transaction: their rows are committed ones
             self.misses += len(missing)
-            for row in _rows_by_key(conn, missing):
+            for *row, rowid in _rows_by_key(conn, missing):
                 state = found[row[0]] = row_to_state(row)
                 written = state_to_row(state)
                 if written == tuple(row):
-                    self._keep((state, written, None))
+                    self._keep((state, written, None, rowid, None))
         return found
+
+    def rowid_bounds(self, key: str) -> tuple[int | None, int | None]:
+        """Lower bounds of the rowids of the run's row and of its lines (None: unknown)."""
+        entry = self._staged.get(key) or self._kept.get(key)
+        return (None, None) if entry is None else (entry[3], entry[4])
+
+    def next_rowid(self, conn: Any, table: str, appended: int) -> int:
+        """A lower bound of the rowid of the next row appended to ``table``, which is
+        about to get ``appended`` rows."""
+        bound = self._next_rowid[table]
+        if bound is None:
+            bound = conn.execute(f"SELECT COALESCE(max(rowid), -1) + 1 FROM {table}").fetchall()
+            bound = int(bound[0][0])
+        self._next_rowid[table] = bound + appended
+        return bound
+
+    def forget_rowids(self) -> None:
+        """The bounds kept may be wrong (rows moved, a transaction rolled back): none is
+        used until read again."""
+        self._next_rowid = dict.fromkeys(_TABLES)
+        for entries in (self._kept, self._staged):
+            for key, entry in entries.items():
+                if entry[3] is not None or entry[4] is not None:
+                    entries[key] = (*entry[:3], None, None)
 
     def row(self, key: str) -> tuple | None:
         """The row stored for ``key`` when known, else None."""
@@ -171,12 +213,14 @@ class RunCache:
                 self._keep(entry)
         else:
             self.forget(staged)
+            self._next_rowid = dict.fromkeys(_TABLES)  # a rollback frees appended rowids
 
     def forget(self, keys: Iterable[str] | None = None) -> None:
         """Drop these runs (None: all); they are read from the ledger when next needed."""
         if keys is None:
             self._kept.clear()
             self._staged.clear()
+            self._next_rowid = dict.fromkeys(_TABLES)
             return
         for key in keys:
             self._kept.pop(key, None)
@@ -373,7 +417,7 @@ def store_runs(
     fifty); a new run is appended; any other is replaced. Likewise its lines are updated
     in place when the cache knows it has lines of the same SKUs, else replaced."""
     cache = run_cache(conn)
-    written, new, replaced, updated = [], [], [], []
+    entries, new, replaced, updated = [], [], [], []
     same_lines, other_lines = [], []
     changed: set[int] = set()
     for state in states:
@@ -381,25 +425,51 @@ def store_runs(
         key = state.run_key
         skus = frozenset(line.sku for line in lines.get(key, ()))
         known = cache.line_skus(key, state.catalog_version)
-        (same_lines if known == skus else other_lines).append(state)
-        written.append((state, row, skus))
+        same = known == skus
+        (same_lines if same else other_lines).append(state)
+        row_bound, lines_bound = cache.rowid_bounds(key)
+        entries.append([state, row, skus, row_bound, lines_bound if same else None])
         if key not in stored:
             new.append(row)
             continue
         old = cache.row(key)
         if old is None:
-            replaced.append(row)
+            replaced.append(row)  # replaced in place: its rowid is not known
         elif old != row:
             changed.update(i for i in range(1, len(row)) if row[i] != old[i])
-            updated.append(row)
+            updated.append((row, row_bound))
+    if new:
+        first = cache.next_rowid(conn, "runs", len(new))
+        for entry in entries:
+            if entry[0].run_key not in stored:
+                entry[3] = first  # appended: at or past the table's next rowid
     _insert(conn, new, "INSERT")
     _insert(conn, replaced, "INSERT OR REPLACE")
+    exact = True  # no bounded update missed a row: the bounds hold
     if updated:
-        _update(conn, updated, sorted(changed))
+        exact &= _update(conn, [r for r, _ in updated], sorted(changed), _least(updated))
     if other_lines:
-        write_lines(conn, other_lines, lines)
-    _update_lines(conn, [line for s in same_lines for line in lines.get(s.run_key, ())])
-    cache.stage(written)
+        first = _write_lines(conn, other_lines, lines, cache, stored)
+        for entry in entries:
+            if entry[0].run_key in first:
+                entry[4] = first[entry[0].run_key]
+    same_flat = [line for s in same_lines for line in lines.get(s.run_key, ())]
+    if same_flat:
+        keys = {line.run_key for line in same_flat}
+        bounds = [(None, e[4]) for e in entries if e[0].run_key in keys]
+        exact &= _update_lines(conn, same_flat, _least(bounds))
+    if not exact:
+        cache.unbounded_retries += 1
+        cache.forget_rowids()
+        for entry in entries:
+            entry[3] = entry[4] = None
+    cache.stage(tuple(entry) for entry in entries)
+
+
+def _least(bounded: Sequence[tuple[Any, int | None]]) -> int | None:
+    """The least of the bounds, or None when one is not known."""
+    bounds = [bound for _, bound in bounded]
+    return None if not bounds or None in bounds else min(bounds)
 
 
 def _table(rows: Sequence[tuple], indexes: Sequence[int]) -> pa.Table:
@@ -422,34 +492,68 @@ def _insert(conn, rows: Sequence[tuple], verb: str) -> None:
         conn.unregister("changed_runs")
 
 
-def _update(conn, rows: Sequence[tuple], changed: Sequence[int]) -> None:
+def _update(conn, rows: Sequence[tuple], changed: Sequence[int], bound: int | None) -> bool:
+    """Update these stored runs' ``changed`` columns, reading the rows from rowid ``bound``
+    on (None: all). False when a bounded update missed rows (it ran again unbounded)."""
     conn.register("changed_runs", _table(rows, [0, *changed]))
     names = [RUN_COLUMNS[i] for i in changed]
+    sql = (
+        f"UPDATE runs SET {', '.join(f'{n} = u.{n}' for n in names)} "
+        "FROM changed_runs u WHERE runs.run_key = u.run_key"
+    )
     try:
-        conn.execute(
-            f"UPDATE runs SET {', '.join(f'{n} = u.{n}' for n in names)} "
-            "FROM changed_runs u WHERE runs.run_key = u.run_key"
-        )
+        return _bounded(conn, sql, "runs", bound, len(rows))
     finally:
         conn.unregister("changed_runs")
 
 
+def _bounded(conn, sql: str, table: str, bound: int | None, rows: int) -> bool:
+    """Run the update ``sql`` on rows from rowid ``bound`` on; if that changed fewer than
+    ``rows`` rows, run it again on every row. True when the bound held."""
+    if bound is None:
+        conn.execute(sql).fetchall()
+        return True
+    found = conn.execute(f"{sql} AND {table}.rowid >= {int(bound)}").fetchall()[0][0]
+    if found >= rows:
+        return True
+    conn.execute(sql).fetchall()  # sets the same values again on the rows it found
+    return False
+
+
 def write_lines(conn, states: Iterable[RunState], lines: dict[str, list[CostLine]]) -> None:
     """Replace each run's lines of the catalog version that priced it (others stay)."""
-    states = list(states)
-    conn.execute(
-        "DELETE FROM cost_lines USING (SELECT unnest(?) AS k, unnest(?) AS v) d "
-        "WHERE cost_lines.run_key = d.k AND cost_lines.catalog_version = d.v",
-        [[s.run_key for s in states], [s.catalog_version for s in states]],
-    )
+    _write_lines(conn, list(states), lines, None, None)
+
+
+def _write_lines(
+    conn,
+    states: list[RunState],
+    lines: Mapping[str, list[CostLine]],
+    cache: RunCache | None,
+    stored: Mapping[str, RunState] | None,
+) -> dict[str, int]:
+    """:func:`write_lines`; with ``cache``, returns for each run whose lines were appended
+    a lower bound of their rowids. With ``stored`` (the runs that have a row), a run not
+    in it has no lines to delete: lines come with their run's row (quarantine moves both)
+    and a line left over by hand under the same key fails the insert (primary key), so
+    the delete, which reads the whole table, runs only for the runs stored."""
+    old = states if stored is None else [s for s in states if s.run_key in stored]
+    if old:
+        conn.execute(
+            "DELETE FROM cost_lines USING (SELECT unnest(?) AS k, unnest(?) AS v) d "
+            "WHERE cost_lines.run_key = d.k AND cost_lines.catalog_version = d.v",
+            [[s.run_key for s in old], [s.catalog_version for s in old]],
+        )
     flat = [line for s in states for line in lines.get(s.run_key, [])]
     if not flat:
-        return
+        return {}
+    first = cache.next_rowid(conn, "cost_lines", len(flat)) if cache is not None else None
     conn.register("new_lines", _lines_table(flat))
     try:
         conn.execute("INSERT INTO cost_lines SELECT * FROM new_lines")
     finally:
         conn.unregister("new_lines")
+    return {} if first is None else dict.fromkeys((line.run_key for line in flat), first)
 
 
 _LINE_VALUES = (
@@ -465,17 +569,17 @@ _LINE_VALUES = (
 )
 
 
-def _update_lines(conn, flat: Sequence[CostLine]) -> None:
-    """Lines whose keys (run, SKU, catalog version) are stored: their values replaced."""
-    if not flat:
-        return
+def _update_lines(conn, flat: Sequence[CostLine], bound: int | None) -> bool:
+    """Lines whose keys (run, SKU, catalog version) are stored: their values replaced,
+    reading the table from rowid ``bound`` on (see :func:`_bounded`)."""
     conn.register("new_lines", _lines_table(flat))
+    sql = (
+        f"UPDATE cost_lines SET {', '.join(f'{c} = u.{c}' for c in _LINE_VALUES)} "
+        "FROM new_lines u WHERE cost_lines.run_key = u.run_key AND cost_lines.sku = u.sku "
+        "AND cost_lines.catalog_version = u.catalog_version"
+    )
     try:
-        conn.execute(
-            f"UPDATE cost_lines SET {', '.join(f'{c} = u.{c}' for c in _LINE_VALUES)} "
-            "FROM new_lines u WHERE cost_lines.run_key = u.run_key AND cost_lines.sku = u.sku "
-            "AND cost_lines.catalog_version = u.catalog_version"
-        )
+        return _bounded(conn, sql, "cost_lines", bound, len(flat))
     finally:
         conn.unregister("new_lines")
 
