@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genops.money import saturate_int64
+from genops_processor.budgets import live_holds
 from genops_processor.budgets.policy import Budget, BudgetState, decide
 from genops_processor.domain import RunState, Scope
 from genops_processor.limits import RUNNING_SPEND_ACCOUNTS
@@ -359,8 +360,12 @@ class _Touched:
         select = (
             f"SELECT run_key, {_SCOPE}, hold_id, cost_micros, compute_start_ns, as_of_ns FROM runs"
         )
-        rows = _by_key(conn, select, "run_key", self.run_keys)
-        if hold_ids:  # no index on runs.hold_id: a scan of that column
+        members = _members(conn, hold_ids)
+        if members is not None:  # every hold live: its runs are known, read by key
+            rows = _by_key(conn, select, "run_key", list(dict.fromkeys(self.run_keys + members)))
+        else:
+            rows = _by_key(conn, select, "run_key", self.run_keys)
+            # no index on runs.hold_id: a scan of that column (of the whole history)
             rows += conn.execute(
                 f"{select} WHERE hold_id IN (SELECT unnest(?::VARCHAR[]))", [hold_ids]
             ).fetchall()
@@ -377,6 +382,25 @@ class _Touched:
             [[t for t, _ in self.lines], [s for _, s in self.lines]],
         ).fetchall()
         return [_Unit(_scope(r[0:5]), int(r[5]), as_of_ns=r[6]) for r in rows if r[6] is not None]
+
+
+def _members(conn: Any, hold_ids: list[str]) -> list[str] | None:
+    """The runs that carry these holds, as the live holds kept beside the ledger know
+    them (budgets/live_holds.py: a live hold's runs are the runs whose hold_id it is);
+    None when one of the holds is not live (closed, funded by no open hold): then only
+    the ledger knows its runs."""
+    if not hold_ids:
+        return []
+    live = live_holds.of(conn)
+    if live is None:
+        return None
+    members: list[str] = []
+    for hold_id in hold_ids:
+        hold = live.holds.get(hold_id)
+        if hold is None:
+            return None
+        members.extend(hold.runs)
+    return members
 
 
 # Up to this many keys are looked up one by one: an equality on a primary key reads its
