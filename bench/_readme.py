@@ -127,10 +127,17 @@ def _fleet(r: dict) -> list[str]:
         else ""
     )
     failed = f"; {r['first_failed']:,} did not" if r["first_failed"] else ""
+    seed = r.get("seed") or {}
+    ledger = (
+        f", ledger seeded with {seed['runs']:,} runs ({seed['days']} day(s) of 10,000/day)"
+        if seed.get("runs")
+        else ""
+    )
     return [
         f"| fleet simulation: N runs heart-beating every {r['heartbeat_s']} s with checks, "
         f"until check p99 > {r['p99_limit_ms']:.0f} ms or ack lag > one heartbeat, "
-        f"{r['step_seconds']:g} s steps {_when(r)} | largest N held **{r['largest_held']:,}**"
+        f"{r['step_seconds']:g} s steps{ledger} {_when(r)} | largest N held "
+        f"**{r['largest_held']:,}**"
         f"{detail}{failed} |"
     ]
 
