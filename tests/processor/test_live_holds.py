@@ -10,11 +10,13 @@ same table. Real DuckDB file, no gRPC.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from genops_processor.budgets import live_holds, reservations
 from genops_processor.domain import Scope
-from genops_processor.storage import Storage, transaction
+from genops_processor.storage import Storage, run_rows, transaction
 from tests.processor.test_running_spend import Fleet
 
 
@@ -63,6 +65,16 @@ def _disagreements(storage: Storage) -> list[str]:
     return storage.call(job)
 
 
+def _busy_fleet(storage: Storage, seed: int, tmp_path, running: int) -> Fleet:
+    """A fleet 30 steps in, with ``running`` more runs started."""
+    fleet = Fleet(storage, seed, tmp_path)
+    for _ in range(30):
+        fleet.step()
+    for _ in range(running):
+        fleet.start_run()
+    return fleet
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_live_holds_equal_the_ledger_after_every_change(tmp_path, seed):
     with Storage(tmp_path / "ledger.duckdb") as storage:
@@ -76,11 +88,7 @@ def test_live_holds_equal_the_ledger_after_every_change(tmp_path, seed):
 
 def test_a_rolled_back_transaction_leaves_memory_as_the_ledger(tmp_path):
     with Storage(tmp_path / "ledger.duckdb") as storage:
-        fleet = Fleet(storage, 3, tmp_path)
-        for _ in range(30):
-            fleet.step()
-        for _ in range(5):
-            fleet.start_run()
+        fleet = _busy_fleet(storage, 3, tmp_path, running=5)
         fleet.open_experiment()
         before = storage.call(lambda conn: _copy(live_holds.of(conn).holds))
         assert before, "the fleet holds some open holds"
@@ -125,16 +133,8 @@ def test_a_restart_derives_the_same_live_holds(tmp_path):
 def test_a_rolled_back_run_write_leaves_the_running_runs_as_the_ledger(tmp_path):
     """track() moves a heartbeat's cost in place and undoes the batch's running runs at
     once: a failing job puts back costs, run ids, scopes and runs that became final."""
-    from dataclasses import replace
-
-    from genops_processor.storage import run_rows
-
     with Storage(tmp_path / "ledger.duckdb") as storage:
-        fleet = Fleet(storage, 1, tmp_path)
-        for _ in range(30):
-            fleet.step()
-        for _ in range(4):
-            fleet.start_run()
+        _busy_fleet(storage, 1, tmp_path, running=4)
 
         def running_keys(conn) -> list[str]:
             return sorted(live_holds.of(conn).running or {})
