@@ -166,3 +166,55 @@ def test_a_rolled_back_run_write_leaves_the_running_runs_as_the_ledger(tmp_path)
         assert storage.call(lambda conn: dict(live_holds.of(conn).running)) == before
         assert storage.call(lambda conn: dict(live_holds.of(conn)._run_scope)) == scopes
         assert _disagreements(storage) == []
+
+
+def test_runs_of_one_batch_link_their_holds_and_runs_sharing_a_hold_go_in_order(tmp_path):
+    """track() updates the batch's holds in one statement; runs that name the same hold
+    (a client's mistake, or a hostile one) are taken one after the other, as before: the
+    first final run commits it with its cost and later reports leave it committed."""
+    from genops_processor.domain import HardwareUse, RunLabels, RunState, RunUsage
+
+    scope = Scope(team="lab", project="p")
+
+    def state(key: str, hold_id: str, cost: int, final: bool, as_of: int) -> RunState:
+        return RunState(
+            run_key=key,
+            run_id=key,
+            run_name="",
+            wandb_project="w",
+            scope=scope,
+            hardware=HardwareUse(gpu_type="T4", gpu_count=1),
+            usage=RunUsage(compute_start_ns=1, as_of_ns=as_of),
+            status="finished" if final else "running",
+            final=final,
+            cost_micros=cost,
+            labels=RunLabels(hold_id=hold_id),
+        )
+
+    with Storage(tmp_path / "ledger.duckdb") as storage:
+        storage.call(live_holds.attach)  # kept beside the ledger, as the service does
+
+        def job(conn) -> list[tuple]:
+            with transaction(conn):
+                a, b, c = (reservations.reserve(conn, "d", scope, 10**6, 100) for _ in range(3))
+                states = [
+                    state("run-a", a, 5, False, 200),
+                    state("run-b", b, 7, True, 300),
+                    state("run-c1", c, 9, True, 400),  # commits c
+                    state("run-c2", c, 11, False, 500),  # c is no longer open
+                ]
+                run_rows.write_runs(conn, states)  # as ingest writes them, then tracks
+                reservations.track(conn, states)
+            return conn.execute(
+                "SELECT hold_id = ?, run_key, last_seen_ns, status, closed_ns, committed_micros "
+                "FROM holds ORDER BY run_key",
+                [a],
+            ).fetchall()
+
+        rows = storage.call(job)
+        assert rows == [
+            (True, "run-a", 200, "open", None, None),
+            (False, "run-b", 300, "committed", 300, 7),
+            (False, "run-c1", 400, "committed", 400, 9),
+        ]
+        assert _disagreements(storage) == []
