@@ -34,6 +34,7 @@ from typing import Any
 
 from genops_processor.domain import RunState, Scope
 from genops_processor.limits import LIVE_RUNS_KEPT
+from genops_processor.storage.key_lookup import rows_by_key
 
 _log = logging.getLogger(__name__)
 _SCOPE = "team, project, customer_id, cost_center, environment"
@@ -356,11 +357,8 @@ def _starting(hold: Hold) -> bool:
 
 def _by_key(conn: Any, keys: list[str]) -> list[tuple]:
     """(run_key, cost) of these runs: point lookups on the key (its index) when few."""
-    if len(keys) > 16:
-        return conn.execute(
-            "SELECT run_key, cost_micros FROM runs WHERE run_key IN (SELECT unnest(?::VARCHAR[]))",
-            [keys],
-        ).fetchall()
+    if len(keys) > 16:  # in chunks the key's index answers (storage/key_lookup.py)
+        return rows_by_key(conn, "SELECT run_key, cost_micros FROM runs", "run_key", keys)
     rows = []
     for key in keys:
         rows += conn.execute(

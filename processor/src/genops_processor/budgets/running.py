@@ -47,6 +47,7 @@ from genops_processor.budgets.policy import Budget, BudgetState, decide
 from genops_processor.domain import RunState, Scope
 from genops_processor.limits import RUNNING_SPEND_ACCOUNTS
 from genops_processor.storage import to_ns
+from genops_processor.storage.key_lookup import rows_by_key
 from genops_processor.storage.queries import SANE_AMOUNT, manual_cost_since
 
 _FIELDS = ("team", "project", "customer_id", "cost_center", "environment")
@@ -403,16 +404,15 @@ def _members(conn: Any, hold_ids: list[str]) -> list[str] | None:
     return members
 
 
-# Up to this many keys are looked up one by one: an equality on a primary key reads its
-# index (~1 ms), an IN list scans the column (tens of ms at a year of history).
+# Up to this many keys are looked up one by one (an equality on a primary key reads its
+# index, ~1 ms); more, in the chunks of storage/key_lookup.py, which the index answers too.
 _POINT_LOOKUPS = 16
 
 
 def _by_key(conn: Any, select: str, key: str, values: Sequence[str]) -> list[tuple]:
     """Rows of ``select`` whose primary ``key`` is one of ``values``."""
     if len(values) > _POINT_LOOKUPS:
-        sql = f"{select} WHERE {key} IN (SELECT unnest(?::VARCHAR[]))"
-        return conn.execute(sql, [list(values)]).fetchall()
+        return rows_by_key(conn, select, key, values, "::VARCHAR[]")
     rows = []
     for value in values:
         rows += conn.execute(f"{select} WHERE {key} = ?", [value]).fetchall()

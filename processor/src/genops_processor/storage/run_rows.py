@@ -38,6 +38,7 @@ from genops_processor.domain import (
     Scope,
 )
 from genops_processor.limits import RUN_STATE_CACHE_RUNS
+from genops_processor.storage.key_lookup import rows_by_key
 
 RUN_COLUMNS = (
     "run_key",
@@ -100,12 +101,7 @@ def runs_by_key(conn: Any, keys: Sequence[str]) -> dict[str, RunState]:
 
 def _rows_by_key(conn: Any, keys: Sequence[str]) -> list[tuple]:
     """The runs' rows, each followed by its rowid."""
-    if not keys:
-        return []
-    return conn.execute(
-        f"SELECT {', '.join(RUN_COLUMNS)}, rowid FROM runs WHERE run_key IN (SELECT unnest(?))",
-        [list(keys)],
-    ).fetchall()
+    return rows_by_key(conn, f"SELECT {', '.join(RUN_COLUMNS)}, rowid FROM runs", "run_key", keys)
 
 
 # (state, row as stored, the SKUs of its lines of the state's catalog version or None
