@@ -189,7 +189,9 @@ class LiveHolds:
             for k in {*(self.running or ()), *self._carrier}
             if (after_key is None or k > after_key) and k <= upto_key
         ]
-        for run_key, cost in _by_key(conn, keys):
+        for run_key, cost in rows_by_key(
+            conn, "SELECT run_key, cost_micros FROM runs", "run_key", keys
+        ):
             cost = int(cost or 0)
             if self.running is not None and run_key in self.running:
                 self._change_run(conn, run_key)
@@ -353,18 +355,6 @@ class LiveHolds:
 def _starting(hold: Hold) -> bool:
     """An open hold of a run start no run carries yet (a run not final, not yet in runs)."""
     return hold.status == "open" and not hold.carried and not hold.parent
-
-
-def _by_key(conn: Any, keys: list[str]) -> list[tuple]:
-    """(run_key, cost) of these runs: point lookups on the key (its index) when few."""
-    if len(keys) > 16:  # in chunks the key's index answers (storage/key_lookup.py)
-        return rows_by_key(conn, "SELECT run_key, cost_micros FROM runs", "run_key", keys)
-    rows = []
-    for key in keys:
-        rows += conn.execute(
-            "SELECT run_key, cost_micros FROM runs WHERE run_key = ?", [key]
-        ).fetchall()
-    return rows
 
 
 def on_rollback(conn: Any, undo: Callable[[], object]) -> None:

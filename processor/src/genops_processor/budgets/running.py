@@ -300,11 +300,11 @@ class _Touched:
 
     @classmethod
     def of(cls, conn: Any, run_keys: list[str], hold_ids: set[str], lines) -> _Touched:
-        rows = _by_key(conn, "SELECT hold_id FROM runs", "run_key", run_keys)
+        rows = rows_by_key(conn, "SELECT hold_id FROM runs", "run_key", run_keys)
         hold_ids |= {row[0] for row in rows if row[0]}
         hold_ids.discard("")
         tops = set(hold_ids)
-        rows = _by_key(conn, "SELECT parent_hold_id FROM holds", "hold_id", sorted(hold_ids))
+        rows = rows_by_key(conn, "SELECT parent_hold_id FROM holds", "hold_id", sorted(hold_ids))
         tops |= {row[0] for row in rows if row[0]}
         return cls(run_keys, sorted(tops), lines)
 
@@ -315,7 +315,7 @@ class _Touched:
         missing = {p for p, *_ in holds.values() if p and p not in status}
         if missing:
             status.update(
-                _by_key(conn, "SELECT hold_id, status FROM holds", "hold_id", sorted(missing))
+                rows_by_key(conn, "SELECT hold_id, status FROM holds", "hold_id", sorted(missing))
             )
 
         def live(hold_id: str | None) -> bool:
@@ -350,7 +350,7 @@ class _Touched:
             f"SELECT hold_id, COALESCE(parent_hold_id, ''), status, amount_micros, {_SCOPE} "
             "FROM holds"
         )
-        rows = _by_key(conn, select, "hold_id", self.tops)
+        rows = rows_by_key(conn, select, "hold_id", self.tops)
         # Few holds have a parent: this scan reads a column of mostly NULLs.
         rows += conn.execute(
             f"{select} WHERE parent_hold_id IN (SELECT unnest(?::VARCHAR[]))", [self.tops]
@@ -363,9 +363,11 @@ class _Touched:
         )
         members = _members(conn, hold_ids)
         if members is not None:  # every hold live: its runs are known, read by key
-            rows = _by_key(conn, select, "run_key", list(dict.fromkeys(self.run_keys + members)))
+            rows = rows_by_key(
+                conn, select, "run_key", list(dict.fromkeys(self.run_keys + members))
+            )
         else:
-            rows = _by_key(conn, select, "run_key", self.run_keys)
+            rows = rows_by_key(conn, select, "run_key", self.run_keys)
             # no index on runs.hold_id: a scan of that column (of the whole history)
             rows += conn.execute(
                 f"{select} WHERE hold_id IN (SELECT unnest(?::VARCHAR[]))", [hold_ids]
@@ -402,18 +404,3 @@ def _members(conn: Any, hold_ids: list[str]) -> list[str] | None:
             return None
         members.extend(hold.runs)
     return members
-
-
-# Up to this many keys are looked up one by one (an equality on a primary key reads its
-# index, ~1 ms); more, in the chunks of storage/key_lookup.py, which the index answers too.
-_POINT_LOOKUPS = 16
-
-
-def _by_key(conn: Any, select: str, key: str, values: Sequence[str]) -> list[tuple]:
-    """Rows of ``select`` whose primary ``key`` is one of ``values``."""
-    if len(values) > _POINT_LOOKUPS:
-        return rows_by_key(conn, select, key, values, "::VARCHAR[]")
-    rows = []
-    for value in values:
-        rows += conn.execute(f"{select} WHERE {key} = ?", [value]).fetchall()
-    return rows

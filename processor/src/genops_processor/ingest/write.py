@@ -43,6 +43,7 @@ from genops_processor.pricing import cost_lines as pricing
 from genops_processor.record import audit
 from genops_processor.storage import id_bytes, is_data_error, rolled_back, run_cache, store_runs
 from genops_processor.storage.client_json import json_object
+from genops_processor.storage.columnwise import text_array
 
 _log = logging.getLogger(__name__)
 
@@ -264,14 +265,14 @@ def _content(span: SpanRecord) -> tuple:
 def _spans_table(records: Sequence[SpanRecord]) -> pa.Table:
     return pa.table(
         {
-            "trace_id": pa.array([s.trace_id for s in records], pa.string()),
-            "span_id": pa.array([s.span_id for s in records], pa.string()),
-            "kind": pa.array([s.kind for s in records], pa.string()),
-            "name": pa.array([s.name for s in records], pa.string()),
-            "run_key": pa.array([s.run_key for s in records], pa.string()),
+            "trace_id": text_array([s.trace_id for s in records]),
+            "span_id": text_array([s.span_id for s in records]),
+            "kind": text_array([s.kind for s in records]),
+            "name": text_array([s.name for s in records]),
+            "run_key": text_array([s.run_key for s in records]),
             "start_ns": pa.array([s.start_ns for s in records], pa.int64()),
             "end_ns": pa.array([s.end_ns for s in records], pa.int64()),
-            "attributes": pa.array([s.attributes_json for s in records], pa.string()),
+            "attributes": text_array([s.attributes_json for s in records]),
         }
     )
 
@@ -463,15 +464,17 @@ def _unique_new(events: Sequence, new: set) -> list:
 def _write_artifacts(conn, artifacts: Sequence[ArtifactEvent], actor: str) -> None:
     table = pa.table(
         {
-            "trace_id": _text([a.span.trace_id for a in artifacts]),
-            "span_id": _text([a.span.span_id for a in artifacts]),
-            "run_key": _text([a.span.run_key for a in artifacts]),
-            "name": _text([a.name for a in artifacts]),
-            "type": _text([a.type for a in artifacts]),
+            "trace_id": text_array([a.span.trace_id for a in artifacts]),
+            "span_id": text_array([a.span.span_id for a in artifacts]),
+            "run_key": text_array([a.span.run_key for a in artifacts]),
+            "name": text_array([a.name for a in artifacts]),
+            "type": text_array([a.type for a in artifacts]),
             "bytes": pa.array([a.bytes for a in artifacts], pa.int64()),
             "files": pa.array([a.files for a in artifacts], pa.int64()),
             "logged_ns": pa.array([a.span.end_ns for a in artifacts], pa.int64()),
-            "governance_metadata": _text([a.governance_metadata_json or None for a in artifacts]),
+            "governance_metadata": text_array(
+                [a.governance_metadata_json or None for a in artifacts]
+            ),
             "cost_estimate_micros": pa.array(
                 [a.cost_estimate_micros for a in artifacts], pa.int64()
             ),
@@ -499,23 +502,23 @@ def _write_artifacts(conn, artifacts: Sequence[ArtifactEvent], actor: str) -> No
 def _write_experiments(conn, experiments: Sequence[ExperimentEvent]) -> None:
     table = pa.table(
         {
-            "experiment_id": _text([x.experiment_id for x in experiments]),
-            "name": _text([x.name for x in experiments]),
-            "experiment_type": _text([x.experiment_type for x in experiments]),
-            "status": _text([x.status for x in experiments]),
-            "team": _text([x.scope.team for x in experiments]),
-            "project": _text([x.scope.project for x in experiments]),
-            "customer_id": _text([x.scope.customer_id for x in experiments]),
-            "cost_center": _text([x.scope.cost_center for x in experiments]),
-            "environment": _text([x.scope.environment for x in experiments]),
+            "experiment_id": text_array([x.experiment_id for x in experiments]),
+            "name": text_array([x.name for x in experiments]),
+            "experiment_type": text_array([x.experiment_type for x in experiments]),
+            "status": text_array([x.status for x in experiments]),
+            "team": text_array([x.scope.team for x in experiments]),
+            "project": text_array([x.scope.project for x in experiments]),
+            "customer_id": text_array([x.scope.customer_id for x in experiments]),
+            "cost_center": text_array([x.scope.cost_center for x in experiments]),
+            "environment": text_array([x.scope.environment for x in experiments]),
             "max_cost_micros": pa.array([x.max_cost_micros for x in experiments], pa.int64()),
             "estimated_cost_micros": pa.array(
                 [x.estimated_cost_micros for x in experiments], pa.int64()
             ),
             "start_ns": pa.array([x.span.start_ns for x in experiments], pa.int64()),
             "end_ns": pa.array([x.span.end_ns for x in experiments], pa.int64()),
-            "error": _text([x.error for x in experiments]),
-            "violations": _text([json.dumps(list(x.violations)) for x in experiments]),
+            "error": text_array([x.error for x in experiments]),
+            "violations": text_array([json.dumps(list(x.violations)) for x in experiments]),
         }
     )
     conn.register("new_experiments", table)
@@ -526,20 +529,23 @@ def _write_manual_costs(conn, events: Sequence[ManualCostEvent], catalogs: Catal
     priced = [(event, pricing.price_manual(event, catalogs)) for event in events]
     table = pa.table(
         {
-            "trace_id": _text([e.span.trace_id for e, _ in priced]),
-            "span_id": _text([e.span.span_id for e, _ in priced]),
-            "experiment_id": _text([e.experiment_id for e, _ in priced]),
-            "run_id": _text([e.run_id for e, _ in priced]),
-            **{key: _text([e.scope.as_dict()[key] for e, _ in priced]) for key in _SCOPE_COLUMNS},
-            "sku": _text([e.sku for e, _ in priced]),
-            "category": _text([line.category for _, line in priced]),
-            "unit": _text([line.unit for _, line in priced]),
+            "trace_id": text_array([e.span.trace_id for e, _ in priced]),
+            "span_id": text_array([e.span.span_id for e, _ in priced]),
+            "experiment_id": text_array([e.experiment_id for e, _ in priced]),
+            "run_id": text_array([e.run_id for e, _ in priced]),
+            **{
+                key: text_array([e.scope.as_dict()[key] for e, _ in priced])
+                for key in _SCOPE_COLUMNS
+            },
+            "sku": text_array([e.sku for e, _ in priced]),
+            "category": text_array([line.category for _, line in priced]),
+            "unit": text_array([line.unit for _, line in priced]),
             # the line's quantity: rounded to the 12 decimals the column keeps
             "quantity": pa.array([line.quantity for _, line in priced], pa.decimal128(38, 12)),
             "unit_price": pa.array([line.unit_price for _, line in priced], pa.decimal128(18, 9)),
             "amount_micros": pa.array([line.amount_micros for _, line in priced], pa.int64()),
             "priced": pa.array([line.priced for _, line in priced], pa.bool_()),
-            "catalog_version": _text([line.catalog_version for _, line in priced]),
+            "catalog_version": text_array([line.catalog_version for _, line in priced]),
             "at_ns": pa.array([e.span.end_ns for e, _ in priced], pa.int64()),
         }
     )
@@ -548,9 +554,3 @@ def _write_manual_costs(conn, events: Sequence[ManualCostEvent], catalogs: Catal
 
 
 _SCOPE_COLUMNS = ("team", "project", "customer_id", "cost_center", "environment")
-
-
-def _text(values: list) -> pa.Array:
-    """A text column, typed: inferring a type makes pyarrow try to import pandas and
-    dateutil on each call (~1 ms when they are not installed)."""
-    return pa.array(values, pa.string())

@@ -38,6 +38,7 @@ from genops_processor.domain import (
     Scope,
 )
 from genops_processor.limits import RUN_STATE_CACHE_RUNS
+from genops_processor.storage.columnwise import text_array
 from genops_processor.storage.key_lookup import rows_by_key
 
 RUN_COLUMNS = (
@@ -127,9 +128,9 @@ class RunCache:
         self._staged: dict[str, _Entry] = {}
         self.capacity = capacity
         self.misses = 0  # run keys read from the ledger (tests and profiles)
-        # per table, a lower bound of the rowid its next appended row gets (None: read
-        # it when needed)
-        self._next_rowid: dict[str, int | None] = dict.fromkeys(_TABLES)
+        # per table, a lower bound of the rowid its next appended row gets
+        self._next_rowid: dict[str, int | None] = {}
+        self._unknown_next_rowids()
         self.unbounded_retries = 0  # bounded updates that missed rows (tests and profiles)
 
     def __len__(self) -> int:
@@ -178,11 +179,15 @@ class RunCache:
     def forget_rowids(self) -> None:
         """The bounds kept may be wrong (rows moved, a transaction rolled back): none is
         used until read again."""
-        self._next_rowid = dict.fromkeys(_TABLES)
+        self._unknown_next_rowids()
         for entries in (self._kept, self._staged):
             for key, entry in entries.items():
                 if entry[3] is not None or entry[4] is not None:
                     entries[key] = (*entry[:3], None, None)
+
+    def _unknown_next_rowids(self) -> None:
+        """Each table's next rowid is read from the ledger when next needed."""
+        self._next_rowid = dict.fromkeys(_TABLES)
 
     def row(self, key: str) -> tuple | None:
         """The row stored for ``key`` when known, else None."""
@@ -209,14 +214,14 @@ class RunCache:
                 self._keep(entry)
         else:
             self.forget(staged)
-            self._next_rowid = dict.fromkeys(_TABLES)  # a rollback frees appended rowids
+            self._unknown_next_rowids()  # a rollback frees appended rowids
 
     def forget(self, keys: Iterable[str] | None = None) -> None:
         """Drop these runs (None: all); they are read from the ledger when next needed."""
         if keys is None:
             self._kept.clear()
             self._staged.clear()
-            self._next_rowid = dict.fromkeys(_TABLES)
+            self._unknown_next_rowids()
             return
         for key in keys:
             self._kept.pop(key, None)
@@ -443,7 +448,9 @@ def store_runs(
     _insert(conn, replaced, "INSERT OR REPLACE")
     exact = True  # no bounded update missed a row: the bounds hold
     if updated:
-        exact &= _update(conn, [r for r, _ in updated], sorted(changed), _least(updated))
+        exact &= _update(
+            conn, [r for r, _ in updated], sorted(changed), _least(b for _, b in updated)
+        )
     if other_lines:
         first = _write_lines(conn, other_lines, lines, cache, stored)
         for entry in entries:
@@ -452,7 +459,7 @@ def store_runs(
     same_flat = [line for s in same_lines for line in lines.get(s.run_key, ())]
     if same_flat:
         keys = {line.run_key for line in same_flat}
-        bounds = [(None, e[4]) for e in entries if e[0].run_key in keys]
+        bounds = (e[4] for e in entries if e[0].run_key in keys)
         exact &= _update_lines(conn, same_flat, _least(bounds))
     if not exact:
         cache.unbounded_retries += 1
@@ -462,9 +469,9 @@ def store_runs(
     cache.stage(tuple(entry) for entry in entries)
 
 
-def _least(bounded: Sequence[tuple[Any, int | None]]) -> int | None:
+def _least(bounds: Iterable[int | None]) -> int | None:
     """The least of the bounds, or None when one is not known."""
-    bounds = [bound for _, bound in bounded]
+    bounds = list(bounds)
     return None if not bounds or None in bounds else min(bounds)
 
 
@@ -581,21 +588,19 @@ def _update_lines(conn, flat: Sequence[CostLine], bound: int | None) -> bool:
 
 
 def _lines_table(flat: Sequence[CostLine]) -> pa.Table:
-    # every column typed: inferring a type makes pyarrow try to import pandas and dateutil
-    # on each call (~1 ms when they are not installed)
     return pa.table(
         {
-            "run_key": pa.array([x.run_key for x in flat], pa.string()),
-            "sku": pa.array([x.sku for x in flat], pa.string()),
-            "category": pa.array([x.category for x in flat], pa.string()),
-            "unit": pa.array([x.unit for x in flat], pa.string()),
+            "run_key": text_array([x.run_key for x in flat]),
+            "sku": text_array([x.sku for x in flat]),
+            "category": text_array([x.category for x in flat]),
+            "unit": text_array([x.unit for x in flat]),
             "quantity": pa.array([x.quantity for x in flat], pa.decimal128(38, 12)),
             "unit_price": pa.array([x.unit_price for x in flat], pa.decimal128(18, 9)),
             "amount_micros": pa.array([x.amount_micros for x in flat], pa.int64()),
             "priced": pa.array([x.priced for x in flat], pa.bool_()),
-            "catalog_version": pa.array([x.catalog_version for x in flat], pa.string()),
-            "catalog_source": pa.array([x.catalog_source for x in flat], pa.string()),
-            "catalog_date": pa.array([x.catalog_date for x in flat], pa.string()),
+            "catalog_version": text_array([x.catalog_version for x in flat]),
+            "catalog_source": text_array([x.catalog_source for x in flat]),
+            "catalog_date": text_array([x.catalog_date for x in flat]),
             "as_of_ns": pa.array([x.as_of_ns for x in flat], pa.int64()),
         }
     )
