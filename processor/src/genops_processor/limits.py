@@ -136,6 +136,9 @@ JOURNAL_APPLY_DELAY_S = 1.0
 LIVE_RUNS_KEPT = (
     1_000_000  # running runs kept in memory (budgets/live_holds.py); past it: ledger reads
 )
+# --ledger-memory-mb below it: refused at start (a query over a large ledger would fail
+# for lack of memory; DuckDB spills what it can to <ledger>.tmp)
+LEDGER_MEMORY_MIN_MB = 128
 RUN_STATE_CACHE_RUNS = 20_000  # run states the writer keeps (storage/run_rows.py); LRU, re-read
 # spans one ingest writer job stores, in one commit (waiting requests grouped, larger ones
 # split): a budget decision waits for at most one such job; more: the next job

@@ -72,7 +72,7 @@ async def start(settings: ProcessorSettings, clock: Clock = utc_now) -> RunningP
     tls = _tls_credentials(settings)
     catalogs = CatalogSource(Catalog.load(settings.catalog_path))
     policy = Policy.load(settings.policy_path)
-    storage = Storage(settings.db_path).open()
+    storage = Storage(settings.db_path, memory_limit_bytes=settings.ledger_memory_bytes).open()
     policy = _policy_in_force(storage, policy, settings.policy_path)
     _redact_stored_errors(storage, policy)
     metrics = ProcessorMetrics()

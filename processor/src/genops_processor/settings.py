@@ -13,6 +13,10 @@ option                 environment             default
                                                only the span ids, for idempotency)
 ``--ingest-inflight-mb`` ``GENOPS_INGEST_INFLIGHT_MB`` 128 (MiB of OTLP requests in
                                                flight; past it: RESOURCE_EXHAUSTED)
+``--ledger-memory-mb`` ``GENOPS_LEDGER_MEMORY_MB`` DuckDB's own (80 % of RAM): the most
+                                               memory the ledger's DuckDB keeps (its
+                                               cache of the file's blocks included);
+                                               from 128 MiB
 ``--credentials FILE`` ``GENOPS_CREDENTIALS``  none (principals and token hashes)
 ``--jwks FILE``        ``GENOPS_JWKS``         none (keys JWTs are verified against)
 ``--jwt-issuer``       ``GENOPS_JWT_ISSUER``   required with --jwks
@@ -55,6 +59,7 @@ from dataclasses import dataclass
 
 from genops_processor.limits import (
     DELIVERY_BACKOFF_S,
+    LEDGER_MEMORY_MIN_MB,
     MAX_AUDIT_RETENTION_YEARS,
     MAX_SETTING_SECONDS,
     MIN_SETTING_SECONDS,
@@ -81,6 +86,7 @@ class ProcessorSettings:
     alert_backoff_s: float = DELIVERY_BACKOFF_S
     raw_span_days: float = 3.0
     ingest_inflight_bytes: int = 128 * 2**20
+    ledger_memory_bytes: int | None = None  # None: DuckDB's own limit
     credentials_path: str | None = None
     jwks_path: str | None = None
     jwt_issuer: str | None = None
@@ -146,6 +152,10 @@ class ProcessorSettings:
             ingest_inflight_bytes=_mebibytes(
                 pick("ingest_inflight_mb", "GENOPS_INGEST_INFLIGHT_MB", "128"),
                 sources.get("ingest_inflight_mb", "--ingest-inflight-mb"),
+            ),
+            ledger_memory_bytes=_ledger_memory(
+                pick("ledger_memory_mb", "GENOPS_LEDGER_MEMORY_MB", None),
+                sources.get("ledger_memory_mb", "--ledger-memory-mb"),
             ),
             credentials_path=pick("credentials", "GENOPS_CREDENTIALS", None),
             jwks_path=pick("jwks", "GENOPS_JWKS", None),
@@ -305,8 +315,16 @@ def _years(value: str | None, key: str) -> float | None:
     return years
 
 
-def _mebibytes(value: str | None, key: str) -> int:
+def _mebibytes(value: str | None, key: str, least: int = 1) -> int:
     mebibytes = _number(value, key, "MiB")
-    if not 1 <= mebibytes <= 1_048_576:
-        raise SettingsError(f"{key} {value!r}: must be from 1 to 1048576 (MiB)")
+    if not least <= mebibytes <= 1_048_576:
+        raise SettingsError(f"{key} {value!r}: must be from {least} to 1048576 (MiB)")
     return int(mebibytes * 2**20)
+
+
+def _ledger_memory(value: str | None, key: str) -> int | None:
+    """None: DuckDB's own limit. Less than LEDGER_MEMORY_MIN_MB leaves too little for a
+    query over a large ledger (DuckDB fails it: out of memory)."""
+    if value is None:
+        return None
+    return _mebibytes(value, key, LEDGER_MEMORY_MIN_MB)

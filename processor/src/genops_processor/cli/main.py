@@ -74,6 +74,12 @@ VERSION_MESSAGE = "%(prog)s %(version)s (genops-processor)"
     "[env GENOPS_INGEST_INFLIGHT_MB; 128]",
 )
 @click.option(
+    "--ledger-memory-mb",
+    metavar="MIB",
+    help="the most memory the ledger's DuckDB keeps, its cache of the file included "
+    "[env GENOPS_LEDGER_MEMORY_MB; DuckDB's own: 80% of RAM]",
+)
+@click.option(
     "--credentials",
     metavar="FILE",
     help="principals and token hashes (genops tokens create) [env GENOPS_CREDENTIALS; "
@@ -135,6 +141,7 @@ def processor_main(
     alert_interval,
     raw_span_days,
     ingest_inflight_mb,
+    ledger_memory_mb,
     credentials,
     jwks,
     jwt_issuer,
@@ -163,6 +170,7 @@ def processor_main(
             alert_interval=alert_interval,
             raw_span_days=raw_span_days,
             ingest_inflight_mb=ingest_inflight_mb,
+            ledger_memory_mb=ledger_memory_mb,
             credentials=credentials,
             jwks=jwks,
             jwt_issuer=jwt_issuer,

@@ -312,8 +312,17 @@ class Storage:
     """``create=False`` refuses a file that does not exist (a command that reads or
     repairs a ledger must not make an empty one)."""
 
-    def __init__(self, path: str | Path, read_only: bool = False, create: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        read_only: bool = False,
+        create: bool = True,
+        memory_limit_bytes: int | None = None,
+    ) -> None:
         self.path = Path(path)
+        # DuckDB's memory_limit (None: its own, 80 % of RAM): it keeps the file's blocks it
+        # read or wrote cached up to it, so the limit bounds the process's memory too
+        self.memory_limit_bytes = memory_limit_bytes
         self.read_only = read_only
         self.create = create and not read_only
         self._jobs: queue.PriorityQueue = queue.PriorityQueue()
@@ -418,7 +427,10 @@ class Storage:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             else:
                 _apply_journal_before_reading(self.path)
-            conn = duckdb.connect(str(self.path), read_only=self.read_only)
+            config = {}
+            if self.memory_limit_bytes is not None:
+                config["memory_limit"] = f"{self.memory_limit_bytes // 2**20}MiB"
+            conn = duckdb.connect(str(self.path), read_only=self.read_only, config=config)
             if not self.read_only:
                 conn.execute(SCHEMA)
                 if added := migrate(conn):
