@@ -23,7 +23,7 @@ from typing import Any
 
 from genops_processor.limits import RETENTION_APPLY_CHUNK, RETENTION_PLAN_MAX_ITEMS
 from genops_processor.record.audit_log import audit_many
-from genops_processor.storage import id_bytes, span_ids_key_sql, to_ns, transaction
+from genops_processor.storage import id_bytes, to_ns, transaction
 from genops_processor.storage.client_json import json_object
 
 _DAY_NS = 86_400 * 10**9
@@ -112,9 +112,7 @@ def apply(conn: Any, items: list[Item], now: dt.datetime, actor: str) -> int:
         for item, event_id in zip(todo, events, strict=True):
             if item.kind == "run":
                 conn.execute(
-                    f"INSERT INTO span_ids (trace_id, span_id, span_key) SELECT "
-                    f"{id_bytes('trace_id')}, {id_bytes('span_id')}, "
-                    f"{span_ids_key_sql('trace_id', 'span_id')} "
+                    f"INSERT INTO span_ids SELECT {id_bytes('trace_id')}, {id_bytes('span_id')} "
                     "FROM spans WHERE run_key = ?",
                     [item.key],
                 )

@@ -7,6 +7,7 @@ from genops_processor.storage.compaction import (
     DEFAULT_STEP,
     compact_step,
     copy_ledger,
+    id_bytes,
     remaining,
     span_counts,
 )
@@ -25,7 +26,6 @@ from genops_processor.storage.run_rows import (
     write_lines,
     write_runs,
 )
-from genops_processor.storage.span_keys import id_bytes, span_ids_key_sql, stored_spans
 from genops_processor.storage.volume import encrypted_device
 from genops_processor.storage.writer import (
     Connection,
@@ -55,8 +55,6 @@ __all__ = [
     "copy_ledger",
     "forget_runs",
     "id_bytes",
-    "span_ids_key_sql",
-    "stored_spans",
     "ledger_figures",
     "on_rollback",
     "rolled_back",

@@ -19,9 +19,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from genops_processor.storage.span_keys import id_bytes, span_ids_key_sql
-
 DEFAULT_STEP = 10_000  # spans per compaction step: one transaction of about 0.3 s here
+
+
+def id_bytes(column: str) -> str:
+    """SQL for an id's compact form: the bytes of its hex text (ids from OTLP always are
+    hex), else the text's own bytes."""
+    return f"COALESCE(TRY(from_hex({column})), encode({column}))"
 
 
 def compact_step(conn: Any, before: dt.datetime, step: int = DEFAULT_STEP) -> int:
@@ -40,9 +44,8 @@ def compact_step(conn: Any, before: dt.datetime, step: int = DEFAULT_STEP) -> in
         moved = conn.execute("SELECT count(*) FROM compacting").fetchone()[0]
         if moved:
             conn.execute(
-                f"INSERT INTO span_ids (trace_id, span_id, span_key) SELECT "
-                f"{id_bytes('trace_id')}, {id_bytes('span_id')}, "
-                f"{span_ids_key_sql('trace_id', 'span_id')} FROM compacting"
+                f"INSERT INTO span_ids SELECT {id_bytes('trace_id')}, {id_bytes('span_id')} "
+                "FROM compacting"
             )
             conn.execute(
                 "DELETE FROM spans USING compacting c "

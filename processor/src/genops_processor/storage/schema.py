@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from genops_processor.storage.quarantine import quarantine
-from genops_processor.storage.span_keys import SPANS_KEY_SQL
 
 Connection = Any  # a duckdb connection; storage.writer owns the import
 
@@ -15,12 +14,9 @@ CREATE TABLE IF NOT EXISTS spans (
     trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
     name VARCHAR NOT NULL, run_key VARCHAR NOT NULL, start_ns BIGINT, end_ns BIGINT,
     attributes VARCHAR, received_at TIMESTAMPTZ DEFAULT current_timestamp,
-    span_key VARCHAR,  -- trace_id || span_id, indexed (storage/span_keys.py)
     PRIMARY KEY (trace_id, span_id));
 -- Spans compacted past the raw-content window: their ids only (see storage/compaction.py).
-CREATE TABLE IF NOT EXISTS span_ids (
-    trace_id BLOB NOT NULL, span_id BLOB NOT NULL,
-    span_key BLOB);  -- trace_id || span_id, indexed (storage/span_keys.py)
+CREATE TABLE IF NOT EXISTS span_ids (trace_id BLOB NOT NULL, span_id BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     run_key VARCHAR PRIMARY KEY, run_id VARCHAR, run_name VARCHAR, wandb_project VARCHAR,
     team VARCHAR, project VARCHAR, customer_id VARCHAR, cost_center VARCHAR,
@@ -176,15 +172,7 @@ ADDED_COLUMNS = (
     ("audit_events", "business_context", "VARCHAR DEFAULT ''"),
     ("audit_events", "prev_hash", "VARCHAR"),
     ("audit_events", "hash", "VARCHAR"),
-    # The one-column keys ingest finds stored spans by (storage/span_keys.py); filled on open.
-    ("spans", "span_key", "VARCHAR"),
-    ("span_ids", "span_key", "BLOB"),
 )
-# Made after the columns above exist (an index on a column an older ledger lacks fails).
-INDEXES = """
-CREATE INDEX IF NOT EXISTS spans_span_key ON spans (span_key);
-CREATE INDEX IF NOT EXISTS span_ids_span_key ON span_ids (span_key);
-"""
 
 
 # A run's per-category totals from its lines of the catalog version that priced it.
@@ -223,13 +211,8 @@ def migrate(conn: Connection) -> list[str]:
         if (table, column) not in existing:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
             added.append(f"{table}.{column}")
-    if any(name.startswith("runs.") for name in added):
+    if added:
         conn.execute(MIGRATION_BACKFILL)
-    if "spans.span_key" in added:
-        conn.execute(f"UPDATE spans SET span_key = {SPANS_KEY_SQL}")
-    if "span_ids.span_key" in added:
-        conn.execute("UPDATE span_ids SET span_key = trace_id || span_id")
-    conn.execute(INDEXES)
     if "audit_events.seq" in added:
         chain_audit_events(conn)
     quarantine(conn)  # rows that break the money invariants, set aside with their reason
