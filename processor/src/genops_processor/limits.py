@@ -136,6 +136,9 @@ JOURNAL_APPLY_DELAY_S = 1.0
 LIVE_RUNS_KEPT = (
     1_000_000  # running runs kept in memory (budgets/live_holds.py); past it: ledger reads
 )
+# Silent holds closed per expiry job (service.expire_holds): a burst of thousands expires
+# in steps, budget decisions going between them, each step's audit events in one go.
+EXPIRE_STEP_HOLDS = 500
 # --ledger-memory-mb below it: refused at start (a query over a large ledger would fail
 # for lack of memory; DuckDB spills what it can to <ledger>.tmp)
 LEDGER_MEMORY_MIN_MB = 128

@@ -41,7 +41,12 @@ from genops_processor.budgets import (
 from genops_processor.budgets.alert_settings import shown_address
 from genops_processor.domain import Batch, RunState, Scope
 from genops_processor.ingest import IngestQueue, IngestResult
-from genops_processor.limits import DELIVERY_BACKOFF_S, OFFLINE_CHUNK, REFUSALS_IN_FLIGHT
+from genops_processor.limits import (
+    DELIVERY_BACKOFF_S,
+    EXPIRE_STEP_HOLDS,
+    OFFLINE_CHUNK,
+    REFUSALS_IN_FLIGHT,
+)
 from genops_processor.metrics import ProcessorMetrics
 from genops_processor.pricing import Catalog, CatalogSource, catalog_store, cost_lines, repricing
 from genops_processor.record import audit, audit_many
@@ -628,16 +633,25 @@ class Governance:
         )
 
     async def expire_holds(self, timeout_s: float) -> list[str]:
-        """Close reservations whose runs fell silent for ``timeout_s``; audit each."""
+        """Close reservations whose runs fell silent for ``timeout_s``; audit each. In
+        writer jobs of ``EXPIRE_STEP_HOLDS``: budget decisions go between them."""
         now = self.clock()
 
         def job(conn) -> list[str]:
-            expired = reservations.expire(conn, int(now.timestamp() * 1e9), timeout_s)
-            for hold_id in expired:
-                audit(conn, "hold.expired", "processor", {"hold_id": hold_id}, now)
-            return expired
+            step = reservations.expire(
+                conn, int(now.timestamp() * 1e9), timeout_s, EXPIRE_STEP_HOLDS
+            )
+            details = [{"hold_id": hold_id} for hold_id in step]
+            if details:
+                audit_many(conn, "hold.expired", "processor", details, now)
+            return step
 
-        expired = await asyncio.wrap_future(self.storage.submit(job))
+        expired: list[str] = []
+        while True:
+            step = await asyncio.wrap_future(self.storage.submit(job))
+            expired += step
+            if len(step) < EXPIRE_STEP_HOLDS:
+                break
         if expired:
             _log.info("expired %d reservation(s) of silent runs", len(expired))
         return expired

@@ -241,20 +241,22 @@ def _track(conn: Any, held: list[RunState]) -> None:
     ).fetchall()
 
 
-def silent(conn: Any, now_ns: int, timeout_s: float) -> list[str]:
-    """Open holds whose runs (or owners) fell silent for ``timeout_s``."""
+def silent(conn: Any, now_ns: int, timeout_s: float, limit: int | None = None) -> list[str]:
+    """Open holds whose runs (or owners) fell silent for ``timeout_s`` (at most ``limit``,
+    the longest silent first)."""
     cutoff = now_ns - int(timeout_s * 1e9)
     rows = conn.execute(
         "SELECT hold_id FROM holds WHERE status = 'open' "
-        "AND COALESCE(last_seen_ns, created_ns) < ?",
-        [cutoff],
+        "AND COALESCE(last_seen_ns, created_ns) < ? "
+        "ORDER BY COALESCE(last_seen_ns, created_ns), hold_id LIMIT ?",
+        [cutoff, limit if limit is not None else 2**62],
     ).fetchall()
     return [row[0] for row in rows]
 
 
-def expire(conn: Any, now_ns: int, timeout_s: float) -> list[str]:
-    """Close holds whose runs fell silent; their runs are marked lost."""
-    expired = silent(conn, now_ns, timeout_s)
+def expire(conn: Any, now_ns: int, timeout_s: float, limit: int | None = None) -> list[str]:
+    """Close holds whose runs fell silent (at most ``limit``); their runs are marked lost."""
+    expired = silent(conn, now_ns, timeout_s, limit)
     if not expired:
         return []
     with _moving_holds(conn, expired):

@@ -1,0 +1,109 @@
+"""Silent holds expire in bounded writer jobs (service.expire_holds): a burst of them is
+closed EXPIRE_STEP_HOLDS at a time, each with one hold.expired audit event, and budget
+decisions queued meanwhile run between the steps instead of after all of them. Real
+DuckDB file in a temporary directory; the processor's own Governance."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from genops_processor import service as service_module
+from genops_processor import storage as store
+from genops_processor.budgets import Policy
+from genops_processor.pricing import Catalog, CatalogSource
+from genops_processor.service import Governance
+from tests.helpers import ROUND_CATALOG
+
+SECOND = 10**9
+
+
+@pytest.fixture
+def governance(tmp_path):
+    storage = store.Storage(tmp_path / "ledger.duckdb").open()
+    governance = Governance(
+        storage, CatalogSource(Catalog.load(ROUND_CATALOG)), Policy.from_dict({}, "test")
+    )
+    yield governance, storage
+    governance.close()
+    storage.close()
+
+
+def _open_holds(storage, count: int, silent_for_s: int) -> None:
+    created = time.time_ns() - silent_for_s * SECOND
+    storage.call(
+        lambda conn: conn.execute(
+            "INSERT INTO holds (hold_id, team, project, amount_micros, status, created_ns) "
+            "SELECT 'h' || lpad(i::VARCHAR, 3, '0'), 'ml', 'p', 1000, 'open', ? "
+            "FROM range(?) r(i)",
+            [created, count],
+        )
+    )
+
+
+def test_a_burst_of_silent_holds_expires_in_bounded_steps_each_audited_once(
+    governance, monkeypatch
+):
+    governance, storage = governance
+    monkeypatch.setattr(service_module, "EXPIRE_STEP_HOLDS", 3)
+    _open_holds(storage, 7, silent_for_s=600)
+    steps = []
+    submit = storage.submit
+
+    def counting(fn, *args, **kwargs):
+        steps.append(fn)
+        return submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "submit", counting)
+    expired = asyncio.run(governance.expire_holds(120.0))
+    monkeypatch.setattr(storage, "submit", submit)
+
+    assert sorted(expired) == [f"h{i:03d}" for i in range(7)]
+    assert len(steps) == 3  # 3 + 3 + 1
+    rows = storage.call(
+        lambda conn: conn.execute(
+            "SELECT (SELECT count(*) FROM holds WHERE status = 'expired'), "
+            "(SELECT count(*) FROM audit_events WHERE kind = 'hold.expired'), "
+            "(SELECT count(DISTINCT json_extract_string(detail, '$.hold_id')) "
+            " FROM audit_events WHERE kind = 'hold.expired')"
+        ).fetchall()
+    )
+    assert rows == [(7, 7, 7)]
+    assert asyncio.run(governance.expire_holds(120.0)) == []  # nothing left to expire
+
+
+def test_holds_still_inside_the_timeout_are_left_open(governance, monkeypatch):
+    governance, storage = governance
+    monkeypatch.setattr(service_module, "EXPIRE_STEP_HOLDS", 2)
+    _open_holds(storage, 4, silent_for_s=30)  # silent for 30 s, the timeout is 120 s
+    assert asyncio.run(governance.expire_holds(120.0)) == []
+    assert storage.call(
+        lambda conn: conn.execute("SELECT count(*) FROM holds WHERE status = 'open'").fetchall()
+    ) == [(4,)]
+
+
+def test_a_decision_queued_during_a_burst_runs_between_its_steps(governance, monkeypatch):
+    governance, storage = governance
+    monkeypatch.setattr(service_module, "EXPIRE_STEP_HOLDS", 2)
+    _open_holds(storage, 6, silent_for_s=600)
+    order: list[str] = []
+    submit = storage.submit
+
+    def watching(fn, *args, **kwargs):
+        if order == ["expiry step"]:  # after the first step, a decision arrives
+            submit(lambda conn: order.append("decision"), service_module.DECISION)
+
+        def step(conn):
+            order.append("expiry step")
+            return fn(conn)
+
+        return submit(step, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "submit", watching)
+    expired = asyncio.run(governance.expire_holds(120.0))
+    monkeypatch.setattr(storage, "submit", submit)
+    assert len(expired) == 6
+    # 2 + 2 + 2 + a last, empty step; the decision right after the step it came during
+    assert order == ["expiry step", "decision", "expiry step", "expiry step", "expiry step"]
