@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from genops.money import saturate_int64 as i64
 from genops_processor.budgets.policy import Decision
 from genops_processor.domain import Scope
+from genops_processor.storage.ordered_ids import ordered_id
 
 
 def record_decision(
@@ -21,7 +21,7 @@ def record_decision(
     decision: Decision,
     now: dt.datetime,
 ) -> str:
-    decision_id = uuid.uuid4().hex
+    decision_id = ordered_id()
     deciding = decision.deciding
     budgets = [
         {
@@ -97,7 +97,7 @@ def record_offline_many(conn: Any, items: Sequence[tuple]) -> list[str]:
     ids, params = [], []
     source = json.dumps([{"source": "client-offline"}])
     for decided_at, scope, decision, message, wandb_project, wandb_run_name in items:
-        ids.append(uuid.uuid4().hex)
+        ids.append(ordered_id())
         params += [
             ids[-1],
             decided_at,

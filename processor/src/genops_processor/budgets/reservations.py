@@ -15,7 +15,6 @@ open (:class:`Family`). Functions take the writer's connection.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,6 +23,7 @@ from genops_processor.budgets import decisions, running
 from genops_processor.budgets import live_holds as memory
 from genops_processor.domain import RunState, Scope
 from genops_processor.storage import forget_runs
+from genops_processor.storage.ordered_ids import ordered_id
 
 _SCOPE_COLUMNS = ("team", "project", "customer_id", "cost_center", "environment")
 
@@ -56,7 +56,7 @@ def reserve(
     """A new open hold; ``parent_hold_id`` names the experiment hold that funds it
     (checked by the caller, see :mod:`genops_processor.budgets.funding`); ``principal``
     is who asked for it (only it, or an admin, may renew or release it)."""
-    hold_id = uuid.uuid4().hex
+    hold_id = ordered_id()
     # A hold funded by nobody moves spend by its amount (no read: a decision's path);
     # a funded one by what it changes in its family.
     row = (hold_id, decision_id, scope, amount_micros, now_ns, parent_hold_id, principal)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +29,7 @@ from genops.governance.audit_chain import (
     format_time,
 )
 from genops_processor.storage import on_rollback
+from genops_processor.storage.ordered_ids import ordered_id
 
 _COLUMNS = ", ".join(EVENT_FIELDS)
 _ROW = "(" + ", ".join("?" for _ in EVENT_FIELDS) + ")"
@@ -109,7 +109,7 @@ def audit_many(
         event = {
             **shared,
             "seq": seq,
-            "event_id": uuid.uuid4().hex,
+            "event_id": ordered_id(),
             "team": team if team is not None else str(detail.get("team") or ""),
             "environment": environment
             if environment is not None
