@@ -9,12 +9,21 @@ from genops_processor.storage.quarantine import quarantine
 Connection = Any  # a duckdb connection; storage.writer owns the import
 
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS spans (
+# The raw spans. No primary key, like span_ids: ingest keeps each span once by its own
+# check (ingest/write.py, one join per batch), and DuckDB's index on two random text ids
+# cost more than the spans (1,000,000 spans: file 229 vs 38 MiB, RSS 386 vs 208 MiB,
+# a checkpoint after 10 batches 57 vs 5 ms; /work/prof/spans_pk.py) and was never read.
+SPANS_COLUMNS = """(
     trace_id VARCHAR NOT NULL, span_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
     name VARCHAR NOT NULL, run_key VARCHAR NOT NULL, start_ns BIGINT, end_ns BIGINT,
-    attributes VARCHAR, received_at TIMESTAMPTZ DEFAULT current_timestamp,
-    PRIMARY KEY (trace_id, span_id));
+    attributes VARCHAR, received_at TIMESTAMPTZ DEFAULT current_timestamp)"""
+_SPANS_NAMES = "trace_id, span_id, kind, name, run_key, start_ns, end_ns, attributes, received_at"
+
+SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS spans """
+    + SPANS_COLUMNS
+    + """;
 -- Spans compacted past the raw-content window: their ids only (see storage/compaction.py).
 CREATE TABLE IF NOT EXISTS span_ids (trace_id BLOB NOT NULL, span_id BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -140,6 +149,7 @@ CREATE TABLE IF NOT EXISTS retention_applied (
     kind VARCHAR NOT NULL, item_key VARCHAR NOT NULL, applied_at TIMESTAMPTZ,
     actor VARCHAR, audit_event_id VARCHAR, PRIMARY KEY (kind, item_key));
 """
+)
 
 
 # Columns added after a release: (table, column, type). A database written by an
@@ -216,7 +226,34 @@ def migrate(conn: Connection) -> list[str]:
     if "audit_events.seq" in added:
         chain_audit_events(conn)
     quarantine(conn)  # rows that break the money invariants, set aside with their reason
+    if (moved := spans_without_primary_key(conn)) is not None:
+        added.append(f"spans rebuilt without its primary key ({moved:,} rows)")
     return added
+
+
+def spans_without_primary_key(conn: Connection) -> int | None:
+    """A ledger written before the raw spans lost their primary key (see SPANS_COLUMNS):
+    its spans copied, in one transaction, into a table without it that takes the name
+    (DuckDB cannot drop a constraint). Returns the rows copied; None when there was no
+    key to drop."""
+    keyed = conn.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'spans' "
+        "AND schema_name = current_schema() AND constraint_type = 'PRIMARY KEY'"
+    ).fetchall()[0][0]
+    if not keyed:
+        return None
+    conn.execute("BEGIN")
+    try:
+        conn.execute(f"CREATE TABLE spans_rebuilt {SPANS_COLUMNS}")
+        conn.execute(f"INSERT INTO spans_rebuilt ({_SPANS_NAMES}) SELECT {_SPANS_NAMES} FROM spans")
+        moved = conn.execute("SELECT count(*) FROM spans_rebuilt").fetchall()[0][0]
+        conn.execute("DROP TABLE spans")
+        conn.execute("ALTER TABLE spans_rebuilt RENAME TO spans")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return moved
 
 
 def chain_audit_events(conn: Connection) -> int:

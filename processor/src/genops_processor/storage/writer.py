@@ -434,7 +434,7 @@ class Storage:
             if not self.read_only:
                 conn.execute(SCHEMA)
                 if added := migrate(conn):
-                    _log.info("%s: added and filled %s", self.path, ", ".join(added))
+                    _log.info("%s: brought up to date: %s", self.path, ", ".join(added))
                 journal = Journal(self.path)
                 journal.open(conn)
         except BaseException as error:  # reported to open()
