@@ -10,14 +10,17 @@ ingest load), so a server never shares its interpreter with the load it answers.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -93,6 +96,18 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A new directory for a bench's ledgers and logs, removed when the bench exits (a
+    seeded ledger is ~3 GiB: kept, a few runs fill the disk). ``GENOPS_BENCH_KEEP=1``
+    keeps it (its path is printed) for a look afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    if os.environ.get("GENOPS_BENCH_KEEP"):
+        print(f"bench files kept in {path}", file=sys.stderr)
+    else:
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def start_processor(workdir: Path, name: str, db: Path, policy: str | None = None) -> Server:

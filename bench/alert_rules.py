@@ -33,11 +33,11 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import grpc
+from _support import scratch_dir
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1 import trace_pb2
@@ -184,7 +184,7 @@ def main() -> int:
     parser.add_argument("--spans", type=int, default=20, help="run spans per request")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="genops-alert-rules-"))
+    workdir = scratch_dir("genops-alert-rules-")
     without = with_rules = None
     try:
         without, with_rules = Processor(workdir, "no-rules"), Processor(workdir, "rules")

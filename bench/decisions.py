@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -43,6 +42,7 @@ from _support import (  # noqa: E402
     latencies,
     median,
     ratio,
+    scratch_dir,
     start_bare,
     start_load,
     start_processor,
@@ -174,7 +174,7 @@ def main() -> int:
         + (" (quick mode: a smaller seed than the full bench's 365 days)" if days < 365 else ""),
         flush=True,
     )
-    workdir = Path(tempfile.mkdtemp(prefix="genops-bench-decisions-"))
+    workdir = scratch_dir("genops-bench-decisions-")
     seed = seeded_ledger(RUNS_PER_DAY, days, workdir / "seeded.duckdb")
     how = "cached" if seed["cached"] else f"seeded in {seed['seed_seconds']} s"
     print(f"seeded ledger: {seed['bytes'] / 2**20:.0f} MiB ({how})", flush=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +30,15 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import SECOND, latencies, ratio, start_bare, start_processor, write_result  # noqa: E402
+from _support import (  # noqa: E402
+    SECOND,
+    latencies,
+    ratio,
+    scratch_dir,
+    start_bare,
+    start_processor,
+    write_result,
+)
 
 from genops import attributes as attr  # noqa: E402
 from genops.governance.v1 import governance_pb2 as pb  # noqa: E402
@@ -146,7 +153,7 @@ def main() -> int:
     trials = args.trials or (5 if args.quick else 30)
     mode = "quick" if args.quick else "full"
     print(f"enforcement ({mode}): {trials} runs stopped by a ${LIMIT_USD} budget", flush=True)
-    workdir = Path(tempfile.mkdtemp(prefix="genops-bench-enforcement-"))
+    workdir = scratch_dir("genops-bench-enforcement-")
     bare = processor = None
     stops, bare_times = [], []
     try:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import queue
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -46,6 +45,7 @@ from _support import (  # noqa: E402
     SECOND,
     TEAMS,
     percentile,
+    scratch_dir,
     start_processor,
     write_result,
 )
@@ -264,7 +264,7 @@ def main() -> int:
         + (" (quick mode: smaller seed, shorter steps)" if args.quick else ""),
         flush=True,
     )
-    workdir = Path(tempfile.mkdtemp(prefix="genops-bench-fleet-"))
+    workdir = scratch_dir("genops-bench-fleet-")
     seed = seeded_ledger(RUNS_PER_DAY, days, workdir / "ledger.duckdb")
     processor = start_processor(workdir, "processor", workdir / "ledger.duckdb", FLEET_POLICY)
     steps: list[dict] = []

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from _support import (  # noqa: E402
     median,
     ratio,
     run_load,
+    scratch_dir,
     start_bare,
     start_processor,
     write_result,
@@ -64,7 +64,7 @@ def main() -> int:
     mode = "quick" if args.quick else "full"
     print(f"ingest ({mode}): {reps} x {seconds:g} s phases per side, levels {levels}", flush=True)
 
-    workdir = Path(tempfile.mkdtemp(prefix="genops-bench-ingest-"))
+    workdir = scratch_dir("genops-bench-ingest-")
     db = workdir / "ledger.duckdb"
     bare = processor = None
     rows, next_round, held = [], 0, 0

@@ -24,12 +24,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import BENCH, BIN, median, ratio, start_processor, write_result  # noqa: E402
+from _support import BENCH, BIN, median, ratio, scratch_dir, start_processor, write_result  # noqa: E402
 
 DISABLED_CALLS = 200_000
 AIM = 1.02
@@ -85,7 +84,7 @@ def main() -> int:
     pairs = args.pairs or (2 if args.quick else 5)
     mode = "quick" if args.quick else "full"
     print(f"log overhead ({mode}): {calls:,} run.log calls x {pairs} pairs", flush=True)
-    workdir = Path(tempfile.mkdtemp(prefix="genops-bench-log-"))
+    workdir = scratch_dir("genops-bench-log-")
     processor = start_processor(workdir, "processor", workdir / "ledger.duckdb")
     samples: dict[str, list[dict]] = {"bare": [], "instrumented": []}
     try:
