@@ -218,3 +218,66 @@ def test_runs_of_one_batch_link_their_holds_and_runs_sharing_a_hold_go_in_order(
             (False, "run-c1", 400, "committed", 400, 9),
         ]
         assert _disagreements(storage) == []
+
+
+def _expired_rows(storage: Storage, now_ns: int, from_memory: bool, monkeypatch) -> list:
+    """The holds after expiring every open hold (then rolled back), with the committed
+    amounts taken from memory or, with memory hidden, from the ledger's join."""
+    if not from_memory:
+        monkeypatch.setattr(reservations.memory, "of", lambda conn: None)
+    rows = []
+
+    def job(conn) -> None:
+        with pytest.raises(RuntimeError):
+            with transaction(conn):
+                reservations.expire(conn, now_ns, 1.0)
+                rows.extend(
+                    conn.execute(
+                        "SELECT hold_id, status, closed_ns, committed_micros FROM holds "
+                        "ORDER BY hold_id"
+                    ).fetchall()
+                )
+                raise RuntimeError("rolled back: the other way runs on the same ledger")
+
+    storage.call(job)
+    monkeypatch.undo()
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_expiry_commits_from_memory_what_the_ledger_join_commits(tmp_path, seed, monkeypatch):
+    with Storage(tmp_path / "ledger.duckdb") as storage:
+        fleet = _busy_fleet(storage, seed, tmp_path, running=6)
+        carried = storage.call(
+            lambda conn: sum(1 for h in live_holds.of(conn).holds.values() if h.runs)
+        )
+        assert carried, "some open holds are carried by runs (their cost is committed)"
+        now_ns = fleet._ns(fleet.now) + 10**15
+        by_memory = _expired_rows(storage, now_ns, True, monkeypatch)
+        by_ledger = _expired_rows(storage, now_ns, False, monkeypatch)
+        assert by_memory == by_ledger
+        assert any(row[1] == "expired" and row[3] for row in by_memory)
+        assert _disagreements(storage) == []
+
+
+def test_a_hold_carried_by_two_runs_is_left_to_the_ledger(tmp_path):
+    # hostile: two runs name one hold; memory does not pick one of their costs itself
+    with Storage(tmp_path / "ledger.duckdb") as storage:
+        _busy_fleet(storage, 1, tmp_path, running=4)
+
+        def share_a_hold(conn) -> tuple:
+            kept = live_holds.of(conn)
+            hold_id, hold = next((h, hold) for h, hold in kept.holds.items() if hold.runs)
+            carrier = next(iter(hold.runs))
+            conn.execute(
+                "UPDATE runs SET hold_id = ? WHERE run_key = "
+                "(SELECT min(run_key) FROM runs WHERE run_key <> ? AND NOT final)",
+                [hold_id, carrier],
+            )
+            kept.rebuild(conn)
+            return hold_id, len(kept.holds[hold_id].runs)
+
+        hold_id, carriers = storage.call(share_a_hold)
+        assert carriers == 2
+        decided = storage.call(lambda conn: reservations._committed_from_memory(conn, [hold_id]))
+        assert decided is None

@@ -23,6 +23,7 @@ from genops_processor.budgets import decisions, running
 from genops_processor.budgets import live_holds as memory
 from genops_processor.domain import RunState, Scope
 from genops_processor.storage import forget_runs
+from genops_processor.storage.key_lookup import KEY_CHUNK
 from genops_processor.storage.ordered_ids import ordered_id
 
 _SCOPE_COLUMNS = ("team", "project", "customer_id", "cost_center", "environment")
@@ -267,17 +268,46 @@ def expire(conn: Any, now_ns: int, timeout_s: float, limit: int | None = None) -
 
 
 def _close_expired(conn: Any, now_ns: int, expired: list[str]) -> None:
-    conn.execute(
-        "UPDATE holds SET status = 'expired', closed_ns = ?, committed_micros = COALESCE(("
-        "SELECT r.cost_micros FROM runs r WHERE r.hold_id = holds.hold_id), 0) "
-        "WHERE hold_id IN (SELECT unnest(?))",
-        [now_ns, expired],
-    )
+    committed = _committed_from_memory(conn, expired)
+    if committed is None:  # the ledger says: a join of the holds with every run
+        conn.execute(
+            "UPDATE holds SET status = 'expired', closed_ns = ?, committed_micros = COALESCE(("
+            "SELECT r.cost_micros FROM runs r WHERE r.hold_id = holds.hold_id), 0) "
+            "WHERE hold_id IN (SELECT unnest(?))",
+            [now_ns, expired],
+        )
+    else:  # by key, a chunk at a time: the holds' index answers (storage/key_lookup.py)
+        for start in range(0, len(expired), KEY_CHUNK):
+            ids = expired[start : start + KEY_CHUNK]
+            conn.execute(
+                "UPDATE holds SET status = 'expired', closed_ns = ?, committed_micros = "
+                "list_extract(?::BIGINT[], list_position(?::VARCHAR[], hold_id)) "
+                "WHERE hold_id IN (SELECT unnest(?::VARCHAR[]))",
+                [now_ns, [committed[h] for h in ids], ids, ids],
+            )
     conn.execute(
         "UPDATE runs SET status = 'lost' WHERE NOT final AND hold_id IN (SELECT unnest(?))",
         [expired],
     )
     forget_runs(conn)  # the writer's cached run states no longer say what the rows say
+
+
+def _committed_from_memory(conn: Any, expired: list[str]) -> dict[str, int] | None:
+    """What each expiring hold commits, from the live holds: the cost of the run carrying
+    it (0 when none does), as the ledger's join would find it. None when memory cannot
+    tell for each of them (not attached, a hold it does not keep, or one carried by more
+    than one run): the ledger decides then. On the year-seeded bench ledger a step of 500
+    holds took 250-320 ms the ledger's way, 40 ms by key (/work/prof/upd_micro.py)."""
+    live = memory.of(conn)
+    if live is None:
+        return None
+    committed = {}
+    for hold_id in expired:
+        hold = live.hold(hold_id)
+        if hold is None or len(hold.runs) > 1:
+            return None
+        committed[hold_id] = hold.run_micros
+    return committed
 
 
 def holds(conn: Any) -> list[dict[str, Any]]:
