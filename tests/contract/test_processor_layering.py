@@ -29,7 +29,7 @@ LAYERS = (
     ("analytics",),
     ("service",),
     ("api",),
-    ("server",),
+    ("server", "collector_pauses"),
     ("cli",),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

@@ -30,6 +30,7 @@ from genops_processor.auth import CredentialsSource, JwtSettings
 from genops_processor.auth.jwt_tokens import JwtError, JwtVerifier
 from genops_processor.auth.posture import LEDGER_ATTESTED, LEDGER_DETECTED, SecurityFacts
 from genops_processor.budgets import Policy
+from genops_processor.collector_pauses import keep_pauses_short
 from genops_processor.metrics import ProcessorMetrics, serve_metrics
 from genops_processor.pricing import Catalog, CatalogSource, catalog_store
 from genops_processor.record import credentials_audit
@@ -141,6 +142,7 @@ async def start(settings: ProcessorSettings, clock: Clock = utc_now) -> RunningP
 async def serve(settings: ProcessorSettings) -> None:
     """Run until SIGTERM/SIGINT, then shut down cleanly."""
     processor = await start(settings)
+    keep_pauses_short()  # what start built lives as long as the process
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
