@@ -6,6 +6,7 @@ ingest queue, storage and migration."""
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 from dataclasses import replace
 
 import duckdb
@@ -91,13 +92,14 @@ def _older_ledger(path, rows: int) -> None:
     conn.close()
 
 
-def test_an_older_ledger_is_rebuilt_without_the_key_keeping_every_span(tmp_path):
+def test_an_older_ledger_is_rebuilt_without_the_key_keeping_every_span(tmp_path, caplog):
     path = tmp_path / "ledger.duckdb"
     _older_ledger(path, 1_000)
     before = duckdb.connect(str(path))
     kept = before.execute("SELECT * FROM spans ORDER BY ALL").fetchall()
     assert ("PRIMARY KEY", ["trace_id", "span_id"]) in _constraints(before)
     before.close()
+    caplog.set_level(logging.INFO, logger="genops_processor.storage.schema")
     with store.Storage(path) as storage:
         assert (
             storage.call(lambda conn: conn.execute("SELECT * FROM spans ORDER BY ALL").fetchall())
@@ -111,6 +113,8 @@ def test_an_older_ledger_is_rebuilt_without_the_key_keeping_every_span(tmp_path)
         )
         result = storage.call(lambda conn: ingest_batch(conn, batch(resent), CATALOGS))
         assert result.new_spans == 0
+    # said before the long copy starts, with its size
+    assert "rebuilding the spans table without its primary key (1,000 rows, once)" in caplog.text
     with store.Storage(path) as storage:  # done once: the next open finds nothing to do
         assert storage.call(spans_without_primary_key) is None
         assert len(_spans(storage)) == 1_000

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from genops_processor.storage.quarantine import quarantine
 
 Connection = Any  # a duckdb connection; storage.writer owns the import
+_log = logging.getLogger(__name__)
 
 
 # The raw spans. No primary key, like span_ids: ingest keeps each span once by its own
@@ -242,6 +244,9 @@ def spans_without_primary_key(conn: Connection) -> int | None:
     ).fetchall()[0][0]
     if not keyed:
         return None
+    rows = conn.execute("SELECT count(*) FROM spans").fetchall()[0][0]
+    # said before the copy: on a ledger of millions of raw spans it takes a while, once
+    _log.info("rebuilding the spans table without its primary key (%s rows, once)", f"{rows:,}")
     conn.execute("BEGIN")
     try:
         conn.execute(f"CREATE TABLE spans_rebuilt {SPANS_COLUMNS}")
