@@ -14,7 +14,7 @@ import pytest
 from genops.governance.v1 import governance_pb2 as pb
 from genops_processor import storage
 from tests.e2e.test_alerts import wait_for
-from tests.e2e.test_analytics import run_span, send
+from tests.e2e.test_analytics import MIDDAY_ZONE, run_span, send
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
@@ -74,6 +74,7 @@ def budget_policy(tmp_path, channels: dict[str, str]):
     policy.write_text(
         f"channels: {json.dumps(channels)}\n"
         "budgets:\n  - name: vision-daily\n    scope: {team: vision}\n"
+        f"    timezone: {MIDDAY_ZONE}\n"
         f'    daily_limit: "36"\n    thresholds: [50]\n    alerts: {json.dumps(list(channels))}\n'
     )
     return policy

@@ -23,7 +23,7 @@ import pytest
 
 from genops_processor import storage
 from tests.e2e.test_alerts import wait_for
-from tests.e2e.test_analytics import run_span, send
+from tests.e2e.test_analytics import MIDDAY_ZONE, run_span, send
 from tests.helpers import BIN, stop_process
 
 ALERTMANAGER_PACKAGE = "prometheus-alertmanager"  # Debian, 0.25 here
@@ -112,6 +112,7 @@ def _budget_policy(tmp_path: Path, channels: dict[str, str], alerts: list[str]) 
         f"channels: {json.dumps(channels)}\n"
         "budgets:\n  - name: vision-daily\n    scope: {team: vision, project: analytics}\n"
         '    daily_limit: "36"\n    mode: advisory\n    thresholds: [50, 80]\n'
+        f"    timezone: {MIDDAY_ZONE}\n"
         f"    alerts: {json.dumps(alerts)}\n"
     )
     return policy

@@ -13,7 +13,7 @@ from genops.governance.v1 import governance_pb2 as pb
 from genops_processor import limits, storage
 from genops_processor.record import audit_events
 from tests.e2e.test_alerts import wait_for
-from tests.e2e.test_analytics import run_span, send
+from tests.e2e.test_analytics import MIDDAY_ZONE, run_span, send
 from tests.helpers import BIN
 
 
@@ -100,7 +100,8 @@ def test_deleting_nothing_is_refused_naming_the_field(processor):
 def test_a_deleted_rule_fires_no_more(start_processor_with, tmp_path):
     policy = tmp_path / "policy.yaml"
     policy.write_text(
-        'budgets:\n  - {name: vision-daily, scope: {team: vision}, daily_limit: "36"}\n'
+        'budgets:\n  - {name: vision-daily, scope: {team: vision}, daily_limit: "36", '
+        f"timezone: {MIDDAY_ZONE}}}\n"
     )
     processor = start_processor_with("--policy", str(policy))
     stub = processor.stub()

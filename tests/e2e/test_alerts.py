@@ -11,7 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from genops_processor import storage
-from tests.e2e.test_analytics import run_span, send
+from tests.e2e.test_analytics import MIDDAY_ZONE, run_span, send
 
 
 class Hooks(http.server.BaseHTTPRequestHandler):
@@ -70,6 +70,7 @@ budgets:
   - name: vision-daily
     scope: {{team: vision}}
     daily_limit: "36"
+    timezone: {MIDDAY_ZONE}
     alerts: ["webhook+http://127.0.0.1:{web_port}/hook", "email://ops@example.com", "log://"]
 """)
     processor = start_processor_with("--policy", str(policy))

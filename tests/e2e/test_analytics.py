@@ -22,6 +22,18 @@ HOUR_NS = 3_600 * 10**9
 NOW = dt.datetime.now(dt.timezone.utc)
 
 
+def midday_zone(now: dt.datetime) -> str:
+    """A fixed-offset zone in which ``now`` falls between noon and one: a daily budget
+    kept there holds the runs the alert tests place in the last hour at any UTC time of
+    day (kept in UTC, a run ending 14 minutes ago started yesterday during the first hour
+    after midnight, and only part of its cost counted today)."""
+    offset = 12 - now.hour  # -11 .. 12 hours east of UTC
+    return f"Etc/GMT{-offset:+d}" if offset else "UTC"  # Etc/GMT-5 is UTC+5
+
+
+MIDDAY_ZONE = midday_zone(NOW)
+
+
 def kv(key, value) -> KeyValue:
     if isinstance(value, bool):
         return KeyValue(key=key, value=AnyValue(bool_value=value))
@@ -148,3 +160,11 @@ def test_anomalies_flag_the_twenty_hour_run(history, monkeypatch, tmp_path):
     assert [round(a["cost"], 2) for a in found] == [720.0]
     assert found[0]["expected_cost"] == 36.0
     adapter.cleanup()
+
+
+def test_the_midday_zone_puts_every_hour_of_the_day_at_noon():
+    from zoneinfo import ZoneInfo
+
+    for hour in range(24):
+        now = dt.datetime(2026, 12, 5, hour, 36, tzinfo=dt.timezone.utc)
+        assert now.astimezone(ZoneInfo(midday_zone(now))).hour == 12, hour

@@ -12,7 +12,7 @@ import pytest
 
 from genops.governance.v1 import governance_pb2 as pb
 from genops_processor import limits
-from tests.e2e.test_analytics import run_span, send
+from tests.e2e.test_analytics import MIDDAY_ZONE, run_span, send
 
 
 def offline_report(count: int) -> pb.ReportOfflineDecisionsRequest:
@@ -36,7 +36,8 @@ def offline_report(count: int) -> pb.ReportOfflineDecisionsRequest:
 def enforced(start_processor_with, tmp_path):
     policy = tmp_path / "policy.yaml"
     policy.write_text(
-        "budgets:\n  - {name: guard, scope: {team: vision}, daily_limit: 100, mode: enforced}\n"
+        "budgets:\n  - {name: guard, scope: {team: vision}, daily_limit: 100, mode: enforced, "
+        f"timezone: {MIDDAY_ZONE}}}\n"
     )
     return start_processor_with("--policy", str(policy))
 

@@ -15,7 +15,7 @@ from google.protobuf import json_format
 
 from genops.governance.v1 import governance_pb2 as pb
 from tests.e2e.test_alerts import wait_for
-from tests.e2e.test_analytics import run_span, send
+from tests.e2e.test_analytics import MIDDAY_ZONE, run_span, send
 from tests.e2e.test_notify_channels import Web, deliveries
 from tests.helpers import BIN
 
@@ -46,6 +46,7 @@ def _policy(tmp_path, web: Web) -> str:
         "  mail: email://ops@test\n"
         "budgets:\n  - name: vision-daily\n    scope: {team: vision}\n"
         '    daily_limit: "36"\n    thresholds: [50]\n'
+        f"    timezone: {MIDDAY_ZONE}\n"
         f"    alerts: [literal, 'webhook+http://u:{CANARIES['userinfo']}@127.0.0.1:1/x']\n"
     )
     return str(policy)
