@@ -247,18 +247,14 @@ def spans_without_primary_key(conn: Connection) -> int | None:
     rows = conn.execute("SELECT count(*) FROM spans").fetchall()[0][0]
     # said before the copy: on a ledger of millions of raw spans it takes a while, once
     _log.info("rebuilding the spans table without its primary key (%s rows, once)", f"{rows:,}")
-    conn.execute("BEGIN")
-    try:
+    from genops_processor.storage.writer import transaction  # writer imports this module
+
+    with transaction(conn):
         conn.execute(f"CREATE TABLE spans_rebuilt {SPANS_COLUMNS}")
         conn.execute(f"INSERT INTO spans_rebuilt ({_SPANS_NAMES}) SELECT {_SPANS_NAMES} FROM spans")
-        moved = conn.execute("SELECT count(*) FROM spans_rebuilt").fetchall()[0][0]
         conn.execute("DROP TABLE spans")
         conn.execute("ALTER TABLE spans_rebuilt RENAME TO spans")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return moved
+    return rows
 
 
 def chain_audit_events(conn: Connection) -> int:
