@@ -10,7 +10,7 @@ import datetime as dt
 
 import pytest
 
-from genops_processor.storage import Storage, is_data_error
+from genops_processor.storage import Storage, columnwise, is_data_error
 
 INSERT = "INSERT INTO holds (hold_id, decision_id, team, amount_micros, status, created_ns, parent_hold_id, principal) VALUES "  # noqa: E501
 ROW = "(?, ?, ?, ?, 'open', ?, ?, ?)"
@@ -100,3 +100,88 @@ def test_a_template_that_is_not_insert_values_is_refused(storage):
         return ""
 
     assert "not an INSERT ... VALUES" in storage.call(job)
+
+
+# -- many rows: one Arrow table per template, typed from the ledger's columns ----------
+
+MANY = [[f"h{i:03d}", *row[1:]] for i, row in enumerate(ROWS * 14)]  # 42 rows
+
+
+def test_many_rows_go_as_an_arrow_table_typed_from_the_ledger(storage):
+    assert len(MANY) >= columnwise.ARROW_MIN_ROWS
+    plan = storage.call(lambda conn: columnwise._arrow_plan(conn, (INSERT, ROW)))
+    assert plan is not None
+    assert [str(t) for t in plan[1]] == ["string", "string", "string", "int64", "int64"] + [
+        "string",
+        "string",
+    ]
+    # a HUGEINT column has no Arrow counterpart: that template stays with lists
+    backups = ("INSERT INTO backups (backup_id, cost_micros) VALUES ", "(?, ?)")
+    assert storage.call(lambda conn: columnwise._arrow_plan(conn, backups)) is None
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        pytest.param(MANY, id="arrow"),
+        # one value Arrow refuses for BIGINT ('7'): the template goes the list way, where
+        # DuckDB casts it as it does for one row
+        pytest.param([*MANY, ["h999", "d", "ml", "7", 1, None, None]], id="fallback"),
+    ],
+)
+def test_many_appended_rows_equal_rows_inserted_one_by_one(storage, tmp_path, rows):
+    def appended(conn):
+        conn.execute("SELECT 1")  # a statement: the rows go to DuckDB at the commit
+        for row in rows:
+            conn.append(INSERT, ROW, row)
+
+    batched = _stored(storage, appended)
+    other = Storage(tmp_path / "other.duckdb").open()
+    try:
+        one_by_one = _stored(other, lambda conn: [conn.execute(INSERT + ROW, r) for r in rows])
+    finally:
+        other.close()
+    assert batched == one_by_one
+    assert len(batched) == len(rows)
+
+
+def test_many_time_stamps_in_any_zone_and_nulls_are_stored(storage):
+    insert = "INSERT INTO audit_events (event_id, occurred_at, kind, actor, detail, seq) VALUES "
+    zone = dt.timezone(dt.timedelta(hours=-5, minutes=-30))
+    at = [dt.datetime(2026, 12, 4, 9, 30, i, 123456, tzinfo=zone) for i in range(40)]
+
+    def job(conn):
+        conn.begin()
+        for i in range(40):
+            detail = _detail(i)
+            conn.append(insert, "(?, ?, ?, ?, ?, ?)", [f"e{i:02d}", at[i], "k", None, detail, i])
+        conn.commit()
+        return conn.execute(
+            "SELECT event_id, occurred_at, actor, detail, seq FROM audit_events ORDER BY seq"
+        ).fetchall()
+
+    rows = storage.call(job)
+    assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
+        (f"e{i:02d}", at[i], None, _detail(i), i) for i in range(40)
+    ]
+
+
+def test_many_rows_with_a_value_past_bigint_fail_the_transaction_as_a_data_error(storage):
+    def job(conn):
+        conn.begin()
+        for row in MANY:
+            conn.append(INSERT, ROW, row)
+        conn.append(INSERT, ROW, ["h9", "d9", "ml", 2**63, 0, None, None])  # past BIGINT
+        try:
+            conn.commit()
+        except Exception as error:  # noqa: BLE001 - the error is the result
+            return error, conn.execute("SELECT count(*) FROM holds").fetchone()[0]
+        return None, None
+
+    error, count = storage.call(job)
+    assert error is not None and is_data_error(error), error
+    assert count == 0
+
+
+def _detail(i: int) -> str | None:
+    return f'{{"n": {i}}}' if i % 2 else None

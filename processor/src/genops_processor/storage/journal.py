@@ -31,7 +31,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import struct
 import time
 import zlib
@@ -39,7 +38,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from genops_processor.storage.columnwise import Rows, columnwise_sql, insert_rows
+from genops_processor.storage.columnwise import (
+    Rows,
+    columnwise_sql,
+    insert_rows,
+    template_columns,
+)
 from genops_processor.storage.data_errors import is_data_error
 
 _log = logging.getLogger(__name__)
@@ -158,7 +162,7 @@ class Journal:
         """Each value fits its column (type, range, NOT NULL), or ValueError naming it."""
         if key not in self._checks:
             columnwise_sql(*key)  # ValueError: not an INSERT ... VALUES (...) template
-            self._checks[key] = _columns_of(self._conn, *key)
+            self._checks[key] = template_columns(self._conn, *key)
         columns = self._checks[key]
         if columns is None:
             return  # a template the check cannot read: apply() still never wedges on it
@@ -287,28 +291,6 @@ def _apply_one_by_one(conn: Any, entries: list[dict[str, Any]], path: Path) -> N
             )
             conn.execute("UPDATE journal_applied SET seq = ?", [entry["seq"]])
             conn.execute("COMMIT")
-
-
-def _columns_of(conn: Any, insert: str, row: str) -> list[tuple[str, str, bool]] | None:
-    """(column, type, nullable) of each ``?`` of an ``INSERT INTO t [(cols)] VALUES`` +
-    ``(?, 'literal', ?)`` template; None when the template or table cannot be read."""
-    match = re.fullmatch(r"\s*INSERT INTO (\w+)\s*(?:\(([^)]*)\))?\s*VALUES\s*", insert, re.I)
-    if not match or conn is None:
-        return None
-    table, listed = match.group(1), match.group(2)
-    described = conn.execute(
-        "SELECT column_name, data_type, is_nullable = 'YES' FROM information_schema.columns "
-        "WHERE table_name = ? ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
-    if not described:
-        return None
-    by_name = {name: (name, sql_type, nullable) for name, sql_type, nullable in described}
-    names = [n.strip() for n in listed.split(",")] if listed else [d[0] for d in described]
-    values = [v.strip() for v in row.strip()[1:-1].split(",")]
-    if len(values) != len(names) or any(n not in by_name for n in names):
-        return None
-    return [by_name[n] for n, v in zip(names, values, strict=True) if v == "?"]
 
 
 def _check_value(name: str, sql_type: str, nullable: bool, value: Any) -> None:
