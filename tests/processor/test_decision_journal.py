@@ -1,6 +1,8 @@
 """The decision journal (storage/journal.py): a transaction that only appended rows is
 committed by one fdatasync'd write beside the ledger, its rows reach the DuckDB file
-before any statement reads it and when the ledger closes, and a process that dies at
+before any statement that may read their table (inside an open transaction as part of
+it, leaving the journal only once it commits) and when the ledger closes; statements of
+other tables (ingest's) leave them gathering, and a process that dies at
 any point loses no acknowledged row and applies none twice. Real DuckDB files; the
 crashes are real processes ending with ``os._exit`` (no close, no checkpoint)."""
 
@@ -269,3 +271,59 @@ def test_rows_the_ledger_refuses_later_are_kept_aside_and_never_wedge_the_journa
 
 def count_k(storage: Storage) -> int:
     return storage.call(lambda c: c.execute("SELECT count(*) FROM k").fetchone()[0])
+
+
+def pending(storage: Storage) -> int:
+    return storage.call(lambda c: c._journal.pending_rows)
+
+
+def test_statements_of_other_tables_leave_journaled_rows_gathering(tmp_path):
+    db = tmp_path / "ledger.duckdb"
+    with Storage(db) as storage:
+        storage.call(lambda c: c.execute("CREATE TABLE t (i BIGINT, s VARCHAR, b BLOB)"))
+        storage.call(lambda c: c.execute("CREATE TABLE other (i BIGINT)"))
+        storage.submit(appending(1), Priority.DECISION, group=True).result()
+        for sql in (
+            "INSERT INTO other VALUES (1)",
+            "SELECT count(*) FROM other WHERE i > 0",
+            "UPDATE other SET i = 2",
+            "SELECT i AS t_i, 'tt' AS tt FROM other",  # t inside other words, not a name
+        ):
+            storage.call(lambda c, sql=sql: c.execute(sql).fetchall())
+            assert pending(storage) == 2, sql
+        assert committed_in_duckdb(storage) == 0
+        # named, in any case or quoting, or a statement that may read anything: applied
+        for sql in ('SELECT count(*) FROM "T"', "SHOW TABLES"):
+            storage.submit(appending(2), Priority.DECISION, group=True).result()
+            assert pending(storage) >= 2
+            storage.call(lambda c, sql=sql: c.execute(sql).fetchall())
+            assert pending(storage) == 0, sql
+        assert committed_in_duckdb(storage) == 6
+
+
+@pytest.mark.parametrize("ends", ["commit", "rollback"])
+def test_rows_read_inside_a_transaction_leave_the_journal_only_if_it_commits(tmp_path, ends):
+    db = tmp_path / "ledger.duckdb"
+    with Storage(db) as storage:
+        storage.call(lambda c: c.execute("CREATE TABLE t (i BIGINT, s VARCHAR, b BLOB)"))
+        storage.call(lambda c: c.execute("CREATE TABLE other (i BIGINT)"))
+        storage.submit(appending(7), Priority.DECISION, group=True).result()
+
+        def job(conn):
+            conn.begin()
+            conn.execute("INSERT INTO other VALUES (1)")  # BEGIN sent, rows still pending
+            assert conn._journal.pending_rows == 2
+            seen = conn.execute("SELECT i FROM t ORDER BY i").fetchall()
+            getattr(conn, ends)()
+            return seen, conn._journal.pending_rows
+
+        seen, left = storage.call(job)
+        assert seen == [(-7,), (7,)]
+        assert left == (0 if ends == "commit" else 2)
+        assert committed_in_duckdb(storage) == (2 if ends == "commit" else 0)
+        assert count(storage) == 2  # rolled back: applied by the next reader, once
+    with Storage(db) as storage:  # and not again on the next open
+        assert count(storage) == 2
+        assert storage.call(lambda c: c.execute("SELECT count(*) FROM other").fetchone()[0]) == (
+            1 if ends == "commit" else 0
+        )

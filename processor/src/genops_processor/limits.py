@@ -131,7 +131,7 @@ DECISION_GROUP_MAX = (
 # A transaction that only appended rows (a budget decision) commits to the decision
 # journal (storage/journal.py); its rows go into the DuckDB file once this many are pending,
 JOURNAL_APPLY_ROWS = 4_096
-# or once the oldest has waited this long, or before any other statement on the writer
+# or once the oldest has waited this long, or before a statement on the writer that may read them
 JOURNAL_APPLY_DELAY_S = 1.0
 LIVE_RUNS_KEPT = (
     1_000_000  # running runs kept in memory (budgets/live_holds.py); past it: ledger reads

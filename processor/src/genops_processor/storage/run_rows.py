@@ -3,7 +3,8 @@ Functions take the writer thread's connection.
 
 The writer keeps the states of the runs ingest touched lately in memory (:class:`RunCache`,
 one per connection, least recently used dropped past ``RUN_STATE_CACHE_RUNS``), so a batch
-of heartbeats does not read its runs back from the ledger. The cache only ever holds what
+of heartbeats does not read its runs back from the ledger, and a run the ledger certainly
+does not hold is not looked up (:mod:`~.stored_run_keys`). The cache only ever holds what
 the ledger holds: a miss is read from the ledger, states enter it after the commit that
 stored them (:meth:`RunCache.settle`), and every other write of run rows drops them
 (:func:`write_runs` the runs it writes, :func:`forget_runs` all of them). Ingest writes
@@ -40,6 +41,7 @@ from genops_processor.domain import (
 from genops_processor.limits import RUN_STATE_CACHE_RUNS
 from genops_processor.storage.columnwise import text_array
 from genops_processor.storage.key_lookup import rows_by_key
+from genops_processor.storage.stored_run_keys import StoredRunKeys
 
 RUN_COLUMNS = (
     "run_key",
@@ -132,6 +134,7 @@ class RunCache:
         self._next_rowid: dict[str, int | None] = {}
         self._unknown_next_rowids()
         self.unbounded_retries = 0  # bounded updates that missed rows (tests and profiles)
+        self.stored_keys = StoredRunKeys()  # keys not stored are not looked up
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -153,6 +156,7 @@ class RunCache:
                     kept.move_to_end(key)
                 found[key] = entry[0]
         if missing:  # not written by the open transaction: their rows are committed ones
+            missing = self.stored_keys.maybe_stored(conn, missing)
             self.misses += len(missing)
             for *row, rowid in _rows_by_key(conn, missing):
                 state = found[row[0]] = row_to_state(row)
@@ -493,6 +497,8 @@ def _insert(conn, rows: Sequence[tuple], verb: str) -> None:
         conn.execute(f"{verb} INTO runs ({', '.join(RUN_COLUMNS)}) SELECT * FROM changed_runs")
     finally:
         conn.unregister("changed_runs")
+    if (cache := _CACHES.get(conn)) is not None:
+        cache.stored_keys.written(conn, [row[0] for row in rows])
 
 
 def _update(conn, rows: Sequence[tuple], changed: Sequence[int], bound: int | None) -> bool:

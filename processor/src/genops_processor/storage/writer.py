@@ -185,11 +185,13 @@ class Connection:
         self.aborted = False
 
     def __getattr__(self, name: str):
-        self._ready()
+        # registering an Arrow table reads no table; anything else may
+        self._ready("" if name in ("register", "unregister") else None)
         return getattr(self._conn, name)
 
     def execute(self, *args, **kwargs):
-        self._ready()
+        sql = args[0] if args else kwargs.get("query")
+        self._ready(sql if isinstance(sql, str) else None)
         return self._conn.execute(*args, **kwargs)
 
     def append(self, insert: str, row: str, params: list) -> None:
@@ -200,14 +202,21 @@ class Connection:
         else:
             self._rows.setdefault((insert, row), []).append(params)
 
-    def _ready(self) -> None:
-        """Before a statement: journaled rows applied (the statement sees them), BEGIN
-        sent, this transaction's rows inserted."""
-        if not self._begun and self._journal is not None and self._journal.pending_rows:
-            self._journal.apply(self._conn)
+    def _ready(self, sql: str | None) -> None:
+        """Before statement ``sql`` (None: not known): journaled rows it may read
+        applied (before the transaction, or within it once begun), BEGIN sent, this
+        transaction's rows inserted."""
+        journal = self._journal
+        needed = journal is not None and journal.needed_by(sql)
+        if needed and not self._begun:
+            journal.apply(self._conn)
+            needed = False
         if self._depth and not self._begun:
             self._conn.begin()
             self._begun = True
+        if needed:
+            seq = journal.apply_within(self._conn)
+            self._done.append(lambda: journal.applied_through(seq))
         if self._rows:
             rows, self._rows = self._rows, {}
             insert_rows(self._conn, rows)
@@ -261,7 +270,7 @@ class Connection:
                 if self.timed is not None:
                     self.timed(time.perf_counter() - started)
             elif self._rows:
-                self._ready()
+                self._ready("")  # its own rows only
             if self._begun:
                 self._conn.commit()
                 if self.timed is not None:
