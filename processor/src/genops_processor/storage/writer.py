@@ -202,6 +202,15 @@ class Connection:
         else:
             self._rows.setdefault((insert, row), []).append(params)
 
+    def append_many(self, insert: str, row: str, rows: list[list]) -> None:
+        """:meth:`append` for many rows: inside a transaction with its other rows;
+        outside one, now, in one statement (:func:`~.columnwise.insert_rows`)."""
+        if self._depth:
+            self._rows.setdefault((insert, row), []).extend(rows)
+        elif rows:
+            self._ready(insert)
+            insert_rows(self._conn, {(insert, row): rows})
+
     def _ready(self, sql: str | None) -> None:
         """Before statement ``sql`` (None: not known): journaled rows it may read
         applied (before the transaction, or within it once begun), BEGIN sent, this
