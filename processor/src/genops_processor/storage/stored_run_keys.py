@@ -7,14 +7,15 @@ p50 2.8 ms, p99 44 ms; the index's pages of random keys are cold), and a key tha
 not stored is looked up again by the next read in the same job.
 
 :class:`StoredRunKeys` keeps the 64-bit DuckDB ``hash()`` of every stored run key, sorted
-in one array (8 bytes a run: 29 MB for 3.65 M; read from the ledger when first needed,
-0.4 s for 3.65 M), and the hashes of keys written since in a set. A key whose hash is in
-neither has no row and is not looked up; any other is (a hash shared by two keys only
-costs that lookup). It must know every key written: :func:`~.run_rows.store_runs` and
-:func:`~.run_rows.write_runs` (the only writers of ``runs`` rows) tell it; a key written
-by a transaction that rolled back stays known, which only costs a lookup. Only the
-writer's connection keeps one (:func:`~.run_rows.run_cache`), so no other connection's
-view of the ledger can fall behind it.
+in one array (8 bytes a run: 29 MB for 3.65 M; read from the ledger when the processor
+starts or else when first needed, 0.4 s for 3.65 M), and the hashes of keys written
+since in a set. A key whose hash is in neither has no row and is not looked up; any
+other is (a hash shared by two keys only costs that lookup). It must know every key
+written: :func:`~.run_rows.store_runs` and :func:`~.run_rows.write_runs` (the only
+writers of ``runs`` rows) tell it; a key written by a transaction that rolled back stays
+known, which only costs a lookup. Only the writer's connection keeps one
+(:func:`~.run_rows.run_cache`), so no other connection's view of the ledger can fall
+behind it.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class StoredRunKeys:
         if not keys:
             return []
         if self._sorted is None:
-            self._read(conn)
+            self.read(conn)
         stored, added = self._sorted, self._added
         kept = []
         for key, value in zip(keys, self._hashes_of(conn, keys), strict=True):
@@ -77,7 +78,8 @@ class StoredRunKeys:
             known.update(zip(asked, _hashes(conn, asked), strict=True))
         return [known[key] for key in keys]
 
-    def _read(self, conn: Any) -> None:
+    def read(self, conn: Any) -> None:
+        """Read the sorted hashes of the stored keys from the ledger (again)."""
         query = conn.execute("SELECT hash(run_key) AS h FROM runs ORDER BY h")
         with warnings.catch_warnings():
             # DuckDB warns that a DB-API result copies the rows once more on their way to
