@@ -19,6 +19,7 @@ ROWS = [
     ["h2", None, "", 2**63 - 1, -(2**63), "h1", None],
     ["h3", "d3", "tëam ✓", -(2**63), 0, None, None],
 ]
+MANY = [[f"h{i:03d}", *row[1:]] for i, row in enumerate(ROWS * 14)]  # 42 rows
 SELECT = (
     "SELECT hold_id, decision_id, team, amount_micros, status, created_ns, parent_hold_id, "
     "principal FROM holds ORDER BY hold_id"
@@ -42,26 +43,35 @@ def _stored(storage: Storage, job) -> list[tuple]:
     return storage.call(run)
 
 
-def test_appended_rows_equal_rows_inserted_one_by_one(storage, tmp_path):
-    batched = _stored(storage, lambda conn: [conn.append(INSERT, ROW, r) for r in ROWS])
+def _one_by_one(tmp_path, rows) -> list[tuple]:
+    """What one ``INSERT ... VALUES`` per row stores, in another ledger."""
     other = Storage(tmp_path / "other.duckdb").open()
     try:
-        one_by_one = _stored(other, lambda conn: [conn.execute(INSERT + ROW, r) for r in ROWS])
+        return _stored(other, lambda conn: [conn.execute(INSERT + ROW, r) for r in rows])
     finally:
         other.close()
-    assert batched == one_by_one
+
+
+def test_appended_rows_equal_rows_inserted_one_by_one(storage, tmp_path):
+    batched = _stored(storage, lambda conn: [conn.append(INSERT, ROW, r) for r in ROWS])
+    assert batched == _one_by_one(tmp_path, ROWS)
     assert [row[0] for row in batched] == ["h1", "h2", "h3"]
     assert batched[1][3:6] == (2**63 - 1, "open", -(2**63))
 
 
-def test_time_stamps_and_all_null_columns_are_stored(storage):
+@pytest.mark.parametrize("count", [3, 40], ids=["lists", "arrow"])
+def test_time_stamps_in_any_zone_and_null_columns_are_stored(storage, count):
+    """``actor`` NULL in every row, ``detail`` in every other one."""
     insert = "INSERT INTO audit_events (event_id, occurred_at, kind, actor, detail, seq) VALUES "
-    at = dt.datetime(2026, 12, 4, 9, 30, 1, 123456, tzinfo=dt.timezone.utc)
+    zone = dt.timezone(dt.timedelta(hours=-5, minutes=-30))
+    at = [dt.datetime(2026, 12, 4, 9, 30, i, 123456, tzinfo=zone) for i in range(count)]
 
     def job(conn):
         conn.begin()
-        for i in range(3):
-            conn.append(insert, "(?, ?, ?, ?, ?, ?)", [f"e{i}", at, "k", None, None, i])
+        for i in range(count):
+            conn.append(
+                insert, "(?, ?, ?, ?, ?, ?)", [f"e{i:02d}", at[i], "k", None, _detail(i), i]
+            )
         conn.commit()
         return conn.execute(
             "SELECT event_id, occurred_at, actor, detail, seq FROM audit_events ORDER BY seq"
@@ -69,14 +79,16 @@ def test_time_stamps_and_all_null_columns_are_stored(storage):
 
     rows = storage.call(job)
     assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
-        (f"e{i}", at, None, None, i) for i in range(3)
+        (f"e{i:02d}", at[i], None, _detail(i), i) for i in range(count)
     ]
 
 
-def test_a_value_the_column_cannot_take_fails_the_transaction_as_a_data_error(storage):
+@pytest.mark.parametrize("before", [ROWS[:1], MANY], ids=["lists", "arrow"])
+def test_a_value_the_column_cannot_take_fails_the_transaction_as_a_data_error(storage, before):
     def job(conn):
         conn.begin()
-        conn.append(INSERT, ROW, ROWS[0])
+        for row in before:
+            conn.append(INSERT, ROW, row)
         conn.append(INSERT, ROW, ["h9", "d9", "ml", 2**63, 0, None, None])  # past BIGINT
         try:
             conn.commit()
@@ -103,8 +115,6 @@ def test_a_template_that_is_not_insert_values_is_refused(storage):
 
 
 # -- many rows: one Arrow table per template, typed from the ledger's columns ----------
-
-MANY = [[f"h{i:03d}", *row[1:]] for i, row in enumerate(ROWS * 14)]  # 42 rows
 
 
 def test_many_rows_go_as_an_arrow_table_typed_from_the_ledger(storage):
@@ -136,51 +146,8 @@ def test_many_appended_rows_equal_rows_inserted_one_by_one(storage, tmp_path, ro
             conn.append(INSERT, ROW, row)
 
     batched = _stored(storage, appended)
-    other = Storage(tmp_path / "other.duckdb").open()
-    try:
-        one_by_one = _stored(other, lambda conn: [conn.execute(INSERT + ROW, r) for r in rows])
-    finally:
-        other.close()
-    assert batched == one_by_one
+    assert batched == _one_by_one(tmp_path, rows)
     assert len(batched) == len(rows)
-
-
-def test_many_time_stamps_in_any_zone_and_nulls_are_stored(storage):
-    insert = "INSERT INTO audit_events (event_id, occurred_at, kind, actor, detail, seq) VALUES "
-    zone = dt.timezone(dt.timedelta(hours=-5, minutes=-30))
-    at = [dt.datetime(2026, 12, 4, 9, 30, i, 123456, tzinfo=zone) for i in range(40)]
-
-    def job(conn):
-        conn.begin()
-        for i in range(40):
-            detail = _detail(i)
-            conn.append(insert, "(?, ?, ?, ?, ?, ?)", [f"e{i:02d}", at[i], "k", None, detail, i])
-        conn.commit()
-        return conn.execute(
-            "SELECT event_id, occurred_at, actor, detail, seq FROM audit_events ORDER BY seq"
-        ).fetchall()
-
-    rows = storage.call(job)
-    assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
-        (f"e{i:02d}", at[i], None, _detail(i), i) for i in range(40)
-    ]
-
-
-def test_many_rows_with_a_value_past_bigint_fail_the_transaction_as_a_data_error(storage):
-    def job(conn):
-        conn.begin()
-        for row in MANY:
-            conn.append(INSERT, ROW, row)
-        conn.append(INSERT, ROW, ["h9", "d9", "ml", 2**63, 0, None, None])  # past BIGINT
-        try:
-            conn.commit()
-        except Exception as error:  # noqa: BLE001 - the error is the result
-            return error, conn.execute("SELECT count(*) FROM holds").fetchone()[0]
-        return None, None
-
-    error, count = storage.call(job)
-    assert error is not None and is_data_error(error), error
-    assert count == 0
 
 
 def _detail(i: int) -> str | None:
