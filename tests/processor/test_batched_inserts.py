@@ -119,7 +119,7 @@ def test_a_template_that_is_not_insert_values_is_refused(storage):
 
 def test_many_rows_go_as_an_arrow_table_typed_from_the_ledger(storage):
     assert len(MANY) >= columnwise.ARROW_MIN_ROWS
-    plan = storage.call(lambda conn: columnwise._arrow_plan(conn, (INSERT, ROW)))
+    plan = storage.call(lambda conn: columnwise._arrow_plan(conn, (INSERT, ROW), {}))
     assert plan is not None
     assert [str(t) for t in plan[1]] == ["string", "string", "string", "int64", "int64"] + [
         "string",
@@ -127,7 +127,7 @@ def test_many_rows_go_as_an_arrow_table_typed_from_the_ledger(storage):
     ]
     # a HUGEINT column has no Arrow counterpart: that template stays with lists
     backups = ("INSERT INTO backups (backup_id, cost_micros) VALUES ", "(?, ?)")
-    assert storage.call(lambda conn: columnwise._arrow_plan(conn, backups)) is None
+    assert storage.call(lambda conn: columnwise._arrow_plan(conn, backups, {})) is None
 
 
 @pytest.mark.parametrize(
@@ -152,3 +152,30 @@ def test_many_appended_rows_equal_rows_inserted_one_by_one(storage, tmp_path, ro
 
 def _detail(i: int) -> str | None:
     return f'{{"n": {i}}}' if i % 2 else None
+
+
+def test_each_ledger_inserts_with_its_own_column_types(tmp_path):
+    """Hostile to a shared plan: the same template on two ledgers whose table differs
+    (VARCHAR on one, BLOB on the other). Bytes that read as text with an escape in them
+    stay the bytes they are on the BLOB one; a plan typed from the VARCHAR one would send
+    them as text, which DuckDB's cast to BLOB reads as escapes (``\\x41`` -> ``A``)."""
+    value = b"a\\x41b"  # 6 bytes, valid UTF-8
+    stored = {}
+    for kind in ("VARCHAR", "BLOB"):
+        with Storage(tmp_path / f"{kind}.duckdb") as storage:
+
+            def job(conn, kind=kind):
+                conn.execute(f"CREATE TABLE t (v {kind})")
+                conn.begin()
+                conn.execute("SELECT 1").fetchall()  # the rows go to DuckDB at the commit
+                for _ in range(40):
+                    conn.append(
+                        "INSERT INTO t VALUES ",
+                        "(?)",
+                        [value.decode() if kind == "VARCHAR" else value],
+                    )
+                conn.commit()
+                return {r[0] for r in conn.execute("SELECT v FROM t").fetchall()}
+
+            stored[kind] = storage.call(job)
+    assert stored == {"VARCHAR": {value.decode()}, "BLOB": {value}}

@@ -29,8 +29,9 @@ _VIEW = "genops_rows_in"  # the Arrow table: insert_rows's local variable of tha
 
 _SQL: dict[tuple[str, str], str] = {}
 # template -> (INSERT ... SELECT ... FROM the view, Arrow types of its parameters), or
-# None: a type without an Arrow counterpart, or a template whose columns cannot be read
-_ARROW: dict[tuple[str, str], tuple[str, list[pa.DataType]] | None] = {}
+# None: a type without an Arrow counterpart, or a template whose columns cannot be read.
+# Kept by each caller for its own connection (the types are that ledger's).
+Plans = dict[tuple[str, str], "tuple[str, list[pa.DataType]] | None"]
 
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),
@@ -53,10 +54,13 @@ def arrow_type(sql_type: str) -> pa.DataType | None:
     return _ARROW_TYPES.get(sql_type)
 
 
-def insert_rows(conn: Any, rows: Rows) -> None:
-    """One statement per template on DuckDB connection ``conn``."""
+def insert_rows(conn: Any, rows: Rows, plans: Plans | None = None) -> None:
+    """One statement per template on DuckDB connection ``conn`` (raw: DuckDB reads the
+    Arrow table from this function's frame). ``plans``: the connection's templates' Arrow
+    plans, kept by the caller; without them, lists only."""
     for key, each in rows.items():
-        plan = _arrow_plan(conn, key) if len(each) >= ARROW_MIN_ROWS else None
+        big = plans is not None and len(each) >= ARROW_MIN_ROWS
+        plan = _arrow_plan(conn, key, plans) if big else None
         genops_rows_in = _arrow_table(plan[1], each) if plan is not None else None
         if genops_rows_in is None:
             conn.execute(columnwise_sql(*key), [list(c) for c in zip(*each, strict=True)])
@@ -81,16 +85,18 @@ def _sql(insert: str, row: str, source: str = "", each: str = "unnest(${n})") ->
     return f"{head[: -len('VALUES')]}SELECT {select}{source}"
 
 
-def _arrow_plan(conn: Any, key: tuple[str, str]) -> tuple[str, list[pa.DataType]] | None:
-    if key not in _ARROW:
+def _arrow_plan(
+    conn: Any, key: tuple[str, str], plans: Plans
+) -> tuple[str, list[pa.DataType]] | None:
+    if key not in plans:
         columns = template_columns(conn, *key)
         types = [arrow_type(t) for _, t, _ in columns or ()]
         if columns is None or any(t is None for t in types):
-            _ARROW[key] = None
+            plans[key] = None
         else:
             sql = _sql(*key, source=f" FROM {_VIEW}", each='"p{n}"')
-            _ARROW[key] = (sql, types)
-    return _ARROW[key]
+            plans[key] = (sql, types)
+    return plans[key]
 
 
 def _arrow_table(types: list[pa.DataType], rows: list[list[Any]]) -> pa.Table | None:

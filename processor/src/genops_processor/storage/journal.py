@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from genops_processor.storage.columnwise import (
+    Plans,
     Rows,
     columnwise_sql,
     insert_rows,
@@ -101,6 +102,7 @@ class Journal:
         self._rows = 0  # their rows
         self._oldest = 0.0  # monotonic time of the oldest pending write
         self._checks: dict[tuple[str, str], list[tuple[str, str, bool]] | None] = {}
+        self._plans: Plans = {}  # Arrow plans of the journaled templates on this ledger
         # tables the pending rows go to ("*": a template whose table is not known)
         self._tables: set[str] = set()
         self._conn: Any = None
@@ -190,7 +192,7 @@ class Journal:
         transaction on raw ``conn`` (none may be open), then empty the file."""
         if not self._rows:
             return
-        _apply_entries(conn, self._pending, self.path)  # raises: all stay pending
+        _apply_entries(conn, self._pending, self.path, self._plans)  # raises: all stay pending
         self._applied()
 
     def needed_by(self, sql: str | None) -> bool:
@@ -206,7 +208,7 @@ class Journal:
         ``conn``; they stay pending until :meth:`applied_through` is told it committed
         (rolled back: they are still in the journal). Returns the position."""
         seq = self._pending[-1]["seq"]
-        insert_rows(conn, _rows_of(self._pending))
+        insert_rows(conn, _rows_of(self._pending), self._plans)
         conn.execute("UPDATE journal_applied SET seq = ?", [seq])
         return seq
 
@@ -237,7 +239,7 @@ def replay(conn: Any, path: Path) -> int:
     position = _position(conn)
     entries = [e for e in read_entries(path) if e["seq"] > position]
     if entries:
-        _apply_entries(conn, entries, path)
+        _apply_entries(conn, entries, path, {})
         _log.info("%s: applied %d journaled transaction(s)", path, len(entries))
     if path.exists() and path.stat().st_size:
         with open(path, "r+b") as fh:
@@ -265,12 +267,14 @@ def read_entries(path: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def _apply_entries(conn: Any, entries: list[dict[str, Any]], path: Path) -> None:
+def _apply_entries(
+    conn: Any, entries: list[dict[str, Any]], path: Path, plans: Plans | None = None
+) -> None:
     """``entries`` (in order) into the ledger with the position past the last: in one
     transaction, or, when the ledger refuses the rows themselves, one by one (see
     :func:`_apply_one_by_one`). Any other failure (the file's) leaves them all unapplied."""
     try:
-        _apply(conn, _rows_of(entries), entries[-1]["seq"])
+        _apply(conn, _rows_of(entries), entries[-1]["seq"], plans)
     except Exception as error:
         if not is_data_error(error):
             raise
@@ -286,11 +290,11 @@ def _rows_of(entries: list[dict[str, Any]]) -> Rows:
     return rows
 
 
-def _apply(conn: Any, rows: Rows, seq: int) -> None:
+def _apply(conn: Any, rows: Rows, seq: int, plans: Plans | None = None) -> None:
     """``rows`` and the position ``seq`` in one DuckDB transaction (rolled back on error)."""
     conn.execute("BEGIN")
     try:
-        insert_rows(conn, rows)
+        insert_rows(conn, rows, plans)
         conn.execute("UPDATE journal_applied SET seq = ?", [seq])
         conn.execute("COMMIT")
     except BaseException:

@@ -55,7 +55,7 @@ from genops_processor.limits import (
     JOURNAL_APPLY_DELAY_S,
     JOURNAL_APPLY_ROWS,
 )
-from genops_processor.storage.columnwise import insert_rows
+from genops_processor.storage.columnwise import Plans, insert_rows
 from genops_processor.storage.journal import Journal, JournalError, journal_path, replay
 from genops_processor.storage.schema import SCHEMA, migrate
 
@@ -167,6 +167,7 @@ class Connection:
         "_undo",
         "_done",
         "_journal",
+        "_plans",
         "aborted",
         "timed",
         "__weakref__",
@@ -175,6 +176,7 @@ class Connection:
     def __init__(self, conn: duckdb.DuckDBPyConnection, journal: Journal | None = None) -> None:
         self._conn = conn
         self._journal = journal  # where a transaction that only appended rows commits
+        self._plans: Plans = {}  # Arrow plans of the templates of rows appended here
         # Told the seconds of each DuckDB commit (pending rows and COMMIT): /metrics.
         self.timed: Callable[[float], object] | None = None
         self._depth = 0
@@ -209,7 +211,7 @@ class Connection:
             self._rows.setdefault((insert, row), []).extend(rows)
         elif rows:
             self._ready(insert)
-            insert_rows(self._conn, {(insert, row): rows})
+            insert_rows(self._conn, {(insert, row): rows}, self._plans)
 
     def _ready(self, sql: str | None) -> None:
         """Before statement ``sql`` (None: not known): journaled rows it may read
@@ -228,7 +230,7 @@ class Connection:
             self._done.append(lambda: journal.applied_through(seq))
         if self._rows:
             rows, self._rows = self._rows, {}
-            insert_rows(self._conn, rows)
+            insert_rows(self._conn, rows, self._plans)
 
     def journal_due_in(self) -> float | None:
         """Seconds until journaled rows are due in the ledger (None: none pending)."""
