@@ -109,10 +109,19 @@ def _arrow_table(types: list[pa.DataType], rows: list[list[Any]]) -> pa.Table | 
     return pa.table(columns, names=[f"p{n}" for n in range(1, len(columns) + 1)])
 
 
+_TEMPLATE = re.compile(r"\s*INSERT INTO (\w+)\s*(?:\(([^)]*)\))?\s*VALUES\s*", re.I)
+
+
+def template_table(insert: str) -> str | None:
+    """The table of an ``INSERT INTO t [(cols)] VALUES`` template (lower case), or None."""
+    match = _TEMPLATE.fullmatch(insert)
+    return match.group(1).lower() if match else None
+
+
 def template_columns(conn: Any, insert: str, row: str) -> list[tuple[str, str, bool]] | None:
     """(column, type, nullable) of each ``?`` of an ``INSERT INTO t [(cols)] VALUES`` +
     ``(?, 'literal', ?)`` template; None when the template or table cannot be read."""
-    match = re.fullmatch(r"\s*INSERT INTO (\w+)\s*(?:\(([^)]*)\))?\s*VALUES\s*", insert, re.I)
+    match = _TEMPLATE.fullmatch(insert)
     if not match or conn is None:
         return None
     table, listed = match.group(1), match.group(2)

@@ -54,6 +54,7 @@ from genops_processor.storage.columnwise import (
     columnwise_sql,
     insert_rows,
     template_columns,
+    template_table,
 )
 from genops_processor.storage.data_errors import is_data_error
 
@@ -171,7 +172,7 @@ class Journal:
             self._oldest = time.monotonic()
         self._rows += len(entry["rows"])
         self._pending.append(entry)
-        self._tables.update(_table_of(insert) for insert, _ in rows)
+        self._tables.update(template_table(insert) or "*" for insert, _ in rows)
 
     def _check(self, key: tuple[str, str], rows: list[list[Any]]) -> None:
         """Each value fits its column (type, range, NOT NULL), or ValueError naming it."""
@@ -337,11 +338,6 @@ def _apply_one_by_one(conn: Any, entries: list[dict[str, Any]], path: Path) -> N
 
 _PLAIN = frozenset({"select", "insert", "update", "delete", "with"})
 _NAMED: dict[str, frozenset[str] | None] = {}
-
-
-def _table_of(insert: str) -> str:
-    match = re.match(r"\s*INSERT\s+INTO\s+(\w+)", insert, re.I)
-    return match.group(1).lower() if match else "*"
 
 
 def _named_tables(sql: str) -> frozenset[str] | None:

@@ -199,14 +199,12 @@ class Connection:
     def append(self, insert: str, row: str, params: list) -> None:
         """``insert + row`` with ``params``: now outside a transaction; inside one, with
         the other rows of the same insert in one statement."""
-        if not self._depth:
-            self._conn.execute(insert + row, params)
-        else:
-            self._rows.setdefault((insert, row), []).append(params)
+        self.append_many(insert, row, [params])
 
     def append_many(self, insert: str, row: str, rows: list[list]) -> None:
         """:meth:`append` for many rows: inside a transaction with its other rows;
-        outside one, now, in one statement (:func:`~.columnwise.insert_rows`)."""
+        outside one, now (journaled rows it may need applied first, as for any
+        statement), in one statement (:func:`~.columnwise.insert_rows`)."""
         if self._depth:
             self._rows.setdefault((insert, row), []).extend(rows)
         elif rows:
