@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -135,14 +136,25 @@ def _kv(key: str, value: object) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=str(value)))
 
 
+_IDS = random.Random()
+
+
+def span_id() -> bytes:
+    """A new span id as an OpenTelemetry SDK makes one: 64 random bits. Ids from a
+    narrow range (a counter) would let DuckDB skip the ledger's row groups by their
+    min/max in ingest's duplicate check, a saving no real client gives it."""
+    return (_IDS.getrandbits(64) or 1).to_bytes(8, "big")
+
+
 class Heartbeats:
     """Serialized OTLP requests of ``batch`` heartbeat spans each, from ``runs`` runs.
 
     The runs are cut into ``runs // batch`` groups; request k carries group ``k % groups``
     at round ``first_round + k // groups``: each run's sequence and usage time advance by
     one heartbeat (15 s of simulated time from ``base_ns``) per round, as a fleet's would,
-    and every span id is new. One request is built once per group and its changing fields
-    set in place, so a sender costs a few microseconds per span.
+    and every span id is new and random (:func:`span_id`). One request is built once per
+    group and its changing fields set in place, so a sender costs a few microseconds per
+    span.
     """
 
     def __init__(
@@ -211,9 +223,8 @@ class Heartbeats:
             request, live = self._templates[k % self.groups]
             round_ = self.first_round + k // self.groups + 1
             as_of = self.base_ns + round_ * HEARTBEAT_S * SECOND
-            span_id = round_.to_bytes(8, "big")
             for span, sequence, as_of_value, log_calls in live:
-                span.span_id = span_id
+                span.span_id = span_id()
                 span.start_time_unix_nano = as_of
                 span.end_time_unix_nano = as_of
                 sequence.int_value = round_

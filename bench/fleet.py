@@ -46,6 +46,7 @@ from _support import (  # noqa: E402
     TEAMS,
     percentile,
     scratch_dir,
+    span_id,
     start_processor,
     write_result,
 )
@@ -99,7 +100,7 @@ class Step:
         }
         return trace_pb2.Span(
             trace_id=(run_id.encode() + b"\0" * 16)[:16],
-            span_id=(beat + 1).to_bytes(8, "big"),
+            span_id=span_id(),
             name=attr.SPAN_HEARTBEAT,
             start_time_unix_nano=as_of,
             end_time_unix_nano=as_of,

@@ -147,6 +147,10 @@ RUN_STATE_CACHE_RUNS = 20_000  # run states the writer keeps (storage/run_rows.p
 # spans one ingest writer job stores, in one commit (waiting requests grouped, larger ones
 # split): a budget decision waits for at most one such job; more: the next job
 INGEST_JOB_MAX_SPANS = 256
+# span ids whose hashes the writer keeps (8 bytes each, 256 MiB at most) so that ingest's
+# duplicate check reads the ledger only for spans that may be stored
+# (storage/stored_span_ids.py); more stored: every batch's check reads the ledger
+SPAN_IDS_KEPT_MAX = 33_554_432
 
 # --- authentication (api/authentication.py, auth/jwt_tokens.py) ---
 MAX_BEARER_TOKEN_CHARS = 8_192  # an authorization header's token; longer: UNAUTHENTICATED

@@ -51,6 +51,7 @@ from genops_processor.metrics import ProcessorMetrics
 from genops_processor.pricing import Catalog, CatalogSource, catalog_store, cost_lines, repricing
 from genops_processor.record import audit, audit_many
 from genops_processor.storage import Priority, queries, run_cache
+from genops_processor.storage.stored_span_ids import stored_span_ids
 
 _log = logging.getLogger(__name__)
 DECISION, BULK = Priority.DECISION, Priority.BULK
@@ -131,6 +132,8 @@ class Governance:
         # than by the first ingest job that asks (0.4 s for 3.65 M runs: a stall of every
         # decision then, which failed the fleet bench's first step)
         storage.call(lambda conn: run_cache(conn).stored_keys.read(conn))
+        # and of the stored span ids (storage/stored_span_ids.py), for the same reason
+        storage.call(lambda conn: stored_span_ids(conn).read(conn))
         # Ingest stamps each run's record with the residency verdict of the policy in force.
         storage.call(lambda conn: residency.attach(conn, lambda: self.policy.residency))
         self.monitoring = Monitoring(storage, lambda: self.policy, clock, self.deliverer)

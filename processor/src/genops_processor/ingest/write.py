@@ -44,12 +44,14 @@ from genops_processor.record import audit
 from genops_processor.storage import id_bytes, is_data_error, rolled_back, run_cache, store_runs
 from genops_processor.storage.client_json import json_object
 from genops_processor.storage.columnwise import text_array
+from genops_processor.storage.stored_span_ids import stored_span_ids
 
 _log = logging.getLogger(__name__)
 
 # The incoming spans stored already, with their content; one compacted past the
 # raw-content window is recognised by its ids alone (its content: NULL, kind included).
-# One statement: each costs ~1 ms before it reads a row.
+# One statement: each costs ~1 ms before it reads a row. It scans every span kept, so it
+# is asked only about the spans that may be stored (storage/stored_span_ids.py).
 _STORED = (
     "SELECT i.trace_id, i.span_id, s.kind, s.name, s.run_key, s.start_ns, s.end_ns, "
     "s.attributes FROM incoming_spans i JOIN spans s "
@@ -293,8 +295,15 @@ def _ingest_in_transaction(conn, batch: Batch, catalogs: CatalogSource) -> Inges
         elif _content(records[key]) != _content(span):  # the first copy stands
             rejected.append(Rejection(*key, span.run_key, validation.DUPLICATE_SPAN_ID, _dup(span)))
     conn.register("incoming_spans", _spans_table(list(records.values())))
+    known = stored_span_ids(conn)
+    hashes = known.hashes(conn, "incoming_spans")
+    asked = known.maybe_stored(conn, hashes)  # the others are certainly new
+    if asked is not None and len(asked) < len(records):
+        conn.unregister("incoming_spans")
+        conn.register("incoming_spans", _spans_table([records[key] for key in asked]))
     stored: dict[tuple, tuple | None] = {}
-    for row in conn.execute(_STORED).fetchall():  # kind is NOT NULL: NULL is compacted
+    rows = conn.execute(_STORED).fetchall() if asked != [] else []
+    for row in rows:  # kind is NOT NULL: NULL is compacted
         key = (row[0], row[1])
         if row[2] is None:
             stored[key] = None  # only its ids are known, whatever else says
@@ -314,6 +323,7 @@ def _ingest_in_transaction(conn, batch: Batch, catalogs: CatalogSource) -> Inges
         "INSERT INTO spans (trace_id, span_id, kind, name, run_key, start_ns, end_ns, attributes)"
         " SELECT * FROM accepted_spans"
     )
+    known.written(hashes[key] for key in records if key in new)
     artifacts = _unique_new(batch.artifacts, new)
     changed, lines = ledger.apply_events(states, events, catalogs)
     if changed:

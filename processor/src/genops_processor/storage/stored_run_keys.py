@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import array
 import bisect
-import warnings
 from collections.abc import Sequence
 from typing import Any
+
+from genops_processor.storage.hash_buckets import read_hashes
 
 # Past this many keys written since the sorted array was read, it is read again from the
 # ledger (0.4 s for 3.65 M runs, about a week of a 10,000-run/day fleet's new runs).
@@ -80,18 +81,7 @@ class StoredRunKeys:
 
     def read(self, conn: Any) -> None:
         """Read the sorted hashes of the stored keys from the ledger (again)."""
-        query = conn.execute("SELECT hash(run_key) AS h FROM runs ORDER BY h")
-        with warnings.catch_warnings():
-            # DuckDB warns that a DB-API result copies the rows once more on their way to
-            # Arrow (8 bytes a run); its other way refuses to run while the connection has
-            # an earlier statement's result unread
-            warnings.simplefilter("ignore", UserWarning)
-            table = query.to_arrow_table()
-        column = table.column(0).combine_chunks()
-        sorted_hashes = array.array("Q")
-        if len(column):
-            data = memoryview(column.buffers()[1])
-            sorted_hashes.frombytes(data[column.offset * 8 : (column.offset + len(column)) * 8])
+        sorted_hashes = read_hashes(conn, "SELECT hash(run_key) AS h FROM runs ORDER BY h")
         self._sorted, self._added = sorted_hashes, set()
         self.reads += 1
 
