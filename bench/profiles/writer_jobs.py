@@ -12,7 +12,9 @@ senders, new runs) for ``--seconds``. ``--holds-first S`` first sends S seconds 
 phases do), and ``--hold-timeout`` sets how soon silent holds expire. Prints the calls'
 p50/p99 in both phases and, for the ingest phase, per kind of writer job: how many,
 their wait in the queue, their run time (p50/p99/max) and total. ``--job-spans N`` and
-``--expire-step N`` set ``INGEST_JOB_MAX_SPANS`` and ``EXPIRE_STEP_HOLDS`` for the run.
+``--expire-step N`` set ``INGEST_JOB_MAX_SPANS`` and ``EXPIRE_STEP_HOLDS`` for the run;
+``--no-span-ids-kept`` sets ``SPAN_IDS_KEPT_MAX`` to 0 (the duplicate check as before
+storage/stored_span_ids.py).
 
     .venv/bin/python bench/profiles/writer_jobs.py [--callers 8] [--seconds 12] [--statements]
 """
@@ -49,6 +51,10 @@ def serve(argv: list[str]) -> int:
             int(os.environ["GENOPS_PROFILE_JOB_SPANS"]),
         )
 
+    if os.environ.get("GENOPS_PROFILE_NO_SPAN_IDS"):
+        from genops_processor.storage import stored_span_ids
+
+        stored_span_ids.SPAN_IDS_KEPT_MAX = 0  # every batch's duplicate check reads the ledger
     submit = writer.Storage.submit
 
     def timed_submit(self, fn, priority=writer.Priority.NORMAL, group=False):
@@ -115,6 +121,11 @@ def main() -> int:
         help="seconds of CheckBudget at 32 callers first (each leaves a hold)",
     )
     parser.add_argument("--hold-timeout", type=float, default=None, help="the processor's")
+    parser.add_argument(
+        "--no-span-ids-kept",
+        action="store_true",
+        help="SPAN_IDS_KEPT_MAX 0: ingest's duplicate check joins every stored span",
+    )
     args = parser.parse_args()
 
     import decisions
@@ -133,6 +144,8 @@ def main() -> int:
         os.environ["GENOPS_PROFILE_EXPIRE_STEP"] = str(args.expire_step)
     if args.statements:
         os.environ["GENOPS_PROFILE_STATEMENTS"] = "1"
+    if args.no_span_ids_kept:
+        os.environ["GENOPS_PROFILE_NO_SPAN_IDS"] = "1"
     command = [sys.executable, __file__, "--serve", "--db", str(db), "--listen", "127.0.0.1:0"]
     command += ["--policy", str(workdir / "policy.yaml")]
     if args.hold_timeout is not None:
