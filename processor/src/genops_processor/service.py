@@ -52,6 +52,7 @@ from genops_processor.pricing import Catalog, CatalogSource, catalog_store, cost
 from genops_processor.record import audit, audit_many
 from genops_processor.storage import Priority, queries, run_cache
 from genops_processor.storage.stored_span_ids import stored_span_ids
+from genops_processor.storage.warm_indexes import warm_indexes
 
 _log = logging.getLogger(__name__)
 DECISION, BULK = Priority.DECISION, Priority.BULK
@@ -134,6 +135,9 @@ class Governance:
         storage.call(lambda conn: run_cache(conn).stored_keys.read(conn))
         # and of the stored span ids (storage/stored_span_ids.py), for the same reason
         storage.call(lambda conn: stored_span_ids(conn).read(conn))
+        # The large tables' key indexes loaded now, not by the first checkpoint while
+        # decisions wait behind it (storage/warm_indexes.py: ~1.3 s for 3.65 M runs).
+        storage.call(warm_indexes)
         # Ingest stamps each run's record with the residency verdict of the policy in force.
         storage.call(lambda conn: residency.attach(conn, lambda: self.policy.residency))
         self.monitoring = Monitoring(storage, lambda: self.policy, clock, self.deliverer)
