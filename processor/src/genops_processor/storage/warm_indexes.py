@@ -20,6 +20,8 @@ from typing import Any
 
 import duckdb
 
+from genops_processor.storage.writer import transaction
+
 _log = logging.getLogger(__name__)
 WARM_MIN_ROWS = 100_000  # smaller indexes load in a few ms: not worth a write
 
@@ -43,18 +45,12 @@ def warm_indexes(conn: Any, min_rows: int = WARM_MIN_ROWS) -> list[str]:
         return []
     started = time.monotonic()
     try:
-        conn.begin()
-        try:
+        with transaction(conn):
             for name, column in tables:
                 conn.execute(
                     f'UPDATE "{name}" SET "{column}" = "{column}" '
                     f'WHERE rowid = (SELECT min(rowid) FROM "{name}")'
                 )
-            conn.commit()
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
         conn.execute("CHECKPOINT")
     except duckdb.Error as error:
         _log.warning(
