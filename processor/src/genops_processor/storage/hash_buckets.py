@@ -4,7 +4,8 @@ and a short memmove, never a merge or a rebuild of the whole set.
 The top ``BUCKET_BITS`` bits of a hash choose its bucket, an ``array('Q')`` kept sorted;
 with uniform hashes a bucket holds ``len / 4,096`` of them (1 M: ~250, 50 M: ~12,000), so
 inserting one moves at most a few dozen KiB inside its bucket. 8 bytes a hash, plus
-~100 KiB for the empty buckets. Built from a sorted array in one pass (:meth:`from_sorted`).
+~100 KiB for the empty buckets. Built from a sorted array in one pass (:meth:`from_sorted`),
+as :func:`read_hashes` reads one from a DuckDB query (also stored_run_keys.py's array).
 """
 
 from __future__ import annotations
