@@ -26,7 +26,6 @@ without a hold read the ledger (as before this module). Writer thread only (no l
 from __future__ import annotations
 
 import logging
-import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -35,6 +34,7 @@ from typing import Any
 from genops_processor.domain import RunState, Scope
 from genops_processor.limits import LIVE_RUNS_KEPT
 from genops_processor.storage.key_lookup import rows_by_key
+from genops_processor.storage.per_connection import PerConnection
 
 _log = logging.getLogger(__name__)
 _SCOPE = "team, project, customer_id, cost_center, environment"
@@ -365,19 +365,17 @@ def on_rollback(conn: Any, undo: Callable[[], object]) -> None:
         register(undo)
 
 
-_ATTACHED: weakref.WeakKeyDictionary[Any, LiveHolds] = weakref.WeakKeyDictionary()
+_ATTACHED: PerConnection[LiveHolds] = PerConnection(LiveHolds)
 
 
 def attach(conn: Any) -> LiveHolds:
     """The live holds of the writer's connection, derived from its ledger (one per
     connection: services sharing a storage share it)."""
     live = _ATTACHED.get(conn)
-    if live is None:
-        live = _ATTACHED[conn] = LiveHolds()
     live.rebuild(conn)
     return live
 
 
 def of(conn: Any) -> LiveHolds | None:
     """The live holds kept for this connection; None (read the ledger) when none are."""
-    return _ATTACHED.get(conn)
+    return _ATTACHED.find(conn)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import weakref
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -48,6 +47,7 @@ from genops_processor.domain import RunState, Scope
 from genops_processor.limits import RUNNING_SPEND_ACCOUNTS
 from genops_processor.storage import to_ns
 from genops_processor.storage.key_lookup import rows_by_key
+from genops_processor.storage.per_connection import PerConnection
 from genops_processor.storage.queries import SANE_AMOUNT, manual_cost_since
 
 _FIELDS = ("team", "project", "customer_id", "cost_center", "environment")
@@ -193,20 +193,17 @@ class RunningSpend:
                     total.micros += sum(sign * u.since(total.since_ns) for sign, u in signed)
 
 
-_ATTACHED: weakref.WeakKeyDictionary[Any, RunningSpend] = weakref.WeakKeyDictionary()
+_ATTACHED: PerConnection[RunningSpend] = PerConnection(RunningSpend)
 
 
 def attach(conn: Any) -> RunningSpend:
     """The running spend every change made through the writer's connection moves (one
     per connection: services sharing a storage share it)."""
-    running = _ATTACHED.get(conn)
-    if running is None:
-        running = _ATTACHED[conn] = RunningSpend()
-    return running
+    return _ATTACHED.get(conn)
 
 
 def detach(conn: Any) -> None:
-    _ATTACHED.pop(conn, None)
+    _ATTACHED.drop(conn)
 
 
 def moving(
@@ -217,7 +214,7 @@ def moving(
 ):
     """A context around writes to these runs, holds and lines (see :meth:`RunningSpend.change`);
     nothing when no running spend is attached (a command line tool, a test of storage)."""
-    running = _ATTACHED.get(conn)
+    running = _ATTACHED.find(conn)
     if running is None:
         return nullcontext()
     return running.change(conn, run_keys, hold_ids, lines)
@@ -228,7 +225,7 @@ def runs_moved(conn: Any, before: Mapping[str, RunState], after: Iterable[RunSta
     ``before`` holds the stored states of those that had a row. Moves every account by
     the difference, from the states alone: no read. (Runs with a hold id go through
     :func:`moving`: their families are read from the ledger.)"""
-    running = _ATTACHED.get(conn)
+    running = _ATTACHED.find(conn)
     if running is None or not running._totals:
         return
     after = list(after)
@@ -239,7 +236,7 @@ def runs_moved(conn: Any, before: Mapping[str, RunState], after: Iterable[RunSta
 def lost_track(conn: Any) -> None:
     """What changed cannot be told (a job failed after some of its commits): every account
     is derived from the ledger again when next read."""
-    if (running := _ATTACHED.get(conn)) is not None:
+    if (running := _ATTACHED.find(conn)) is not None:
         running.clear()
 
 
@@ -253,13 +250,13 @@ def _run_unit(state: RunState) -> _Unit:
 
 def added(conn: Any, scope: Scope, micros: int) -> None:
     """A new open hold funded by nobody, with no run yet, was written."""
-    if (running := _ATTACHED.get(conn)) is not None:
+    if (running := _ATTACHED.find(conn)) is not None:
         running.add(scope, micros)
 
 
 def rebuild(conn: Any) -> None:
     """The ledger changed in bulk (a re-pricing job ended): derive every account again."""
-    if (running := _ATTACHED.get(conn)) is not None:
+    if (running := _ATTACHED.find(conn)) is not None:
         running.rebuild(conn)
 
 

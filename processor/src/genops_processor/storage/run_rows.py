@@ -22,7 +22,6 @@ fewer rows than it names, it runs again unbounded and the bounds are dropped.
 
 from __future__ import annotations
 
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -41,6 +40,7 @@ from genops_processor.domain import (
 from genops_processor.limits import RUN_STATE_CACHE_RUNS
 from genops_processor.storage.columnwise import text_array
 from genops_processor.storage.key_lookup import rows_by_key
+from genops_processor.storage.per_connection import PerConnection
 from genops_processor.storage.stored_run_keys import StoredRunKeys
 
 RUN_COLUMNS = (
@@ -239,21 +239,18 @@ class RunCache:
             self._kept.popitem(last=False)
 
 
-_CACHES: weakref.WeakKeyDictionary[Any, RunCache] = weakref.WeakKeyDictionary()
+_CACHES: PerConnection[RunCache] = PerConnection(RunCache)
 
 
 def run_cache(conn: Any) -> RunCache:
     """The run-state cache of this connection (one per connection, made when first asked)."""
-    cache = _CACHES.get(conn)
-    if cache is None:
-        cache = _CACHES[conn] = RunCache()
-    return cache
+    return _CACHES.get(conn)
 
 
 def forget_runs(conn: Any, keys: Iterable[str] | None = None) -> None:
     """Run rows were written other than by :func:`write_runs` (an UPDATE): drop their cached
     states (None: every run's)."""
-    if (cache := _CACHES.get(conn)) is not None:
+    if (cache := _CACHES.find(conn)) is not None:
         cache.forget(keys)
 
 
@@ -497,7 +494,7 @@ def _insert(conn, rows: Sequence[tuple], verb: str) -> None:
         conn.execute(f"{verb} INTO runs ({', '.join(RUN_COLUMNS)}) SELECT * FROM changed_runs")
     finally:
         conn.unregister("changed_runs")
-    if (cache := _CACHES.get(conn)) is not None:
+    if (cache := _CACHES.find(conn)) is not None:
         cache.stored_keys.written(conn, [row[0] for row in rows])
 
 

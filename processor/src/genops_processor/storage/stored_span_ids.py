@@ -28,13 +28,13 @@ one (:func:`stored_span_ids`).
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Iterable
 from typing import Any
 
 from genops_processor.limits import SPAN_IDS_KEPT_MAX
 from genops_processor.storage.compaction import id_bytes
 from genops_processor.storage.hash_buckets import HashBuckets, read_hashes
+from genops_processor.storage.per_connection import PerConnection
 
 _log = logging.getLogger(__name__)
 _RAW_HASH = f"hash({id_bytes('trace_id')}, {id_bytes('span_id')})"
@@ -101,12 +101,9 @@ class StoredSpanIds:
         )
 
 
-_KEPT: weakref.WeakKeyDictionary[Any, StoredSpanIds] = weakref.WeakKeyDictionary()
+_KEPT: PerConnection[StoredSpanIds] = PerConnection(StoredSpanIds)
 
 
 def stored_span_ids(conn: Any) -> StoredSpanIds:
     """The stored span ids of this connection (one per connection, made when first asked)."""
-    kept = _KEPT.get(conn)
-    if kept is None:
-        kept = _KEPT[conn] = StoredSpanIds()
-    return kept
+    return _KEPT.get(conn)
