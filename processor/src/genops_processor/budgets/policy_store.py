@@ -13,17 +13,17 @@ from typing import Any
 from genops_processor.budgets.alert_settings import redacted_policy
 from genops_processor.record import audit
 
-# connection -> the policy version in force, so that every budget decision's audit event
-# names it without a query (set by latest() and save(), both on the writer thread).
-_versions: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+# connection -> the policy version in force (None: none stored), so that every budget
+# decision's audit event names it without a query (set by latest() and save(), both on
+# the writer thread).
+_versions: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()
 
 
 def latest(conn: Any) -> tuple[int, dict, dt.datetime, str] | None:
     row = conn.execute(
         "SELECT version, body, changed_at, actor FROM policy_versions ORDER BY version DESC LIMIT 1"
     ).fetchone()
-    if row is not None:
-        _versions[conn] = row[0]
+    _versions[conn] = None if row is None else row[0]
     return None if row is None else (row[0], json.loads(row[1]), row[2], row[3])
 
 
