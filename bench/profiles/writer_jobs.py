@@ -12,11 +12,13 @@ senders, new runs) for ``--seconds``. ``--holds-first S`` first sends S seconds 
 phases do), and ``--hold-timeout`` sets how soon silent holds expire. Prints the calls'
 p50/p99 in both phases and, for the ingest phase, per kind of writer job: how many,
 their wait in the queue, their run time (p50/p99/max) and total. ``--job-spans N`` and
-``--expire-step N`` set ``INGEST_JOB_MAX_SPANS`` and ``EXPIRE_STEP_HOLDS`` for the run;
+``--deciding-spans N`` and ``--expire-step N`` set ``INGEST_JOB_MAX_SPANS``,
+``INGEST_JOB_SPANS_DECIDING`` and ``EXPIRE_STEP_HOLDS`` for the run;
 ``--no-span-ids-kept`` sets ``SPAN_IDS_KEPT_MAX`` to 0 (the duplicate check as before
 storage/stored_span_ids.py).
 
     .venv/bin/python bench/profiles/writer_jobs.py [--callers 8] [--seconds 12] [--statements]
+        [--longest N]
 """
 
 from __future__ import annotations
@@ -46,9 +48,9 @@ def serve(argv: list[str]) -> int:
         from genops_processor import service
 
         service.EXPIRE_STEP_HOLDS = int(os.environ["GENOPS_PROFILE_EXPIRE_STEP"])
-    if os.environ.get("GENOPS_PROFILE_JOB_SPANS"):
-        group_commit.IngestQueue.__init__.__defaults__ = (
-            int(os.environ["GENOPS_PROFILE_JOB_SPANS"]),
+    if os.environ.get("GENOPS_PROFILE_JOB_SPANS"):  # max_spans, deciding_spans
+        group_commit.IngestQueue.__init__.__defaults__ = tuple(
+            int(n) for n in os.environ["GENOPS_PROFILE_JOB_SPANS"].split(",")
         )
 
     if os.environ.get("GENOPS_PROFILE_NO_SPAN_IDS"):
@@ -111,9 +113,18 @@ def main() -> int:
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=12.0, help="the ingest phase")
     parser.add_argument("--days", type=int, default=365, help="days of seeded history")
-    parser.add_argument("--job-spans", type=int, default=None)
+    parser.add_argument("--job-spans", type=int, default=None, help="INGEST_JOB_MAX_SPANS")
+    parser.add_argument(
+        "--deciding-spans", type=int, default=None, help="INGEST_JOB_SPANS_DECIDING"
+    )
     parser.add_argument("--expire-step", type=int, default=None)
     parser.add_argument("--statements", action="store_true", help="time each SQL statement")
+    parser.add_argument(
+        "--longest",
+        type=int,
+        default=0,
+        help="also list the N longest writer events of the ingest phase, in time order",
+    )
     parser.add_argument(
         "--holds-first",
         type=float,
@@ -138,8 +149,14 @@ def main() -> int:
     (workdir / "policy.yaml").write_text(FLEET_POLICY)
     profile = workdir / "profile.json"
     os.environ[PROFILE_ENV] = str(profile)
-    if args.job_spans:
-        os.environ["GENOPS_PROFILE_JOB_SPANS"] = str(args.job_spans)
+    if args.job_spans or args.deciding_spans:
+        from genops_processor import limits
+
+        sizes = (
+            args.job_spans or limits.INGEST_JOB_MAX_SPANS,
+            args.deciding_spans or limits.INGEST_JOB_SPANS_DECIDING,
+        )
+        os.environ["GENOPS_PROFILE_JOB_SPANS"] = ",".join(map(str, sizes))
     if args.expire_step:
         os.environ["GENOPS_PROFILE_EXPIRE_STEP"] = str(args.expire_step)
     if args.statements:
@@ -184,9 +201,9 @@ def main() -> int:
         f"{under['p99_ms']} ms"
     )
     kinds: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for at, kind, wait, run in json.loads(profile.read_text()):
-        if began <= at <= ended:
-            kinds[kind].append((wait, run))
+    events = [e for e in json.loads(profile.read_text()) if began <= e[0] <= ended]
+    for _, kind, wait, run in events:
+        kinds[kind].append((wait, run))
     print(f"writer during the ingest phase ({args.seconds:g} s):")
     for kind, each in sorted(kinds.items(), key=lambda kv: -sum(r for _, r in kv[1])):
         waits, runs = [w for w, _ in each], [r for _, r in each]
@@ -196,6 +213,10 @@ def main() -> int:
             f"{_quantile(runs, 0.99):6.1f} max {_quantile(runs, 1.0):7.1f} ms  total "
             f"{sum(runs):5.2f} s"
         )
+    if args.longest:
+        print(f"the {args.longest} longest, by when they ended (s into the phase):")
+        for at, kind, _, run in sorted(sorted(events, key=lambda e: -e[3])[: args.longest]):
+            print(f"  {at - began:6.2f} s  {1e3 * run:7.1f} ms  {kind[:90]}")
     return 0
 
 

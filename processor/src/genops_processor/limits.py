@@ -145,8 +145,13 @@ EXPIRE_STEP_HOLDS = 128
 LEDGER_MEMORY_MIN_MB = 128
 RUN_STATE_CACHE_RUNS = 20_000  # run states the writer keeps (storage/run_rows.py); LRU, re-read
 # spans one ingest writer job stores, in one commit (waiting requests grouped, larger ones
-# split): a budget decision waits for at most one such job; more: the next job
-INGEST_JOB_MAX_SPANS = 256
+# split): a budget decision waits for at most one such job; more: the next job. While
+# budget decisions are being made (one submitted in the last DECISIONS_RECENT_S), jobs hold
+# at most INGEST_JOB_SPANS_DECIDING spans (a decision waits less); with none, up to
+# INGEST_JOB_MAX_SPANS (fewer commits and statements a span: more spans per second)
+INGEST_JOB_MAX_SPANS = 512
+INGEST_JOB_SPANS_DECIDING = 128
+DECISIONS_RECENT_S = 1.0
 # span ids whose hashes the writer keeps (8 bytes each, 256 MiB at most) so that ingest's
 # duplicate check reads the ledger only for spans that may be stored
 # (storage/stored_span_ids.py); more stored: every batch's check reads the ledger

@@ -1,10 +1,13 @@
 """Ingest jobs on the writer: bounded in size, grouped under one commit.
 
-Each OTLP request hands its decoded batch to :class:`IngestQueue`. A batch larger than
-``INGEST_JOB_MAX_SPANS`` is split into parts stored by consecutive writer jobs (in order;
-the request is answered after its last part's commit), so a budget decision, which goes
-ahead of every queued ingest job, waits at most for one job of that size, never for a
-whole large request. One writer job at a time takes the parts waiting (up to that many
+Each OTLP request hands its decoded batch to :class:`IngestQueue`. A batch larger than a
+job's size is split into parts stored by consecutive writer jobs (in order; the request is
+answered after its last part's commit), so a budget decision, which goes ahead of every
+queued ingest job, waits at most for one job of that size, never for a whole large
+request. A job's size depends on whether budget decisions are being made: while one was
+submitted in the last ``DECISIONS_RECENT_S``, ``INGEST_JOB_SPANS_DECIDING`` spans (short
+jobs: a decision waits less); otherwise up to ``INGEST_JOB_MAX_SPANS`` (fewer commits and
+statements a span). One writer job at a time takes the parts waiting (up to that many
 spans; it stops taking when a decision is queued), stores them with one commit
 (:func:`~genops_processor.ingest.write.ingest_batches`) and only then answers each;
 the parts that came meanwhile go to the next job. A lone small request is stored alone
@@ -20,7 +23,11 @@ from collections.abc import Callable
 
 from genops_processor.domain import Batch
 from genops_processor.ingest.write import IngestResult, combine, ingest_batches, split
-from genops_processor.limits import INGEST_JOB_MAX_SPANS
+from genops_processor.limits import (
+    DECISIONS_RECENT_S,
+    INGEST_JOB_MAX_SPANS,
+    INGEST_JOB_SPANS_DECIDING,
+)
 from genops_processor.pricing import CatalogSource
 from genops_processor.storage import Storage, as_storage_error
 
@@ -33,10 +40,12 @@ class IngestQueue:
         storage: Storage,
         catalogs: Callable[[], CatalogSource],
         max_spans: int = INGEST_JOB_MAX_SPANS,
+        deciding_spans: int = INGEST_JOB_SPANS_DECIDING,
     ) -> None:
         self._storage = storage
         self._catalogs = catalogs
-        self.max_spans = max_spans
+        self.max_spans = max_spans  # a job's spans when no decision is being made
+        self.deciding_spans = min(deciding_spans, max_spans)  # and while one is
         self._waiting: list[_Waiting] = []
         self._lock = threading.Lock()
         self._queued = False  # a writer job that will take what waits is queued
@@ -44,10 +53,16 @@ class IngestQueue:
 
     def submit(self, batch: Batch) -> concurrent.futures.Future:
         """Store ``batch``; the future holds its :class:`IngestResult` once committed."""
-        parts = split(batch, self.max_spans)
+        parts = split(batch, self.job_spans())
         if len(parts) == 1:
             return self._submit_part(batch)
         return _all_of([self._submit_part(part) for part in parts])
+
+    def job_spans(self) -> int:
+        """The spans a job holds now: fewer while budget decisions are being made."""
+        if self._storage.deciding(DECISIONS_RECENT_S):
+            return self.deciding_spans
+        return self.max_spans
 
     def _submit_part(self, batch: Batch) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
@@ -72,12 +87,13 @@ class IngestQueue:
     def _take(self) -> list[_Waiting]:
         taken: list[_Waiting] = []
         spans = 0
+        limit = self.job_spans()
         with self._lock:
             while self._waiting:
                 batch = self._waiting[0][0]
                 size = len(batch.usage) + len(batch.artifacts)
                 size += len(batch.experiments) + len(batch.manual_costs)
-                if taken and (spans + size > self.max_spans or self._storage.decision_waiting()):
+                if taken and (spans + size > limit or self._storage.decision_waiting()):
                     break
                 item = self._waiting.pop(0)
                 if item[1].set_running_or_notify_cancel():  # its caller did not give up

@@ -351,6 +351,7 @@ class Storage:
         self.commit_timed: Callable[[float], object] | None = None  # see Connection.timed
         self._reader = None  # a cursor for read(), opened with the writer's connection
         self._read_lock = threading.Lock()
+        self._last_decision = float("-inf")  # time.monotonic() of the last decision submitted
 
     # -- lifecycle -----------------------------------------------------------------
     def open(self) -> Storage:
@@ -406,8 +407,15 @@ class Storage:
         if self._thread is None:
             raise StorageError("storage is closed")
         future: concurrent.futures.Future = concurrent.futures.Future()
+        if priority == Priority.DECISION:
+            self._last_decision = time.monotonic()
         self._jobs.put((priority, next(self._order), _Job(fn, group), future))
         return future
+
+    def deciding(self, within_s: float) -> bool:
+        """A decision job was submitted in the last ``within_s`` seconds (clients are
+        waiting on decisions now or are likely to soon)."""
+        return time.monotonic() - self._last_decision <= within_s
 
     def decision_waiting(self) -> bool:
         """A decision job is queued: a long job that can stop early (an ingest group
