@@ -15,7 +15,7 @@ open (:class:`Family`). Functions take the writer's connection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,7 +23,7 @@ from genops_processor.budgets import decisions, running
 from genops_processor.budgets import live_holds as memory
 from genops_processor.domain import RunState, Scope
 from genops_processor.storage import forget_runs
-from genops_processor.storage.key_lookup import KEY_CHUNK
+from genops_processor.storage.key_lookup import KEY_CHUNK, rows_by_key
 from genops_processor.storage.ordered_ids import ordered_id
 
 _SCOPE_COLUMNS = ("team", "project", "customer_id", "cost_center", "environment")
@@ -242,22 +242,47 @@ def _track(conn: Any, held: list[RunState]) -> None:
     ).fetchall()
 
 
-def silent(conn: Any, now_ns: int, timeout_s: float, limit: int | None = None) -> list[str]:
+def silent(
+    conn: Any,
+    now_ns: int,
+    timeout_s: float,
+    limit: int | None = None,
+    among: Sequence[str] | None = None,
+) -> list[str]:
     """Open holds whose runs (or owners) fell silent for ``timeout_s`` (at most ``limit``,
-    the longest silent first)."""
+    the longest silent first). ``among``: only these holds are looked at, by key (the
+    holds' index answers); None: every hold (a scan of the whole table, which grows with
+    the ledger's history: the processor runs it beside the writer, see
+    ``Governance.expire_holds``)."""
     cutoff = now_ns - int(timeout_s * 1e9)
-    rows = conn.execute(
-        "SELECT hold_id FROM holds WHERE status = 'open' "
-        "AND COALESCE(last_seen_ns, created_ns) < ? "
-        "ORDER BY COALESCE(last_seen_ns, created_ns), hold_id LIMIT ?",
-        [cutoff, limit if limit is not None else 2**62],
-    ).fetchall()
-    return [row[0] for row in rows]
+    if among is None:
+        rows = conn.execute(
+            "SELECT hold_id FROM holds WHERE status = 'open' "
+            "AND COALESCE(last_seen_ns, created_ns) < ? "
+            "ORDER BY COALESCE(last_seen_ns, created_ns), hold_id LIMIT ?",
+            [cutoff, limit if limit is not None else 2**62],
+        ).fetchall()
+        return [row[0] for row in rows]
+    rows = rows_by_key(
+        conn,
+        "SELECT COALESCE(last_seen_ns, created_ns), hold_id, status FROM holds",
+        "hold_id",
+        among,
+    )
+    found = sorted((seen, h) for seen, h, status in rows if status == "open" and seen < cutoff)
+    return [hold_id for _, hold_id in found][:limit]
 
 
-def expire(conn: Any, now_ns: int, timeout_s: float, limit: int | None = None) -> list[str]:
-    """Close holds whose runs fell silent (at most ``limit``); their runs are marked lost."""
-    expired = silent(conn, now_ns, timeout_s, limit)
+def expire(
+    conn: Any,
+    now_ns: int,
+    timeout_s: float,
+    limit: int | None = None,
+    among: Sequence[str] | None = None,
+) -> list[str]:
+    """Close holds whose runs fell silent (at most ``limit``; ``among``: only of these,
+    each checked again here); their runs are marked lost."""
+    expired = silent(conn, now_ns, timeout_s, limit, among)
     if not expired:
         return []
     with _moving_holds(conn, expired):
