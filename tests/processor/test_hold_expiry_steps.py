@@ -8,27 +8,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
-
 from genops_processor import service as service_module
 from genops_processor import storage as store
-from genops_processor.budgets import Policy
-from genops_processor.pricing import Catalog, CatalogSource
-from genops_processor.service import Governance
-from tests.helpers import ROUND_CATALOG
 
 SECOND = 10**9
-
-
-@pytest.fixture
-def governance(tmp_path):
-    storage = store.Storage(tmp_path / "ledger.duckdb").open()
-    governance = Governance(
-        storage, CatalogSource(Catalog.load(ROUND_CATALOG)), Policy.from_dict({}, "test")
-    )
-    yield governance, storage
-    governance.close()
-    storage.close()
 
 
 def _open_holds(storage, count: int, silent_for_s: int) -> None:

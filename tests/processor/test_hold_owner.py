@@ -7,25 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from genops_processor import storage as store
-from genops_processor.budgets import ClientLimits, Policy
+from genops_processor.budgets import ClientLimits
 from genops_processor.domain import Scope
-from genops_processor.pricing import Catalog, CatalogSource
-from genops_processor.service import Governance
-from tests.helpers import ROUND_CATALOG
-
-
-@pytest.fixture
-def governance(tmp_path):
-    storage = store.Storage(tmp_path / "ledger.duckdb").open()
-    governance = Governance(
-        storage, CatalogSource(Catalog.load(ROUND_CATALOG)), Policy.from_dict({}, "test")
-    )
-    yield governance, storage
-    governance.close()
-    storage.close()
 
 
 def _jobs(storage, monkeypatch) -> list:
