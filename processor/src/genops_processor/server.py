@@ -140,13 +140,14 @@ async def start(settings: ProcessorSettings, clock: Clock = utc_now) -> RunningP
 
 
 async def serve(settings: ProcessorSettings) -> None:
-    """Run until SIGTERM/SIGINT, then shut down cleanly."""
-    processor = await start(settings)
-    keep_pauses_short()  # what start built lives as long as the process
+    """Run until SIGTERM/SIGINT, then shut down cleanly (also when the signal comes
+    while it starts: the handlers are in place first, so it never dies half-started)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    processor = await start(settings)
+    keep_pauses_short()  # what start built lives as long as the process
     governance = processor.governance
     timeout_s = settings.hold_timeout_s
     # close the reservations of runs that fell silent, every few seconds
