@@ -622,13 +622,13 @@ class Governance:
         """(principal, team) of a hold, None when unknown.
 
         A hold kept in memory (open, or funded by an open one) answers without a writer
-        job, so a run check or renewal does not wait behind ingest twice: who made a hold
-        and its team never change and hold ids are never reused, so whatever version of
-        it memory shows (even one of a transaction still open) answers alike. Any other
-        hold is read from the ledger on the writer."""
-        kept = self.live.hold(hold_id)  # one dict read: safe beside the writer thread
-        if kept is not None:
-            return kept.principal or None, kept.scope.team
+        job, so a run check or renewal does not wait behind ingest twice: hold ids are
+        never reused, so whatever version of it memory shows (even one of a transaction
+        still open) answers alike (:func:`reservations.kept_owner`). Any other hold is
+        read from the ledger on the writer."""
+        # one dict read: safe beside the writer thread
+        if (found := reservations.kept_owner(self.live, hold_id)) is not None:
+            return found
         return await asyncio.wrap_future(
             self.storage.submit(
                 lambda conn: reservations.owner(conn, hold_id), DECISION, group=True

@@ -123,11 +123,18 @@ def _insert(conn, hold_id, decision_id, scope, amount_micros, now_ns, parent_hol
     )
 
 
+def kept_owner(live: memory.LiveHolds | None, hold_id: str) -> tuple[str | None, str] | None:
+    """:func:`owner` of a hold the live holds keep (open, or funded by an open one);
+    None when they do not keep it. Who made a hold and its team never change, so any
+    version of it memory shows answers like the ledger."""
+    kept = live.hold(hold_id) if live is not None else None
+    return None if kept is None else (kept.principal or None, kept.scope.team)
+
+
 def owner(conn: Any, hold_id: str) -> tuple[str | None, str] | None:
     """(principal, team) of a hold; principal None: created before authentication."""
-    live = memory.of(conn)
-    if live is not None and (kept := live.hold(hold_id)) is not None:
-        return kept.principal or None, kept.scope.team
+    if (found := kept_owner(memory.of(conn), hold_id)) is not None:
+        return found
     row = conn.execute("SELECT principal, team FROM holds WHERE hold_id = ?", [hold_id]).fetchone()
     return (row[0], row[1] or "") if row else None
 
