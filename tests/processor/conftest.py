@@ -12,6 +12,14 @@ from tests.helpers import ROUND_CATALOG
 
 
 @pytest.fixture
+def ledger(tmp_path):
+    """(Storage, CatalogSource) on a new ledger file."""
+    storage = store.Storage(tmp_path / "ledger.duckdb").open()
+    yield storage, CatalogSource(Catalog.load(ROUND_CATALOG))
+    storage.close()
+
+
+@pytest.fixture
 def governance(tmp_path):
     """(Governance, Storage) on a new ledger file, with no budgets."""
     storage = store.Storage(tmp_path / "ledger.duckdb").open()

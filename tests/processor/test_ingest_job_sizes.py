@@ -9,20 +9,9 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 from genops_processor import storage as store
 from genops_processor.ingest import IngestQueue, group_commit
-from genops_processor.pricing import Catalog, CatalogSource
-from tests.helpers import ROUND_CATALOG
 from tests.processor.test_run_cache import batch, beat
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    storage = store.Storage(tmp_path / "ledger.duckdb").open()
-    yield storage, CatalogSource(Catalog.load(ROUND_CATALOG))
-    storage.close()
 
 
 def _spans(storage: store.Storage) -> int:
@@ -33,7 +22,7 @@ def _decision(storage: store.Storage) -> None:
     storage.submit(lambda conn: None, store.Priority.DECISION).result(timeout=30)
 
 
-def test_the_writer_tells_whether_decisions_are_being_made(ledger, monkeypatch):
+def test_the_writer_tells_whether_decisions_are_being_made(ledger):
     storage, _ = ledger
     assert not storage.deciding(3600)  # none yet
     storage.call(lambda conn: None)  # ingest and other jobs do not count

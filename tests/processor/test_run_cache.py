@@ -64,13 +64,6 @@ def batch(*events: UsageEvent) -> Batch:
     return Batch(usage=events)
 
 
-@pytest.fixture
-def ledger(tmp_path):
-    storage = store.Storage(tmp_path / "ledger.duckdb").open()
-    yield storage, CatalogSource(Catalog.load(ROUND_CATALOG))
-    storage.close()
-
-
 def cached_and_stored(storage, keys) -> tuple[dict, dict]:
     """The states the cache keeps of these runs, and the ledger's of all of them."""
 
