@@ -658,7 +658,7 @@ class Governance:
         writer jobs of ``EXPIRE_STEP_HOLDS``: budget decisions go between them.
 
         Which holds are silent is read beside the writer (:meth:`Storage.read`, in a
-        thread: the query scans every hold the ledger keeps, ~50-120 ms on a year of a
+        thread: the query scans every hold the ledger keeps, ~20-120 ms on a year of a
         10,000-run/day fleet, and held every decision behind it on the writer); the
         writer job then checks those holds again by key and closes the ones still open
         and silent (a hold seen or closed meanwhile stays as it is)."""
