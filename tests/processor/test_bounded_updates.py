@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from genops_processor.ingest import ingest_batch
 from genops_processor.storage import run_cache, runs_by_key, writer
-from tests.processor.test_run_cache import batch, beat, ledger  # noqa: F401 (fixture)
+from tests.processor.test_run_cache import batch, beat
 
 RUNS = 40
 
