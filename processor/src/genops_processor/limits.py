@@ -143,6 +143,13 @@ EXPIRE_STEP_HOLDS = 128
 # --ledger-memory-mb below it: refused at start (a query over a large ledger would fail
 # for lack of memory; DuckDB spills what it can to <ledger>.tmp)
 LEDGER_MEMORY_MIN_MB = 128
+# The processor's --ledger-memory-mb when none is given (MiB), raised to what the ledger's
+# key indexes need: LEDGER_MEMORY_PER_INDEXED_ROW bytes an indexed row, read again every
+# LEDGER_MEMORY_RECHECK_S (storage/memory_limit.py). A year-seeded ledger (25.6 M indexed
+# rows) failed writes at 128 MiB and held at 192; 1 M spans ingested: RSS 277 MiB at 128.
+LEDGER_MEMORY_DEFAULT_MB = 128
+LEDGER_MEMORY_PER_INDEXED_ROW = 16
+LEDGER_MEMORY_RECHECK_S = 60.0
 RUN_STATE_CACHE_RUNS = 20_000  # run states the writer keeps (storage/run_rows.py); LRU, re-read
 # spans one ingest writer job stores, in one commit (waiting requests grouped, larger ones
 # split): a budget decision waits for at most one such job; more: the next job. While

@@ -73,7 +73,8 @@ async def start(settings: ProcessorSettings, clock: Clock = utc_now) -> RunningP
     tls = _tls_credentials(settings)
     catalogs = CatalogSource(Catalog.load(settings.catalog_path))
     policy = Policy.load(settings.policy_path)
-    storage = Storage(settings.db_path, memory_limit_bytes=settings.ledger_memory_bytes).open()
+    memory = settings.ledger_memory_bytes or limits.LEDGER_MEMORY_DEFAULT_MB * 2**20
+    storage = Storage(settings.db_path, memory_limit_bytes=memory).open()
     policy = _policy_in_force(storage, policy, settings.policy_path)
     _redact_stored_errors(storage, policy)
     metrics = ProcessorMetrics()

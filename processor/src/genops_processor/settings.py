@@ -13,10 +13,11 @@ option                 environment             default
                                                only the span ids, for idempotency)
 ``--ingest-inflight-mb`` ``GENOPS_INGEST_INFLIGHT_MB`` 128 (MiB of OTLP requests in
                                                flight; past it: RESOURCE_EXHAUSTED)
-``--ledger-memory-mb`` ``GENOPS_LEDGER_MEMORY_MB`` DuckDB's own (80 % of RAM): the most
-                                               memory the ledger's DuckDB keeps (its
-                                               cache of the file's blocks included);
-                                               from 128 MiB
+``--ledger-memory-mb`` ``GENOPS_LEDGER_MEMORY_MB`` 128: the most memory (MiB) the
+                                               ledger's DuckDB keeps (its cache of the
+                                               file's blocks included), from 128; raised
+                                               to 16 bytes per row its key indexes hold
+                                               (storage/memory_limit.py)
 ``--credentials FILE`` ``GENOPS_CREDENTIALS``  none (principals and token hashes)
 ``--jwks FILE``        ``GENOPS_JWKS``         none (keys JWTs are verified against)
 ``--jwt-issuer``       ``GENOPS_JWT_ISSUER``   required with --jwks
@@ -86,7 +87,7 @@ class ProcessorSettings:
     alert_backoff_s: float = DELIVERY_BACKOFF_S
     raw_span_days: float = 3.0
     ingest_inflight_bytes: int = 128 * 2**20
-    ledger_memory_bytes: int | None = None  # None: DuckDB's own limit
+    ledger_memory_bytes: int | None = None  # None: LEDGER_MEMORY_DEFAULT_MB (server.py)
     credentials_path: str | None = None
     jwks_path: str | None = None
     jwt_issuer: str | None = None
@@ -323,8 +324,8 @@ def _mebibytes(value: str | None, key: str, least: int = 1) -> int:
 
 
 def _ledger_memory(value: str | None, key: str) -> int | None:
-    """None: DuckDB's own limit. Less than LEDGER_MEMORY_MIN_MB leaves too little for a
-    query over a large ledger (DuckDB fails it: out of memory)."""
+    """None: not given (the processor's default). Less than LEDGER_MEMORY_MIN_MB leaves
+    too little for a query over a large ledger (DuckDB fails it: out of memory)."""
     if value is None:
         return None
     return _mebibytes(value, key, LEDGER_MEMORY_MIN_MB)

@@ -57,6 +57,7 @@ from genops_processor.limits import (
 )
 from genops_processor.storage.columnwise import Plans, insert_rows
 from genops_processor.storage.journal import Journal, JournalError, journal_path, replay
+from genops_processor.storage.memory_limit import MemoryLimit
 from genops_processor.storage.schema import SCHEMA, migrate
 
 _log = logging.getLogger(__name__)
@@ -339,8 +340,10 @@ class Storage:
     ) -> None:
         self.path = Path(path)
         # DuckDB's memory_limit (None: its own, 80 % of RAM): it keeps the file's blocks it
-        # read or wrote cached up to it, so the limit bounds the process's memory too
+        # read or wrote cached up to it, so the limit bounds the process's memory too; a
+        # limit given is raised to what the key indexes need (storage/memory_limit.py)
         self.memory_limit_bytes = memory_limit_bytes
+        self.memory_limit: MemoryLimit | None = None
         self.read_only = read_only
         self.create = create and not read_only
         self._jobs: queue.PriorityQueue = queue.PriorityQueue()
@@ -457,6 +460,9 @@ class Storage:
             if self.memory_limit_bytes is not None:
                 config["memory_limit"] = f"{self.memory_limit_bytes // 2**20}MiB"
             conn = duckdb.connect(str(self.path), read_only=self.read_only, config=config)
+            if self.memory_limit_bytes is not None:  # before the journal's replay writes
+                self.memory_limit = MemoryLimit(self.memory_limit_bytes, str(self.path))
+                self.memory_limit.fit(conn)
             if not self.read_only:
                 conn.execute(SCHEMA)
                 if added := migrate(conn):
@@ -477,6 +483,8 @@ class Storage:
         try:
             while (item := self._next(jobs))[2] is not None:
                 _, _, job, future = item
+                if self.memory_limit is not None:
+                    self._fit_memory(conn)
                 if not future.set_running_or_notify_cancel():
                     continue
                 if job.group:
@@ -506,6 +514,16 @@ class Storage:
                     # info, not error: a command line's one-line error already names it
                     _log.info("checkpoint of %s failed: %s", self.path, _one_line(error, self.path))
             _close_quietly(conn)
+
+    def _fit_memory(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """Raise the memory limit when the key indexes have grown (due once a
+        LEDGER_MEMORY_RECHECK_S); a failure is logged and the jobs go on."""
+        try:
+            self.memory_limit.fit(conn)
+        except duckdb.Error as error:
+            _log.warning(
+                "memory limit of %s not checked: %s", self.path, _one_line(error, self.path)
+            )
 
     def _next(self, jobs: Connection) -> tuple:
         """The next job. Journaled rows that are due (JOURNAL_APPLY_ROWS of them, or the
