@@ -1,13 +1,14 @@
 """Who made a hold (Governance.hold_owner, the check behind CheckRun, RenewHold and
-ReleaseHold): a hold the processor keeps in memory answers without a writer job (a run
-check then waits behind ingest once, not twice); any other from the ledger. Real DuckDB
+ReleaseHold): a hold the processor keeps in memory (live, or among the last closed)
+answers without a writer job (a run check then waits behind ingest once, not twice);
+any other from the ledger. Real DuckDB
 file, real Governance, no gRPC; writer jobs counted, not timed."""
 
 from __future__ import annotations
 
 import asyncio
 
-from genops_processor.budgets import ClientLimits
+from genops_processor.budgets import ClientLimits, live_holds
 from genops_processor.domain import Scope
 
 
@@ -23,30 +24,37 @@ def _jobs(storage, monkeypatch) -> list:
     return jobs
 
 
-def test_an_open_holds_owner_is_answered_from_memory_a_closed_ones_from_the_ledger(
+def test_a_kept_holds_owner_is_answered_from_memory_a_forgotten_ones_from_the_ledger(
     governance, monkeypatch
 ):
     governance, storage = governance
     scope = Scope(team="vision", project="p")
+    live = storage.call(lambda conn: live_holds.of(conn))
 
     async def scenario():
         made = await governance.check_budget(
             scope, 1_000_000, ClientLimits(), "w", "r", principal="alice"
         )
+        other = await governance.check_budget(
+            scope, 1_000_000, ClientLimits(), "w", "r2", principal="alice"
+        )
         jobs = _jobs(storage, monkeypatch)
-        open_owner = await governance.hold_owner(made.hold_id)
-        asked_while_open = len(jobs)
-        assert await governance.release_hold(made.hold_id)
-        before = len(jobs)
-        closed_owner = await governance.hold_owner(made.hold_id)
-        asked_when_closed = len(jobs) - before
-        unknown = await governance.hold_owner("0" * 32)
-        return open_owner, asked_while_open, closed_owner, asked_when_closed, unknown
+        answers, asked = [], []
+        for hold_id in (made.hold_id, made.hold_id, other.hold_id, "0" * 32):
+            if len(answers) == 1:
+                assert await governance.release_hold(made.hold_id)  # closed, still kept
+            if len(answers) == 2:
+                live.closed_kept = 0  # the next close forgets every closed hold
+                assert await governance.release_hold(other.hold_id)
+            before = len(jobs)
+            answers.append(await governance.hold_owner(hold_id))
+            asked.append(len(jobs) - before)
+        return answers, asked
 
-    open_owner, asked_open, closed_owner, asked_closed, unknown = asyncio.run(scenario())
-    assert open_owner == closed_owner == ("alice", "vision")
-    assert (asked_open, asked_closed) == (0, 1)
-    assert unknown is None
+    answers, asked = asyncio.run(scenario())
+    # open, closed and kept, closed and forgotten (the ledger), unknown (the ledger)
+    assert answers == [("alice", "vision")] * 3 + [None]
+    assert asked == [0, 0, 1, 1]
 
 
 def test_a_hold_made_before_authentication_has_no_principal_either_way(governance, monkeypatch):

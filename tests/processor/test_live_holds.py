@@ -30,8 +30,9 @@ def _disagreements(storage: Storage) -> list[str]:
         fresh = live_holds.LiveHolds()
         fresh.rebuild(conn)
         wrong = []
-        if kept.holds != fresh.holds:
-            wrong.append(f"holds: memory {kept.holds}, ledger {fresh.holds}")
+        if kept.live() != fresh.holds:
+            wrong.append(f"holds: memory {kept.live()}, ledger {fresh.holds}")
+        wrong += _closed_disagreements(conn, kept)
         if kept.running != fresh.running:
             wrong.append(f"running runs: memory {kept.running}, ledger {fresh.running}")
         scopes = {h.scope for h in fresh.holds.values()} | {h.scope for h in kept.holds.values()}
@@ -65,6 +66,40 @@ def _disagreements(storage: Storage) -> list[str]:
     return storage.call(job)
 
 
+def _closed_disagreements(conn, kept) -> list[str]:
+    """The closed holds memory keeps beside the live ones, each as the ledger has it:
+    status, amount, the cost of each run carrying it, and a run check's own spend."""
+    raw = conn._conn
+    wrong = []
+    for hold_id in set(kept.holds) - set(kept.live()):
+        hold = kept.holds[hold_id]
+        status, amount = raw.execute(
+            "SELECT status, amount_micros FROM holds WHERE hold_id = ?", [hold_id]
+        ).fetchone()
+        runs = dict(
+            raw.execute(
+                "SELECT run_key, GREATEST(COALESCE(cost_micros, 0), 0) FROM runs WHERE hold_id = ?",
+                [hold_id],
+            ).fetchall()
+        )
+        if (hold.status, hold.amount_micros, hold.runs) != (status, int(amount), runs):
+            wrong.append(f"closed {hold_id}: memory {hold}, ledger {status} {amount} {runs}")
+        mine = reservations.own_spend(conn, hold_id, "")
+        ledger = reservations.own_spend(raw, hold_id, "")
+        if mine != ledger:
+            wrong.append(f"own spend of closed {hold_id}: memory {mine}, ledger {ledger}")
+    return wrong
+
+
+def _steps_agreeing(storage: Storage, fleet: Fleet, steps: int) -> None:
+    """``steps`` fleet steps, memory checked against the ledger after each."""
+    history = []
+    for _ in range(steps):
+        history.append(fleet.step())
+        assert _disagreements(storage) == [], history
+        assert fleet.disagreements() == [], history  # running spend moved by memory too
+
+
 def _busy_fleet(storage: Storage, seed: int, tmp_path, running: int) -> Fleet:
     """A fleet 30 steps in, with ``running`` more runs started."""
     fleet = Fleet(storage, seed, tmp_path)
@@ -78,12 +113,7 @@ def _busy_fleet(storage: Storage, seed: int, tmp_path, running: int) -> Fleet:
 @pytest.mark.parametrize("seed", range(4))
 def test_live_holds_equal_the_ledger_after_every_change(tmp_path, seed):
     with Storage(tmp_path / "ledger.duckdb") as storage:
-        fleet = Fleet(storage, seed, tmp_path)
-        history = []
-        for _ in range(70):
-            history.append(fleet.step())
-            assert _disagreements(storage) == [], history
-            assert fleet.disagreements() == [], history  # running spend moved by memory too
+        _steps_agreeing(storage, Fleet(storage, seed, tmp_path), 70)
 
 
 def test_a_rolled_back_transaction_leaves_memory_as_the_ledger(tmp_path):
@@ -118,7 +148,8 @@ def test_a_restart_derives_the_same_live_holds(tmp_path):
         fleet = Fleet(storage, 5, tmp_path)
         for _ in range(40):
             fleet.step()
-        kept = storage.call(lambda conn: (dict(live_holds.of(conn).holds), dict(
+        # the closed holds memory kept are not derived again: the ledger answers for them
+        kept = storage.call(lambda conn: (live_holds.of(conn).live(), dict(
             live_holds.of(conn).running)))  # fmt: skip
         now = fleet.now
     with Storage(path) as storage:
@@ -267,7 +298,7 @@ def test_a_hold_carried_by_two_runs_is_left_to_the_ledger(tmp_path):
 
         def share_a_hold(conn) -> tuple:
             kept = live_holds.of(conn)
-            hold_id, hold = next((h, hold) for h, hold in kept.holds.items() if hold.runs)
+            hold_id, hold = next((h, hold) for h, hold in kept.live().items() if hold.runs)
             carrier = next(iter(hold.runs))
             conn.execute(
                 "UPDATE runs SET hold_id = ? WHERE run_key = "
@@ -281,3 +312,61 @@ def test_a_hold_carried_by_two_runs_is_left_to_the_ledger(tmp_path):
         assert carriers == 2
         decided = storage.call(lambda conn: reservations._committed_from_memory(conn, [hold_id]))
         assert decided is None
+
+
+def test_closed_holds_are_kept_and_a_check_of_one_counts_its_runs_from_memory(tmp_path):
+    # A run whose hold expired and that goes on checking: its own spend is its runs'
+    # cost. The ledger finds the runs carrying a hold by a scan of runs (no index on
+    # runs.hold_id); memory keeps the holds it closed and answers as the ledger does.
+    with Storage(tmp_path / "ledger.duckdb") as storage:
+        fleet = _busy_fleet(storage, 2, tmp_path, running=6)
+        now_ns = fleet._ns(fleet.now) + 10**15
+        expired = storage.call(lambda conn: reservations.expire(conn, now_ns, 1.0))
+        assert expired, "the fleet had open holds to expire"
+
+        def answers(conn) -> list:
+            kept = live_holds.of(conn)
+            got = []
+            for hold_id in expired:
+                hold = kept.hold(hold_id)  # found in memory: no statement needed
+                got.append(
+                    (
+                        hold is not None and hold.status == "expired",
+                        reservations.own_spend(conn, hold_id, ""),
+                        reservations.own_spend(conn._conn, hold_id, ""),  # the ledger's scan
+                    )
+                )
+            return got
+
+        got = storage.call(answers)
+        assert all(in_memory for in_memory, _, _ in got)
+        assert [mine for _, mine, _ in got] == [ledger for _, _, ledger in got]
+        assert any(mine > 0 for _, mine, _ in got), "some expired hold carried a costed run"
+        assert _disagreements(storage) == []
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_past_closed_holds_kept_the_oldest_leave_and_the_ledger_answers_for_them(
+    tmp_path, seed, monkeypatch
+):
+    # hostile to the bound: a fleet closing far more holds than memory keeps (3)
+    monkeypatch.setattr(live_holds, "CLOSED_HOLDS_KEPT", 3)
+    with Storage(tmp_path / "ledger.duckdb") as storage:
+        _steps_agreeing(storage, Fleet(storage, seed, tmp_path), 50)
+
+        def closed_and_ledger(conn) -> tuple:
+            kept = live_holds.of(conn)
+            closed_not_live = set(kept.holds) - set(kept.live())
+            ledger_closed = conn._conn.execute(
+                "SELECT hold_id FROM holds WHERE status <> 'open'"
+            ).fetchall()
+            forgotten = [h for (h,) in ledger_closed if h not in kept.holds]
+            same = all(
+                reservations.own_spend(conn, h, "") == reservations.own_spend(conn._conn, h, "")
+                for h in forgotten
+            )
+            return len(closed_not_live), len(ledger_closed), same
+
+        kept_closed, closed, same = storage.call(closed_and_ledger)
+        assert kept_closed <= 3 < closed
+        assert same

@@ -621,11 +621,12 @@ class Governance:
     async def hold_owner(self, hold_id: str) -> tuple[str | None, str] | None:
         """(principal, team) of a hold, None when unknown.
 
-        A hold kept in memory (open, or funded by an open one) answers without a writer
-        job, so a run check or renewal does not wait behind ingest twice: hold ids are
-        never reused, so whatever version of it memory shows (even one of a transaction
-        still open) answers alike (:func:`reservations.kept_owner`). Any other hold is
-        read from the ledger on the writer."""
+        A hold kept in memory (open, funded by an open one, or among the last closed)
+        answers without a writer job, so a run check or renewal does not wait behind
+        ingest twice: hold ids are never reused, so whatever version of it memory shows
+        (even one of a transaction still open) answers alike
+        (:func:`reservations.kept_owner`). Any other hold is read from the ledger on the
+        writer."""
         # one dict read: safe beside the writer thread
         if (found := reservations.kept_owner(self.live, hold_id)) is not None:
             return found

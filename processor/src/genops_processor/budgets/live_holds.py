@@ -7,6 +7,11 @@ would grow slower with every day of history. Instead the writer thread keeps:
 
 - every *live* hold (open, or funded by an open hold: it counts inside its family)
   with its amount, status, parent, owner and the cost of each run carrying it;
+- the last ``CLOSED_HOLDS_KEPT`` holds closed while the processor kept them, the same
+  way: a run whose hold expired (silent past the hold timeout) and that goes on checking
+  counts its runs' cost, which the ledger could only find by that scan (115 ms a check on
+  a year-seeded ledger, every decision waiting behind it); older closed holds, and
+  those closed before the processor started, are read from the ledger;
 - every run not final yet: its run id and cost (a check without a hold counts the
   run's cost);
 - each principal's count of open holds (its cap).
@@ -26,13 +31,13 @@ without a hold read the ledger (as before this module). Writer thread only (no l
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from genops_processor.domain import RunState, Scope
-from genops_processor.limits import LIVE_RUNS_KEPT
+from genops_processor.limits import CLOSED_HOLDS_KEPT, LIVE_RUNS_KEPT
 from genops_processor.storage.key_lookup import rows_by_key
 from genops_processor.storage.per_connection import PerConnection
 
@@ -84,8 +89,10 @@ class Family:
 
 
 class LiveHolds:
-    def __init__(self, runs_kept: int = LIVE_RUNS_KEPT) -> None:
-        self.holds: dict[str, Hold] = {}
+    def __init__(self, runs_kept: int = LIVE_RUNS_KEPT, closed_kept: int | None = None) -> None:
+        self.holds: dict[str, Hold] = {}  # live holds, and closed ones kept (``_closed``)
+        self._closed: OrderedDict[str, None] = OrderedDict()  # closed holds, oldest first
+        self.closed_kept = CLOSED_HOLDS_KEPT if closed_kept is None else closed_kept
         self._children: dict[str, set[str]] = defaultdict(set)
         self._carrier: dict[str, str] = {}  # run_key -> the live hold it carries
         self._open: Counter[str] = Counter()  # principal -> open holds
@@ -104,7 +111,8 @@ class LiveHolds:
         return self._open.get(principal, 0)
 
     def hold(self, hold_id: str) -> Hold | None:
-        """The live hold (None: unknown, or closed and funded by no open hold)."""
+        """The hold kept: live, or among the last closed (None: unknown, or read the
+        ledger)."""
         return self.holds.get(hold_id)
 
     def family(self, hold_id: str) -> Family | None:
@@ -153,7 +161,7 @@ class LiveHolds:
     # -- rebuilding ------------------------------------------------------------------
     def rebuild(self, conn: Any) -> None:
         """Derive everything from the ledger (start, after re-pricing)."""
-        self.__init__(self.runs_kept)
+        self.__init__(self.runs_kept, self.closed_kept)
         rows = conn.execute(
             f"SELECT hold_id, COALESCE(parent_hold_id, ''), status, amount_micros, "
             f"COALESCE(principal, ''), run_key IS NOT NULL, {_SCOPE} FROM holds "
@@ -216,20 +224,31 @@ class LiveHolds:
             self._put(hold_id, replace(hold.copy(), amount_micros=amount))
 
     def close(self, conn: Any, hold_ids: Iterable[str], status: str) -> None:
-        """Open holds closed (released, expired, committed): each leaves the table unless
-        an open hold funds it, and takes along the closed holds it funded."""
+        """Open holds closed (released, expired, committed): each stays, with the
+        closed holds it funded, among the last ``closed_kept`` closed."""
         closing = [h for h in hold_ids if h in self.holds and self.holds[h].status == "open"]
         if not closing:
             return
-        affected = set(closing)
-        for hold_id in closing:
-            affected |= self._children.get(hold_id, set())
-        self._change(conn, affected)
+        self._change(conn, closing)
         for hold_id in closing:
             self._put(hold_id, replace(self.holds[hold_id].copy(), status=status))
-        for hold_id in affected:
-            if hold_id in self.holds and not self._live(hold_id):
-                self._put(hold_id, None)
+        self._forget_oldest_closed(conn)
+
+    def _forget_oldest_closed(self, conn: Any) -> None:
+        """Past ``closed_kept`` closed holds, the oldest no open hold funds leave."""
+        passed = 0
+        while len(self._closed) > self.closed_kept and passed < len(self._closed):
+            oldest = next(iter(self._closed))
+            if self._live(oldest):  # counts in its open parent's family: kept
+                self._closed.move_to_end(oldest)
+                passed += 1
+                continue
+            self._change(conn, [oldest])
+            self._put(oldest, None)
+
+    def live(self) -> dict[str, Hold]:
+        """The live holds (open, or funded by an open hold), without the closed kept."""
+        return {h: hold for h, hold in self.holds.items() if self._live(h)}
 
     def track(self, conn: Any, states: Iterable[RunState]) -> None:
         """Runs written: their costs, the holds they carry (a final run commits its
@@ -282,6 +301,7 @@ class LiveHolds:
 
     def _put(self, hold_id: str, hold: Hold | None) -> None:
         old = self.holds.pop(hold_id, None)
+        self._closed.pop(hold_id, None)
         if old is not None:
             if old.parent:
                 self._children[old.parent].discard(hold_id)
@@ -300,6 +320,8 @@ class LiveHolds:
         if hold is None:
             return
         self.holds[hold_id] = hold
+        if hold.status != "open":
+            self._closed[hold_id] = None
         if _starting(hold):
             self._starting_in[hold.scope] += 1
         if hold.parent:

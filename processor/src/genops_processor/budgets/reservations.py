@@ -124,9 +124,9 @@ def _insert(conn, hold_id, decision_id, scope, amount_micros, now_ns, parent_hol
 
 
 def kept_owner(live: memory.LiveHolds | None, hold_id: str) -> tuple[str | None, str] | None:
-    """:func:`owner` of a hold the live holds keep (open, or funded by an open one);
-    None when they do not keep it. Who made a hold and its team never change, so any
-    version of it memory shows answers like the ledger."""
+    """:func:`owner` of a hold the live holds keep (open, funded by an open one, or
+    among the last closed); None when they do not keep it. Who made a hold and its team
+    never change, so any version of it memory shows answers like the ledger."""
     kept = live.hold(hold_id) if live is not None else None
     return None if kept is None else (kept.principal or None, kept.scope.team)
 
