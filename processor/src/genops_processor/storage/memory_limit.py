@@ -40,16 +40,21 @@ def indexed_rows(conn: Any) -> int:
     return int(conn.execute(_INDEXED_ROWS).fetchone()[0])
 
 
+def _whole_mib(n: int) -> int:
+    """``n`` bytes rounded up to whole MiB (DuckDB's limit is set in MiB)."""
+    return -(-n // _MIB) * _MIB
+
+
 def needed_bytes(rows: int) -> int:
     """The least limit for ``rows`` indexed rows, in whole MiB."""
-    return -(-rows * LEDGER_MEMORY_PER_INDEXED_ROW // _MIB) * _MIB
+    return _whole_mib(rows * LEDGER_MEMORY_PER_INDEXED_ROW)
 
 
 class MemoryLimit:
     """The limit of one writer connection; ``asked``: the option's value or the default."""
 
     def __init__(self, asked_bytes: int, name: str) -> None:
-        self.asked = -(-asked_bytes // _MIB) * _MIB
+        self.asked = _whole_mib(asked_bytes)
         self.name = name  # the ledger, for the log
         self.applied: int | None = None
         self._due = 0.0
@@ -63,9 +68,9 @@ class MemoryLimit:
         self._due = now + LEDGER_MEMORY_RECHECK_S
         rows = indexed_rows(conn)
         want = max(self.asked, needed_bytes(rows), self.applied or 0)
-        if want != self.applied:
+        if want != self.applied:  # so it only ever rises
             conn.execute(f"SET memory_limit = '{want // _MIB}MiB'")
-            if want > self.asked and (self.applied or 0) < want:
+            if want > self.asked:
                 _log.info(
                     "%s: memory limit %d MiB (asked %d MiB): its key indexes hold %s rows",
                     self.name,

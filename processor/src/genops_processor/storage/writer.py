@@ -456,11 +456,11 @@ class Storage:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             else:
                 _apply_journal_before_reading(self.path)
-            config = {}
+            conn = duckdb.connect(str(self.path), read_only=self.read_only)
+            # set once, by fit, before the first statement and the journal's replay writes
+            # (a limit in the connect config would bind a leftover WAL's replay at
+            # connect before the raise for large indexes)
             if self.memory_limit_bytes is not None:
-                config["memory_limit"] = f"{self.memory_limit_bytes // 2**20}MiB"
-            conn = duckdb.connect(str(self.path), read_only=self.read_only, config=config)
-            if self.memory_limit_bytes is not None:  # before the journal's replay writes
                 self.memory_limit = MemoryLimit(self.memory_limit_bytes, str(self.path))
                 self.memory_limit.fit(conn)
             if not self.read_only:
