@@ -119,7 +119,7 @@ def _enforcement(r: dict) -> list[str]:
 
 
 def _fleet(r: dict) -> list[str]:
-    last = next((s for s in r["steps"] if s["runs"] == r["largest_held"]), None)
+    last = next((s for s in r["steps"] if s["runs"] == r["largest_held"] and s["held"]), None)
     detail = (
         f" (there: {_n(last['checks_per_s'])} checks/s, p99 {_n(last['check_p99_ms'], 1)} ms, "
         f"ack lag max {last['ack_lag_max_s']} s)"
@@ -133,8 +133,13 @@ def _fleet(r: dict) -> list[str]:
         if seed.get("runs")
         else ""
     )
+    arrivals = {
+        "spread": ", each check at its run's due time",
+        "burst": ", each 0.2 s tick's checks at once",
+    }.get(r.get("arrivals", "burst"), "")
     return [
-        f"| fleet simulation: N runs heart-beating every {r['heartbeat_s']} s with checks, "
+        f"| fleet simulation: N runs heart-beating every {r['heartbeat_s']} s with checks"
+        f"{arrivals}, "
         f"until check p99 > {r['p99_limit_ms']:.0f} ms or ack lag > one heartbeat, "
         f"{r['step_seconds']:g} s steps{ledger} {_when(r)} | largest N held "
         f"**{r['largest_held']:,}**"
