@@ -153,6 +153,9 @@ LEDGER_MEMORY_MIN_MB = 128
 LEDGER_MEMORY_DEFAULT_MB = 128
 LEDGER_MEMORY_PER_INDEXED_ROW = 16
 LEDGER_MEMORY_RECHECK_S = 60.0
+# The ledger's write-ahead log is checkpointed into its file once this large, beside the
+# writer (storage/checkpoints.py); DuckDB's own checkpoint stays as a safety net at 4x.
+LEDGER_CHECKPOINT_WAL_BYTES = 16 * 2**20
 RUN_STATE_CACHE_RUNS = 20_000  # run states the writer keeps (storage/run_rows.py); LRU, re-read
 # spans one ingest writer job stores, in one commit (waiting requests grouped, larger ones
 # split): a budget decision waits for at most one such job; more: the next job. While

@@ -35,7 +35,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from genops.money import MICROS_PER_USD
@@ -298,12 +298,28 @@ class _LedgerCollector(Collector):
 class _WriterCollector(Collector):
     def __init__(self) -> None:
         self.depth: Callable[[], int] | None = None
+        # the ledger's Checkpointer (storage/checkpoints.py), None before it opens
+        self.checkpoints: Callable[[], object | None] = lambda: None
 
     def collect(self):
         family = GaugeMetricFamily("genops_writer_queue_depth", "Jobs waiting for the writer")
         if self.depth is not None:
             family.add_metric([], self.depth())
         yield family
+        taken = CounterMetricFamily(
+            "genops_ledger_checkpoints",
+            "Checkpoints of the ledger's write-ahead log run beside the writer",
+            labels=["outcome"],
+        )
+        took = GaugeMetricFamily(
+            "genops_ledger_checkpoint_seconds", "How long the last checkpoint that succeeded took"
+        )
+        if (done := self.checkpoints()) is not None:
+            taken.add_metric(["taken"], done.taken)
+            taken.add_metric(["failed"], done.failed)
+            took.add_metric([], done.last_seconds)
+        yield taken
+        yield took
 
 
 class ProcessorMetrics:
@@ -368,12 +384,17 @@ class ProcessorMetrics:
         self.scope_labels.keep(teams, projects)
 
     def bind_ledger(
-        self, submit: Callable[[], concurrent.futures.Future], queue_depth: Callable[[], int]
+        self,
+        submit: Callable[[], concurrent.futures.Future],
+        queue_depth: Callable[[], int],
+        checkpoints: Callable[[], object | None] = lambda: None,
     ) -> None:
         """``submit()`` queues a read of the figures (a dict: see storage.ledger_figures
-        and Governance.metric_figures) and returns its future."""
+        and Governance.metric_figures) and returns its future; ``checkpoints()`` gives
+        the ledger's Checkpointer (its counts are read as they are, off the writer)."""
         self._ledger.submit = submit
         self._writer.depth = queue_depth
+        self._writer.checkpoints = checkpoints
 
     def observe_ingest(self, batch: Batch, result, seconds: float) -> None:
         self.ingest_seconds.observe(seconds)

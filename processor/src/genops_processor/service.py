@@ -105,7 +105,9 @@ class Governance:
         # writer's commits are timed.
         self._metrics_reader = concurrent.futures.ThreadPoolExecutor(1, "genops-metrics-read")
         self.metrics.bind_ledger(
-            lambda: self._metrics_reader.submit(self.metric_figures), storage.queue_depth
+            lambda: self._metrics_reader.submit(self.metric_figures),
+            storage.queue_depth,
+            lambda: storage.checkpoints,
         )
         storage.commit_timed = self.metrics.commit_seconds.observe
         # Alert delivery runs off the writer; what a previous process left is retried.

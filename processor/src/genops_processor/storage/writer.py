@@ -23,6 +23,10 @@ Jobs see the connection through :class:`Connection`, which adds transaction hook
 holding its change rolls back) and ``on_commit(fn)`` (effects that must not outlive
 a rolled-back transaction).
 
+DuckDB's checkpoints run beside the writer (:mod:`storage.checkpoints`): while one
+runs, the writer takes only budget decisions and keeps every other job aside, in its
+order, until it ends.
+
 Reads that would hold the writer too long and need only what is committed (the
 figures /metrics shows) run in their caller's thread on a second connection through
 :meth:`Storage.read`, as backups read their snapshot.
@@ -54,7 +58,9 @@ from genops_processor.limits import (
     DECISION_GROUP_MAX,
     JOURNAL_APPLY_DELAY_S,
     JOURNAL_APPLY_ROWS,
+    LEDGER_CHECKPOINT_WAL_BYTES,
 )
+from genops_processor.storage.checkpoints import Checkpointer
 from genops_processor.storage.columnwise import Plans, insert_rows
 from genops_processor.storage.journal import Journal, JournalError, journal_path, replay
 from genops_processor.storage.memory_limit import MemoryLimit
@@ -321,6 +327,7 @@ class Connection:
 class Priority(enum.IntEnum):
     """Lower runs first."""
 
+    _CHECKPOINTED = -1  # a checkpoint beside the writer ended: the jobs kept aside go on
     DECISION = 0  # budget checks, run checks, holds, approvals: a client waits on each
     NORMAL = 1  # ingest batches, small reads
     BULK = 2  # analytics, offline-decision reports, re-pricing, rule evaluation
@@ -337,8 +344,15 @@ class Storage:
         read_only: bool = False,
         create: bool = True,
         memory_limit_bytes: int | None = None,
+        checkpoint_wal_bytes: int = LEDGER_CHECKPOINT_WAL_BYTES,
     ) -> None:
         self.path = Path(path)
+        if checkpoint_wal_bytes <= 0:
+            raise ValueError(f"checkpoint_wal_bytes must be positive, not {checkpoint_wal_bytes}")
+        # a write-ahead log this large is checkpointed beside the writer (checkpoints.py)
+        self.checkpoint_wal_bytes = checkpoint_wal_bytes
+        self.checkpoints: Checkpointer | None = None
+        self._kept_aside: list[tuple] = []  # queue items held while a checkpoint runs
         # DuckDB's memory_limit (None: its own, 80 % of RAM): it keeps the file's blocks it
         # read or wrote cached up to it, so the limit bounds the process's memory too; a
         # limit given is raised to what the key indexes need (storage/memory_limit.py)
@@ -443,8 +457,9 @@ class Storage:
             self.commit_timed(seconds)
 
     def queue_depth(self) -> int:
-        """Jobs waiting for the writer (not the one running)."""
-        return self._jobs.qsize()
+        """Jobs waiting for the writer (not the one running; with those a checkpoint keeps
+        aside)."""
+        return self._jobs.qsize() + len(self._kept_aside)
 
     def call(self, fn: Callable[[Connection], T], priority: Priority = Priority.NORMAL) -> T:
         return self.submit(fn, priority).result()
@@ -469,6 +484,9 @@ class Storage:
                     _log.info("%s: brought up to date: %s", self.path, ", ".join(added))
                 journal = Journal(self.path)
                 journal.open(conn)
+                self.checkpoints = Checkpointer(
+                    conn, self.path, self.checkpoint_wal_bytes, self._checkpointed
+                )
         except BaseException as error:  # reported to open()
             self._open_error = error
             if conn is not None:
@@ -483,7 +501,7 @@ class Storage:
         try:
             while (item := self._next(jobs))[2] is not None:
                 _, _, job, future = item
-                if self.memory_limit is not None:
+                if self.memory_limit is not None and not self._checkpointing():
                     self._fit_memory(conn)
                 if not future.set_running_or_notify_cancel():
                     continue
@@ -496,6 +514,8 @@ class Storage:
                     rolled_back(jobs)
                     future.set_exception(as_storage_error(error, self.path))
         finally:
+            if self.checkpoints is not None:
+                self.checkpoints.stop()
             with self._read_lock:
                 reader, self._reader = self._reader, None
                 if reader is not None:
@@ -525,11 +545,35 @@ class Storage:
                 "memory limit of %s not checked: %s", self.path, _one_line(error, self.path)
             )
 
+    def _checkpointing(self) -> bool:
+        return self.checkpoints is not None and self.checkpoints.running
+
+    def _checkpointed(self) -> None:
+        """From the checkpoint thread: wake the writer to take its other jobs again."""
+        self._jobs.put((Priority._CHECKPOINTED, next(self._order), _CHECKPOINT_ENDED, None))
+
     def _next(self, jobs: Connection) -> tuple:
-        """The next job. Journaled rows that are due (JOURNAL_APPLY_ROWS of them, or the
-        oldest JOURNAL_APPLY_DELAY_S old) go into the ledger first, also while jobs keep
-        coming; a failure leaves them pending in the journal and the jobs go on."""
+        """The next job. A checkpoint that is due starts beside the writer; while it runs,
+        only budget decisions are taken, the other jobs are kept aside and queued again,
+        with their places, when it ends. Journaled rows that are due (JOURNAL_APPLY_ROWS
+        of them, or the oldest JOURNAL_APPLY_DELAY_S old) go into the ledger first, also
+        while jobs keep coming; a failure leaves them pending in the journal and the jobs
+        go on."""
         while True:
+            if self.checkpoints is not None and self.checkpoints.due():
+                self.checkpoints.start()
+            if self._checkpointing():
+                item = self._jobs.get()
+                if item[2] is _CHECKPOINT_ENDED:
+                    self.checkpoints.ended()
+                    for kept in self._kept_aside:
+                        self._jobs.put(kept)  # same (priority, order): same place
+                    self._kept_aside.clear()
+                elif item[0] != Priority.DECISION:
+                    self._kept_aside.append(item)
+                else:
+                    return item
+                continue
             due = jobs.journal_due_in()
             if due == 0.0:
                 try:
@@ -616,6 +660,9 @@ class _Job:
 
     def __lt__(self, other: _Job) -> bool:  # never compared: (priority, order) is unique
         return False
+
+
+_CHECKPOINT_ENDED = _Job(lambda conn: None, False)  # queued by Storage._checkpointed
 
 
 def _apply_journal_before_reading(path: Path) -> None:
