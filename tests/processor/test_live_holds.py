@@ -16,7 +16,7 @@ import pytest
 
 from genops_processor.budgets import live_holds, reservations
 from genops_processor.domain import Scope
-from genops_processor.storage import Storage, run_rows, transaction
+from genops_processor.storage import Storage, run_rows, transaction, writer
 from tests.processor.test_running_spend import Fleet
 
 
@@ -370,3 +370,76 @@ def test_past_closed_holds_kept_the_oldest_leave_and_the_ledger_answers_for_them
         kept_closed, closed, same = storage.call(closed_and_ledger)
         assert kept_closed <= 3 < closed
         assert same
+
+
+def _runs_reads(monkeypatch) -> list[str]:
+    """The writer's statements that read the runs carrying a hold (the scan)."""
+    seen: list[str] = []
+    real = writer.Connection.execute
+
+    def counting(self, sql, *args, **kwargs):
+        if "FROM runs" in sql and "hold_id" in sql:
+            seen.append(sql)
+        return real(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(writer.Connection, "execute", counting)
+    return seen
+
+
+def test_a_closed_hold_memory_does_not_keep_is_read_once_then_counted_from_memory(
+    tmp_path, monkeypatch
+):
+    # Holds closed before this processor started (or forgotten past the bound): the
+    # first check of one reads the ledger (one scan of runs), the next ones count from
+    # memory, and memory then follows its runs' costs like those of the holds it closed.
+    path = tmp_path / "ledger.duckdb"
+    with Storage(path) as storage:
+        fleet = _busy_fleet(storage, 2, tmp_path, running=6)
+        now_ns = fleet._ns(fleet.now) + 10**15
+        expired = storage.call(lambda conn: reservations.expire(conn, now_ns, 1.0))
+    assert expired, "the fleet had open holds to expire"
+    with Storage(path) as storage:  # a restart: closed holds are not derived
+        again = Fleet(storage, 3, tmp_path)  # the same fleet goes on after the restart
+        again.runs, again.experiments, again.now = fleet.runs, fleet.experiments, fleet.now
+        again.sequence, again.repriced = fleet.sequence, fleet.repriced
+        reads = _runs_reads(monkeypatch)
+
+        def twice(conn) -> list:
+            kept = live_holds.of(conn)
+            assert all(kept.hold(h) is None for h in expired)
+            got = []
+            for hold_id in expired:
+                first = reservations.own_spend(conn, hold_id, "")
+                scans = len(reads)
+                second = reservations.own_spend(conn, hold_id, "")
+                ledger = reservations.own_spend(conn._conn, hold_id, "")
+                got.append((first, second, ledger, scans, len(reads), kept.hold(hold_id)))
+            return got
+
+        got = storage.call(twice)
+        for first, second, ledger, scans_after_first, scans_after_second, hold in got:
+            assert first == second == ledger
+            assert scans_after_second == scans_after_first  # the second: from memory
+            assert hold is not None and hold.status == "expired"
+        assert len(reads) == len(expired)  # one scan each, the first time
+        assert any(first > 0 for first, *_ in got), "some expired hold carried a costed run"
+        _steps_agreeing(storage, again, 20)  # the recalled holds stay equal to the ledger
+
+
+def test_a_check_of_a_hold_that_does_not_exist_reads_no_runs_and_keeps_nothing(
+    tmp_path, monkeypatch
+):
+    # hostile: made-up hold ids cost one key lookup each, not a scan of every run
+    with Storage(tmp_path / "ledger.duckdb") as storage:
+        _busy_fleet(storage, 1, tmp_path, running=3)
+        reads = _runs_reads(monkeypatch)
+
+        def made_up(conn) -> tuple:
+            spends = [reservations.own_spend(conn, f"no-such-hold-{n}", "") for n in range(50)]
+            kept = live_holds.of(conn)
+            return spends, [kept.hold(f"no-such-hold-{n}") for n in range(50)]
+
+        spends, kept = storage.call(made_up)
+    assert spends == [0] * 50
+    assert kept == [None] * 50
+    assert reads == []

@@ -10,8 +10,10 @@ would grow slower with every day of history. Instead the writer thread keeps:
 - the last ``CLOSED_HOLDS_KEPT`` holds closed while the processor kept them, the same
   way: a run whose hold expired (silent past the hold timeout) and that goes on checking
   counts its runs' cost, which the ledger could only find by that scan (115 ms a check on
-  a year-seeded ledger, every decision waiting behind it); older closed holds, and
-  those closed before the processor started, are read from the ledger;
+  a year-seeded ledger, every decision waiting behind it); a closed hold asked about
+  that memory does not keep (closed before the processor started, or forgotten past the
+  bound) is read from the ledger once (:meth:`LiveHolds.recall`) and kept among them
+  from then on;
 - every run not final yet: its run id and cost (a check without a hold counts the
   run's cost);
 - each principal's count of open holds (its cap).
@@ -209,6 +211,38 @@ class LiveHolds:
                 hold = self.holds[hold_id].copy()
                 hold.runs[run_key] = max(cost, 0)
                 self._put(hold_id, hold)
+
+    def recall(self, conn: Any, hold_id: str) -> Hold | None:
+        """A hold memory does not keep, as the ledger has it (its row, then the runs
+        carrying it: one scan of runs); None when the ledger has no such hold. A closed
+        one is kept among the last closed from now on, as if closed here, so the next
+        checks of it count from memory. (A hold that counts in spend, open or funded by
+        an open hold, is kept already; should one not be, it is answered, not kept.)"""
+        row = conn.execute(
+            f"SELECT COALESCE(parent_hold_id, ''), status, amount_micros, "
+            f"COALESCE(principal, ''), run_key IS NOT NULL, {_SCOPE} FROM holds "
+            "WHERE hold_id = ?",
+            [hold_id],
+        ).fetchone()
+        if row is None:
+            return None
+        parent, status, amount, principal, carried, *scope = row
+        runs = {
+            run_key: max(int(cost or 0), 0)
+            for run_key, cost in conn.execute(
+                "SELECT run_key, cost_micros FROM runs WHERE hold_id = ?", [hold_id]
+            ).fetchall()
+        }
+        scope = Scope(*(v or "" for v in scope))
+        hold = Hold(scope, status, int(amount), parent, principal, carried or bool(runs), runs)
+        funder = self.holds.get(parent) if parent else None
+        if status == "open" or (funder is not None and funder.status == "open"):
+            _log.warning("hold %s counts in spend but was not in memory: ledger read", hold_id)
+            return hold
+        self._change(conn, [hold_id])
+        self._put(hold_id, hold)
+        self._forget_oldest_closed(conn)
+        return hold
 
     # -- changing (each registers its undo with the connection's transaction) ---------
     def reserve(

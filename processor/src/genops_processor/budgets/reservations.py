@@ -368,13 +368,15 @@ def own_spend(conn: Any, hold_id: str, run_id: str) -> int:
     (A run funded by an experiment's hold counts inside it: see ``spend_change``.)"""
     live = memory.of(conn)
     if live is not None:
-        if hold_id and (kept := live.hold(hold_id)) is not None:
+        if hold_id:  # a closed hold memory forgot is read once, then kept (recall)
+            kept = live.hold(hold_id) or live.recall(conn, hold_id)
+            if kept is None:
+                return 0  # no such hold
             if kept.status == "open":
                 return max(kept.amount_micros, kept.run_micros)
             return kept.run_micros
-        if not hold_id and (cost := live.run_cost(run_id)) is not None:
+        if (cost := live.run_cost(run_id)) is not None:
             return cost
-        # a closed hold no open hold funds: its runs' cost, from the ledger
     if hold_id:
         row = conn.execute(
             f"SELECT CASE WHEN h.status = 'open' THEN GREATEST(h.amount_micros, {_COST}) "
