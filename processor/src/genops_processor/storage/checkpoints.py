@@ -15,7 +15,9 @@ decisions (most of them touch no table: their rows go to the decision journal, t
 state is in memory, storage/journal.py) and keeps every other job aside, in its order,
 until the checkpoint ends (storage/writer.py). DuckDB's own checkpoint stays as a safety
 net at ``SAFETY_NET`` times the threshold, should these fail or fall behind. A failure
-is logged and tried again ``RETRY_S`` later; the log keeps what was committed.
+is logged and tried again ``RETRY_S`` later; the log keeps what was committed. So is a
+checkpoint that left the log as large (none has here; it would otherwise start again
+at once and keep the writer's other jobs aside for good).
 """
 
 from __future__ import annotations
@@ -61,10 +63,13 @@ class Checkpointer:
         """The log has reached the threshold and no checkpoint runs or waits to retry."""
         if self.running or time.monotonic() < self._retry_at:
             return False
+        return self._wal_size() >= self.wal_bytes
+
+    def _wal_size(self) -> int:
         try:
-            return self.wal.stat().st_size >= self.wal_bytes
+            return self.wal.stat().st_size
         except OSError:  # no log: nothing to move
-            return False
+            return 0
 
     def start(self) -> None:
         self.running = True
@@ -108,5 +113,7 @@ class Checkpointer:
             else:
                 self.taken += 1
                 self.last_seconds = time.monotonic() - started
+                if self._wal_size() >= self.wal_bytes:  # not moved: no loop of checkpoints
+                    self._retry_at = time.monotonic() + RETRY_S
             finally:
                 self._done()
