@@ -287,3 +287,36 @@ def test_attributes_without_a_rule_pass_through():
 def test_every_reason_is_a_short_fixed_label():
     assert len(set(v.REASONS)) == len(v.REASONS) <= 12
     assert all(r.isidentifier() and r.islower() for r in v.REASONS)
+
+
+def _edge_values(rule: v.Rule) -> list[object]:
+    """Values at and around a rule's edges, of every type a client may send."""
+    values: list[object] = [True, False, None, 0, -1, 1.5, math.nan, math.inf, -math.inf, "", "x"]
+    for bound in (rule.min, rule.max):
+        if bound is not None:
+            values += [bound, bound - 1, bound + 1, float(bound), str(bound)]
+    if rule.max_len is not None:
+        values += ["a" * rule.max_len, "a" * (rule.max_len + 1)]
+    values += list(rule.choices) + [c.upper() for c in rule.choices]
+    values += ["tab\there", "bidi\u202eevil", "nbsp\u00a0x", "{}", "[]", "\u00e9t\u00e9"]
+    values += [NOW, NOW - 400 * DAY, NOW + DAY, 2**63, -(2**63)]
+    return values
+
+
+@pytest.mark.parametrize("key", sorted(v.SCHEMA))
+def test_the_shortcut_for_plainly_valid_values_never_changes_a_verdict(key):
+    """check_span keeps a value its shortcut finds plainly valid without the full
+    checks: for each rule and each edge value, that value must be one the full
+    checks (check_value) keep unchanged and unflagged."""
+    rule = v.SCHEMA[key]
+    oldest, latest = v.time_window(NOW)
+    shortcut = 0
+    for value in _edge_values(rule):
+        if not v._plainly_valid(rule, value, oldest, latest):
+            continue
+        shortcut += 1
+        clean, flag = v.check_value(key, rule, value, NOW)
+        assert (clean, flag) == (value, ""), (key, value)
+        assert type(clean) is type(value)
+    if rule.type != v.JSON and rule.type != v.DECIMAL:  # those always take the full path
+        assert shortcut, f"no edge value of {key} took the shortcut"

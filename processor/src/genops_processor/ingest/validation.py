@@ -214,12 +214,13 @@ def check_span(
     Attributes without a rule (another instrumentation's) pass through unchanged."""
     check_time(SPAN_START, start_ns, now_ns)
     check_time(SPAN_END, end_ns, now_ns)
+    oldest, latest = time_window(now_ns)
     checked: dict[str, object] = {}
     flags: list[str] = []
     for key, value in attributes.items():
         rule = SCHEMA.get(key)
-        if rule is None:
-            checked[key] = value
+        if rule is None or _plainly_valid(rule, value, oldest, latest):
+            checked[key] = value  # kept as it came, as check_value would keep it
             continue
         clean, flag = check_value(key, rule, value, now_ns)
         if clean is not None:
@@ -227,6 +228,31 @@ def check_span(
         if flag:
             flags.append(flag)
     return CheckedSpan(checked, tuple(flags))
+
+
+def _plainly_valid(rule: Rule, value: object, oldest: int, latest: int) -> bool:
+    """Whether ``value`` passes its rule unchanged by the checks' usual path: a
+    shortcut for the values a well-behaved client sends (text within its length, with
+    no control character or one of its choices; a number within its bounds; a time
+    inside the window). False sends the value through :func:`check_value`, which
+    decides (and may still keep it), so the shortcut never changes a verdict."""
+    kind = rule.type
+    cls = type(value)  # exact types: a bool is not an int here, and never plainly valid
+    if cls is str:
+        if kind is IDENTIFIER:
+            return (
+                len(value) <= rule.max_len
+                and value.isprintable()
+                and (not rule.choices or value in rule.choices)
+            )
+        return kind is TEXT and len(value) <= rule.max_len
+    if cls is int:
+        if kind is INT:
+            return rule.min <= value <= rule.max
+        return kind is TIME and oldest <= value <= latest
+    if cls is float:
+        return kind is FLOAT and rule.min <= value <= rule.max  # NaN: False
+    return False
 
 
 def check_value(key: str, rule: Rule, value: object, now_ns: int) -> tuple[object, str]:
