@@ -101,26 +101,25 @@ class StatementTimes:
 
         self.times: dict[str, list[float]] = defaultdict(list)
         self.on = False
-        execute, commit = writer.Connection.execute, writer.Connection.commit
         times = self
 
-        def timed_execute(conn, *args, **kwargs):
-            began = time.perf_counter()
-            try:
-                return execute(conn, *args, **kwargs)
-            finally:
-                if times.on:
-                    sql = args[0] if args else kwargs.get("query")
-                    times.times[" ".join(str(sql).split())[:70]].append(time.perf_counter() - began)
+        def timed(method, label):
+            def wrapper(conn, *args, **kwargs):
+                began = time.perf_counter()
+                try:
+                    return method(conn, *args, **kwargs)
+                finally:
+                    if times.on:
+                        times.times[label(args, kwargs)].append(time.perf_counter() - began)
 
-        def timed_commit(conn, *args, **kwargs):
-            began = time.perf_counter()
-            try:
-                return commit(conn, *args, **kwargs)
-            finally:
-                if times.on:
-                    times.times["COMMIT"].append(time.perf_counter() - began)
+            return wrapper
 
+        def statement(args, kwargs) -> str:
+            sql = args[0] if args else kwargs.get("query")
+            return " ".join(str(sql).split())[:70]
+
+        timed_execute = timed(writer.Connection.execute, statement)
+        timed_commit = timed(writer.Connection.commit, lambda args, kwargs: "COMMIT")
         writer.Connection.execute, writer.Connection.commit = timed_execute, timed_commit
 
 
