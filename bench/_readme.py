@@ -141,7 +141,9 @@ def _fleet(r: dict) -> list[str]:
         f"| fleet simulation: N runs heart-beating every {r['heartbeat_s']} s with checks"
         f"{arrivals}, "
         f"until check p99 > {r['p99_limit_ms']:.0f} ms or ack lag > one heartbeat, "
-        f"{r['step_seconds']:g} s steps{ledger} {_when(r)} | largest N held "
+        f"{r['step_seconds']:g} s steps"
+        f"{', a rest of one step after a step not held' if r.get('rest_after_failure') else ''}"
+        f"{ledger} {_when(r)} | largest N held "
         f"**{r['largest_held']:,}**"
         f"{detail}{failed} |"
     ]

@@ -14,7 +14,11 @@ bench (``_seed.py``: a year of a 10,000-run/day fleet; ``--quick``: 7 days) with
 and a monthly enforced budget per team. The runs check without holds (``hold_id`` empty):
 reserving N holds first would take N decisions before the fleet even starts.
 
-Each step runs N for ``--seconds``, then waits for every answer. N is held when the
+Each step runs N for ``--seconds``, then waits for every answer; after a step that was not
+held, the processor rests for one step's length without load before the next (the
+backlog an overloaded step leaves, a large write-ahead log to checkpoint among it, is
+that step's, not the next one's: the bisection goes down after a failure, which a fleet
+growing in size never does). N is held when the
 checks' p99 (issue to answer) is at most 100 ms, none failed, and the acknowledgement lag
 (from a heartbeat's due time to its export's answer) stayed within one heartbeat (15 s).
 A close call (p99 within 25 % of the 100 ms either side) is run up to twice more and
@@ -314,8 +318,13 @@ def main() -> int:
                     runs.append(once(n))
             return sum(r["held"] for r in runs) * 2 > len(runs)
 
+        rest = [0.0]  # seconds of rest before the next step
+
         def once(n: int) -> dict:
+            if rest[0]:  # an overloaded step's aftermath is not the next step's load
+                time.sleep(rest[0])
             got = Step(traces, governance, n, f"f{len(steps)}r", args.arrivals).run(seconds)
+            got["rested_s"], rest[0] = rest[0], 0.0 if got["held"] else seconds
             steps.append(got)
             behind = (
                 f"; simulator behind by {got['simulator_behind_s']} s"
@@ -357,6 +366,7 @@ def main() -> int:
             "mode": mode,
             "seed": {**seed, "days": days, "runs": days * RUNS_PER_DAY},
             "step_seconds": seconds,
+            "rest_after_failure": True,  # one step's length without load
             "arrivals": args.arrivals,
             "heartbeat_s": HEARTBEAT_S,
             "p99_limit_ms": P99_LIMIT_MS,
