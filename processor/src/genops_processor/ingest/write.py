@@ -298,13 +298,12 @@ def _ingest_in_transaction(conn, batch: Batch, catalogs: CatalogSource) -> Inges
     # size: a batch of new spans (the usual one) registers its spans once, and they are
     # inserted from that same table.
     conn.register("incoming_spans", _spans_table(list(records.values())))
-    all_incoming = True  # incoming_spans holds every span of records
     known = stored_span_ids(conn)
     hashes = known.hashes(conn, "incoming_spans")
     asked = known.maybe_stored(conn, hashes)  # the others are certainly new
-    if asked and len(asked) < len(records):  # ask the ledger about these only
+    narrowed = bool(asked) and len(asked) < len(records)  # the ledger asked about these only
+    if narrowed:
         conn.register("incoming_spans", _spans_table([records[key] for key in asked]))
-        all_incoming = False
     stored: dict[tuple, tuple | None] = {}
     rows = conn.execute(_STORED).fetchall() if asked != [] else []
     for row in rows:  # kind is NOT NULL: NULL is compacted
@@ -323,7 +322,7 @@ def _ingest_in_transaction(conn, batch: Batch, catalogs: CatalogSource) -> Inges
     new -= refused
     events = [e for e in events if (e.span.trace_id, e.span.span_id) in new]
     accepted = "incoming_spans"
-    if not all_incoming or len(new) < len(records):
+    if narrowed or len(new) < len(records):  # incoming_spans is not exactly the new spans
         accepted = "accepted_spans"
         conn.register(accepted, _spans_table([records[k] for k in records if k in new]))
     if new:
