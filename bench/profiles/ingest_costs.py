@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/
 
-from _support import FLEET_POLICY, HEARTBEAT_S, SECOND, Heartbeats  # noqa: E402
+from _support import FLEET_POLICY, HEARTBEAT_S, SECOND, Heartbeats, time_calls  # noqa: E402
 
 
 def decode_stages(reps: int) -> list[tuple[str, float]]:
@@ -94,33 +94,23 @@ def decode_stages(reps: int) -> list[tuple[str, float]]:
 
 
 class StatementTimes:
-    """Every statement and commit of the writer's connection, timed (wraps the class)."""
+    """Every statement and commit of the writer's connection, timed while ``on``."""
 
     def __init__(self) -> None:
         from genops_processor.storage import writer
 
         self.times: dict[str, list[float]] = defaultdict(list)
         self.on = False
-        times = self
 
-        def timed(method, label):
-            def wrapper(conn, *args, **kwargs):
-                began = time.perf_counter()
-                try:
-                    return method(conn, *args, **kwargs)
-                finally:
-                    if times.on:
-                        times.times[label(args, kwargs)].append(time.perf_counter() - began)
+        def record(label: str, seconds: float) -> None:
+            if self.on:
+                self.times[label].append(seconds)
 
-            return wrapper
+        def statement(_, args) -> str:
+            return " ".join(str(args[0] if args else "?").split())[:70]
 
-        def statement(args, kwargs) -> str:
-            sql = args[0] if args else kwargs.get("query")
-            return " ".join(str(sql).split())[:70]
-
-        timed_execute = timed(writer.Connection.execute, statement)
-        timed_commit = timed(writer.Connection.commit, lambda args, kwargs: "COMMIT")
-        writer.Connection.execute, writer.Connection.commit = timed_execute, timed_commit
+        time_calls(writer.Connection, "execute", statement, record)
+        time_calls(writer.Connection, "commit", "COMMIT", record)
 
 
 def writer_costs(size: int, runs: int, spans: int, work: Path, statements: StatementTimes):

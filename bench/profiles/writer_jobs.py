@@ -39,6 +39,8 @@ PROFILE_ENV = "GENOPS_WRITER_PROFILE"  # --serve: where the timings go at exit
 
 def serve(argv: list[str]) -> int:
     """genops-processor with the writer's jobs, journal applies and statements timed."""
+    from _support import time_calls
+
     from genops_processor.cli import processor_main
     from genops_processor.ingest import group_commit
     from genops_processor.storage import journal, writer
@@ -74,24 +76,23 @@ def serve(argv: list[str]) -> int:
 
     writer.Storage.submit = timed_submit
 
-    def around(owner, name: str, kind) -> None:
-        original = getattr(owner, name)
+    def record(label: str, seconds: float) -> None:
+        timed.append((time.time(), label, 0.0, seconds))
 
-        def wrapper(self, *args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return original(self, *args, **kwargs)
-            finally:
-                label = kind(self, args) if callable(kind) else kind
-                if label:
-                    timed.append((time.time(), label, 0.0, time.perf_counter() - started))
-
-        setattr(owner, name, wrapper)
-
-    around(journal.Journal, "apply", lambda j, _: "journal apply" if j.pending_rows else None)
+    time_calls(
+        journal.Journal,
+        "apply",
+        lambda j, _: "journal apply" if j.pending_rows else None,
+        record,
+    )
     if os.environ.get("GENOPS_PROFILE_STATEMENTS"):
-        around(writer.Connection, "execute", lambda _, a: "SQL " + " ".join(str(a[0]).split())[:70])
-        around(writer.Connection, "commit", "SQL commit")
+        time_calls(
+            writer.Connection,
+            "execute",
+            lambda _, a: "SQL " + " ".join(str(a[0]).split())[:70],
+            record,
+        )
+        time_calls(writer.Connection, "commit", "SQL commit", record)
 
     @atexit.register
     def dump() -> None:
