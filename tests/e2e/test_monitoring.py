@@ -18,7 +18,7 @@ import pytest
 from genops.governance.v1 import governance_pb2 as pb
 from genops.governance.v1 import governance_pb2_grpc as pb_grpc
 from tests.e2e.test_alerts import wait_for
-from tests.e2e.test_analytics import NOW, run_span, send
+from tests.e2e.test_analytics import MIDDAY_ZONE, NOW, run_span, send
 from tests.helpers import BIN, adapter_env, last_json_line, run_python, token_of
 
 
@@ -66,9 +66,11 @@ def inbox():
 
 @pytest.fixture
 def processor(start_processor_with, tmp_path, inbox):
-    """The test processor, its policy naming the inbox's channels."""
+    """The test processor, its policy naming the inbox's channels; its day (the
+    client's daily limit, daily_cost rules) is one in which now is midday, so that runs
+    that ended a second ago count whole at any UTC time."""
     policy = tmp_path / "channels.yaml"
-    policy.write_text(inbox.channels())
+    policy.write_text(f"timezone: {MIDDAY_ZONE}\n" + inbox.channels())
     return start_processor_with("--policy", str(policy))
 
 

@@ -36,6 +36,7 @@ SECOND = 10**9
 RANGE = "1h"  # the dashboards' $__range: longer than the test, so "in range" is all of it
 RATE_INTERVAL = "5m"  # $__rate_interval: spans the whole workload on a busy machine
 POLICY = """
+timezone: %s
 channels: {pager: "webhook+http://127.0.0.1:%d/down"}
 budgets:
   - {name: alpha-daily, scope: {team: alpha}, daily_limit: "5", mode: enforced,
@@ -242,7 +243,10 @@ def stack(prometheus_binary, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("prometheus")
     policy = tmp / "policy.yaml"
-    policy.write_text(POLICY % _free_port())  # nobody listens: every delivery fails
+    from tests.e2e.test_analytics import MIDDAY_ZONE  # now is midday: runs count whole
+
+    # nobody listens on the channel's port: every delivery fails
+    policy.write_text(POLICY % (MIDDAY_ZONE, _free_port()))
     processor = start_processor(tmp, "--catalog", str(ROUND_CATALOG), "--policy", str(policy))
     target = processor.metrics_url.removeprefix("http://").split("/", 1)[0]
     prometheus = Prometheus(prometheus_binary, target, tmp)

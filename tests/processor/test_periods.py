@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import replace as dataclass_replace
 
 import pytest
 
@@ -124,3 +125,34 @@ def test_bad_periods_name_the_key(budget, key):
 
     with pytest.raises(PolicyError, match=key):
         Policy.from_dict({"budgets": [budget]})
+
+
+def test_client_limits_and_daily_cost_rules_roll_over_in_the_policy_time_zone(ledger):
+    """A client's own daily limit and a daily_cost rule have no zone of their own: their
+    day is the policy's ``timezone`` (UTC by default)."""
+    from genops_processor.alerts import rules
+    from genops_processor.budgets import ClientLimits, decide, spend_query
+
+    storage, _ = ledger
+    now = dt.datetime(2026, 11, 29, 0, 30, tzinfo=UTC)  # 09:30 on the 29th in Tokyo
+    rule = rules.Rule("metric", Scope(team="night"), metric="daily_cost", threshold=5.0)
+    rule = dataclass_replace(rule, channels=("log://",)).validated()
+
+    def at(zone: str):
+        policy = Policy.from_dict({"timezone": zone})
+        budgets = policy.budgets_for(Scope(team="night"), ClientLimits(100_000_000))
+
+        def job(conn):
+            (state,) = decide(budgets, 0, now, lambda b, since: spend_query(conn, b, since)).states
+            firings = rules.evaluate(conn, [rule], now, lambda _r: (), set(), timezone=zone)
+            return state.spent_micros, [(f.event_key, f.detail) for f in firings]
+
+        return storage.submit(job).result()
+
+    # UTC: the day began at midnight: run b's hour after it ($3.60), under $5: no alert.
+    assert at("UTC") == (3_600_000, [])
+    # Tokyo's 29th began at 15:00 UTC on the 28th: all of run b ($7.20), over $5.
+    spent_tokyo, firings = at("Asia/Tokyo")
+    assert spent_tokyo == 7_200_000
+    ((key, detail),) = firings
+    assert key == "2026-11-29" and detail["value"] == 7.2, detail

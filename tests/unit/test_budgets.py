@@ -350,6 +350,51 @@ def test_client_limit_without_team_or_project_is_named_with_stars():
     assert [(b.name, b.scope, b.mode) for b in budgets] == [("client:*/*", Scope(), "enforced")]
 
 
+def test_the_policy_timezone_is_where_client_limits_and_zoneless_budgets_roll_over():
+    policy = Policy.from_dict(
+        {
+            "timezone": "Asia/Tokyo",
+            "budgets": [
+                {"name": "plain", "daily_limit": 1},
+                {"name": "paris", "daily_limit": 1, "timezone": "Europe/Paris"},
+                {"name": "null", "daily_limit": 1, "timezone": None},  # YAML `timezone:`
+            ],
+        }
+    )
+    zones = {b.name: b.timezone for b in policy.budgets_for(Scope(), ClientLimits(1_000_000))}
+    assert zones == {
+        "plain": "Asia/Tokyo",
+        "paris": "Europe/Paris",
+        "null": "Asia/Tokyo",
+        "client:*/*": "Asia/Tokyo",
+    }
+    # 23:30 UTC is 08:30 the next day in Tokyo: the client's day began at 15:00 UTC
+    (state,) = decide(
+        Policy.from_dict({"timezone": "Asia/Tokyo"}).budgets_for(Scope(), ClientLimits(1)),
+        0,
+        dt.datetime(2026, 3, 5, 23, 30, tzinfo=UTC),
+        lambda _budget, _since: 0,
+    ).states
+    assert state.period_start == dt.datetime(2026, 3, 5, 15, 0, tzinfo=UTC)
+    assert Policy().timezone == Policy.from_dict({}).timezone == "UTC"  # the default
+
+
+@pytest.mark.parametrize(
+    "zone",
+    ["", "Mars/Olympus", "Europe", "../../etc/passwd", "/etc/localtime", "a\x00b", "x" * 5000, 12],
+)
+def test_a_policy_timezone_that_is_no_zone_is_refused_clearly(zone):
+    for data, key in (
+        ({"timezone": zone}, "p.yaml: timezone "),
+        ({"budgets": [{"name": "b", "daily_limit": 1, "timezone": zone}]}, "(b).timezone "),
+    ):
+        with pytest.raises(PolicyError) as info:
+            Policy.from_dict(data, "p.yaml")
+        message = str(info.value)
+        assert key in message and "is not a known time zone" in message, message
+        assert len(message) < 200  # a long name is cut, not echoed whole
+
+
 def test_client_limit_tightens_the_decision():
     policy = Policy(budgets=(budget("nlp", 25_000_000, "enforced", team="nlp"),))
     budgets = policy.budgets_for(

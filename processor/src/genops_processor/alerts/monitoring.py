@@ -265,7 +265,8 @@ class Monitoring:
     ) -> tuple[list[str], list[outbox.Item]]:
         fired = alert_rules.fired_keys(conn, rules)
         new, items = [], []
-        for firing in alert_rules.evaluate(conn, rules, now, budget_states, fired, memo):
+        found = alert_rules.evaluate(conn, rules, now, budget_states, fired, memo, policy.timezone)
+        for firing in found:
             alert_id = uuid.uuid4().hex
             alert_rules.record(
                 conn,

@@ -5,8 +5,8 @@ Three kinds, each evaluated against the ledger by :func:`evaluate`:
 * ``cost``: a scope's spend reached ``threshold`` percent of its limit (the
   client's daily limit when it declared one, else every budget the scope falls
   under); once per rule, budget and period.
-* ``metric``: ``daily_cost`` (dollars spent today, UTC), ``budget_utilization``
-  (percent of the most used budget), ``experiment_failure_rate`` or
+* ``metric``: ``daily_cost`` (dollars spent today, in the policy's ``timezone``),
+  ``budget_utilization`` (percent of the most used budget), ``experiment_failure_rate`` or
   ``error_rate_percentage`` (percent of the runs that ended in the last
   ``window_minutes`` and failed) reached ``threshold``; once per rule and
   window (per day for ``daily_cost``).
@@ -33,9 +33,10 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from genops.money import format_usd, to_dollars
-from genops_processor.budgets import Budget, BudgetState, ClientLimits, spend_query
+from genops_processor.budgets import Budget, BudgetState, ClientLimits, period_start, spend_query
 from genops_processor.domain import Scope
 from genops_processor.limits import MAX_RULE_CHANNELS
 from genops_processor.storage import scope_filter, to_ns
@@ -246,16 +247,18 @@ def evaluate(
     budget_states: BudgetStates,
     fired: set[tuple[str, str]],
     memo: dict[tuple, Any] | None = None,
+    timezone: str = "UTC",
 ) -> list[Firing]:
     """Every alert the rules raise now that has not fired before. Rules of one scope
-    share their queries (``memo``: one evaluation's results by question)."""
+    share their queries (``memo``: one evaluation's results by question); a day
+    (``daily_cost``) starts at midnight in ``timezone`` (the policy's)."""
     firings: list[Firing] = []
     memo = {} if memo is None else memo
     for rule in rules:
         if rule.kind == "cost":
             candidates = _cost(rule, budget_states(rule))
         elif rule.kind == "metric":
-            candidates = _metric(conn, rule, now, budget_states, memo)
+            candidates = _metric(conn, rule, now, budget_states, memo, timezone)
         else:
             candidates = _governance(conn, rule)
         firings += [f for f in candidates if (rule.rule_id, f.event_key) not in fired]
@@ -290,17 +293,21 @@ def _cost(rule: Rule, states: Sequence[BudgetState]) -> list[Firing]:
 
 
 def _metric(
-    conn: Any, rule: Rule, now: dt.datetime, budget_states: BudgetStates, memo: dict
+    conn: Any,
+    rule: Rule,
+    now: dt.datetime,
+    budget_states: BudgetStates,
+    memo: dict,
+    timezone: str = "UTC",
 ) -> list[Firing]:
     if rule.metric == "daily_cost":
-        midnight = now.astimezone(dt.timezone.utc).replace(
-            hour=0, minute=0, second=0, microsecond=0
-        )
+        midnight = period_start(now, "daily", timezone)
         key = ("spend", rule.scope, midnight)  # shared with a daily budget of the scope
         if key not in memo:
             memo[key] = _spent_since(conn, rule.scope, midnight)
         value = to_dollars(memo[key])
-        key, unit, what = midnight.date().isoformat(), "$", "spent today (UTC)"
+        day = midnight.astimezone(ZoneInfo(timezone)).date().isoformat()
+        key, unit, what = day, "$", f"spent today ({timezone})"
     elif rule.metric == "budget_utilization":
         states = [s for s in budget_states(rule) if s.budget.limit_micros > 0]
         if not states:

@@ -2,6 +2,9 @@
 
 A policy file (YAML) declares budgets::
 
+    timezone: Asia/Tokyo           # when days roll over for budgets that name no zone,
+                                   # clients' own daily limits and daily_cost alert
+                                   # rules (default UTC)
     budgets:
       - name: nlp-daily            # unique
         scope: {team: nlp}         # any of team, project, customer_id,
@@ -12,7 +15,7 @@ A policy file (YAML) declares budgets::
       - name: nlp-monthly
         scope: {team: nlp}
         period: monthly            # daily (default) | weekly | monthly | total
-        timezone: Europe/Paris     # when periods roll over (default UTC)
+        timezone: Europe/Paris     # when periods roll over (default: the policy's)
         limit: "500"
 
 Alerting (see :mod:`alert_settings` for addresses and secrets)::
@@ -155,6 +158,9 @@ class Policy:
     audit_retention_years: float | None = None
     # Regions allowed per data classification (``data_residency``); None: no rule.
     residency: data_residency.ResidencyRule | None = None
+    # When days roll over for budgets naming no zone, clients' own daily limits and
+    # daily_cost alert rules (policy key ``timezone``).
+    timezone: str = "UTC"
 
     @property
     def shown(self) -> dict:
@@ -209,16 +215,19 @@ class Policy:
             "channels",
             "audit_log_retention_years",
             "data_residency",
+            "timezone",
         }
         if unknown:
             raise PolicyError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))}")
+        timezone = _timezone(data.get("timezone"), f"{origin}: timezone")
         channels = _channel_names(data.get("channels"), f"{origin}: channels")
         named = {c.name for c in channels}
         raw_budgets = data.get("budgets") or []
         if not isinstance(raw_budgets, list):
             raise PolicyError(f"{origin}: budgets: expected a list")
         budgets = [
-            _budget(raw, f"{origin}: budgets[{i}]", named) for i, raw in enumerate(raw_budgets)
+            _budget(raw, f"{origin}: budgets[{i}]", named, timezone)
+            for i, raw in enumerate(raw_budgets)
         ]
         inline = [channel for _budget, channels in budgets for channel in channels]
         budgets = [budget for budget, _channels in budgets]
@@ -234,6 +243,7 @@ class Policy:
         return cls(
             body=json.loads(json.dumps(data, default=str)),
             residency=residency,
+            timezone=timezone,
             budgets=tuple(budgets),
             smtp=_smtp(data.get("smtp"), f"{origin}: smtp"),
             approvals=tuple(
@@ -281,6 +291,7 @@ class Policy:
                     limit_micros=client.daily_limit_micros,
                     mode=client.limit_mode or client.mode or "advisory",
                     source="client",
+                    timezone=self.timezone,
                 )
             )
         return result
@@ -352,7 +363,25 @@ def _strictest_breach(states: Iterable[BudgetState]) -> BudgetState | None:
     return max(breached, key=lambda s: MODES.index(s.budget.mode))
 
 
-def _budget(raw: object, where: str, named: set[str]) -> tuple[Budget, list[Channel]]:
+_LONGEST_ZONE_NAME = 64  # the IANA database's longest is 32 characters
+
+
+def _timezone(raw: object, where: str, default: str = "UTC") -> str:
+    """A zone name ZoneInfo knows (``UTC``, ``Europe/Paris``, ``Etc/GMT-5``), ``default``
+    when none is given (absent or null), else an error."""
+    zone = default if raw is None else str(raw)
+    try:
+        if len(zone) > _LONGEST_ZONE_NAME:
+            raise ValueError("too long")
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: e.g. a directory
+        raise PolicyError(f"{where} {zone[:80]!r} is not a known time zone") from None
+    return zone
+
+
+def _budget(
+    raw: object, where: str, named: set[str], timezone: str = "UTC"
+) -> tuple[Budget, list[Channel]]:
     if not isinstance(raw, dict):
         raise PolicyError(f"{where}: expected a mapping")
     unknown = set(raw) - {
@@ -391,11 +420,7 @@ def _budget(raw: object, where: str, named: set[str]) -> tuple[Budget, list[Chan
     limit_key = "limit" if "limit" in raw else "daily_limit"
     if limit_key == "daily_limit" and period != "daily":
         raise PolicyError(f"{where}.daily_limit with period {period}: use limit")
-    timezone = str(raw.get("timezone", "UTC"))
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PolicyError(f"{where}.timezone {timezone!r} is not a known time zone") from None
+    timezone = _timezone(raw.get("timezone"), f"{where}.timezone", timezone)
     alerts, inline = _budget_alerts(raw.get("alerts"), str(name), f"{where}.alerts", named)
     budget = Budget(
         name=str(name),

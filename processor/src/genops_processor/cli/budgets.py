@@ -202,7 +202,9 @@ def budgets_show(endpoint, token, as_json) -> None:
     help="team=, project=, customer_id=, cost_center=, environment= (repeatable)",
 )
 @click.option("--period", default="daily", show_default=True)
-@click.option("--timezone", default="UTC", show_default=True)
+@click.option(
+    "--timezone", help="when its periods roll over, e.g. Europe/Paris [the policy's timezone]"
+)
 @click.option("--mode", default="enforced", show_default=True)
 @click.option("--thresholds", default="50,80,100", show_default=True)
 @click.option(
@@ -249,7 +251,7 @@ def budgets_set(
         "scope": scope,
         "limit": limit,
         "period": period,
-        "timezone": timezone,
+        **({"timezone": timezone} if timezone else {}),
         "mode": mode,
         "thresholds": levels,
         "alerts": list(alerts_),
