@@ -137,6 +137,27 @@ def test_a_bearer_beats_the_certificate_and_a_bad_bearer_never_falls_back(authen
         auth.authenticate([], "CN=x")
 
 
+def test_the_certificate_is_read_only_for_a_call_without_a_bearer(authenticator):
+    """The interceptor passes how to read the peer's subject (reading it costs a copy of
+    the call's auth context): a call with a bearer never reads it."""
+    auth, token = authenticator
+    read = []
+
+    def subject(value):
+        return lambda: read.append(value) or value
+
+    assert auth.authenticate([("authorization", f"bearer {token}")], subject("CN=c")).name == "ops"
+    with pytest.raises(Unauthenticated, match="unknown or revoked token"):
+        auth.authenticate([("authorization", "Bearer genops_bad")], subject("CN=c"))
+    assert read == []
+    assert auth.authenticate([], subject("CN=c")).name == "cert"
+    with pytest.raises(Unauthenticated, match="subject 'CN=x' is not a principal"):
+        auth.authenticate([], subject("CN=x"))
+    with pytest.raises(Unauthenticated, match="missing"):
+        auth.authenticate([], subject(None))
+    assert read == ["CN=c", "CN=x", None]
+
+
 # -- JWT claims ------------------------------------------------------------------------------
 JWT = JwtSettings("jwks.json", "iss", "aud")
 

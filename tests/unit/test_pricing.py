@@ -441,3 +441,54 @@ def test_pricing_a_run_keeps_every_field_it_does_not_price(catalog):
             assert getattr(priced, f.name) == getattr(state, f.name), f.name
     assert priced.cost_micros == total_micros(lines) > 0
     assert priced.catalog_version == catalog.version
+
+
+# ------------------------------------------------------------------ what a check asks
+
+_LATER_NS = [0, 1, 15 * 10**9, -(10**9), 10**20]
+
+
+def _asking_states() -> list[RunState]:
+    from genops_processor.domain import RunLabels
+
+    base = run_state("T4", 2, 8, duration_ns=3_600 * 10**9)
+    usage = base.usage
+    return [
+        base,
+        run_state(),  # nothing to price
+        run_state("H100", 8, 0, duration_ns=1),
+        run_state("B300", 1, 4, duration_ns=10**12),  # a GPU the catalog does not price
+        run_state("T4", 1, 0, duration_ns=-(10**12)),  # ended before it began
+        run_state("T4", -3, -1, duration_ns=10**12),  # negative counts price 0
+        run_state("H100", 10**9, 10**9, duration_ns=10**15),  # past the per-line maximum
+        run_state("H100", 10**6, 0, duration_ns=10**13),  # near the per-run maximum
+        replace(base, usage=replace(usage, artifact_bytes=5 * 2**30)),
+        replace(
+            base,
+            usage=replace(usage, artifact_bytes=2**40, declared_storage_micros=1_234),
+            labels=RunLabels(wandb_mode="online", storage_tier="ssd", retention_days=90),
+        ),
+        replace(base, labels=RunLabels(region="mars-1")),  # no price in that region
+        replace(base, labels=RunLabels(catalog_version="no-such-version")),
+    ]
+
+
+@pytest.mark.parametrize("later_ns", _LATER_NS)
+@pytest.mark.parametrize("index", range(len(_asking_states())))
+def test_what_a_check_asks_is_the_total_of_the_run_s_priced_lines(catalog, index, later_ns):
+    """asked_micros skips the run state a decision does not read; it must price exactly
+    as price() does the same run ``later_ns`` later, capped runs asking the maximum."""
+    from genops_processor.limits import MAX_RUN_MICROS
+    from genops_processor.pricing.cost_lines import CatalogSource, asked_micros, price
+
+    state = _asking_states()[index]
+    catalogs = CatalogSource(catalog)
+    later = replace(
+        state, usage=replace(state.usage, as_of_ns=state.usage.as_of_ns + max(0, later_ns))
+    )
+    priced, lines = price(later, catalogs)
+    capped = any(line.unit_price is not None and not line.priced for line in lines)
+    expected = MAX_RUN_MICROS if capped else priced.cost_micros
+    assert asked_micros(state, catalogs, later_ns=later_ns) == expected
+    if later_ns == 0:
+        assert asked_micros(state, catalogs) == expected

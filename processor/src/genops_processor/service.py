@@ -516,11 +516,8 @@ class Governance:
         budgets = self.policy.budgets_for(scope, client)
         now = self.clock()
         accrued = cost_lines.asked_micros(snapshot, self.catalogs)
-        later = replace(
-            snapshot,
-            usage=replace(snapshot.usage, as_of_ns=snapshot.usage.as_of_ns + max(0, next_check_ns)),
-        )
-        projected = max(accrued, cost_lines.asked_micros(later, self.catalogs))
+        later = cost_lines.asked_micros(snapshot, self.catalogs, later_ns=next_check_ns)
+        projected = max(accrued, later)
 
         def job(conn) -> RunVerdict:
             # What spend becomes when the run counts for `projected` (inside its

@@ -61,11 +61,19 @@ class Authenticator:
         """Nothing configured: every call is the local operator."""
         return self.credentials is None and self.jwt is None and not self.mtls
 
-    def authenticate(self, metadata: Iterable[tuple[str, object]], subject: str | None):
+    def authenticate(
+        self,
+        metadata: Iterable[tuple[str, object]],
+        subject: str | None | Callable[[], str | None],
+    ):
+        """``subject``: the verified certificate's subject, or how to read it (read only
+        for a call without a bearer token: most calls carry one)."""
         if self.open:
             return LOCAL_OPERATOR
         token = _bearer(metadata)
         if token is None:
+            if callable(subject):
+                subject = subject()
             if subject is not None:
                 return self._by_subject(subject)
             raise Unauthenticated(MISSING)
@@ -191,7 +199,7 @@ class AuthenticationInterceptor(grpc.aio.ServerInterceptor):
         """The call's principal, or an abort (recorded) when it is refused."""
         try:
             principal = self.authenticator.authenticate(
-                context.invocation_metadata() or (), peer_subject(context)
+                context.invocation_metadata() or (), lambda: peer_subject(context)
             )
         except Unauthenticated as refused:
             await self._refuse(context, ANONYMOUS, method, grpc.StatusCode.UNAUTHENTICATED, refused)

@@ -341,13 +341,12 @@ class GovernanceApi(
 
     async def CheckRun(self, request: pb.CheckRunRequest, context):  # noqa: N802
         u = request.usage
-        await authz.require_acts_for(
-            context, self._governance, "CheckRun", scope_from_pb(request.scope)
-        )
+        scope = scope_from_pb(request.scope)
+        await authz.require_acts_for(context, self._governance, "CheckRun", scope)
         if request.hold_id:
             await self._require_own_hold(context, "CheckRun", request.hold_id)
         snapshot = running_run(
-            scope_from_pb(request.scope),
+            scope,
             HardwareUse(gpu_type=u.gpu_type, gpu_count=u.gpu_count, cpu_count=u.cpu_count),
             RunUsage(
                 compute_start_ns=u.compute_start_ns,

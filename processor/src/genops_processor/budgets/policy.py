@@ -48,7 +48,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -281,20 +281,33 @@ class Policy:
         for index in sorted((*by_team.get(scope.team, ()), *any_team)):
             budget = self.budgets[index]
             if budget.matches(scope):
-                result.append(replace(budget, mode=stricter(budget.mode, client.mode)))
+                mode = stricter(budget.mode, client.mode)
+                result.append(budget if mode == budget.mode else replace(budget, mode=mode))
         if client.daily_limit_micros > 0:
-            own = Scope(team=scope.team, project=scope.project)
             result.append(
-                Budget(
-                    name=f"client:{scope.team or '*'}/{scope.project or '*'}",
-                    scope=own,
-                    limit_micros=client.daily_limit_micros,
-                    mode=client.limit_mode or client.mode or "advisory",
-                    source="client",
-                    timezone=self.timezone,
+                _client_budget(
+                    scope.team,
+                    scope.project,
+                    client.daily_limit_micros,
+                    client.limit_mode or client.mode or "advisory",
+                    self.timezone,
                 )
             )
         return result
+
+
+@lru_cache(maxsize=4096)
+def _client_budget(team: str, project: str, limit_micros: int, mode: str, zone: str) -> Budget:
+    """A client's own daily limit as a budget on its team and project (the same frozen
+    object for the same limit: every check of a client builds it)."""
+    return Budget(
+        name=f"client:{team or '*'}/{project or '*'}",
+        scope=Scope(team=team, project=project),
+        limit_micros=limit_micros,
+        mode=mode,
+        source="client",
+        timezone=zone,
+    )
 
 
 def stricter(mode: str, other: str | None) -> str:

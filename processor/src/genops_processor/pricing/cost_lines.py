@@ -72,9 +72,12 @@ def price_run(state: RunState, catalog: Catalog) -> list[CostLine]:
     return _capped(_raw_lines(state, catalog))
 
 
-def _raw_lines(state: RunState, catalog: Catalog) -> list[CostLine]:
+def _raw_lines(state: RunState, catalog: Catalog, later_ns: int = 0) -> list[CostLine]:
+    """The lines before capping; ``later_ns``: as if the run had computed that much
+    longer (a check's projection to its next check), without a copy of the state."""
     region = state.labels.region or catalog.default_region
-    duration_ns = state.usage.duration_ns
+    usage = state.usage
+    duration_ns = max(0, usage.as_of_ns + max(0, later_ns) - usage.compute_start_ns)
     lines = []
     if state.hardware.gpu_count > 0:
         sku = state.hardware.gpu_type or "unknown-gpu"
@@ -288,13 +291,22 @@ def _manual_amount(quantity: Decimal, unit_price: Decimal) -> int | None:
     return amount if within(amount, MAX_LINE_MICROS) else None
 
 
-def asked_micros(state: RunState, catalogs: CatalogSource) -> int:
+def asked_micros(state: RunState, catalogs: CatalogSource, later_ns: int = 0) -> int:
     """What a run a client describes (CheckBudget's estimate, CheckRun's snapshot) asks
     of a budget: its cost, or ``MAX_RUN_MICROS`` when a line is refused for being above
-    the maximum, so that an absurd request is decided as the largest, never as free."""
-    priced, lines = price(state, catalogs)
-    capped = any(line.unit_price is not None and not line.priced for line in lines)
-    return MAX_RUN_MICROS if capped else priced.cost_micros
+    the maximum, so that an absurd request is decided as the largest, never as free.
+    ``later_ns``: its cost that much compute time later (a check's next one).
+
+    The total of :func:`price`'s lines (a test holds the two equal), without the run
+    state, breakdown and violations a decision does not read: a check asks twice."""
+    wanted = state.labels.catalog_version
+    catalog = catalogs.get(wanted) if wanted else catalogs.default
+    if catalog is None:
+        return 0  # price(): an unknown version prices nothing (and says so)
+    lines = _capped(_raw_lines(state, catalog, later_ns))
+    if any(line.unit_price is not None and not line.priced for line in lines):
+        return MAX_RUN_MICROS
+    return total_micros(lines)
 
 
 def catalogs_from(default: Catalog, known: Mapping[str, Catalog] | None = None) -> CatalogSource:
