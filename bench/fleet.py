@@ -37,7 +37,9 @@ Results go to ``bench/results/fleet.json``.
 from __future__ import annotations
 
 import argparse
+import os
 import queue
+import resource
 import sys
 import threading
 import time
@@ -266,6 +268,34 @@ class Step:
         }
 
 
+def _cpu_now(processor) -> tuple[float, float, float, float]:
+    """(wall, processor CPU s, this simulator's CPU s, the machine's busy CPU s)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    busy = (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+    return (
+        time.perf_counter(),
+        processor.cpu_seconds(),
+        usage.ru_utime + usage.ru_stime,
+        busy,
+    )
+
+
+def _cpu_shares(before: tuple, after: tuple) -> dict:
+    """Cores each used on average over a step: the processor, the simulator (its own
+    gRPC clients and span building run on the same machine) and the whole machine. A
+    machine near all its cores busy is a step where the two compete."""
+    wall = after[0] - before[0]
+    cores = [round((a - b) / wall, 2) for a, b in zip(after[1:], before[1:], strict=True)]
+    return {
+        "processor_cores": cores[0],
+        "simulator_cores": cores[1],
+        "machine_cores": cores[2],
+        "cores": os.cpu_count(),
+    }
+
+
 def _close_call(step: dict) -> bool:
     """The step's p99 is near enough the limit that another run could decide otherwise."""
     p99 = step["check_p99_ms"]
@@ -323,7 +353,9 @@ def main() -> int:
         def once(n: int) -> dict:
             if rest[0]:  # an overloaded step's aftermath is not the next step's load
                 time.sleep(rest[0])
+            cpu = _cpu_now(processor)
             got = Step(traces, governance, n, f"f{len(steps)}r", args.arrivals).run(seconds)
+            got.update(_cpu_shares(cpu, _cpu_now(processor)))
             got["rested_s"], rest[0] = rest[0], 0.0 if got["held"] else seconds
             steps.append(got)
             behind = (
@@ -335,6 +367,8 @@ def main() -> int:
                 f"N={n:>6,}: {got['checks_per_s']:>7,.1f} checks/s, check p50 "
                 f"{got['check_p50_ms']} p99 {got['check_p99_ms']} ms, {got['checks_failed']} "
                 f"failed; ack lag p99 {got['ack_lag_p99_s']} s, max {got['ack_lag_max_s']} s"
+                f"; cores busy: processor {got['processor_cores']}, simulator "
+                f"{got['simulator_cores']}, machine {got['machine_cores']} of {got['cores']}"
                 f" -> {'held' if got['held'] else 'NOT held'}{behind}",
                 flush=True,
             )
