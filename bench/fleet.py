@@ -318,7 +318,7 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     seconds = args.seconds or (5.0 if args.quick else 30.0)
-    first = args.start or 125
+    first = args.start or (2_000 if args.quick else 125)  # quick: the small steps always hold
     largest = args.max or (8_000 if args.quick else 40_000)
     days = args.days or (7 if args.quick else 365)
     mode = "quick" if args.quick else "full"

@@ -57,7 +57,7 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     reps = args.reps or (2 if args.quick else 3)
-    seconds = args.seconds or (1.5 if args.quick else 8.0)
+    seconds = args.seconds or (1.0 if args.quick else 8.0)
     target = args.spans or (100_000 if args.quick else 1_000_000)
     cap = args.cap_seconds or (10.0 if args.quick else 900.0)
     levels = [int(n) for n in args.levels.split(",")]
