@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import replace as dataclass_replace
 
 import pytest
 
@@ -135,8 +134,9 @@ def test_client_limits_and_daily_cost_rules_roll_over_in_the_policy_time_zone(le
 
     storage, _ = ledger
     now = dt.datetime(2026, 11, 29, 0, 30, tzinfo=UTC)  # 09:30 on the 29th in Tokyo
-    rule = rules.Rule("metric", Scope(team="night"), metric="daily_cost", threshold=5.0)
-    rule = dataclass_replace(rule, channels=("log://",)).validated()
+    rule = rules.Rule(
+        "metric", Scope(team="night"), metric="daily_cost", threshold=5.0, channels=("log://",)
+    ).validated()
 
     def at(zone: str):
         policy = Policy.from_dict({"timezone": zone})

@@ -63,6 +63,11 @@ class CatalogSource:
             return self.default
         return self.known.get(version)
 
+    def asked(self, version: str) -> Catalog | None:
+        """The catalog a run or line asks for: ``version``'s, the default when it names
+        none, None when it names one not known (never priced with another)."""
+        return self.get(version) if version else self.default
+
     def add(self, catalog: Catalog) -> None:
         self.known[catalog.version] = catalog
 
@@ -247,24 +252,21 @@ def _line(state, sku, category, unit, quantity, row: CatalogRow | None, amount, 
 
 def price_manual(event: ManualCostEvent, catalogs: CatalogSource) -> CostLine:
     """A user-added line: quantity x the unit price of its SKU (unpriced if unknown)."""
-    if event.catalog_version:
-        catalog = catalogs.get(event.catalog_version)
-        if catalog is None:  # never priced with another version than the one asked for
-            return CostLine(
-                run_key=event.experiment_id,
-                sku=event.sku,
-                category=event.category,
-                unit=event.unit,
-                quantity=_quantity(event.quantity),
-                unit_price=None,
-                amount_micros=None,
-                catalog_version=event.catalog_version,
-                catalog_source="",
-                catalog_date="",
-                as_of_ns=event.span.end_ns,
-            )
-    else:
-        catalog = catalogs.default
+    catalog = catalogs.asked(event.catalog_version)
+    if catalog is None:  # never priced with another version than the one asked for
+        return CostLine(
+            run_key=event.experiment_id,
+            sku=event.sku,
+            category=event.category,
+            unit=event.unit,
+            quantity=_quantity(event.quantity),
+            unit_price=None,
+            amount_micros=None,
+            catalog_version=event.catalog_version,
+            catalog_source="",
+            catalog_date="",
+            as_of_ns=event.span.end_ns,
+        )
     row = catalog.get(event.sku, event.region or None)
     amount = None if row is None else _manual_amount(event.quantity, row.unit_price)
     return CostLine(
@@ -299,8 +301,7 @@ def asked_micros(state: RunState, catalogs: CatalogSource, later_ns: int = 0) ->
 
     The total of :func:`price`'s lines (a test holds the two equal), without the run
     state, breakdown and violations a decision does not read: a check asks twice."""
-    wanted = state.labels.catalog_version
-    catalog = catalogs.get(wanted) if wanted else catalogs.default
+    catalog = catalogs.asked(state.labels.catalog_version)
     if catalog is None:
         return 0  # price(): an unknown version prices nothing (and says so)
     lines = _capped(_raw_lines(state, catalog, later_ns))
@@ -316,7 +317,7 @@ def catalogs_from(default: Catalog, known: Mapping[str, Catalog] | None = None) 
 def price(state: RunState, catalogs: CatalogSource) -> tuple[RunState, list[CostLine]]:
     """A run's cost lines under the catalog it asks for, and the state that sums them."""
     wanted = state.labels.catalog_version
-    catalog = catalogs.get(wanted) if wanted else catalogs.default
+    catalog = catalogs.asked(wanted)
     if catalog is None:
         violation = f"unknown catalog version {wanted!r}: nothing priced"
         return replace(
