@@ -6,6 +6,8 @@ map to principals, and the settings refuse an open processor off loopback."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -238,3 +240,26 @@ def test_security_facts_name_the_strongest_method():
     assert SecurityFacts(methods=("token", "jwt")).authentication == "jwt"
     facts = SecurityFacts(tls=True, mutual_tls=True, methods=("token", "mtls"), _mfa=lambda: True)
     assert (facts.authentication, facts.mfa_required_for_admin) == ("mtls", True)
+
+
+def test_the_processor_loads_pyjwt_only_for_a_jwks():
+    """PyJWT and the cryptography it imports (~9 MiB of a started processor's memory)
+    are loaded when a JWKS is first read, not by a processor that has none."""
+    probe = (
+        "import sys\n"
+        "import genops_processor.cli.main, genops_processor.server\n"
+        "from genops_processor.auth.jwt_tokens import JwtVerifier\n"
+        "verifier = JwtVerifier()\n"
+        "print('jwt' in sys.modules, 'cryptography' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_jwks_read_loads_pyjwt_and_refuses_a_bad_file(tmp_path):
+    from genops_processor.auth.jwt_tokens import JwksSource
+
+    path = tmp_path / "jwks.json"
+    path.write_text('{"keys": "not a list"}')
+    with pytest.raises(JwtError, match="JWKS file"):
+        JwksSource(path).keys()

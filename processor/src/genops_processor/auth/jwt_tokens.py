@@ -18,14 +18,15 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from genops_processor.auth.credentials import JwtSettings, scope_names
 from genops_processor.auth.principals import Principal, Role
 from genops_processor.auth.watched_file import WatchedFile
 from genops_processor.limits import JWT_LEEWAY_S
+
+if TYPE_CHECKING:  # PyJWT (and the cryptography it loads, ~20 MB of memory) is imported
+    import jwt  # when a JWKS is first read: a processor without --jwks never loads it
 
 ALGORITHMS = (
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
@@ -40,7 +41,7 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2
 
 
-class JwksSource(WatchedFile[jwt.PyJWKSet]):
+class JwksSource(WatchedFile["jwt.PyJWKSet"]):
     """The keys of one JWKS file, re-read when the file changes."""
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -51,6 +52,8 @@ class JwksSource(WatchedFile[jwt.PyJWKSet]):
 
 
 def _load_jwks(path: Path) -> jwt.PyJWKSet:
+    import jwt
+
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -88,6 +91,8 @@ class JwtVerifier:
 
 
 def _decode(token: str, keys: jwt.PyJWKSet, settings: JwtSettings) -> dict[str, Any]:
+    import jwt  # loaded already: the keys come from _load_jwks
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
