@@ -16,7 +16,7 @@ import yaml
 from genops_processor.api.authentication import MISSING, Authenticator, Unauthenticated
 from genops_processor.auth import LOCAL_OPERATOR, CredentialsSource, JwtSettings, Role, watched_file
 from genops_processor.auth import credentials as creds
-from genops_processor.auth.jwt_tokens import JwtError, principal_from_claims
+from genops_processor.auth.jwt_tokens import JwksSource, JwtError, principal_from_claims
 from genops_processor.auth.posture import SecurityFacts
 from genops_processor.settings import ProcessorSettings, SettingsError, is_loopback
 
@@ -256,9 +256,7 @@ def test_the_processor_loads_pyjwt_only_for_a_jwks():
     assert out.stdout.split() == ["False", "False"]
 
 
-def test_a_jwks_read_loads_pyjwt_and_refuses_a_bad_file(tmp_path):
-    from genops_processor.auth.jwt_tokens import JwksSource
-
+def test_a_bad_jwks_is_still_refused_by_name(tmp_path):
     path = tmp_path / "jwks.json"
     path.write_text('{"keys": "not a list"}')
     with pytest.raises(JwtError, match="JWKS file"):
