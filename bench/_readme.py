@@ -48,6 +48,7 @@ def _log(r: dict) -> list[str]:
         f"| `run.log({{5 floats}})` offline, {r['calls']:,} calls, bare vs instrumented "
         f"{_when(r)} | {_n(i['us_per_call'], 1)} µs vs {_n(b['us_per_call'], 1)} µs per call, "
         f"ratio **{_r(r['ratio'])}** (aim ≤ {r['aim']})"
+        + _spread(b, i)
         + (
             f"; CPU of the process during the calls ratio **{_r(r['cpu_ratio'])}**"
             if r.get("cpu_ratio") is not None
@@ -58,6 +59,18 @@ def _log(r: dict) -> list[str]:
         f"outside the timed loop (start-up, `init`, `finish`) "
         f"{_n(i['outside_loop_s'], 2)} s vs {_n(b['outside_loop_s'], 2)} s |"
     ]
+
+
+def _spread(bare: dict, instrumented: dict) -> str:
+    """The range of each side's samples: how far apart single processes land, beside the
+    difference the medians show."""
+    b, i = bare.get("samples_us_per_call"), instrumented.get("samples_us_per_call")
+    if not b or not i or len(b) < 2:
+        return ""
+    return (
+        f" (single processes: {_n(min(i), 0)}–{_n(max(i), 0)} µs instrumented, "
+        f"{_n(min(b), 0)}–{_n(max(b), 0)} µs bare)"
+    )
 
 
 def _ingest(r: dict) -> list[str]:

@@ -34,3 +34,17 @@ def test_every_fleet_scale_result_names_its_mode() -> None:
         path = ROOT / "bench" / "results" / f"{name}.json"
         if path.exists():
             assert json.loads(path.read_text())["mode"] in ("quick", "full"), path
+
+
+def test_the_log_row_shows_how_far_single_processes_land() -> None:
+    """A ratio of medians below 1 reads as "instrumented is faster" unless the row also
+    shows the spread between single processes, which is wider than the difference."""
+    readme = _readme_module()
+    sides = {
+        "bare": {"us_per_call": 120.0, "samples_us_per_call": [100.06, 147.44, 121.0]},
+        "instrumented": {"us_per_call": 110.0, "samples_us_per_call": [100.62, 136.98]},
+    }
+    assert readme._spread(sides["bare"], sides["instrumented"]) == (
+        " (single processes: 101–137 µs instrumented, 100–147 µs bare)"
+    )
+    assert readme._spread({"us_per_call": 1.0}, sides["instrumented"]) == ""  # older results
