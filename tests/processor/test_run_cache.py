@@ -113,6 +113,28 @@ def test_a_rolled_back_batch_leaves_no_cached_state_the_ledger_lacks(ledger, mon
     assert cached == stored and stored["run-1"].usage.as_of_ns == START + 120 * SECOND
 
 
+def test_runs_changing_different_columns_in_one_batch_each_keep_their_change(ledger):
+    """store_runs updates the union of the columns the batch's runs changed; it looks for
+    new ones only in rows that differ outside the columns found so far. Here the first
+    run changes its progress, the second only its name, the third its status."""
+    storage, catalogs = ledger
+    storage.call(
+        lambda conn: ingest_batch(conn, batch(beat(1, 60), beat(2, 60), beat(3, 60)), catalogs)
+    )
+    second = batch(
+        beat(1, 120),
+        beat(2, 60, span=7, run_name="renamed"),  # same progress: only the name is new
+        beat(3, 60, span=8, status="finished", final=True, exit_code=0),
+    )
+    storage.call(lambda conn: ingest_batch(conn, second, catalogs))
+    cached, stored = cached_and_stored(storage, ["run-1", "run-2", "run-3"])
+    assert cached == stored
+    assert stored["run-1"].usage.log_calls == 120 and stored["run-1"].run_name == ""
+    assert stored["run-2"].run_name == "renamed" and stored["run-2"].usage.log_calls == 60
+    assert (stored["run-3"].status, stored["run-3"].final) == ("finished", True)
+    assert stored["run-3"].run_name == "" and stored["run-3"].usage.log_calls == 60
+
+
 def test_a_restart_reads_run_states_from_the_ledger(tmp_path):
     catalogs = CatalogSource(Catalog.load(ROUND_CATALOG))
     path = tmp_path / "ledger.duckdb"
