@@ -65,7 +65,7 @@ def _spread(bare: dict, instrumented: dict) -> str:
     """The range of each side's samples: how far apart single processes land, beside the
     difference the medians show."""
     b, i = bare.get("samples_us_per_call"), instrumented.get("samples_us_per_call")
-    if not b or not i or len(b) < 2:
+    if not b or not i or min(len(b), len(i)) < 2:  # one sample has no range
         return ""
     return (
         f" (single processes: {_n(min(i), 0)}–{_n(max(i), 0)} µs instrumented, "

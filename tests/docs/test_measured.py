@@ -48,3 +48,5 @@ def test_the_log_row_shows_how_far_single_processes_land() -> None:
         " (single processes: 101–137 µs instrumented, 100–147 µs bare)"
     )
     assert readme._spread({"us_per_call": 1.0}, sides["instrumented"]) == ""  # older results
+    one = {"us_per_call": 110.0, "samples_us_per_call": [110.0]}
+    assert readme._spread(sides["bare"], one) == ""  # either side with a single sample

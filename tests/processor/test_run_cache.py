@@ -114,9 +114,9 @@ def test_a_rolled_back_batch_leaves_no_cached_state_the_ledger_lacks(ledger, mon
 
 
 def test_runs_changing_different_columns_in_one_batch_each_keep_their_change(ledger):
-    """store_runs updates the union of the columns the batch's runs changed; it looks for
-    new ones only in rows that differ outside the columns found so far. Here the first
-    run changes its progress, the second only its name, the third its status."""
+    """store_runs updates the union of the columns the batch's runs changed, not only the
+    first changed row's. Here the first run changes its progress, the second only its
+    name, the third its status."""
     storage, catalogs = ledger
     storage.call(
         lambda conn: ingest_batch(conn, batch(beat(1, 60), beat(2, 60), beat(3, 60)), catalogs)
