@@ -24,7 +24,9 @@ _WATCH = textwrap.dedent(
         deadline = time.monotonic() + 60
         while not gc.get_freeze_count() and time.monotonic() < deadline:
             time.sleep(0.05)
-        print(json.dumps([before, [gc.get_freeze_count(), gc.get_threshold()]]), flush=True)
+        # to a file of its own: printed, it interleaved with the processor's own stdout
+        with open(sys.argv[2], "w") as out:
+            json.dump([before, [gc.get_freeze_count(), gc.get_threshold()]], out)
         os.kill(os.getpid(), signal.SIGTERM)  # the processor's own clean shutdown
 
     threading.Thread(target=watch, daemon=True).start()
@@ -34,15 +36,15 @@ _WATCH = textwrap.dedent(
 
 
 def test_the_processor_freezes_its_start_and_raises_the_thresholds(tmp_path):
+    seen_file = tmp_path / "seen.json"
     done = subprocess.run(
-        [sys.executable, "-c", _WATCH, str(tmp_path / "ledger.duckdb")],
+        [sys.executable, "-c", _WATCH, str(tmp_path / "ledger.duckdb"), str(seen_file)],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    seen = next(line for line in done.stdout.splitlines() if line.startswith("[["))
-    before, after = json.loads(seen)
+    before, after = json.loads(seen_file.read_text())
     assert before[0] == 0 and tuple(before[1]) == (700, 10, 10)  # CPython's, until started
     assert after[0] > 10_000  # start-up objects frozen: later collections skip them
     assert tuple(after[1]) == THRESHOLDS
